@@ -1,0 +1,108 @@
+/**
+ * Password sign-in. Wrong passwords are results, not exceptions.
+ *
+ * - An unknown identifier costs the same argon2 work as a known one (verifyDummy), and unknown,
+ *   wrong and locked all produce the same result (`invalid`): SECURITY.md #34.
+ * - Consecutive failures per account are counted atomically in the store. From the 5th, each try
+ *   must wait 1 min doubling to 1 h after the last failure; the 100th locks the account
+ *   (NIST SP 800-63B §5.2.2, PRODUCT.md). Tries during a wait are refused without being counted,
+ *   so a legitimate person is not locked out further by an attacker's guesses.
+ * - A per-IP budget of failures bounds guessing across many accounts from one address.
+ */
+import type { AuditService } from '../audit/index.js';
+import type { CounterRepository, Person, PersonRepository } from '../store/index.js';
+import type { PasswordHasher } from './password-hasher.js';
+import { isPidShape, maskPid } from './pid.js';
+
+export const LOCKOUT = Object.freeze({
+  /** Failures before delays start. */
+  freeFailures: 5,
+  baseDelayMs: 60_000,
+  maxDelayMs: 60 * 60_000,
+  hardLockAt: 100,
+  /** Consecutive-failure counters lapse after this long without a failure. */
+  counterTtlMs: 7 * 24 * 60 * 60_000,
+  /** Failures one IP address may cause per window (generous: carrier-grade NAT and public offices share addresses). */
+  ipBudget: 300,
+  ipWindowMs: 15 * 60_000,
+});
+
+export type AuthResult =
+  | { ok: true; person: Person }
+  | { ok: false; reason: 'invalid' | 'ip_limited' };
+
+export interface AuthenticationService {
+  authenticate(input: { identifier: string; password: string; ip: string }): Promise<AuthResult>;
+}
+
+/** Delay owed after `failures` consecutive failures (0 while below the threshold). */
+export function delayAfter(failures: number): number {
+  if (failures < LOCKOUT.freeFailures) return 0;
+  const exp = failures - LOCKOUT.freeFailures;
+  return Math.min(LOCKOUT.maxDelayMs, LOCKOUT.baseDelayMs * 2 ** Math.min(exp, 20));
+}
+
+export function createAuthenticationService(deps: {
+  persons: PersonRepository;
+  counters: CounterRepository;
+  hasher: PasswordHasher;
+  audit: AuditService;
+  now?: () => number;
+}): AuthenticationService {
+  const now = deps.now ?? Date.now;
+  const failKey = (personId: string) => `login-fail:${personId}`;
+  const ipKey = (ip: string) => `login-ip:${ip}`;
+
+  return {
+    async authenticate({ identifier, password, ip }) {
+      const t = now();
+      const ipState = await deps.counters.get(ipKey(ip), t);
+      if (ipState && ipState.count >= LOCKOUT.ipBudget) {
+        deps.audit.record('LOGIN_IP_LIMITED', { ip });
+        return { ok: false, reason: 'ip_limited' };
+      }
+      const fail = async (): Promise<AuthResult> => {
+        await deps.counters.increment(ipKey(ip), LOCKOUT.ipWindowMs, t);
+        return { ok: false, reason: 'invalid' };
+      };
+
+      const person = isPidShape(identifier) ? await deps.persons.findByPid(identifier) : undefined;
+      if (!person) {
+        await deps.hasher.verifyDummy(password);
+        deps.audit.record('LOGIN_FAILED', { reason: 'unknown_identifier', ip });
+        return fail();
+      }
+
+      const state = await deps.counters.get(failKey(person.id), t);
+      const waitUntil = state ? state.updatedAt + delayAfter(state.count) : 0;
+      const throttled = person.status !== 'active' || t < waitUntil;
+
+      const valid = await deps.hasher.verify(person.passwordHash, password);
+
+      if (throttled) {
+        deps.audit.record('LOGIN_THROTTLED', { person: person.id, status: person.status, ip });
+        return fail();
+      }
+
+      if (!valid) {
+        const next = await deps.counters.increment(failKey(person.id), LOCKOUT.counterTtlMs, t, { slide: true });
+        deps.audit.record('LOGIN_FAILED', { reason: 'wrong_password', person: person.id, failures: next.count, ip });
+        if (next.count >= LOCKOUT.hardLockAt) {
+          await deps.persons.setStatus(person.id, 'locked');
+          deps.audit.record('ACCOUNT_LOCKED_BY_FAILURES', { person: person.id, pid: maskPid(person.pid) });
+        }
+        return fail();
+      }
+
+      if (state) await deps.counters.reset(failKey(person.id));
+      if (deps.hasher.needsRehash(person.passwordHash)) {
+        const rehashed = await deps.hasher.hash(password);
+        if (await deps.persons.updatePasswordHash(person.id, person.passwordHash, rehashed)) {
+          deps.audit.record('PASSWORD_REHASHED', { person: person.id });
+        }
+      }
+      deps.audit.record('LOGIN_SUCCEEDED', { person: person.id, ip });
+      return { ok: true, person };
+    },
+  };
+}

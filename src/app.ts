@@ -1,0 +1,99 @@
+/**
+ * buildApp(deps): error handler, request context, security headers, our routes, then the mounted
+ * oidc-provider. No listening, no configuration reading: main.ts (and the tests) wire it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Koa from 'koa';
+import Router from '@koa/router';
+import mount from 'koa-mount';
+import type Provider from 'oidc-provider';
+import type { Logger } from 'pino';
+import type { Config } from './config/config.js';
+import type { Store } from './store/index.js';
+import type { AuthenticationService } from './accounts/index.js';
+import type { AuditService } from './audit/index.js';
+import { errorHandler } from './http/error-handler.js';
+import { requestContext } from './http/request-context.js';
+import { securityHeaders } from './http/headers.js';
+import type { Renderer } from './http/render.js';
+import type { Csrf } from './http/csrf.js';
+import { localeFor, rememberLocale } from './http/locale.js';
+import { PUBLIC_DIR } from './http/paths.js';
+import { createInteractions, interactionRoutes, logoutConfirm } from './interactions/index.js';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  store: Store;
+  provider: Provider;
+  renderer: Renderer;
+  csrf: Csrf;
+  auth: AuthenticationService;
+  audit: AuditService;
+  cookieKeys: string[];
+}
+
+const STYLESHEET = fs.readFileSync(path.join(PUBLIC_DIR, 'app.css'));
+
+export function buildApp(deps: AppDeps): Koa {
+  const { config, provider, renderer } = deps;
+  const app = new Koa();
+  // koa-mount runs the provider's middleware on this app's context: the cookie keys must match.
+  app.keys = deps.cookieKeys;
+  app.proxy = config.trustProxyHops > 0;
+  app.maxIpsCount = config.trustProxyHops;
+  app.silent = true;
+
+  app.use(requestContext(deps.logger, { trustRequestId: config.trustProxyHops > 0 }));
+  app.use(errorHandler(renderer));
+  app.use(securityHeaders({ https: config.issuer.startsWith('https:') }));
+
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/healthz/ready', async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    try {
+      await deps.store.ping();
+      ctx.body = { status: 'ready', store: deps.store.kind };
+    } catch {
+      ctx.status = 503;
+      ctx.body = { status: 'unavailable', store: deps.store.kind };
+    }
+  });
+  router.get('/static/app.css', (ctx) => {
+    ctx.type = 'text/css; charset=utf-8';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = STYLESHEET;
+  });
+  router.get('/', (ctx) => {
+    rememberLocale(ctx);
+    renderer.render(ctx, 'message', localeFor(ctx), (t) => ({
+      title: t('app.name'),
+      paragraphs: [t('app.tagline')],
+      link: { href: '/.well-known/openid-configuration', text: 'OpenID Connect discovery' },
+    }));
+  });
+
+  const interactions = createInteractions(provider);
+  const flows = interactionRoutes({
+    interactions,
+    auth: deps.auth,
+    consents: deps.store.consents,
+    audit: deps.audit,
+    renderer,
+    csrf: deps.csrf,
+    issuerOrigin: new URL(config.issuer).origin,
+  });
+
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  app.use(flows.routes());
+  app.use(flows.allowedMethods());
+  app.use(logoutConfirm({ issuerOrigin: new URL(config.issuer).origin, path: '/session/end/confirm' }));
+  app.use(mount(provider));
+  return app;
+}

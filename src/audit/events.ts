@@ -1,0 +1,22 @@
+/**
+ * The closed, numbered list of security events (login.gov style): numbers are never reused and
+ * events are only ever appended. Written only through the audit service.
+ */
+export const SECURITY_EVENTS = {
+  LOGIN_SUCCEEDED: 1001,
+  LOGIN_FAILED: 1002,
+  LOGIN_THROTTLED: 1003,
+  ACCOUNT_LOCKED_BY_FAILURES: 1004,
+  LOGIN_IP_LIMITED: 1005,
+  PASSWORD_REHASHED: 1006,
+  CONSENT_GRANTED: 1101,
+  CONSENT_DENIED: 1102,
+  CONSENT_REUSED: 1103,
+  LOGOUT: 1201,
+  UNMET_AUTHENTICATION_REQUIREMENTS: 1301,
+  ACCOUNT_CREATED: 2001,
+  PORTAL_REGISTERED: 3001,
+  KEYS_GENERATED: 4001,
+} as const;
+
+export type SecurityEventName = keyof typeof SECURITY_EVENTS;

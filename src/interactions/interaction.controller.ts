@@ -1,0 +1,227 @@
+/**
+ * Login, consent and abort pages for oidc-provider interactions. Controllers are thin: check the
+ * request, call a service, render or redirect.
+ *
+ * Journey guard: each POST is accepted only while the interaction is at the matching prompt, with
+ * this browser's interaction cookie, a CSRF token bound to the interaction, and a same-origin
+ * request (SECURITY.md #30).
+ */
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { AuthenticationService } from '../accounts/index.js';
+import type { AuditService } from '../audit/index.js';
+import type { ConsentRepository } from '../store/index.js';
+import { AppError } from '../http/errors.js';
+import { parseForm, readForm } from '../http/body.js';
+import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
+import type { Translate } from '../http/i18n.js';
+import { localeFor, rememberLocale } from '../http/locale.js';
+import type { Renderer } from '../http/render.js';
+import { LOA, requiredRank, acrRank } from '../provider/levels.js';
+import type { InteractionView, Interactions } from './oidc-interactions.js';
+
+export interface InteractionDeps {
+  interactions: Interactions;
+  auth: AuthenticationService;
+  consents: ConsentRepository;
+  audit: AuditService;
+  renderer: Renderer;
+  csrf: Csrf;
+  issuerOrigin: string;
+}
+
+const loginForm = {
+  _csrf: z.string().max(128),
+  identifier: z.string().max(64),
+  password: z.string().max(1024),
+};
+const consentForm = {
+  _csrf: z.string().max(128),
+  decision: z.enum(['allow', 'deny']),
+};
+
+const ABORT_REASONS = new Set(['cancel', 'unmet']);
+
+/** Scopes and claims a consent prompt asks for (oidc-provider's consent prompt details). */
+function missingFrom(view: InteractionView): { scopes: string[]; claims: string[] } {
+  const d = view.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
+  return { scopes: d.missingOIDCScope ?? [], claims: d.missingOIDCClaims ?? [] };
+}
+
+function scopeDescriptions(scopes: string[], t: Translate): string[] {
+  const known = ['openid', 'profile', 'email', 'phone', 'address', 'national_id', 'offline_access'] as const;
+  return scopes
+    .filter((s): s is (typeof known)[number] => (known as readonly string[]).includes(s))
+    .sort((a, b) => known.indexOf(a) - known.indexOf(b))
+    .map((s) => t(`scope.${s}`));
+}
+
+/** The lowest level the request requires, from `acr_values` or an essential `acr` claim request. */
+function requestedRank(view: InteractionView): number {
+  let rank = requiredRank(view.params.acr_values);
+  const claims = view.params.claims;
+  if (typeof claims === 'string') {
+    try {
+      const acr = (JSON.parse(claims) as { id_token?: { acr?: { essential?: boolean; value?: unknown; values?: unknown } } }).id_token?.acr;
+      if (acr?.essential) {
+        const values = Array.isArray(acr.values) ? acr.values : [acr.value];
+        const ranks = values.map(acrRank).filter((r) => r > 0);
+        if (ranks.length) rank = Math.max(rank, Math.min(...ranks));
+      }
+    } catch {
+      // oidc-provider already refused malformed claims parameters before the interaction began.
+    }
+  }
+  return rank;
+}
+
+export function createInteractionController(deps: InteractionDeps) {
+  const { interactions, renderer, csrf } = deps;
+  const action = (uid: string, step: string) => `/interaction/${uid}/${step}`;
+
+  function renderLogin(ctx: Context, view: InteractionView, portalName: string, opts: { error?: string; identifier?: string; status?: number } = {}) {
+    ctx.set('Cache-Control', 'no-store');
+    renderer.render(ctx, 'interactions/login', localeFor(ctx, view.params.ui_locales), (t) => ({
+      title: t('login.title'),
+      portalName,
+      action: action(view.uid, 'login'),
+      abortHref: `/interaction/${view.uid}/abort?reason=cancel`,
+      csrf: csrf.token(view.uid),
+      identifier: opts.identifier ?? '',
+      error: opts.error ? t(opts.error as Parameters<Translate>[0]) : null,
+    }), opts.status ?? 200);
+  }
+
+  function renderConsent(ctx: Context, view: InteractionView, portalName: string, scopes: string[]) {
+    ctx.set('Cache-Control', 'no-store');
+    renderer.render(ctx, 'interactions/consent', localeFor(ctx, view.params.ui_locales), (t) => ({
+      title: t('consent.title'),
+      portalName,
+      action: action(view.uid, 'consent'),
+      csrf: csrf.token(view.uid),
+      items: scopeDescriptions(scopes, t),
+    }));
+  }
+
+  function renderUnmet(ctx: Context, view: InteractionView, portalName: string) {
+    ctx.set('Cache-Control', 'no-store');
+    renderer.render(ctx, 'message', localeFor(ctx, view.params.ui_locales), (t) => ({
+      title: t('unmet.title'),
+      alert: t('unmet.body', { portal: portalName }),
+      paragraphs: [t('unmet.how')],
+      link: { href: `/interaction/${view.uid}/abort?reason=unmet`, text: t('login.cancel', { portal: portalName }) },
+    }));
+  }
+
+  /**
+   * A remembered consent that covers everything the prompt asks: saved as this session's grant
+   * without asking again (PRODUCT.md: consent remembered per portal).
+   */
+  async function tryRememberedConsent(ctx: Context, view: InteractionView): Promise<boolean> {
+    const accountId = view.sessionAccountId;
+    if (!accountId) return false;
+    const consent = await deps.consents.find(accountId, view.clientId);
+    if (!consent) return false;
+    const { scopes, claims } = missingFrom(view);
+    const covered = scopes.every((s) => consent.scopes.includes(s)) && claims.every((c) => consent.claims.includes(c));
+    if (!covered) return false;
+    const grantId = await interactions.saveGrant({ accountId, clientId: view.clientId, grantId: view.grantId, scopes, claims });
+    deps.audit.record('CONSENT_REUSED', { person: accountId, portal: view.clientId });
+    await interactions.finish(ctx, { consent: { grantId } });
+    return true;
+  }
+
+  return {
+    async show(ctx: Context) {
+      const uid = String(ctx.params.uid);
+      const view = await interactions.load(ctx, uid);
+      rememberLocale(ctx);
+      const client = await interactions.client(view.clientId);
+      switch (view.prompt.name) {
+        case 'login':
+          return renderLogin(ctx, view, client.name);
+        case 'consent':
+          if (await tryRememberedConsent(ctx, view)) return;
+          return renderConsent(ctx, view, client.name, missingFrom(view).scopes);
+        default:
+          throw new AppError('unknown_prompt', 400, 'error.session_expired');
+      }
+    },
+
+    async login(ctx: Context) {
+      assertSameOrigin(ctx, deps.issuerOrigin);
+      const uid = String(ctx.params.uid);
+      const form = parseForm(await readForm(ctx), loginForm);
+      const view = await interactions.load(ctx, uid);
+      assertCsrf(csrf, view.uid, form._csrf);
+      if (view.prompt.name !== 'login') throw new AppError('wrong_step', 400, 'error.session_expired');
+      const client = await interactions.client(view.clientId);
+
+      const identifier = form.identifier.trim();
+      if (!/^[0-9]{12}$/.test(identifier)) {
+        return renderLogin(ctx, view, client.name, { error: 'login.identifier_format', identifier: identifier.slice(0, 12), status: 400 });
+      }
+      if (form.password.length === 0) {
+        return renderLogin(ctx, view, client.name, { error: 'login.password_required', identifier, status: 400 });
+      }
+
+      const result = await deps.auth.authenticate({ identifier, password: form.password, ip: ctx.ip });
+      if (!result.ok) {
+        return result.reason === 'ip_limited'
+          ? renderLogin(ctx, view, client.name, { error: 'login.ip_limited', identifier, status: 429 })
+          : renderLogin(ctx, view, client.name, { error: 'login.failed', identifier, status: 401 });
+      }
+
+      // A password gives `low`. Until second factors exist, a request for more cannot be met:
+      // say so, never issue a token carrying less (PRODUCT.md, Levels).
+      if (requestedRank(view) > acrRank(LOA.low)) {
+        deps.audit.record('UNMET_AUTHENTICATION_REQUIREMENTS', { person: result.person.id, portal: view.clientId });
+        return renderUnmet(ctx, view, client.name);
+      }
+
+      await interactions.finish(ctx, {
+        login: { accountId: result.person.id, acr: LOA.low, amr: ['pwd'], remember: false },
+      });
+    },
+
+    async consent(ctx: Context) {
+      assertSameOrigin(ctx, deps.issuerOrigin);
+      const uid = String(ctx.params.uid);
+      const form = parseForm(await readForm(ctx), consentForm);
+      const view = await interactions.load(ctx, uid);
+      assertCsrf(csrf, view.uid, form._csrf);
+      if (view.prompt.name !== 'consent' || !view.sessionAccountId) throw new AppError('wrong_step', 400, 'error.session_expired');
+      const accountId = view.sessionAccountId;
+
+      if (form.decision === 'deny') {
+        deps.audit.record('CONSENT_DENIED', { person: accountId, portal: view.clientId });
+        return interactions.finish(ctx, { error: 'access_denied', error_description: 'the person declined to share the requested information' });
+      }
+
+      const { scopes, claims } = missingFrom(view);
+      const grantId = await interactions.saveGrant({ accountId, clientId: view.clientId, grantId: view.grantId, scopes, claims });
+      const previous = await deps.consents.find(accountId, view.clientId);
+      await deps.consents.put({
+        personId: accountId,
+        clientId: view.clientId,
+        scopes: [...new Set([...(previous?.scopes ?? []), ...scopes])],
+        claims: [...new Set([...(previous?.claims ?? []), ...claims])],
+      });
+      deps.audit.record('CONSENT_GRANTED', { person: accountId, portal: view.clientId, scopes });
+      await interactions.finish(ctx, { consent: { grantId } });
+    },
+
+    async abort(ctx: Context) {
+      const uid = String(ctx.params.uid);
+      const reason = typeof ctx.query.reason === 'string' && ABORT_REASONS.has(ctx.query.reason) ? ctx.query.reason : 'cancel';
+      await interactions.load(ctx, uid);
+      if (reason === 'unmet') {
+        return interactions.finish(ctx, {
+          error: 'unmet_authentication_requirements',
+          error_description: 'the requested authentication level cannot be met for this person',
+        });
+      }
+      await interactions.finish(ctx, { error: 'access_denied', error_description: 'the person cancelled the sign-in' });
+    },
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * The sign-out confirmation posts to oidc-provider's end_session_confirm. Our page offers
+ * `logout=all` (every portal, the default) or `logout=portal` (this one); oidc-provider treats any
+ * non-empty `logout` as "all", so the form is validated here and translated into what the library
+ * expects before it reads the body. Same-origin is checked as for every POST of ours.
+ */
+import type { Middleware } from 'koa';
+import { z } from 'zod';
+import { parseForm, readForm } from '../http/body.js';
+import { assertSameOrigin } from '../http/csrf.js';
+
+const logoutForm = {
+  xsrf: z.string().max(128),
+  _csrf: z.string().max(128).optional(),
+  logout: z.enum(['all', 'portal']).optional(),
+};
+
+export function logoutConfirm(options: { issuerOrigin: string; path: string }): Middleware {
+  return async function logoutConfirmMiddleware(ctx, next) {
+    if (ctx.method !== 'POST' || ctx.path !== options.path) return next();
+    assertSameOrigin(ctx, options.issuerOrigin);
+    const form = parseForm(await readForm(ctx), logoutForm);
+    const all = (form.logout ?? 'all') === 'all';
+    // oidc-provider falls back to an already-parsed body when the stream has been read.
+    (ctx.request as { body?: unknown }).body = all ? { xsrf: form.xsrf, logout: 'yes' } : { xsrf: form.xsrf };
+    return next();
+  };
+}

@@ -1,0 +1,3 @@
+export * from './portal.service.js';
+export * from './portal.validation.js';
+export * from './scopes.js';

@@ -1,0 +1,215 @@
+/**
+ * Everything that configures oidc-provider. The library owns the protocol; we own interactions,
+ * accounts, storage, keys and policy. Every default that matters is set explicitly here.
+ */
+import crypto from 'node:crypto';
+import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { KeyMaterial } from '../keys/key-files.js';
+import type { Store } from '../store/index.js';
+import type { PortalService } from '../portals/index.js';
+import { NATIONAL_ID_PROPERTY, SCOPE_CLAIMS, SECTOR_PROPERTY } from '../portals/index.js';
+import type { Renderer } from '../http/render.js';
+import { localeFor } from '../http/locale.js';
+import { createAdapterClass } from './adapter.js';
+import { personClaims } from './claims.js';
+import { ACR_VALUES, acrRank, requiredRank } from './levels.js';
+
+export const TTL = Object.freeze({
+  AuthorizationCode: 60,
+  AccessToken: 10 * 60,
+  IdToken: 10 * 60,
+  Interaction: 60 * 60,
+  /** Absolute session lifetime (PRODUCT.md: 12 h). */
+  Session: 12 * 60 * 60,
+  Grant: 12 * 60 * 60,
+  /** Refresh tokens: absolute 12 h from the first issue, across rotations. */
+  RefreshTokenAbsolute: 12 * 60 * 60,
+});
+
+export const COOKIE_NAMES = Object.freeze({ session: 'dd_session', interaction: 'dd_interaction', resume: 'dd_resume' });
+
+const ASYMMETRIC_JWS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
+
+export interface ProviderDeps {
+  config: Config;
+  keys: KeyMaterial;
+  store: Store;
+  portals: PortalService;
+  renderer: Renderer;
+  logger: Logger;
+  pairwiseSalt: string;
+}
+
+/** The login prompt, plus a check that the session's level satisfies `acr_values`. */
+function buildPolicy() {
+  const policy = interactionPolicy.base();
+  const login = policy.get('login')!;
+  login.checks.add(
+    new interactionPolicy.Check('acr_values_unmet', 'the session does not meet the requested acr_values', (ctx: KoaContextWithOIDC) => {
+      const required = requiredRank(ctx.oidc.params?.acr_values);
+      if (required === 0) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      return acrRank(ctx.oidc.acr) >= required
+        ? interactionPolicy.Check.NO_NEED_TO_PROMPT
+        : interactionPolicy.Check.REQUEST_PROMPT;
+    }),
+  );
+  return policy;
+}
+
+export function pairwiseSubject(salt: string, sector: string, accountId: string): string {
+  return crypto.createHmac('sha256', salt).update(`${sector}\u0000${accountId}`).digest('base64url');
+}
+
+export function createProvider(deps: ProviderDeps): Provider {
+  const { config, keys, store, portals, renderer } = deps;
+  const log = deps.logger.child({ component: 'provider' });
+
+  const configuration: Configuration = {
+    adapter: createAdapterClass(store, portals),
+    jwks: keys.jwks as Configuration['jwks'],
+    cookies: {
+      keys: keys.cookieKeys,
+      names: COOKIE_NAMES,
+      long: { httpOnly: true, sameSite: 'lax', overwrite: true },
+      short: { httpOnly: true, sameSite: 'lax', overwrite: true },
+    },
+    acrValues: [...ACR_VALUES],
+    claims: {
+      acr: null,
+      amr: null,
+      auth_time: null,
+      sid: null,
+      ...Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+    },
+    scopes: Object.keys(SCOPE_CLAIMS),
+    responseTypes: ['code'],
+    subjectTypes: ['pairwise'],
+    pkce: { required: () => true },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    enabledJWA: {
+      clientAuthSigningAlgValues: ASYMMETRIC_JWS,
+      idTokenSigningAlgValues: ['RS256', 'ES256'],
+      requestObjectSigningAlgValues: ASYMMETRIC_JWS,
+      userinfoSigningAlgValues: ['RS256', 'ES256'],
+      introspectionSigningAlgValues: ['RS256', 'ES256'],
+      authorizationSigningAlgValues: ['RS256', 'ES256'],
+    } as Configuration['enabledJWA'],
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      id_token_signed_response_alg: 'RS256',
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      subject_type: 'pairwise',
+    },
+    extraClientMetadata: {
+      properties: [SECTOR_PROPERTY, NATIONAL_ID_PROPERTY],
+      validator(_ctx, key, value) {
+        if (key === SECTOR_PROPERTY && typeof value !== 'string') throw new Error(`${key} must be a string`);
+        if (key === NATIONAL_ID_PROPERTY && value !== undefined && typeof value !== 'boolean') throw new Error(`${key} must be a boolean`);
+      },
+    },
+    allowOmittingSingleRegisteredRedirectUri: false,
+    features: {
+      devInteractions: { enabled: false },
+      claimsParameter: { enabled: true },
+      userinfo: { enabled: true },
+      requestObjects: {
+        enabled: true,
+        requireSignedRequestObject: false,
+        // Request objects live briefly and name their audience (SECURITY.md #27).
+        async assertJwtClaimsAndHeader(_ctx, claims) {
+          const now = Math.floor(Date.now() / 1000);
+          if (typeof claims.exp !== 'number' || typeof claims.nbf !== 'number') {
+            throw new Error('request objects must carry exp and nbf');
+          }
+          if (claims.exp - now > 60) throw new Error('request object exp is more than 60 seconds ahead');
+        },
+      },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx) {
+          const oidcCtx = ctx as KoaContextWithOIDC;
+          const secret = oidcCtx.oidc.session?.state?.secret as string | undefined;
+          renderer.render(ctx, 'interactions/logout', localeFor(ctx), (t) => ({
+            title: t('logout.title'),
+            portalName: oidcCtx.oidc.client?.clientName ?? null,
+            action: oidcCtx.oidc.urlFor('end_session_confirm'),
+            xsrf: secret ?? '',
+          }));
+        },
+        async postLogoutSuccessSource(ctx) {
+          renderer.render(ctx, 'message', localeFor(ctx), (t) => ({
+            title: t('logged_out.title'),
+            paragraphs: [t('logged_out.body')],
+          }));
+        },
+      },
+      introspection: { enabled: false },
+      revocation: { enabled: false },
+    },
+    ttl: {
+      AuthorizationCode: TTL.AuthorizationCode,
+      AccessToken: TTL.AccessToken,
+      IdToken: TTL.IdToken,
+      Interaction: TTL.Interaction,
+      Session: TTL.Session,
+      Grant: TTL.Grant,
+      RefreshToken(_ctx, token) {
+        const iiat = (token as unknown as { iiat?: number; iat?: number }).iiat ?? token.iat ?? Math.floor(Date.now() / 1000);
+        return Math.max(1, iiat + TTL.RefreshTokenAbsolute - Math.floor(Date.now() / 1000));
+      },
+    },
+    rotateRefreshToken: true,
+    async issueRefreshToken(_ctx, client) {
+      return client.grantTypeAllowed('refresh_token');
+    },
+    pairwiseIdentifier(_ctx, accountId, client) {
+      const registered = client.metadata()[SECTOR_PROPERTY];
+      const sector = typeof registered === 'string' ? registered : client.sectorIdentifier;
+      if (!sector) throw new Error('portal has no sector');
+      return pairwiseSubject(deps.pairwiseSalt, String(sector), accountId);
+    },
+    async findAccount(ctx, accountId) {
+      const person = await store.persons.findById(accountId);
+      if (!person || person.status !== 'active') return undefined;
+      return {
+        accountId: person.id,
+        async claims(_use, _scope, _claims, _rejected) {
+          // `sub` here is replaced by the pairwise value for pairwise portals by oidc-provider.
+          return personClaims(person, person.id, ctx.oidc.client ?? undefined) as { sub: string };
+        },
+      };
+    },
+    interactions: {
+      policy: buildPolicy(),
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    async renderError(ctx, out, error) {
+      const status = ctx.status >= 400 ? ctx.status : 400;
+      if (status >= 500) log.error({ err: error }, 'provider error');
+      renderer.render(ctx, 'message', localeFor(ctx), (t) => ({
+        title: t('error.title'),
+        alert: status >= 500 ? t('error.server_error') : t('error.oauth'),
+        details: [
+          { label: t('error.code'), value: String(out.error) },
+          ...(out.error_description && status < 500 ? [{ label: 'error_description', value: String(out.error_description) }] : []),
+        ],
+      }), status);
+    },
+    discovery: {
+      claim_types_supported: ['normal'],
+      ui_locales_supported: ['vi', 'en'],
+      service_documentation: `${config.issuer}/`,
+    },
+    conformIdTokenClaims: true,
+    clockTolerance: 15,
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxyHops > 0;
+
+  provider.on('server_error', (_ctx, err) => log.error({ err }, 'provider server_error'));
+  return provider;
+}

@@ -1,0 +1,39 @@
+import path from 'node:path';
+import type { Store } from './types.js';
+import { createSqliteStore } from './sqlite/sqlite-store.js';
+
+const ACCEPTED = 'sqlite:<path>, sqlite::memory:, mongodb://… or mongodb+srv://…';
+
+export interface CreateStoreOptions {
+  /** Clock in epoch ms (default `Date.now`); injectable so tests can move time. */
+  now?: () => number;
+}
+
+/**
+ * Opens the store named by `url` and applies pending migrations.
+ * Accepted: `sqlite:<path>` (relative to the working directory), `sqlite::memory:`.
+ * Error messages never repeat the URL: it may carry a password.
+ */
+export async function createStore(url: string, options: CreateStoreOptions = {}): Promise<Store> {
+  if (url.startsWith('mongodb://') || url.startsWith('mongodb+srv://')) {
+    throw new Error('the MongoDB store backend is not available yet; use a sqlite:<path> store URL');
+  }
+  if (url.startsWith('sqlite:')) {
+    const target = url.slice('sqlite:'.length);
+    if (target === '') throw new Error(`the store URL has no SQLite path; expected ${ACCEPTED}`);
+    const filename = target === ':memory:' ? ':memory:' : path.resolve(process.cwd(), target);
+    const store = createSqliteStore({ filename, now: options.now });
+    try {
+      await store.migrate();
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    return store;
+  }
+  // Name only the scheme, and only if it looks like one.
+  const scheme = /^[a-z][a-z0-9+.-]{0,30}:/i.exec(url)?.[0];
+  throw new Error(
+    `unsupported store URL${scheme ? ` (scheme "${scheme}")` : ''}; expected ${ACCEPTED}`,
+  );
+}

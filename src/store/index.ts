@@ -1,0 +1,2 @@
+export * from './types.js';
+export { createStore, type CreateStoreOptions } from './create-store.js';

@@ -1,0 +1,116 @@
+import type Database from 'better-sqlite3';
+
+export interface Migration {
+  version: number;
+  name: string;
+  up: string;
+}
+
+/**
+ * Ordered schema migrations. Never edit an applied migration; append a new one.
+ * Times are epoch milliseconds (INTEGER); JSON is stored as TEXT; booleans as 0/1.
+ * Tables are STRICT so a wrongly typed bind fails instead of being silently coerced.
+ */
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    up: `
+      CREATE TABLE oidc_models (
+        model       TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        payload     TEXT NOT NULL CHECK (json_valid(payload)),
+        uid         TEXT,
+        user_code   TEXT,
+        grant_id    TEXT,
+        expires_at  INTEGER,
+        consumed_at INTEGER,
+        PRIMARY KEY (model, id)
+      ) STRICT;
+      CREATE INDEX oidc_models_uid ON oidc_models (model, uid) WHERE uid IS NOT NULL;
+      CREATE INDEX oidc_models_user_code ON oidc_models (model, user_code) WHERE user_code IS NOT NULL;
+      CREATE INDEX oidc_models_grant_id ON oidc_models (model, grant_id) WHERE grant_id IS NOT NULL;
+      CREATE INDEX oidc_models_expires_at ON oidc_models (expires_at) WHERE expires_at IS NOT NULL;
+
+      CREATE TABLE persons (
+        id             TEXT PRIMARY KEY NOT NULL,
+        pid            TEXT NOT NULL UNIQUE,
+        name           TEXT NOT NULL,
+        family_name    TEXT NOT NULL,
+        given_name     TEXT NOT NULL,
+        birthdate      TEXT NOT NULL,
+        gender         TEXT NOT NULL CHECK (gender IN ('male', 'female')),
+        email          TEXT,
+        email_verified INTEGER NOT NULL CHECK (email_verified IN (0, 1)),
+        phone          TEXT,
+        phone_verified INTEGER NOT NULL CHECK (phone_verified IN (0, 1)),
+        address        TEXT CHECK (address IS NULL OR json_valid(address)),
+        level          INTEGER NOT NULL CHECK (level IN (1, 2)),
+        password_hash  TEXT NOT NULL,
+        status         TEXT NOT NULL CHECK (status IN ('active', 'locked')),
+        created_at     INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX persons_created_at ON persons (created_at, id);
+
+      CREATE TABLE portals (
+        client_id         TEXT PRIMARY KEY NOT NULL,
+        name              TEXT NOT NULL,
+        metadata          TEXT NOT NULL CHECK (json_valid(metadata)),
+        secret_ciphertext TEXT,
+        sector            TEXT NOT NULL,
+        national_id       INTEGER NOT NULL CHECK (national_id IN (0, 1)),
+        national_id_basis TEXT,
+        disabled          INTEGER NOT NULL CHECK (disabled IN (0, 1)),
+        created_at        INTEGER NOT NULL,
+        updated_at        INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE consents (
+        person_id  TEXT NOT NULL,
+        client_id  TEXT NOT NULL,
+        scopes     TEXT NOT NULL CHECK (json_valid(scopes)),
+        claims     TEXT NOT NULL CHECK (json_valid(claims)),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (person_id, client_id)
+      ) STRICT;
+
+      CREATE TABLE counters (
+        key        TEXT PRIMARY KEY NOT NULL,
+        count      INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX counters_expires_at ON counters (expires_at);
+    `,
+  },
+];
+
+/**
+ * Applies pending migrations, each in its own IMMEDIATE transaction so that two processes
+ * migrating the same file at once serialise on the write lock and the loser sees the
+ * version already recorded. Idempotent.
+ */
+export function migrate(db: Database.Database): void {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+      version    INTEGER PRIMARY KEY NOT NULL,
+      name       TEXT NOT NULL,
+      applied_at INTEGER NOT NULL
+    ) STRICT
+  `);
+  const isApplied = db.prepare<[number], { version: number }>('SELECT version FROM schema_migrations WHERE version = ?');
+  const record = db.prepare<[number, string, number]>(
+    'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
+  );
+
+  for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+    const apply = db.transaction(() => {
+      if (isApplied.get(migration.version)) return;
+      db.exec(migration.up);
+      record.run(migration.version, migration.name, Date.now());
+    });
+    apply.immediate();
+  }
+}

@@ -1,0 +1,499 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  StoreConflictError,
+  StoreUnavailableError,
+  type Address,
+  type Consent,
+  type ConsentRepository,
+  type CounterRepository,
+  type CounterState,
+  type OidcModelStore,
+  type OidcPayload,
+  type Person,
+  type PersonRepository,
+  type Portal,
+  type PortalRepository,
+  type Store,
+} from '../types.js';
+import { migrate } from './migrations.js';
+
+export interface SqliteStoreOptions {
+  /** A file path, or `:memory:`. */
+  filename: string;
+  /** Clock in epoch ms (default `Date.now`): oidc expiry and record timestamps. Injectable for tests. */
+  now?: () => number;
+}
+
+interface OidcRow {
+  payload: string;
+  consumed_at: number | null;
+}
+
+interface PersonRow {
+  id: string;
+  pid: string;
+  name: string;
+  family_name: string;
+  given_name: string;
+  birthdate: string;
+  gender: Person['gender'];
+  email: string | null;
+  email_verified: number;
+  phone: string | null;
+  phone_verified: number;
+  address: string | null;
+  level: number;
+  password_hash: string;
+  status: Person['status'];
+  created_at: number;
+  updated_at: number;
+}
+
+interface PortalRow {
+  client_id: string;
+  name: string;
+  metadata: string;
+  secret_ciphertext: string | null;
+  sector: string;
+  national_id: number;
+  national_id_basis: string | null;
+  disabled: number;
+  created_at: number;
+  updated_at: number;
+}
+
+interface ConsentRow {
+  person_id: string;
+  client_id: string;
+  scopes: string;
+  claims: string;
+  created_at: number;
+  updated_at: number;
+}
+
+interface CounterRow {
+  count: number;
+  updated_at: number;
+  expires_at: number;
+}
+
+/** Result codes meaning the database itself is unusable (as opposed to a bad statement). */
+const UNAVAILABLE_CODES = [
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_IOERR',
+  'SQLITE_CORRUPT',
+  'SQLITE_NOTADB',
+  'SQLITE_FULL',
+  'SQLITE_CANTOPEN',
+  'SQLITE_READONLY',
+  'SQLITE_PROTOCOL',
+  'SQLITE_NOMEM',
+  'SQLITE_PERM',
+  'SQLITE_AUTH',
+];
+
+function sqliteCode(err: unknown): string | undefined {
+  if (err instanceof Error && 'code' in err && typeof err.code === 'string') return err.code;
+  return undefined;
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const code = sqliteCode(err);
+  return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+function personRow(row: PersonRow): Person {
+  return {
+    id: row.id,
+    pid: row.pid,
+    name: row.name,
+    familyName: row.family_name,
+    givenName: row.given_name,
+    birthdate: row.birthdate,
+    gender: row.gender,
+    email: row.email,
+    emailVerified: row.email_verified === 1,
+    phone: row.phone,
+    phoneVerified: row.phone_verified === 1,
+    address: row.address === null ? null : (JSON.parse(row.address) as Address),
+    level: row.level === 2 ? 2 : 1,
+    passwordHash: row.password_hash,
+    status: row.status,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function portalRow(row: PortalRow): Portal {
+  return {
+    clientId: row.client_id,
+    name: row.name,
+    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+    secretCiphertext: row.secret_ciphertext,
+    sector: row.sector,
+    nationalId: row.national_id === 1,
+    nationalIdBasis: row.national_id_basis,
+    disabled: row.disabled === 1,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function consentRow(row: ConsentRow): Consent {
+  return {
+    personId: row.person_id,
+    clientId: row.client_id,
+    scopes: JSON.parse(row.scopes) as string[],
+    claims: JSON.parse(row.claims) as string[],
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function counterRow(row: CounterRow): CounterState {
+  return { count: row.count, updatedAt: row.updated_at, expiresAt: row.expires_at };
+}
+
+function oidcRow(row: OidcRow | undefined): OidcPayload | undefined {
+  if (!row) return undefined;
+  const payload = JSON.parse(row.payload) as OidcPayload;
+  // oidc-provider checks `payload.consumed` (epoch seconds) to detect code/token replay.
+  if (row.consumed_at !== null) payload.consumed = Math.floor(row.consumed_at / 1000);
+  return payload;
+}
+
+function optionalString(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+export function createSqliteStore(options: SqliteStoreOptions): Store {
+  const now = options.now ?? Date.now;
+  const memory = options.filename === ':memory:';
+
+  let opened: Database.Database | undefined;
+  try {
+    if (!memory) {
+      const file = path.resolve(options.filename);
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      // Create the file ourselves so it is private; SQLite gives -wal/-shm the same mode.
+      try {
+        fs.writeFileSync(file, '', { flag: 'wx', mode: 0o600 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+    opened = new Database(options.filename);
+    // busy_timeout first: switching to WAL needs a lock another process may briefly hold.
+    opened.pragma('busy_timeout = 5000');
+    opened.pragma('journal_mode = WAL');
+    opened.pragma('foreign_keys = ON');
+    opened.pragma('synchronous = NORMAL');
+  } catch (err) {
+    if (opened?.open) opened.close();
+    throw new StoreUnavailableError('cannot open the SQLite database', { cause: err });
+  }
+  const db = opened;
+
+  /** Prepares on first use (tables exist only after migrate()) and reuses the statement. */
+  function statement<P extends unknown[] = unknown[], R = unknown>(sql: string): () => Database.Statement<P, R> {
+    let prepared: Database.Statement<P, R> | undefined;
+    return () => (prepared ??= db.prepare<P, R>(sql) as Database.Statement<P, R>);
+  }
+
+  /** Runs a synchronous driver call, translating driver errors into store errors. */
+  async function call<T>(fn: () => T, conflictField?: (err: Error) => string): Promise<T> {
+    try {
+      return fn();
+    } catch (err) {
+      if (conflictField && isUniqueViolation(err)) throw new StoreConflictError(conflictField(err as Error));
+      if (!db.open) throw new StoreUnavailableError('the SQLite database is closed', { cause: err });
+      const code = sqliteCode(err);
+      if (code && UNAVAILABLE_CODES.some((c) => code === c || code.startsWith(`${c}_`))) {
+        throw new StoreUnavailableError(`SQLite failed (${code})`, { cause: err });
+      }
+      if (code === 'SQLITE_ERROR' && /no such table/.test((err as Error).message)) {
+        throw new StoreUnavailableError('the SQLite schema is missing; run migrations', { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  // --- oidc ---------------------------------------------------------------------------------
+
+  const oidcUpsert = statement<[Record<string, unknown>]>(`
+    INSERT INTO oidc_models (model, id, payload, uid, user_code, grant_id, expires_at, consumed_at)
+    VALUES (@model, @id, @payload, @uid, @userCode, @grantId, @expiresAt, @consumedAt)
+    ON CONFLICT (model, id) DO UPDATE SET
+      payload = excluded.payload, uid = excluded.uid, user_code = excluded.user_code,
+      grant_id = excluded.grant_id, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at
+  `);
+  const live = '(expires_at IS NULL OR expires_at > ?)';
+  const oidcFind = statement<[string, string, number], OidcRow>(
+    `SELECT payload, consumed_at FROM oidc_models WHERE model = ? AND id = ? AND ${live}`,
+  );
+  const oidcFindByUid = statement<[string, string, number], OidcRow>(
+    `SELECT payload, consumed_at FROM oidc_models WHERE model = ? AND uid = ? AND ${live} LIMIT 1`,
+  );
+  const oidcFindByUserCode = statement<[string, string, number], OidcRow>(
+    `SELECT payload, consumed_at FROM oidc_models WHERE model = ? AND user_code = ? AND ${live} LIMIT 1`,
+  );
+  const oidcConsume = statement<[number, string, string, number]>(
+    `UPDATE oidc_models SET consumed_at = ? WHERE model = ? AND id = ? AND consumed_at IS NULL AND ${live}`,
+  );
+  const oidcDestroy = statement<[string, string]>('DELETE FROM oidc_models WHERE model = ? AND id = ?');
+  const oidcRevoke = statement<[string, string]>('DELETE FROM oidc_models WHERE model = ? AND grant_id = ?');
+
+  const oidc: OidcModelStore = {
+    upsert: (model, id, payload, expiresInSeconds) =>
+      call(() => {
+        const { consumed, ...rest } = payload;
+        oidcUpsert().run({
+          model,
+          id,
+          payload: JSON.stringify(rest),
+          uid: optionalString(payload.uid),
+          userCode: optionalString(payload.userCode),
+          grantId: optionalString(payload.grantId),
+          expiresAt: expiresInSeconds === undefined ? null : now() + Math.round(expiresInSeconds * 1000),
+          // A payload re-saved after consumption keeps its consumed mark.
+          consumedAt: typeof consumed === 'number' ? Math.round(consumed * 1000) : null,
+        });
+      }),
+    find: (model, id) => call(() => oidcRow(oidcFind().get(model, id, now()))),
+    findByUid: (model, uid) => call(() => oidcRow(oidcFindByUid().get(model, uid, now()))),
+    findByUserCode: (model, userCode) => call(() => oidcRow(oidcFindByUserCode().get(model, userCode, now()))),
+    consume: (model, id) =>
+      call(() => {
+        const t = now();
+        return oidcConsume().run(t, model, id, t).changes === 1;
+      }),
+    destroy: (model, id) =>
+      call(() => {
+        oidcDestroy().run(model, id);
+      }),
+    revokeByGrantId: (model, grantId) =>
+      call(() => {
+        oidcRevoke().run(model, grantId);
+      }),
+  };
+
+  // --- persons ------------------------------------------------------------------------------
+
+  const personInsert = statement<[Record<string, unknown>], PersonRow>(`
+    INSERT INTO persons (id, pid, name, family_name, given_name, birthdate, gender, email, email_verified,
+                         phone, phone_verified, address, level, password_hash, status, created_at, updated_at)
+    VALUES (@id, @pid, @name, @familyName, @givenName, @birthdate, @gender, @email, @emailVerified,
+            @phone, @phoneVerified, @address, @level, @passwordHash, @status, @createdAt, @updatedAt)
+    RETURNING *
+  `);
+  const personById = statement<[string], PersonRow>('SELECT * FROM persons WHERE id = ?');
+  const personByPid = statement<[string], PersonRow>('SELECT * FROM persons WHERE pid = ?');
+  const personList = statement<[number, number], PersonRow>(
+    'SELECT * FROM persons ORDER BY created_at, id LIMIT ? OFFSET ?',
+  );
+  const personCount = statement<[], { n: number }>('SELECT count(*) AS n FROM persons');
+  const personSetHash = statement<[string, number, string, string]>(
+    'UPDATE persons SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?',
+  );
+  const personSetStatus = statement<[string, number, string]>(
+    'UPDATE persons SET status = ?, updated_at = ? WHERE id = ?',
+  );
+
+  const persons: PersonRepository = {
+    create: (person) =>
+      call(
+        () => {
+          const t = now();
+          const row = personInsert().get({
+            id: person.id,
+            pid: person.pid,
+            name: person.name,
+            familyName: person.familyName,
+            givenName: person.givenName,
+            birthdate: person.birthdate,
+            gender: person.gender,
+            email: person.email,
+            emailVerified: person.emailVerified ? 1 : 0,
+            phone: person.phone,
+            phoneVerified: person.phoneVerified ? 1 : 0,
+            address: person.address === null ? null : JSON.stringify(person.address),
+            level: person.level,
+            passwordHash: person.passwordHash,
+            status: person.status,
+            createdAt: t,
+            updatedAt: t,
+          });
+          if (!row) throw new Error('INSERT … RETURNING returned no row');
+          return personRow(row);
+        },
+        (err) => (/persons\.pid/.test(err.message) ? 'pid' : 'id'),
+      ),
+    findById: (id) =>
+      call(() => {
+        const row = personById().get(id);
+        return row && personRow(row);
+      }),
+    findByPid: (pid) =>
+      call(() => {
+        const row = personByPid().get(pid);
+        return row && personRow(row);
+      }),
+    list: ({ limit, offset }) => call(() => personList().all(limit, offset).map(personRow)),
+    count: () => call(() => personCount().get()?.n ?? 0),
+    updatePasswordHash: (id, expectedHash, newHash) =>
+      call(() => personSetHash().run(newHash, now(), id, expectedHash).changes === 1),
+    setStatus: (id, status) => call(() => personSetStatus().run(status, now(), id).changes === 1),
+  };
+
+  // --- portals ------------------------------------------------------------------------------
+
+  const portalInsert = statement<[Record<string, unknown>], PortalRow>(`
+    INSERT INTO portals (client_id, name, metadata, secret_ciphertext, sector, national_id, national_id_basis,
+                         disabled, created_at, updated_at)
+    VALUES (@clientId, @name, @metadata, @secretCiphertext, @sector, @nationalId, @nationalIdBasis,
+            @disabled, @createdAt, @updatedAt)
+    RETURNING *
+  `);
+  const portalFind = statement<[string], PortalRow>('SELECT * FROM portals WHERE client_id = ?');
+  const portalList = statement<[], PortalRow>('SELECT * FROM portals ORDER BY created_at, client_id');
+  const portalSetDisabled = statement<[number, number, string]>(
+    'UPDATE portals SET disabled = ?, updated_at = ? WHERE client_id = ?',
+  );
+
+  const portals: PortalRepository = {
+    create: (portal) =>
+      call(
+        () => {
+          const t = now();
+          const row = portalInsert().get({
+            clientId: portal.clientId,
+            name: portal.name,
+            metadata: JSON.stringify(portal.metadata),
+            secretCiphertext: portal.secretCiphertext,
+            sector: portal.sector,
+            nationalId: portal.nationalId ? 1 : 0,
+            nationalIdBasis: portal.nationalIdBasis,
+            disabled: portal.disabled ? 1 : 0,
+            createdAt: t,
+            updatedAt: t,
+          });
+          if (!row) throw new Error('INSERT … RETURNING returned no row');
+          return portalRow(row);
+        },
+        () => 'clientId',
+      ),
+    find: (clientId) =>
+      call(() => {
+        const row = portalFind().get(clientId);
+        return row && portalRow(row);
+      }),
+    list: () => call(() => portalList().all().map(portalRow)),
+    setDisabled: (clientId, disabled) =>
+      call(() => portalSetDisabled().run(disabled ? 1 : 0, now(), clientId).changes === 1),
+  };
+
+  // --- consents -----------------------------------------------------------------------------
+
+  const consentPut = statement<
+    [{ personId: string; clientId: string; scopes: string; claims: string; now: number }],
+    ConsentRow
+  >(`
+    INSERT INTO consents (person_id, client_id, scopes, claims, created_at, updated_at)
+    VALUES (@personId, @clientId, @scopes, @claims, @now, @now)
+    ON CONFLICT (person_id, client_id) DO UPDATE SET
+      scopes = excluded.scopes, claims = excluded.claims, updated_at = excluded.updated_at
+    RETURNING *
+  `);
+  const consentFind = statement<[string, string], ConsentRow>(
+    'SELECT * FROM consents WHERE person_id = ? AND client_id = ?',
+  );
+  const consentList = statement<[string], ConsentRow>(
+    'SELECT * FROM consents WHERE person_id = ? ORDER BY created_at, client_id',
+  );
+  const consentRemove = statement<[string, string]>('DELETE FROM consents WHERE person_id = ? AND client_id = ?');
+
+  const consents: ConsentRepository = {
+    put: (consent) =>
+      call(() => {
+        const row = consentPut().get({
+          personId: consent.personId,
+          clientId: consent.clientId,
+          scopes: JSON.stringify(consent.scopes),
+          claims: JSON.stringify(consent.claims),
+          now: now(),
+        });
+        if (!row) throw new Error('INSERT … RETURNING returned no row');
+        return consentRow(row);
+      }),
+    find: (personId, clientId) =>
+      call(() => {
+        const row = consentFind().get(personId, clientId);
+        return row && consentRow(row);
+      }),
+    listForPerson: (personId) => call(() => consentList().all(personId).map(consentRow)),
+    remove: (personId, clientId) => call(() => consentRemove().run(personId, clientId).changes === 1),
+  };
+
+  // --- counters -----------------------------------------------------------------------------
+
+  // One statement, so the read-modify-write is atomic. SET expressions see the old row.
+  const counterIncrement = statement<[{ key: string; now: number; expiresAt: number; slide: number }], CounterRow>(`
+    INSERT INTO counters (key, count, updated_at, expires_at) VALUES (@key, 1, @now, @expiresAt)
+    ON CONFLICT (key) DO UPDATE SET
+      count = CASE WHEN counters.expires_at <= excluded.updated_at THEN 1 ELSE counters.count + 1 END,
+      expires_at = CASE WHEN counters.expires_at <= excluded.updated_at OR @slide THEN excluded.expires_at
+                        ELSE counters.expires_at END,
+      updated_at = excluded.updated_at
+    RETURNING count, updated_at, expires_at
+  `);
+  const counterGet = statement<[string, number], CounterRow>(
+    'SELECT count, updated_at, expires_at FROM counters WHERE key = ? AND expires_at > ?',
+  );
+  const counterReset = statement<[string]>('DELETE FROM counters WHERE key = ?');
+
+  const counters: CounterRepository = {
+    increment: (key, ttlMs, at, opts) =>
+      call(() => {
+        const row = counterIncrement().get({ key, now: at, expiresAt: at + ttlMs, slide: opts?.slide ? 1 : 0 });
+        if (!row) throw new Error('INSERT … RETURNING returned no row');
+        return counterRow(row);
+      }),
+    get: (key, at) =>
+      call(() => {
+        const row = counterGet().get(key, at);
+        return row && counterRow(row);
+      }),
+    reset: (key) =>
+      call(() => {
+        counterReset().run(key);
+      }),
+  };
+
+  // --- maintenance --------------------------------------------------------------------------
+
+  const purgeOidc = statement<[number]>('DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ?');
+  const purgeCounters = statement<[number]>('DELETE FROM counters WHERE expires_at <= ?');
+  const selectOne = statement<[]>('SELECT 1');
+  const purge = db.transaction((at: number) => purgeOidc().run(at).changes + purgeCounters().run(at).changes);
+
+  return {
+    kind: 'sqlite',
+    oidc,
+    persons,
+    portals,
+    consents,
+    counters,
+    migrate: () => call(() => migrate(db)),
+    ping: () =>
+      call(() => {
+        selectOne().get();
+      }),
+    purgeExpired: (at) => call(() => purge(at)),
+    close: async () => {
+      if (db.open) db.close();
+    },
+  };
+}

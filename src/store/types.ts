@@ -1,0 +1,184 @@
+/**
+ * The backend-neutral store interface. Everything dinhdanh persists goes through these
+ * repositories; only `store/create-store.ts` and `main.ts` name a concrete backend.
+ *
+ * Rules every backend follows (and `test/contract/` checks):
+ * - every method is async and takes only validated scalars or plain JSON-safe objects;
+ * - expiry is checked on read (a row past `expiresAt` is never returned), purging is only clean-up;
+ * - `consume`, counter increments and conditional updates are atomic single-record operations.
+ */
+
+/** A JSON object as oidc-provider hands it to its adapter. */
+export type OidcPayload = Record<string, unknown>;
+
+/** The oidc-provider adapter contract, keyed by model name (Session, AccessToken, Grant, ...). */
+export interface OidcModelStore {
+  upsert(model: string, id: string, payload: OidcPayload, expiresInSeconds: number | undefined): Promise<void>;
+  find(model: string, id: string): Promise<OidcPayload | undefined>;
+  findByUid(model: string, uid: string): Promise<OidcPayload | undefined>;
+  findByUserCode(model: string, userCode: string): Promise<OidcPayload | undefined>;
+  /**
+   * Marks the record consumed (payload gains `consumed: <epoch seconds>`). Atomic: of any number of
+   * concurrent calls for one id, exactly one returns true; the others (and later calls) return false.
+   */
+  consume(model: string, id: string): Promise<boolean>;
+  destroy(model: string, id: string): Promise<void>;
+  revokeByGrantId(model: string, grantId: string): Promise<void>;
+}
+
+export type Gender = 'male' | 'female';
+export type PersonStatus = 'active' | 'locked';
+
+export interface Address {
+  formatted?: string;
+  street_address?: string;
+  locality?: string;
+  region?: string;
+  postal_code?: string;
+  country?: string;
+}
+
+export interface Person {
+  /** Opaque internal id (UUID); the OIDC `accountId`. Never the identification number. */
+  id: string;
+  /** 12-digit personal identification number. */
+  pid: string;
+  name: string;
+  familyName: string;
+  givenName: string;
+  /** YYYY-MM-DD */
+  birthdate: string;
+  gender: Gender;
+  email: string | null;
+  emailVerified: boolean;
+  phone: string | null;
+  phoneVerified: boolean;
+  address: Address | null;
+  /** Identity level (Decree 59/2022): 1 or 2. */
+  level: 1 | 2;
+  /** argon2id PHC string. */
+  passwordHash: string;
+  status: PersonStatus;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type NewPerson = Omit<Person, 'createdAt' | 'updatedAt'>;
+
+export interface PersonRepository {
+  /** Fails with StoreConflictError when `id` or `pid` already exists. */
+  create(person: NewPerson): Promise<Person>;
+  findById(id: string): Promise<Person | undefined>;
+  findByPid(pid: string): Promise<Person | undefined>;
+  list(options: { limit: number; offset: number }): Promise<Person[]>;
+  count(): Promise<number>;
+  /** Replaces the hash only if it still equals `expectedHash` (no lost update on concurrent rehash). */
+  updatePasswordHash(id: string, expectedHash: string, newHash: string): Promise<boolean>;
+  setStatus(id: string, status: PersonStatus): Promise<boolean>;
+}
+
+export interface Portal {
+  /** The OAuth client_id. */
+  clientId: string;
+  name: string;
+  /**
+   * The client metadata handed to oidc-provider (redirect_uris, grant_types, ...), secrets excluded:
+   * the client secret is kept in `secretCiphertext`, encrypted at rest.
+   */
+  metadata: Record<string, unknown>;
+  /** Encrypted client secret (see keys/secret-box), or null for portals without one. */
+  secretCiphertext: string | null;
+  /** Pairwise subject sector (a host name). */
+  sector: string;
+  /** Approved to receive `national_id`; `nationalIdBasis` records the legal basis. */
+  nationalId: boolean;
+  nationalIdBasis: string | null;
+  disabled: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type NewPortal = Omit<Portal, 'createdAt' | 'updatedAt'>;
+
+export interface PortalRepository {
+  /** Fails with StoreConflictError when the client id exists. */
+  create(portal: NewPortal): Promise<Portal>;
+  find(clientId: string): Promise<Portal | undefined>;
+  list(): Promise<Portal[]>;
+  setDisabled(clientId: string, disabled: boolean): Promise<boolean>;
+}
+
+/** A remembered consent: which scopes and claims a person let a portal receive. */
+export interface Consent {
+  personId: string;
+  clientId: string;
+  scopes: string[];
+  claims: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ConsentRepository {
+  /** Creates or replaces the consent for (personId, clientId). */
+  put(consent: Omit<Consent, 'createdAt' | 'updatedAt'>): Promise<Consent>;
+  find(personId: string, clientId: string): Promise<Consent | undefined>;
+  listForPerson(personId: string): Promise<Consent[]>;
+  remove(personId: string, clientId: string): Promise<boolean>;
+}
+
+export interface CounterState {
+  count: number;
+  /** Epoch milliseconds of the last increment. */
+  updatedAt: number;
+  /** Epoch milliseconds when the counter lapses (reads after it see no counter). */
+  expiresAt: number;
+}
+
+/**
+ * Atomic counters: login failures per account, attempts per IP, and later code attempts.
+ * `increment` is a single atomic read-modify-write: N concurrent increments yield counts 1..N.
+ */
+export interface CounterRepository {
+  /**
+   * Adds one. If the counter is missing or lapsed it starts again at 1 with
+   * `expiresAt = now + ttlMs`; otherwise the count grows and, when `slide` is true, `expiresAt`
+   * moves to `now + ttlMs` (a window that lasts while failures keep coming).
+   */
+  increment(key: string, ttlMs: number, now: number, options?: { slide?: boolean }): Promise<CounterState>;
+  get(key: string, now: number): Promise<CounterState | undefined>;
+  reset(key: string): Promise<void>;
+}
+
+export interface Store {
+  readonly kind: string;
+  readonly oidc: OidcModelStore;
+  readonly persons: PersonRepository;
+  readonly portals: PortalRepository;
+  readonly consents: ConsentRepository;
+  readonly counters: CounterRepository;
+  /** Applies pending schema migrations (idempotent). */
+  migrate(): Promise<void>;
+  /** Resolves when the store answers a trivial query; rejects otherwise. */
+  ping(): Promise<void>;
+  /** Deletes expired rows; returns how many. Clean-up only: reads already ignore expired rows. */
+  purgeExpired(now: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A unique constraint was violated (duplicate id, pid, client id). */
+export class StoreConflictError extends Error {
+  readonly code = 'store_conflict';
+  constructor(readonly field: string) {
+    super(`a record with this ${field} already exists`);
+    this.name = 'StoreConflictError';
+  }
+}
+
+/** The store could not be reached or failed; requests answer 503. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'store_unavailable';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}

@@ -1,0 +1,174 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { createStore } from '../../src/store/create-store.js';
+import { migrations } from '../../src/store/sqlite/migrations.js';
+import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { StoreUnavailableError, type Store } from '../../src/store/types.js';
+import { storeContract } from './store-contract.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dinhdanh-store-'));
+let seq = 0;
+const tempFile = (): string => path.join(dir, `store-${++seq}.db`);
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+storeContract('sqlite (temp file)', async ({ now }) => {
+  const store = createSqliteStore({ filename: tempFile(), now });
+  await store.migrate();
+  return store;
+});
+
+storeContract('sqlite (:memory: via createStore)', ({ now }) => createStore('sqlite::memory:', { now }));
+
+describe('sqlite specifics', () => {
+  const open: Store[] = [];
+  const track = (store: Store): Store => {
+    open.push(store);
+    return store;
+  };
+
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
+
+  function raw(file: string): Database.Database {
+    return new Database(file, { readonly: true });
+  }
+
+  it('puts the file in WAL mode', async () => {
+    const file = tempFile();
+    await track(createSqliteStore({ filename: file })).migrate();
+    const db = raw(file);
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    } finally {
+      db.close();
+    }
+  });
+
+  it('records each migration once in schema_migrations', async () => {
+    const file = tempFile();
+    const store = track(createSqliteStore({ filename: file }));
+    await store.migrate();
+    await store.migrate();
+    await track(createSqliteStore({ filename: file })).migrate();
+    const db = raw(file);
+    try {
+      const rows = db.prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all() as {
+        version: number;
+        name: string;
+        applied_at: number;
+      }[];
+      expect(rows.map((r) => [r.version, r.name])).toEqual(migrations.map((m) => [m.version, m.name]));
+      for (const r of rows) expect(typeof r.applied_at).toBe('number');
+    } finally {
+      db.close();
+    }
+  });
+
+  it('a second connection on the same file sees rows written by the first (CLI and server share it)', async () => {
+    const file = tempFile();
+    const server = track(createSqliteStore({ filename: file }));
+    await server.migrate();
+    const cli = track(createSqliteStore({ filename: file }));
+    await cli.migrate();
+
+    const person = await cli.persons.create({
+      id: randomUUID(),
+      pid: '001090000001',
+      name: 'Nguyễn Văn Á',
+      familyName: 'Nguyễn',
+      givenName: 'Văn Á',
+      birthdate: '1990-01-01',
+      gender: 'male',
+      email: null,
+      emailVerified: false,
+      phone: null,
+      phoneVerified: false,
+      address: null,
+      level: 2,
+      passwordHash: 'h',
+      status: 'active',
+    });
+    await expect(server.persons.findByPid('001090000001')).resolves.toEqual(person);
+
+    await server.oidc.upsert('AuthorizationCode', 'code-1', { grantId: 'g' }, 60);
+    await expect(cli.oidc.find('AuthorizationCode', 'code-1')).resolves.toEqual({ grantId: 'g' });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? server : cli).oidc.consume('AuthorizationCode', 'code-1')),
+    );
+    expect(results.filter((r) => r)).toHaveLength(1);
+
+    const now = Date.now();
+    await server.counters.increment('login:x', 60_000, now);
+    await expect(cli.counters.increment('login:x', 60_000, now)).resolves.toMatchObject({ count: 2 });
+    await expect(cli.persons.setStatus(person.id, 'locked')).resolves.toBe(true);
+    await expect(server.persons.findById(person.id)).resolves.toMatchObject({ status: 'locked' });
+  });
+
+  it('creates a missing parent directory (0700) and a private database file (0600)', async () => {
+    const nested = path.join(dir, `nested-${++seq}`, 'deeper');
+    const file = path.join(nested, 'dinhdanh.db');
+    await track(createSqliteStore({ filename: file })).migrate();
+    expect(fs.statSync(nested).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(path.dirname(nested)).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('reports an unmigrated database as unavailable rather than as a bug', async () => {
+    const store = track(createSqliteStore({ filename: ':memory:' }));
+    await expect(store.persons.count()).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.ping()).resolves.toBeUndefined();
+    await store.migrate();
+    await expect(store.persons.count()).resolves.toBe(0);
+  });
+
+  it('refuses a file that is not a SQLite database with StoreUnavailableError', () => {
+    const file = tempFile();
+    fs.writeFileSync(file, 'this is not a database, just some text that is long enough to have a header');
+    expect(() => createSqliteStore({ filename: file })).toThrow(StoreUnavailableError);
+  });
+
+  describe('createStore', () => {
+    it('opens sqlite:<relative path> relative to the working directory, migrated', async () => {
+      const file = tempFile();
+      const store = track(await createStore(`sqlite:${path.relative(process.cwd(), file)}`));
+      expect(store.kind).toBe('sqlite');
+      await expect(store.persons.count()).resolves.toBe(0);
+      expect(fs.existsSync(file)).toBe(true);
+    });
+
+    it('opens sqlite:<absolute path>', async () => {
+      const file = tempFile();
+      track(await createStore(`sqlite:${file}`));
+      expect(fs.existsSync(file)).toBe(true);
+    });
+
+    it('opens sqlite::memory:', async () => {
+      const store = track(await createStore('sqlite::memory:'));
+      await expect(store.counters.increment('k', 1000, 0)).resolves.toMatchObject({ count: 1 });
+    });
+
+    it('says MongoDB is not available yet, without echoing the URL', async () => {
+      for (const url of ['mongodb://admin:hunter2@db.example/dinhdanh', 'mongodb+srv://admin:hunter2@cluster.example/x']) {
+        const attempt = createStore(url);
+        await expect(attempt).rejects.toThrow(/MongoDB.*not available yet/);
+        await expect(attempt).rejects.not.toThrow(/hunter2/);
+      }
+    });
+
+    it('rejects anything else naming the accepted forms, without echoing a password', async () => {
+      for (const url of ['postgres://admin:hunter2@db.example/dinhdanh', 'admin:hunter2', '', 'sqlite:']) {
+        const attempt = createStore(url);
+        await expect(attempt).rejects.toThrow(/sqlite:<path>.*sqlite::memory:/);
+        await expect(attempt).rejects.not.toThrow(/hunter2/);
+      }
+    });
+  });
+});

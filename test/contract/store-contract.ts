@@ -1,0 +1,733 @@
+/**
+ * The backend-neutral store contract: what EVERY Store backend must do. A backend's test file calls
+ * `storeContract(name, makeStore)`.
+ *
+ * `makeStore` returns a migrated store whose clock is the given `now` (epoch ms); the store uses it
+ * for oidc expiry and for record timestamps (createdAt / updatedAt). The store need not be empty:
+ * every test works in its own random namespace and checks relative facts (count deltas, order of
+ * its own rows), so a backend that can only share one database (e.g. a CI MongoDB) can run it too.
+ */
+import { randomInt, randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import {
+  StoreConflictError,
+  StoreUnavailableError,
+  type NewPerson,
+  type NewPortal,
+  type Person,
+  type Store,
+} from '../../src/store/types.js';
+
+export type MakeStore = (opts: { now: () => number }) => Promise<Store>;
+
+const T0 = Date.UTC(2030, 0, 1, 0, 0, 0);
+const SECOND = 1000;
+
+/** Injection-shaped strings that must be treated as plain data. */
+const HOSTILE = ["' OR 1=1 --", '{"$ne":null}', '%', '_', '"; DROP TABLE persons; --', '\\', '*'];
+
+function ns(): string {
+  return randomUUID().slice(0, 8);
+}
+
+function randomPid(): string {
+  return String(randomInt(0, 1e12)).padStart(12, '0');
+}
+
+function newPerson(overrides: Partial<NewPerson> = {}): NewPerson {
+  return {
+    id: randomUUID(),
+    pid: randomPid(),
+    name: 'Nguyễn Văn An',
+    familyName: 'Nguyễn',
+    givenName: 'Văn An',
+    birthdate: '1990-01-02',
+    gender: 'male',
+    email: null,
+    emailVerified: false,
+    phone: null,
+    phoneVerified: false,
+    address: null,
+    level: 2,
+    passwordHash: '$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA',
+    status: 'active',
+    ...overrides,
+  };
+}
+
+function newPortal(overrides: Partial<NewPortal> = {}): NewPortal {
+  return {
+    clientId: `portal-${randomUUID()}`,
+    name: 'Cổng dịch vụ công',
+    metadata: {
+      redirect_uris: ['https://dichvucong.example.vn/cb'],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    secretCiphertext: 'v1.nonce.ciphertext',
+    sector: 'dichvucong.example.vn',
+    nationalId: false,
+    nationalIdBasis: null,
+    disabled: false,
+    ...overrides,
+  };
+}
+
+/** Binary (code unit) order; tests that rely on it use ASCII ids, where all backends agree. */
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function utf8(s: string): string {
+  return Buffer.from(s, 'utf8').toString('hex');
+}
+
+export function storeContract(name: string, makeStore: MakeStore): void {
+  describe(`store contract: ${name}`, () => {
+    let store: Store;
+    let clock: number;
+    const tick = (ms: number): void => {
+      clock += ms;
+    };
+
+    beforeEach(async () => {
+      clock = T0;
+      store = await makeStore({ now: () => clock });
+    });
+
+    afterEach(async () => {
+      await store.close();
+    });
+
+    describe('oidc models', () => {
+      it('round-trips a payload through upsert and find', async () => {
+        const id = `id-${ns()}`;
+        const payload = {
+          accountId: randomUUID(),
+          kind: 'AccessToken',
+          scope: 'openid profile',
+          claims: { id_token: { name: null } },
+          nested: { list: [1, 'two', true, null, { three: 3 }] },
+          text: 'Nguyễn Văn Á ✓',
+          iat: 1_893_456_000,
+        };
+        await store.oidc.upsert('AccessToken', id, payload, 3600);
+        const found = await store.oidc.find('AccessToken', id);
+        expect(found).toEqual(payload);
+        expect(found).not.toHaveProperty('consumed');
+      });
+
+      it('returns undefined for a missing id', async () => {
+        await expect(store.oidc.find('AccessToken', `missing-${ns()}`)).resolves.toBeUndefined();
+      });
+
+      it('checks expiry on read: a record is gone once now reaches upsert time + expiresIn', async () => {
+        const id = `id-${ns()}`;
+        const uid = `uid-${ns()}`;
+        const userCode = `CODE-${ns()}`;
+        await store.oidc.upsert('DeviceCode', id, { uid, userCode }, 60);
+        tick(60 * SECOND - 1);
+        await expect(store.oidc.find('DeviceCode', id)).resolves.toEqual({ uid, userCode });
+        await expect(store.oidc.findByUid('DeviceCode', uid)).resolves.toBeDefined();
+        await expect(store.oidc.findByUserCode('DeviceCode', userCode)).resolves.toBeDefined();
+        tick(1);
+        await expect(store.oidc.find('DeviceCode', id)).resolves.toBeUndefined();
+        await expect(store.oidc.findByUid('DeviceCode', uid)).resolves.toBeUndefined();
+        await expect(store.oidc.findByUserCode('DeviceCode', userCode)).resolves.toBeUndefined();
+        await expect(store.oidc.consume('DeviceCode', id)).resolves.toBe(false);
+      });
+
+      it('keeps a record without expiresIn indefinitely', async () => {
+        const id = `id-${ns()}`;
+        await store.oidc.upsert('Grant', id, { a: 1 }, undefined);
+        tick(10 * 365 * 24 * 3600 * SECOND);
+        await expect(store.oidc.find('Grant', id)).resolves.toEqual({ a: 1 });
+      });
+
+      it('finds by uid within the model only', async () => {
+        const uid = `uid-${ns()}`;
+        const id = `id-${ns()}`;
+        await store.oidc.upsert('Session', id, { uid, accountId: 'a' }, 600);
+        await store.oidc.upsert('Interaction', `other-${ns()}`, { uid: `uid-${ns()}` }, 600);
+        await expect(store.oidc.findByUid('Session', uid)).resolves.toEqual({ uid, accountId: 'a' });
+        await expect(store.oidc.findByUid('Interaction', uid)).resolves.toBeUndefined();
+        await expect(store.oidc.findByUid('Session', `uid-${ns()}`)).resolves.toBeUndefined();
+      });
+
+      it('finds by user code within the model only', async () => {
+        const userCode = `ABCD-${ns()}`;
+        await store.oidc.upsert('DeviceCode', `id-${ns()}`, { userCode, params: { client_id: 'c' } }, 600);
+        await expect(store.oidc.findByUserCode('DeviceCode', userCode)).resolves.toEqual({
+          userCode,
+          params: { client_id: 'c' },
+        });
+        await expect(store.oidc.findByUserCode('Session', userCode)).resolves.toBeUndefined();
+        await expect(store.oidc.findByUserCode('DeviceCode', `ABCD-${ns()}`)).resolves.toBeUndefined();
+      });
+
+      it('upsert replaces the whole record: payload, lookup keys and expiry', async () => {
+        const id = `id-${ns()}`;
+        const oldUid = `uid-${ns()}`;
+        const newUid = `uid-${ns()}`;
+        await store.oidc.upsert('Session', id, { uid: oldUid, old: true }, 10);
+        await store.oidc.upsert('Session', id, { uid: newUid, fresh: 'yes' }, 3600);
+        await expect(store.oidc.find('Session', id)).resolves.toEqual({ uid: newUid, fresh: 'yes' });
+        await expect(store.oidc.findByUid('Session', oldUid)).resolves.toBeUndefined();
+        await expect(store.oidc.findByUid('Session', newUid)).resolves.toEqual({ uid: newUid, fresh: 'yes' });
+        tick(11 * SECOND);
+        await expect(store.oidc.find('Session', id)).resolves.toEqual({ uid: newUid, fresh: 'yes' });
+      });
+
+      it('destroy removes one record of one model and tolerates a missing id', async () => {
+        const id = `id-${ns()}`;
+        await store.oidc.upsert('Session', id, { s: 1 }, 600);
+        await store.oidc.upsert('Interaction', id, { i: 1 }, 600);
+        await store.oidc.destroy('Session', id);
+        await expect(store.oidc.find('Session', id)).resolves.toBeUndefined();
+        await expect(store.oidc.find('Interaction', id)).resolves.toEqual({ i: 1 });
+        await expect(store.oidc.destroy('Session', id)).resolves.toBeUndefined();
+      });
+
+      it("revokeByGrantId removes only that grant's records of that model", async () => {
+        const g1 = `grant-${ns()}`;
+        const g2 = `grant-${ns()}`;
+        const [a1, a2, a3, r1] = [`a-${ns()}`, `a-${ns()}`, `a-${ns()}`, `r-${ns()}`];
+        await store.oidc.upsert('AccessToken', a1, { grantId: g1 }, 600);
+        await store.oidc.upsert('AccessToken', a2, { grantId: g1 }, 600);
+        await store.oidc.upsert('AccessToken', a3, { grantId: g2 }, 600);
+        await store.oidc.upsert('RefreshToken', r1, { grantId: g1 }, 600);
+        await store.oidc.revokeByGrantId('AccessToken', g1);
+        await expect(store.oidc.find('AccessToken', a1)).resolves.toBeUndefined();
+        await expect(store.oidc.find('AccessToken', a2)).resolves.toBeUndefined();
+        await expect(store.oidc.find('AccessToken', a3)).resolves.toEqual({ grantId: g2 });
+        await expect(store.oidc.find('RefreshToken', r1)).resolves.toEqual({ grantId: g1 });
+        await expect(store.oidc.revokeByGrantId('AccessToken', `grant-${ns()}`)).resolves.toBeUndefined();
+      });
+
+      it('consume marks the record once with `consumed` in epoch seconds', async () => {
+        const id = `code-${ns()}`;
+        await store.oidc.upsert('AuthorizationCode', id, { grantId: 'g' }, 60);
+        tick(1500);
+        await expect(store.oidc.consume('AuthorizationCode', id)).resolves.toBe(true);
+        const consumedAt = Math.floor(clock / 1000);
+        await expect(store.oidc.find('AuthorizationCode', id)).resolves.toEqual({ grantId: 'g', consumed: consumedAt });
+        tick(5 * SECOND);
+        await expect(store.oidc.consume('AuthorizationCode', id)).resolves.toBe(false);
+        const again = await store.oidc.find('AuthorizationCode', id);
+        expect(again?.consumed).toBe(consumedAt);
+        expect(typeof again?.consumed).toBe('number');
+      });
+
+      it('consume of a missing id returns false', async () => {
+        await expect(store.oidc.consume('AuthorizationCode', `missing-${ns()}`)).resolves.toBe(false);
+      });
+
+      it('of 20 parallel consume calls for one id exactly one returns true', async () => {
+        const id = `code-${ns()}`;
+        await store.oidc.upsert('AuthorizationCode', id, { grantId: 'g' }, 60);
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.oidc.consume('AuthorizationCode', id)));
+        expect(results.filter((r) => r)).toHaveLength(1);
+        expect(results.filter((r) => !r)).toHaveLength(19);
+      });
+
+      it('a payload saved with `consumed` stays consumed', async () => {
+        const id = `rt-${ns()}`;
+        const consumed = Math.floor(T0 / 1000) - 10;
+        await store.oidc.upsert('RefreshToken', id, { grantId: 'g', consumed }, 600);
+        await expect(store.oidc.find('RefreshToken', id)).resolves.toEqual({ grantId: 'g', consumed });
+        await expect(store.oidc.consume('RefreshToken', id)).resolves.toBe(false);
+      });
+
+      it('isolates models: the same id in two models is two records', async () => {
+        const id = `shared-${ns()}`;
+        await store.oidc.upsert('Session', id, { which: 'session' }, 600);
+        await store.oidc.upsert('Grant', id, { which: 'grant' }, 600);
+        await expect(store.oidc.find('Session', id)).resolves.toEqual({ which: 'session' });
+        await expect(store.oidc.find('Grant', id)).resolves.toEqual({ which: 'grant' });
+        await expect(store.oidc.consume('Session', id)).resolves.toBe(true);
+        await expect(store.oidc.find('Grant', id)).resolves.toEqual({ which: 'grant' });
+        await expect(store.oidc.consume('Grant', id)).resolves.toBe(true);
+      });
+    });
+
+    describe('persons', () => {
+      it('creates a person stamped with the store clock and finds it by id and pid', async () => {
+        const input = newPerson({
+          email: 'an@example.vn',
+          emailVerified: true,
+          phone: '+84901234567',
+          phoneVerified: true,
+          level: 1,
+          gender: 'female',
+          address: { formatted: '1 Tràng Tiền, Hoàn Kiếm, Hà Nội', locality: 'Hà Nội', country: 'VN' },
+        });
+        const created = await store.persons.create(input);
+        expect(created).toEqual({ ...input, createdAt: clock, updatedAt: clock });
+        await expect(store.persons.findById(input.id)).resolves.toEqual(created);
+        await expect(store.persons.findByPid(input.pid)).resolves.toEqual(created);
+        await expect(store.persons.findById(randomUUID())).resolves.toBeUndefined();
+        await expect(store.persons.findByPid(randomPid())).resolves.toBeUndefined();
+      });
+
+      it('rejects a duplicate pid with StoreConflictError(field "pid")', async () => {
+        const first = await store.persons.create(newPerson());
+        const before = await store.persons.count();
+        const dup = newPerson({ pid: first.pid, name: 'Someone Else' });
+        const attempt = store.persons.create(dup);
+        await expect(attempt).rejects.toBeInstanceOf(StoreConflictError);
+        await expect(attempt).rejects.toMatchObject({ field: 'pid', code: 'store_conflict' });
+        await expect(store.persons.findByPid(first.pid)).resolves.toEqual(first);
+        await expect(store.persons.findById(dup.id)).resolves.toBeUndefined();
+        await expect(store.persons.count()).resolves.toBe(before);
+      });
+
+      it('rejects a duplicate id with StoreConflictError(field "id")', async () => {
+        const first = await store.persons.create(newPerson());
+        const attempt = store.persons.create(newPerson({ id: first.id }));
+        await expect(attempt).rejects.toBeInstanceOf(StoreConflictError);
+        await expect(attempt).rejects.toMatchObject({ field: 'id' });
+        await expect(store.persons.findById(first.id)).resolves.toEqual(first);
+      });
+
+      it('counts persons', async () => {
+        const before = await store.persons.count();
+        for (let i = 0; i < 3; i++) await store.persons.create(newPerson());
+        await expect(store.persons.count()).resolves.toBe(before + 3);
+      });
+
+      it('lists with limit and offset, ordered by createdAt then id', async () => {
+        const p = `p-${ns()}-`;
+        // Created out of id order; two share a createdAt so the id tiebreak shows.
+        const c = await store.persons.create(newPerson({ id: `${p}c` }));
+        const a = await store.persons.create(newPerson({ id: `${p}a` }));
+        tick(1);
+        const b = await store.persons.create(newPerson({ id: `${p}b` }));
+        tick(1);
+        const d = await store.persons.create(newPerson({ id: `${p}0` }));
+
+        const total = await store.persons.count();
+        const all = await store.persons.list({ limit: total + 10, offset: 0 });
+        expect(all).toHaveLength(total);
+        const sorted = [...all].sort((x, y) => x.createdAt - y.createdAt || compareStrings(x.id, y.id));
+        expect(all.map((x) => x.id)).toEqual(sorted.map((x) => x.id));
+
+        const ours = all.filter((x) => x.id.startsWith(p));
+        expect(ours).toEqual([a, c, b, d]);
+
+        const start = all.findIndex((x) => x.id === a.id);
+        for (const [offset, limit] of [
+          [start, 2],
+          [start + 1, 2],
+          [start + 2, 1],
+          [0, 1],
+          [total, 5],
+        ] as const) {
+          await expect(store.persons.list({ limit, offset })).resolves.toEqual(all.slice(offset, offset + limit));
+        }
+      });
+
+      it('updatePasswordHash is compare-and-set', async () => {
+        const person = await store.persons.create(newPerson({ passwordHash: 'hash-1' }));
+        tick(SECOND);
+        await expect(store.persons.updatePasswordHash(person.id, 'not-the-hash', 'hash-x')).resolves.toBe(false);
+        await expect(store.persons.findById(person.id)).resolves.toEqual(person);
+
+        await expect(store.persons.updatePasswordHash(person.id, 'hash-1', 'hash-2')).resolves.toBe(true);
+        await expect(store.persons.findById(person.id)).resolves.toEqual({
+          ...person,
+          passwordHash: 'hash-2',
+          updatedAt: clock,
+        });
+        // A second writer still holding the old hash loses.
+        await expect(store.persons.updatePasswordHash(person.id, 'hash-1', 'hash-3')).resolves.toBe(false);
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ passwordHash: 'hash-2' });
+        await expect(store.persons.updatePasswordHash(randomUUID(), 'hash-1', 'hash-2')).resolves.toBe(false);
+      });
+
+      it('of concurrent rehashes from the same expected hash exactly one wins', async () => {
+        const person = await store.persons.create(newPerson({ passwordHash: 'old' }));
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => store.persons.updatePasswordHash(person.id, 'old', `new-${i}`)),
+        );
+        expect(results.filter((r) => r)).toHaveLength(1);
+        const winner = results.indexOf(true);
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ passwordHash: `new-${winner}` });
+      });
+
+      it('setStatus changes the status', async () => {
+        const person = await store.persons.create(newPerson());
+        tick(SECOND);
+        await expect(store.persons.setStatus(person.id, 'locked')).resolves.toBe(true);
+        await expect(store.persons.findById(person.id)).resolves.toEqual({
+          ...person,
+          status: 'locked',
+          updatedAt: clock,
+        });
+        await expect(store.persons.setStatus(person.id, 'active')).resolves.toBe(true);
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ status: 'active' });
+        await expect(store.persons.setStatus(randomUUID(), 'locked')).resolves.toBe(false);
+      });
+
+      it('round-trips Unicode names byte-exact, without normalising them', async () => {
+        const nfc = 'Nguyễn Văn Á';
+        const nfd = nfc.normalize('NFD');
+        expect(nfd).not.toBe(nfc);
+        const astral = 'Trần Thị 𠀧 😀';
+        const one = await store.persons.create(
+          newPerson({
+            name: nfc,
+            familyName: 'Nguyễn',
+            givenName: astral,
+            address: { formatted: 'Phường Bến Nghé, Quận 1, TP. Hồ Chí Minh', region: 'Hồ Chí Minh' },
+          }),
+        );
+        const two = await store.persons.create(newPerson({ name: nfd, familyName: nfd, givenName: nfd }));
+        const foundOne = await store.persons.findById(one.id);
+        const foundTwo = await store.persons.findByPid(two.pid);
+        expect(utf8(foundOne?.name ?? '')).toBe(utf8(nfc));
+        expect(utf8(foundOne?.givenName ?? '')).toBe(utf8(astral));
+        expect(utf8(foundOne?.address?.formatted ?? '')).toBe(utf8('Phường Bến Nghé, Quận 1, TP. Hồ Chí Minh'));
+        expect(utf8(foundTwo?.name ?? '')).toBe(utf8(nfd));
+        expect(foundTwo?.name).not.toBe(nfc);
+      });
+    });
+
+    describe('portals', () => {
+      it('creates, finds and lists a portal; metadata round-trips as JSON', async () => {
+        const input = newPortal({
+          metadata: {
+            redirect_uris: ['https://a.example.vn/cb', 'https://a.example.vn/cb2'],
+            post_logout_redirect_uris: [],
+            default_max_age: 3600,
+            require_auth_time: true,
+            logo_uri: null,
+            client_name: 'Cổng thông tin điện tử',
+            'x-nested': { deep: { list: [1, { two: 2 }] } },
+          },
+          nationalId: true,
+          nationalIdBasis: 'Nghị định 59/2022/NĐ-CP, Điều 13',
+          secretCiphertext: null,
+        });
+        const created = await store.portals.create(input);
+        expect(created).toEqual({ ...input, createdAt: clock, updatedAt: clock });
+        await expect(store.portals.find(input.clientId)).resolves.toEqual(created);
+        await expect(store.portals.find(`portal-${randomUUID()}`)).resolves.toBeUndefined();
+
+        tick(1);
+        const other = await store.portals.create(newPortal());
+        const listed = await store.portals.list();
+        expect(listed).toEqual(expect.arrayContaining([created, other]));
+        expect(new Set(listed.map((x) => x.clientId)).size).toBe(listed.length);
+      });
+
+      it('rejects a duplicate clientId with StoreConflictError(field "clientId")', async () => {
+        const first = await store.portals.create(newPortal());
+        const attempt = store.portals.create(newPortal({ clientId: first.clientId, name: 'Impostor' }));
+        await expect(attempt).rejects.toBeInstanceOf(StoreConflictError);
+        await expect(attempt).rejects.toMatchObject({ field: 'clientId', code: 'store_conflict' });
+        await expect(store.portals.find(first.clientId)).resolves.toEqual(first);
+      });
+
+      it('setDisabled toggles the flag and reports whether the portal exists', async () => {
+        const portal = await store.portals.create(newPortal());
+        tick(SECOND);
+        await expect(store.portals.setDisabled(portal.clientId, true)).resolves.toBe(true);
+        await expect(store.portals.find(portal.clientId)).resolves.toEqual({
+          ...portal,
+          disabled: true,
+          updatedAt: clock,
+        });
+        await expect(store.portals.setDisabled(portal.clientId, false)).resolves.toBe(true);
+        await expect(store.portals.find(portal.clientId)).resolves.toMatchObject({ disabled: false });
+        await expect(store.portals.setDisabled(`portal-${randomUUID()}`, true)).resolves.toBe(false);
+      });
+    });
+
+    describe('consents', () => {
+      it('put creates a consent stamped with the store clock', async () => {
+        const personId = randomUUID();
+        const clientId = `portal-${ns()}`;
+        const created = await store.consents.put({ personId, clientId, scopes: ['openid', 'profile'], claims: ['name'] });
+        expect(created).toEqual({
+          personId,
+          clientId,
+          scopes: ['openid', 'profile'],
+          claims: ['name'],
+          createdAt: clock,
+          updatedAt: clock,
+        });
+        await expect(store.consents.find(personId, clientId)).resolves.toEqual(created);
+        await expect(store.consents.find(personId, `portal-${ns()}`)).resolves.toBeUndefined();
+        await expect(store.consents.find(randomUUID(), clientId)).resolves.toBeUndefined();
+      });
+
+      it('put replaces: scopes and claims replaced, createdAt kept, updatedAt moves', async () => {
+        const personId = randomUUID();
+        const clientId = `portal-${ns()}`;
+        const first = await store.consents.put({ personId, clientId, scopes: ['openid', 'profile'], claims: ['name'] });
+        tick(5 * SECOND);
+        const second = await store.consents.put({ personId, clientId, scopes: ['openid'], claims: [] });
+        expect(second).toEqual({
+          personId,
+          clientId,
+          scopes: ['openid'],
+          claims: [],
+          createdAt: first.createdAt,
+          updatedAt: clock,
+        });
+        expect(second.updatedAt).toBeGreaterThan(first.updatedAt);
+        await expect(store.consents.find(personId, clientId)).resolves.toEqual(second);
+        await expect(store.consents.listForPerson(personId)).resolves.toHaveLength(1);
+      });
+
+      it("listForPerson returns that person's consents only", async () => {
+        const p1 = randomUUID();
+        const p2 = randomUUID();
+        const a = await store.consents.put({ personId: p1, clientId: `a-${ns()}`, scopes: ['openid'], claims: [] });
+        tick(1);
+        const b = await store.consents.put({ personId: p1, clientId: `b-${ns()}`, scopes: ['openid', 'email'], claims: ['email'] });
+        await store.consents.put({ personId: p2, clientId: a.clientId, scopes: ['openid'], claims: [] });
+        const listed = await store.consents.listForPerson(p1);
+        expect([...listed].sort((x, y) => compareStrings(x.clientId, y.clientId))).toEqual([a, b]);
+        await expect(store.consents.listForPerson(randomUUID())).resolves.toEqual([]);
+      });
+
+      it('remove deletes one consent and reports whether it existed', async () => {
+        const personId = randomUUID();
+        const keep = await store.consents.put({ personId, clientId: `keep-${ns()}`, scopes: ['openid'], claims: [] });
+        const gone = await store.consents.put({ personId, clientId: `gone-${ns()}`, scopes: ['openid'], claims: [] });
+        await expect(store.consents.remove(personId, gone.clientId)).resolves.toBe(true);
+        await expect(store.consents.find(personId, gone.clientId)).resolves.toBeUndefined();
+        await expect(store.consents.remove(personId, gone.clientId)).resolves.toBe(false);
+        await expect(store.consents.listForPerson(personId)).resolves.toEqual([keep]);
+      });
+    });
+
+    describe('counters', () => {
+      it('increment starts at 1 with expiresAt = now + ttl', async () => {
+        const key = `login:${ns()}`;
+        await expect(store.counters.get(key, clock)).resolves.toBeUndefined();
+        const state = await store.counters.increment(key, 60 * SECOND, clock);
+        expect(state).toEqual({ count: 1, updatedAt: clock, expiresAt: clock + 60 * SECOND });
+        await expect(store.counters.get(key, clock)).resolves.toEqual(state);
+      });
+
+      it('grows without moving expiresAt unless asked to slide', async () => {
+        const key = `login:${ns()}`;
+        const start = clock;
+        await store.counters.increment(key, 60 * SECOND, clock);
+        tick(SECOND);
+        await expect(store.counters.increment(key, 60 * SECOND, clock)).resolves.toEqual({
+          count: 2,
+          updatedAt: clock,
+          expiresAt: start + 60 * SECOND,
+        });
+        tick(SECOND);
+        await expect(store.counters.increment(key, 60 * SECOND, clock, { slide: false })).resolves.toEqual({
+          count: 3,
+          updatedAt: clock,
+          expiresAt: start + 60 * SECOND,
+        });
+        await expect(store.counters.get(key, clock)).resolves.toMatchObject({ count: 3 });
+      });
+
+      it('lapses at expiresAt: get sees nothing and the next increment starts again at 1', async () => {
+        const key = `ip:${ns()}`;
+        const { expiresAt } = await store.counters.increment(key, 10 * SECOND, clock);
+        await store.counters.increment(key, 10 * SECOND, clock);
+        await expect(store.counters.get(key, expiresAt - 1)).resolves.toMatchObject({ count: 2 });
+        await expect(store.counters.get(key, expiresAt)).resolves.toBeUndefined();
+        await expect(store.counters.increment(key, 10 * SECOND, expiresAt + 5)).resolves.toEqual({
+          count: 1,
+          updatedAt: expiresAt + 5,
+          expiresAt: expiresAt + 5 + 10 * SECOND,
+        });
+      });
+
+      it('slide moves expiresAt to now + ttl', async () => {
+        const key = `login:${ns()}`;
+        const t0 = clock;
+        await store.counters.increment(key, 10 * SECOND, t0, { slide: true });
+        await expect(store.counters.increment(key, 10 * SECOND, t0 + 5 * SECOND, { slide: true })).resolves.toEqual({
+          count: 2,
+          updatedAt: t0 + 5 * SECOND,
+          expiresAt: t0 + 15 * SECOND,
+        });
+        // Past the original window, still alive because it slid.
+        await expect(store.counters.get(key, t0 + 12 * SECOND)).resolves.toMatchObject({ count: 2 });
+        await expect(store.counters.get(key, t0 + 15 * SECOND)).resolves.toBeUndefined();
+      });
+
+      it('reset removes the counter; resetting a missing key is harmless', async () => {
+        const key = `login:${ns()}`;
+        const other = `login:${ns()}`;
+        await store.counters.increment(key, 60 * SECOND, clock);
+        await store.counters.increment(key, 60 * SECOND, clock);
+        await store.counters.increment(other, 60 * SECOND, clock);
+        await store.counters.reset(key);
+        await expect(store.counters.get(key, clock)).resolves.toBeUndefined();
+        await expect(store.counters.get(other, clock)).resolves.toMatchObject({ count: 1 });
+        await expect(store.counters.increment(key, 60 * SECOND, clock)).resolves.toMatchObject({ count: 1 });
+        await expect(store.counters.reset(`login:${ns()}`)).resolves.toBeUndefined();
+      });
+
+      it('50 parallel increments yield counts exactly 1..50', async () => {
+        const key = `ip:${ns()}`;
+        const states = await Promise.all(
+          Array.from({ length: 50 }, () => store.counters.increment(key, 60 * SECOND, clock)),
+        );
+        expect(states.map((s) => s.count).sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+        await expect(store.counters.get(key, clock)).resolves.toMatchObject({ count: 50 });
+      });
+    });
+
+    describe('maintenance', () => {
+      it('purgeExpired removes expired oidc rows and lapsed counters and returns how many', async () => {
+        // Clear anything another test left behind in a shared store, so the count below is ours.
+        await store.purgeExpired(clock + 365 * 24 * 3600 * SECOND);
+        const p = ns();
+        await store.oidc.upsert('AccessToken', `${p}-short1`, { n: 1 }, 10);
+        await store.oidc.upsert('AccessToken', `${p}-short2`, { n: 2 }, 10);
+        await store.oidc.upsert('AccessToken', `${p}-long`, { n: 3 }, 1000);
+        await store.oidc.upsert('Grant', `${p}-forever`, { n: 4 }, undefined);
+        await store.oidc.upsert('AuthorizationCode', `${p}-used`, { n: 5 }, 1000);
+        await store.oidc.consume('AuthorizationCode', `${p}-used`);
+        await store.counters.increment(`${p}:short`, 10 * SECOND, clock);
+        await store.counters.increment(`${p}:long`, 1000 * SECOND, clock);
+
+        tick(10 * SECOND);
+        await expect(store.purgeExpired(clock)).resolves.toBe(3);
+        await expect(store.purgeExpired(clock)).resolves.toBe(0);
+
+        await expect(store.oidc.find('AccessToken', `${p}-long`)).resolves.toEqual({ n: 3 });
+        await expect(store.oidc.find('Grant', `${p}-forever`)).resolves.toEqual({ n: 4 });
+        await expect(store.oidc.find('AuthorizationCode', `${p}-used`)).resolves.toMatchObject({ n: 5 });
+        await expect(store.counters.get(`${p}:long`, clock)).resolves.toMatchObject({ count: 1 });
+        // Nothing purged was resurrected: a fresh increment of the purged key starts at 1.
+        await expect(store.counters.increment(`${p}:short`, 10 * SECOND, clock)).resolves.toMatchObject({ count: 1 });
+      });
+
+      it('ping resolves', async () => {
+        await expect(store.ping()).resolves.toBeUndefined();
+      });
+
+      it('migrate is idempotent and keeps data', async () => {
+        const person = await store.persons.create(newPerson());
+        await store.migrate();
+        await store.migrate();
+        await expect(store.persons.findById(person.id)).resolves.toEqual(person);
+        await expect(store.ping()).resolves.toBeUndefined();
+      });
+
+      it('after close, calls reject with StoreUnavailableError; close is idempotent', async () => {
+        await store.close();
+        await expect(store.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+        await expect(store.persons.findById(randomUUID())).rejects.toBeInstanceOf(StoreUnavailableError);
+        await expect(store.close()).resolves.toBeUndefined();
+      });
+    });
+
+    describe('injection-shaped input is data, not syntax', () => {
+      it('oidc ids, uids, user codes and grant ids match literally', async () => {
+        // A model of its own, so the bare hostile strings cannot collide with other tests' rows.
+        const model = `Model${ns()}`;
+        await store.oidc.upsert(model, 'plain', { uid: 'plain-uid', userCode: 'PLAIN', grantId: 'plain-grant' }, 600);
+        for (const s of HOSTILE) {
+          await store.oidc.upsert(model, s, { id: s, uid: `u${s}`, userCode: `c${s}`, grantId: `g${s}` }, 600);
+        }
+        for (const s of HOSTILE) {
+          await expect(store.oidc.find(model, s)).resolves.toEqual({ id: s, uid: `u${s}`, userCode: `c${s}`, grantId: `g${s}` });
+          await expect(store.oidc.findByUid(model, `u${s}`)).resolves.toMatchObject({ id: s });
+          await expect(store.oidc.findByUserCode(model, `c${s}`)).resolves.toMatchObject({ id: s });
+        }
+        for (const s of ['pl%', 'pl_in', "x' OR '1'='1", '{"$gt":""}', 'plain ', 'PLAIN']) {
+          await expect(store.oidc.find(model, s)).resolves.toBeUndefined();
+        }
+        await expect(store.oidc.findByUid(model, 'plain%')).resolves.toBeUndefined();
+        await expect(store.oidc.findByUserCode(model, 'PL_IN')).resolves.toBeUndefined();
+
+        await store.oidc.destroy(model, '%');
+        await store.oidc.revokeByGrantId(model, 'g_');
+        await expect(store.oidc.consume(model, '*')).resolves.toBe(true);
+        await expect(store.oidc.find(model, '%')).resolves.toBeUndefined();
+        await expect(store.oidc.find(model, '_')).resolves.toBeUndefined();
+        await expect(store.oidc.find(model, 'plain')).resolves.toMatchObject({ uid: 'plain-uid' });
+        for (const s of HOSTILE.filter((x) => x !== '%' && x !== '_')) {
+          const found = await store.oidc.find(model, s);
+          expect(found).toMatchObject({ id: s });
+          expect(found?.consumed !== undefined).toBe(s === '*');
+        }
+      });
+
+      it('person ids and pids match literally', async () => {
+        const p = ns();
+        const plain = await store.persons.create(newPerson({ id: `${p}-plain`, pid: `${p}-plain` }));
+        const created: Person[] = [];
+        for (const s of HOSTILE) created.push(await store.persons.create(newPerson({ id: `${p}${s}`, pid: `${p}${s}` })));
+        for (const person of created) {
+          await expect(store.persons.findById(person.id)).resolves.toEqual(person);
+          await expect(store.persons.findByPid(person.pid)).resolves.toEqual(person);
+        }
+        for (const s of HOSTILE) {
+          await expect(store.persons.findById(s)).resolves.toBeUndefined();
+          await expect(store.persons.findByPid(s)).resolves.toBeUndefined();
+        }
+        await expect(store.persons.findByPid(`${p}-pl%`)).resolves.toBeUndefined();
+        await expect(store.persons.findById(`${p}-pl_in`)).resolves.toBeUndefined();
+
+        await expect(store.persons.setStatus(`${p}%`, 'locked')).resolves.toBe(true);
+        await expect(store.persons.updatePasswordHash(`${p}_`, plain.passwordHash, 'changed')).resolves.toBe(true);
+        await expect(store.persons.findById(plain.id)).resolves.toEqual(plain);
+        const locked = (await Promise.all(created.map((x) => store.persons.findById(x.id)))).filter(
+          (x) => x?.status === 'locked',
+        );
+        expect(locked.map((x) => x?.id)).toEqual([`${p}%`]);
+        await expect(store.persons.updatePasswordHash(plain.id, "' OR 1=1 --", 'pwned')).resolves.toBe(false);
+        await expect(store.persons.updatePasswordHash(plain.id, '%', 'pwned')).resolves.toBe(false);
+        await expect(store.persons.findById(plain.id)).resolves.toEqual(plain);
+      });
+
+      it('portal client ids and consent keys match literally', async () => {
+        const p = ns();
+        const plain = await store.portals.create(newPortal({ clientId: `${p}-plain` }));
+        for (const s of HOSTILE) await store.portals.create(newPortal({ clientId: `${p}${s}` }));
+        for (const s of HOSTILE) {
+          await expect(store.portals.find(`${p}${s}`)).resolves.toMatchObject({ clientId: `${p}${s}` });
+          await expect(store.portals.find(s)).resolves.toBeUndefined();
+        }
+        await expect(store.portals.setDisabled(`${p}%`, true)).resolves.toBe(true);
+        await expect(store.portals.find(plain.clientId)).resolves.toEqual(plain);
+
+        const personId = `${p}' OR 1=1 --`;
+        await store.consents.put({ personId, clientId: `${p}%`, scopes: ['openid'], claims: [] });
+        await store.consents.put({ personId: `${p}-plain`, clientId: `${p}-plain`, scopes: ['openid'], claims: [] });
+        await expect(store.consents.listForPerson(personId)).resolves.toHaveLength(1);
+        await expect(store.consents.find(personId, `${p}-plain`)).resolves.toBeUndefined();
+        await expect(store.consents.remove(`${p}%`, `${p}%`)).resolves.toBe(false);
+        await expect(store.consents.remove(personId, `${p}_`)).resolves.toBe(false);
+        await expect(store.consents.find(`${p}-plain`, `${p}-plain`)).resolves.toBeDefined();
+        await expect(store.consents.remove(personId, `${p}%`)).resolves.toBe(true);
+      });
+
+      it('counter keys match literally', async () => {
+        // Bare hostile keys may linger from another test run in a shared store: start clean.
+        for (const s of HOSTILE) await store.counters.reset(s);
+        const plain = `plain:${ns()}`;
+        await store.counters.increment(plain, 60 * SECOND, clock);
+        for (const s of HOSTILE) {
+          await expect(store.counters.increment(s, 60 * SECOND, clock)).resolves.toMatchObject({ count: 1 });
+        }
+        await store.counters.reset('%');
+        await store.counters.reset('_');
+        await expect(store.counters.get(plain, clock)).resolves.toMatchObject({ count: 1 });
+        for (const s of HOSTILE) {
+          const state = await store.counters.get(s, clock);
+          if (s === '%' || s === '_') expect(state).toBeUndefined();
+          else expect(state).toMatchObject({ count: 1 });
+        }
+        for (const s of HOSTILE) await store.counters.reset(s);
+      });
+    });
+  });
+}

@@ -1,0 +1,73 @@
+/**
+ * A real dinhdanh on a temporary SQLite file and keys folder, listening on a loopback port.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { loadConfig } from '../../src/config/config.js';
+import { composeSystem, type System } from '../../src/compose.js';
+import type { PortalInput } from '../../src/portals/index.js';
+import { validatePortalInput } from '../../src/portals/index.js';
+
+export interface TestServer {
+  issuer: string;
+  system: System;
+  dir: string;
+  close(): Promise<void>;
+  addPortal(input?: Partial<Parameters<typeof validatePortalInput>[0]>): Promise<{ client_id: string; client_secret: string; redirect_uri: string; input: PortalInput }>;
+  addPerson(input?: Partial<{ pid: string; name: string; birthdate: string; gender: string; email: string; phone: string; level: string; password: string }>): Promise<{ id: string; pid: string; password: string }>;
+}
+
+export const DEFAULT_PASSWORD = 'mây trắng bay về phía núi xa 2024';
+
+export async function startTestServer(options: { env?: Record<string, string>; now?: () => number } = {}): Promise<TestServer> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dinhdanh-test-'));
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const issuer = `http://127.0.0.1:${port}`;
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: String(port),
+    DINHDANH_ISSUER: issuer,
+    DINHDANH_STORE: `sqlite:${path.join(dir, 'data', 'dinhdanh.db')}`,
+    DINHDANH_KEYS_DIR: path.join(dir, 'keys'),
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...options.env,
+  }, dir);
+  const logger = pino({ level: config.logLevel });
+  const system = await composeSystem(config, { logger, now: options.now });
+  server.on('request', system.app.callback());
+
+  let portalCount = 0;
+  let personCount = 0;
+  return {
+    issuer,
+    system,
+    dir,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await system.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+    async addPortal(raw = {}) {
+      portalCount += 1;
+      const redirect = `http://localhost:${9000 + portalCount}/callback`;
+      const input = validatePortalInput({ name: `Cổng thử nghiệm ${portalCount}`, redirectUris: [redirect], ...raw }, { production: false });
+      const reg = await system.portals.register(input);
+      return { client_id: reg.client_id, client_secret: reg.client_secret!, redirect_uri: input.redirectUris[0]!, input };
+    },
+    async addPerson(raw = {}) {
+      personCount += 1;
+      // Hanoi (001), male born 1990s: digit 4 = 0, digits 5-6 = 90.
+      const pid = raw.pid ?? `001090${String(personCount).padStart(6, '0')}`;
+      const input = { pid, name: 'Nguyễn Văn An', birthdate: '1990-03-15', gender: 'male', password: DEFAULT_PASSWORD, email: 'an@example.vn', ...raw };
+      const person = await system.accounts.create(input);
+      return { id: person.id, pid: person.pid, password: input.password };
+    },
+  };
+}
