@@ -4,7 +4,8 @@
 import http from 'node:http';
 import { ConfigError, loadConfig } from './config/config.js';
 import { KeyMaterialError } from './keys/key-files.js';
-import { composeSystem, createLogger } from './compose.js';
+import { composeSystem } from './compose.js';
+import { createLogger } from './services.js';
 
 const PURGE_INTERVAL_MS = 10 * 60_000;
 

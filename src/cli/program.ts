@@ -1,0 +1,238 @@
+/**
+ * The `dinhdanh` command. Every command takes `--json` and then prints exactly one JSON object on
+ * stdout; bad input exits 2 with a message that says what to fix; failures exit 1. The CLI opens
+ * the same store as the server, so it works while the server runs.
+ */
+import path from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, loadConfig, type Config } from '../config/config.js';
+import { composeServices } from '../services.js';
+import { AccountInputError, maskPid } from '../accounts/index.js';
+import { PortalValidationError, validatePortalInput } from '../portals/index.js';
+import {
+  KeyMaterialError, SECRETS_FILE, SIGNING_KEYS_FILE, describeSigningKeys, newSecretsFile, newSigningKeysFile,
+  readSecrets, readSigningKeys, writePrivateJson,
+} from '../keys/key-files.js';
+import pino from 'pino';
+
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  readStdin: () => Promise<string>;
+}
+
+/** Bad input: exit 2 with a message saying what to fix. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+interface Output {
+  json: boolean;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+const ACCOUNT_LIST_MAX = 1000;
+
+export function buildProgram(io: CliIo): { program: Command; run: (argv: string[]) => Promise<number> } {
+  const program = new Command('dinhdanh')
+    .description('dinhdanh — national electronic identification and authentication provider')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride();
+
+  const config = (): Config => loadConfig(io.env, io.cwd);
+  // The CLI logs security events at warn and above only; its output is the JSON it prints.
+  const services = async () => composeServices(config(), { logger: pino({ level: 'warn' }, pino.destination(2)) });
+
+  const print = (out: Output, value: Record<string, unknown>, human: () => string) => {
+    io.stdout(out.json ? `${JSON.stringify(value)}\n` : `${human()}\n`);
+  };
+
+  program.command('serve').description('serve the provider (same as npm start)').option('--json', 'accepted for uniformity; logs are JSON already')
+    .action(async () => {
+      const { serve } = await import('../main.js');
+      await serve();
+      await new Promise(() => {}); // serve until a signal ends the process
+    });
+
+  const keys = program.command('keys').description('signing keys and secrets in the keys folder');
+  keys.command('generate')
+    .description('generate production signing keys (RS256, ES256) and secrets; --force replaces existing ones')
+    .option('--force', 'replace existing files (old signing keys stay published for verification; the pairwise salt is kept)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { force?: boolean; json?: boolean }) => {
+      const cfg = config();
+      const signingPath = path.join(cfg.keysDir, SIGNING_KEYS_FILE);
+      const secretsPath = path.join(cfg.keysDir, SECRETS_FILE);
+      const oldSigning = readSigningKeys(cfg.keysDir);
+      const oldSecrets = readSecrets(cfg.keysDir);
+      if ((oldSigning?.origin === 'operator' || oldSecrets?.origin === 'operator') && !opts.force) {
+        throw new UsageError(`production keys already exist in ${cfg.keysDir}; pass --force to replace them`);
+      }
+      const signing = await newSigningKeysFile('operator');
+      // Keep the previous keys published (after the new ones) so tokens they signed still verify.
+      if (oldSigning) signing.keys.push(...oldSigning.keys.filter((k) => !signing.keys.some((n) => n.kid === k.kid)));
+      writePrivateJson(signingPath, signing, true);
+      writePrivateJson(secretsPath, newSecretsFile('operator', oldSecrets), true);
+      const listed = describeSigningKeys(signing);
+      print({ json: !!opts.json }, { keys_dir: cfg.keysDir, keys: listed }, () =>
+        `generated production keys in ${cfg.keysDir}:\n${listed.map((k) => `  ${k.kid}  ${k.alg}`).join('\n')}`);
+    });
+  keys.command('list')
+    .description('list the signing keys (public information only)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const cfg = config();
+      const file = readSigningKeys(cfg.keysDir);
+      const listed = file ? describeSigningKeys(file) : [];
+      print({ json: !!opts.json }, { keys: listed }, () =>
+        listed.length ? listed.map((k) => `${k.kid}  ${k.alg}  ${k.kty}  ${k.origin}  ${k.createdAt}`).join('\n') : `no signing keys in ${cfg.keysDir}`);
+    });
+
+  const portals = program.command('portals').description('relying parties (portals)');
+  portals.command('add')
+    .description('register a portal; prints its client_id and client_secret (shown once)')
+    .requiredOption('--name <text>', 'the name citizens see on the consent page')
+    .option('--redirect-uri <url>', 'an exact redirect URI (repeatable)', collect, [])
+    .option('--post-logout-redirect-uri <url>', 'an exact post-logout redirect URI (repeatable)', collect, [])
+    .option('--backchannel-logout-uri <url>', 'back-channel logout endpoint')
+    .addOption(new Option('--grant-type <type>', 'authorization_code (default) or refresh_token (repeatable)').argParser(collect).default([]))
+    .option('--public', 'a public client (not supported: every portal authenticates)')
+    .option('--national-id', 'approve the portal to receive the national identification number')
+    .option('--legal-basis <text>', 'the legal basis for --national-id (required with it)')
+    .option('--sector <host>', 'pairwise subject sector (default: the redirect URIs\' host)')
+    .option('--json', 'print JSON')
+    .action(async (opts: {
+      name: string; redirectUri: string[]; postLogoutRedirectUri: string[]; backchannelLogoutUri?: string; grantType: string[];
+      public?: boolean; nationalId?: boolean; legalBasis?: string; sector?: string; json?: boolean;
+    }) => {
+      const cfg = config();
+      let input;
+      try {
+        input = validatePortalInput({
+          name: opts.name,
+          redirectUris: opts.redirectUri,
+          postLogoutRedirectUris: opts.postLogoutRedirectUri,
+          backchannelLogoutUri: opts.backchannelLogoutUri,
+          grantTypes: opts.grantType,
+          public: !!opts.public,
+          nationalId: !!opts.nationalId,
+          legalBasis: opts.legalBasis,
+          sector: opts.sector,
+        }, { production: cfg.env === 'production' });
+      } catch (err) {
+        if (err instanceof PortalValidationError) throw new UsageError(err.message);
+        throw err;
+      }
+      const s = await services();
+      try {
+        const reg = await s.portals.register(input);
+        s.audit.record('PORTAL_REGISTERED', { portal: reg.client_id, national_id: input.nationalId });
+        print({ json: !!opts.json }, { client_id: reg.client_id, client_secret: reg.client_secret }, () =>
+          `registered "${input.name}"\nclient_id:     ${reg.client_id}\nclient_secret: ${reg.client_secret}\n(the secret is shown only now; store it in the portal's secret store)`);
+      } finally {
+        await s.store.close();
+      }
+    });
+  portals.command('list')
+    .description('list registered portals')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const s = await services();
+      try {
+        const list = await s.portals.list();
+        print({ json: !!opts.json }, { portals: list }, () =>
+          list.length ? list.map((p) => `${p.client_id}  ${p.disabled ? '[disabled] ' : ''}${p.name}  ${p.redirect_uris.join(' ')}`).join('\n') : 'no portals registered');
+      } finally {
+        await s.store.close();
+      }
+    });
+
+  const accounts = program.command('accounts').description('persons (citizens)');
+  accounts.command('add')
+    .description('register a person; the password is read from standard input')
+    .requiredOption('--pid <12 digits>', 'personal identification number')
+    .requiredOption('--name <full name>', 'full name, family name first')
+    .requiredOption('--birthdate <YYYY-MM-DD>', 'date of birth')
+    .addOption(new Option('--gender <gender>', 'male or female').makeOptionMandatory())
+    .option('--email <address>', 'e-mail address')
+    .option('--phone <number>', 'phone number (0912345678 or +84912345678)')
+    .option('--level <1|2>', 'identity level', '1')
+    .option('--password-stdin', 'read the password from standard input (required)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { pid: string; name: string; birthdate: string; gender: string; email?: string; phone?: string; level: string; passwordStdin?: boolean; json?: boolean }) => {
+      if (!opts.passwordStdin) {
+        throw new UsageError('pass --password-stdin and pipe the password on standard input (passwords are never taken as arguments: they would land in shell history and process lists)');
+      }
+      const raw = await io.readStdin();
+      const password = raw.replace(/\r?\n$/, '');
+      if (!password) throw new UsageError('no password on standard input');
+      const s = await services();
+      try {
+        const person = await s.accounts.create({
+          pid: opts.pid, name: opts.name, birthdate: opts.birthdate, gender: opts.gender,
+          email: opts.email, phone: opts.phone, level: opts.level, password,
+        });
+        print({ json: !!opts.json }, { id: person.id }, () => `registered ${maskPid(person.pid)} as ${person.id}`);
+      } catch (err) {
+        if (err instanceof AccountInputError) throw new UsageError(err.message);
+        throw err;
+      } finally {
+        await s.store.close();
+      }
+    });
+  accounts.command('list')
+    .description('list persons (identification numbers masked)')
+    .option('--limit <n>', `at most n persons (1–${ACCOUNT_LIST_MAX})`, '100')
+    .option('--offset <n>', 'skip the first n persons', '0')
+    .option('--json', 'print JSON')
+    .action(async (opts: { limit: string; offset: string; json?: boolean }) => {
+      if (!/^\d+$/.test(opts.limit) || Number(opts.limit) < 1 || Number(opts.limit) > ACCOUNT_LIST_MAX) {
+        throw new UsageError(`--limit must be a whole number from 1 to ${ACCOUNT_LIST_MAX}`);
+      }
+      if (!/^\d+$/.test(opts.offset)) throw new UsageError('--offset must be a whole number');
+      const s = await services();
+      try {
+        const list = await s.accounts.list({ limit: Number(opts.limit), offset: Number(opts.offset) });
+        const total = await s.store.persons.count();
+        const rows = list.map((p) => ({ id: p.id, pid: maskPid(p.pid), name: p.name, level: p.level, status: p.status, created_at: new Date(p.createdAt).toISOString() }));
+        print({ json: !!opts.json }, { total, accounts: rows }, () =>
+          rows.length ? rows.map((r) => `${r.id}  ${r.pid}  level ${r.level}  ${r.status}  ${r.name}`).join('\n') : 'no accounts');
+      } finally {
+        await s.store.close();
+      }
+    });
+
+  async function run(argv: string[]): Promise<number> {
+    const json = argv.includes('--json');
+    const fail = (code: number, message: string) => {
+      io.stderr(`dinhdanh: ${message}\n`);
+      if (json) io.stdout(`${JSON.stringify({ error: message })}\n`);
+      return code;
+    };
+    try {
+      await program.parseAsync(argv, { from: 'user' });
+      return 0;
+    } catch (err) {
+      if (err instanceof CommanderError) {
+        if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+        // Commander has already printed its message to stderr.
+        if (json) io.stdout(`${JSON.stringify({ error: err.message.replace(/^error: /, '') })}\n`);
+        return 2;
+      }
+      if (err instanceof UsageError || err instanceof ConfigError) return fail(2, err.message);
+      if (err instanceof KeyMaterialError) return fail(1, err.message);
+      return fail(1, (err as Error).message);
+    }
+  }
+
+  return { program, run };
+}

@@ -1,0 +1,39 @@
+/**
+ * Services that need the store and keys but not the HTTP app or oidc-provider (the CLI uses these
+ * without loading the provider).
+ */
+import pino, { type Logger } from 'pino';
+import type { Config } from './config/config.js';
+import { createStore } from './store/index.js';
+import { loadKeyMaterial } from './keys/key-files.js';
+import { createSecretBox } from './keys/secret-box.js';
+import { createPortalService } from './portals/index.js';
+import { createAccountService, createPasswordHasher, type PasswordHasher } from './accounts/index.js';
+import { createAuditService } from './audit/index.js';
+
+export function createLogger(config: Config): Logger {
+  return pino({
+    level: config.logLevel,
+    base: { service: 'dinhdanh' },
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'password', '*.password', 'client_secret', '*.client_secret'], censor: '[redacted]' },
+  });
+}
+
+export interface ComposeOptions {
+  logger?: Logger;
+  hasher?: PasswordHasher;
+  now?: () => number;
+}
+
+export async function composeServices(config: Config, options: ComposeOptions = {}) {
+  const logger = options.logger ?? createLogger(config);
+  const keys = await loadKeyMaterial({ keysDir: config.keysDir, production: config.env === 'production' });
+  const store = await createStore(config.storeUrl);
+  const secretBox = createSecretBox(keys.dataKeys);
+  const audit = createAuditService({ logger });
+  const hasher = options.hasher ?? createPasswordHasher();
+  const portals = createPortalService({ repo: store.portals, secretBox });
+  const accounts = createAccountService({ persons: store.persons, hasher, audit });
+  return { config, logger, keys, store, secretBox, audit, hasher, portals, accounts };
+}
+
