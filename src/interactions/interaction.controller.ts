@@ -18,6 +18,7 @@ import type { Translate } from '../http/i18n.js';
 import { localeFor, rememberLocale } from '../http/locale.js';
 import type { Renderer } from '../http/render.js';
 import { LOA, requiredRank, acrRank } from '../provider/levels.js';
+import { SCOPE_CLAIMS } from '../portals/index.js';
 import type { InteractionView, Interactions } from './oidc-interactions.js';
 
 export interface InteractionDeps {
@@ -48,12 +49,18 @@ function missingFrom(view: InteractionView): { scopes: string[]; claims: string[
   return { scopes: d.missingOIDCScope ?? [], claims: d.missingOIDCClaims ?? [] };
 }
 
-function scopeDescriptions(scopes: string[], t: Translate): string[] {
+/**
+ * What the portal will receive, in plain words: one line per scope, and for claims asked for
+ * individually (the `claims` parameter) the line of the scope they belong to.
+ */
+function dataDescriptions(scopes: string[], claims: string[], t: Translate): string[] {
   const known = ['openid', 'profile', 'email', 'phone', 'address', 'national_id', 'offline_access'] as const;
-  return scopes
-    .filter((s): s is (typeof known)[number] => (known as readonly string[]).includes(s))
-    .sort((a, b) => known.indexOf(a) - known.indexOf(b))
-    .map((s) => t(`scope.${s}`));
+  const wanted = new Set(scopes);
+  for (const claim of claims) {
+    const scope = Object.entries(SCOPE_CLAIMS).find(([, list]) => list.includes(claim))?.[0];
+    if (scope) wanted.add(scope);
+  }
+  return known.filter((s) => wanted.has(s)).map((s) => t(`scope.${s}`));
 }
 
 /** The lowest level the request requires, from `acr_values` or an essential `acr` claim request. */
@@ -92,14 +99,15 @@ export function createInteractionController(deps: InteractionDeps) {
     }), opts.status ?? 200);
   }
 
-  function renderConsent(ctx: Context, view: InteractionView, portalName: string, scopes: string[]) {
+  function renderConsent(ctx: Context, view: InteractionView, portalName: string) {
+    const { scopes, claims } = missingFrom(view);
     ctx.set('Cache-Control', 'no-store');
     renderer.render(ctx, 'interactions/consent', localeFor(ctx, view.params.ui_locales), (t) => ({
       title: t('consent.title'),
       portalName,
       action: action(view.uid, 'consent'),
       csrf: csrf.token(view.uid),
-      items: scopeDescriptions(scopes, t),
+      items: dataDescriptions(scopes, claims, t),
     }));
   }
 
@@ -142,7 +150,7 @@ export function createInteractionController(deps: InteractionDeps) {
           return renderLogin(ctx, view, client.name);
         case 'consent':
           if (await tryRememberedConsent(ctx, view)) return;
-          return renderConsent(ctx, view, client.name, missingFrom(view).scopes);
+          return renderConsent(ctx, view, client.name);
         default:
           throw new AppError('unknown_prompt', 400, 'error.session_expired');
       }

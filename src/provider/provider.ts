@@ -154,7 +154,12 @@ export function createProvider(deps: ProviderDeps): Provider {
       AccessToken: TTL.AccessToken,
       IdToken: TTL.IdToken,
       Interaction: TTL.Interaction,
-      Session: TTL.Session,
+      // oidc-provider re-saves the session with this TTL whenever it changes, which would make the
+      // lifetime slide; keeping the first expiry makes it absolute (PRODUCT.md: 12 h).
+      Session(_ctx, session) {
+        const exp = (session as unknown as { exp?: number }).exp;
+        return typeof exp === 'number' ? Math.max(1, exp - Math.floor(Date.now() / 1000)) : TTL.Session;
+      },
       Grant: TTL.Grant,
       RefreshToken(_ctx, token) {
         const iiat = (token as unknown as { iiat?: number; iat?: number }).iiat ?? token.iat ?? Math.floor(Date.now() / 1000);

@@ -41,7 +41,13 @@ describe('sign-in with openid-client', () => {
     expect(info.email).toBe('an@example.vn');
     expect(info.national_id).toBeUndefined();
 
-    // Second visit: same browser, no password, same subject and auth_time.
+    const sessionId = browser.cookies().get('dd_session')!;
+    const session = await srv.system.store.oidc.find('Session', sessionId);
+    expect(session?.exp).toBeGreaterThan(Math.floor(Date.now() / 1000) + 12 * 3600 - 60);
+
+    // Second visit a second later (expiry has one-second resolution): same browser, no password,
+    // same subject and auth_time.
+    await new Promise((r) => setTimeout(r, 1100));
     const again = await authRequest(config, portal, { scope: 'openid profile email' });
     const res = await browser.get(again.url.href);
     expect(res.status).toBe(303);
@@ -49,5 +55,8 @@ describe('sign-in with openid-client', () => {
     const second = await redeem(config, again, res.location!);
     expect(second.claims()!.sub).toBe(claims.sub);
     expect(second.claims()!.auth_time).toBe(claims.auth_time);
+    // The session lifetime is absolute: using it does not extend it.
+    const after = await srv.system.store.oidc.find('Session', browser.cookies().get('dd_session')!);
+    expect(after?.exp).toBe(session?.exp);
   });
 });
