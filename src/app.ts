@@ -69,6 +69,10 @@ export function buildApp(deps: AppDeps): Koa {
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.body = STYLESHEET;
   });
+  router.get('/favicon.ico', (ctx) => {
+    ctx.set('Cache-Control', 'public, max-age=86400');
+    ctx.status = 204;
+  });
   router.get('/', (ctx) => {
     rememberLocale(ctx);
     renderer.render(ctx, 'message', localeFor(ctx), (t) => ({

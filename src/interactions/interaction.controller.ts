@@ -177,7 +177,9 @@ export function createInteractionController(deps: InteractionDeps) {
       if (!result.ok) {
         return result.reason === 'ip_limited'
           ? renderLogin(ctx, view, client.name, { error: 'login.ip_limited', identifier, status: 429 })
-          : renderLogin(ctx, view, client.name, { error: 'login.failed', identifier, status: 401 });
+          // 200, like any re-shown form: a 401 would need a WWW-Authenticate challenge (RFC 9110
+          // §15.5.2) that a form cannot honour. Unknown, wrong and locked all land here.
+          : renderLogin(ctx, view, client.name, { error: 'login.failed', identifier, status: 200 });
       }
 
       // A password gives `low`. Until second factors exist, a request for more cannot be met:
