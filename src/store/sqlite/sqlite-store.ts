@@ -96,8 +96,10 @@ const UNAVAILABLE_CODES = [
 ];
 
 function sqliteCode(err: unknown): string | undefined {
-  if (err instanceof Error && 'code' in err && typeof err.code === 'string') return err.code;
-  return undefined;
+  // Not `instanceof Error`: errors from the native addon may come from another realm (e.g. jest's
+  // VM contexts), where that check fails.
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
 }
 
 function isUniqueViolation(err: unknown): boolean {
