@@ -159,9 +159,11 @@ export function createInteractionController(deps: InteractionDeps) {
     async login(ctx: Context) {
       assertSameOrigin(ctx, deps.issuerOrigin);
       const uid = String(ctx.params.uid);
-      const form = parseForm(await readForm(ctx), loginForm);
+      // The CSRF token is checked before the schema: a forged post is a 403 whatever its shape.
+      const raw = await readForm(ctx);
       const view = await interactions.load(ctx, uid);
-      assertCsrf(csrf, view.uid, form._csrf);
+      assertCsrf(csrf, view.uid, raw._csrf);
+      const form = parseForm(raw, loginForm);
       if (view.prompt.name !== 'login') throw new AppError('wrong_step', 400, 'error.session_expired');
       const client = await interactions.client(view.clientId);
 
@@ -197,9 +199,10 @@ export function createInteractionController(deps: InteractionDeps) {
     async consent(ctx: Context) {
       assertSameOrigin(ctx, deps.issuerOrigin);
       const uid = String(ctx.params.uid);
-      const form = parseForm(await readForm(ctx), consentForm);
+      const raw = await readForm(ctx);
       const view = await interactions.load(ctx, uid);
-      assertCsrf(csrf, view.uid, form._csrf);
+      assertCsrf(csrf, view.uid, raw._csrf);
+      const form = parseForm(raw, consentForm);
       if (view.prompt.name !== 'consent' || !view.sessionAccountId) throw new AppError('wrong_step', 400, 'error.session_expired');
       const accountId = view.sessionAccountId;
 

@@ -12,7 +12,8 @@ import { assertSameOrigin } from '../http/csrf.js';
 const logoutForm = {
   xsrf: z.string().max(128),
   _csrf: z.string().max(128).optional(),
-  logout: z.enum(['all', 'portal']).optional(),
+  // `yes` is what oidc-provider's own auto-submitted form sends when another person signs in.
+  logout: z.enum(['all', 'portal', 'yes']).optional(),
 };
 
 export function logoutConfirm(options: { issuerOrigin: string; path: string }): Middleware {
@@ -20,7 +21,7 @@ export function logoutConfirm(options: { issuerOrigin: string; path: string }): 
     if (ctx.method !== 'POST' || ctx.path !== options.path) return next();
     assertSameOrigin(ctx, options.issuerOrigin);
     const form = parseForm(await readForm(ctx), logoutForm);
-    const all = (form.logout ?? 'all') === 'all';
+    const all = form.logout !== 'portal';
     // oidc-provider falls back to an already-parsed body when the stream has been read.
     (ctx.request as { body?: unknown }).body = all ? { xsrf: form.xsrf, logout: 'yes' } : { xsrf: form.xsrf };
     return next();

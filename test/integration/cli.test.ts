@@ -1,0 +1,199 @@
+/**
+ * The `dinhdanh` command as operators run it: a real child process (`node --import tsx
+ * src/cli/bin.ts …`) on a temporary SQLite store and keys folder. PRODUCT.md "Command line": every
+ * command takes `--json` and then prints one JSON object on stdout; bad input exits non-zero (2)
+ * with a message that says what to fix.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as oidc from 'openid-client';
+import { startTestServer } from '../helpers/harness.js';
+import { Browser } from '../helpers/browser.js';
+import { authRequest, discover, redeem, signIn } from '../helpers/rp.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = path.join(ROOT, 'src', 'cli', 'bin.ts');
+const PASSWORD = 'sông Hồng chảy qua bốn mùa lúa chín';
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], stdin?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+/** stdout must be exactly one JSON object (one line). */
+function json(run: Run): Record<string, unknown> {
+  const lines = run.stdout.split('\n').filter((l) => l.trim() !== '');
+  expect(lines).toHaveLength(1);
+  const value = JSON.parse(lines[0]!) as unknown;
+  expect(typeof value).toBe('object');
+  expect(value).not.toBeNull();
+  expect(Array.isArray(value)).toBe(false);
+  return value as Record<string, unknown>;
+}
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dinhdanh-cli-'));
+  env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'development',
+    DINHDANH_STORE: `sqlite:${path.join(dir, 'data', 'x.db')}`,
+    DINHDANH_KEYS_DIR: path.join(dir, 'keys'),
+  };
+});
+afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+
+const PID = '001090000123';
+const PORTAL_REDIRECT = 'http://localhost:9400/callback';
+let portal: { client_id: string; client_secret: string };
+
+describe('dinhdanh portals / accounts / keys with --json', () => {
+  it('portals add prints one JSON object with client_id and client_secret', async () => {
+    const run = await cli(['portals', 'add', '--name', 'Cổng dịch vụ công tỉnh thử', '--redirect-uri', PORTAL_REDIRECT, '--json']);
+    expect(run.code).toBe(0);
+    const out = json(run);
+    expect(typeof out.client_id).toBe('string');
+    expect(typeof out.client_secret).toBe('string');
+    expect((out.client_secret as string).length).toBeGreaterThanOrEqual(43); // ≥ 256 bits, base64url
+    portal = { client_id: out.client_id as string, client_secret: out.client_secret as string };
+  });
+
+  it('portals list --json lists it, without its secret', async () => {
+    const run = await cli(['portals', 'list', '--json']);
+    expect(run.code).toBe(0);
+    const out = json(run) as { portals: Array<Record<string, unknown>> };
+    const listed = out.portals.find((p) => p.client_id === portal.client_id);
+    expect(listed).toMatchObject({ name: 'Cổng dịch vụ công tỉnh thử', redirect_uris: [PORTAL_REDIRECT] });
+    expect(run.stdout).not.toContain(portal.client_secret);
+  });
+
+  it('accounts add --password-stdin --json reads the password from stdin and prints {"id":…}', async () => {
+    const run = await cli(['accounts', 'add', '--pid', PID, '--name', 'Trần Thị Bình', '--birthdate', '1990-07-01', '--gender', 'male',
+      '--email', 'binh@example.vn', '--password-stdin', '--json'], `${PASSWORD}\n`);
+    expect(run.stderr).not.toContain(PASSWORD);
+    expect(run.code).toBe(0);
+    const out = json(run);
+    expect(Object.keys(out)).toEqual(['id']);
+    expect(out.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(run.stdout).not.toContain(PASSWORD);
+    expect(run.stdout).not.toContain(PID);
+  });
+
+  it('accounts list --json masks the identification number', async () => {
+    const run = await cli(['accounts', 'list', '--json']);
+    expect(run.code).toBe(0);
+    const out = json(run) as { total: number; accounts: Array<{ pid: string; name: string }> };
+    expect(out.total).toBe(1);
+    expect(out.accounts).toHaveLength(1);
+    expect(out.accounts[0]!.name).toBe('Trần Thị Bình');
+    expect(out.accounts[0]!.pid).not.toBe(PID);
+    expect(out.accounts[0]!.pid).toMatch(/^\*+\d{0,4}$/);
+    expect(run.stdout).not.toContain(PID);
+    expect(run.stdout).not.toMatch(/\d{12}/);
+    expect(run.stderr).not.toContain(PID);
+  });
+
+  it('keys list --json shows kids and algs and no private members; key files are 0600', async () => {
+    const run = await cli(['keys', 'list', '--json']);
+    expect(run.code).toBe(0);
+    const out = json(run) as { keys: Array<Record<string, unknown>> };
+    expect(out.keys.length).toBeGreaterThanOrEqual(1);
+    expect(out.keys.map((k) => k.alg)).toContain('RS256');
+    const kids = out.keys.map((k) => k.kid);
+    for (const kid of kids) expect(typeof kid).toBe('string');
+    expect(new Set(kids).size).toBe(kids.length);
+    for (const k of out.keys) {
+      for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) expect(k).not.toHaveProperty(priv);
+    }
+    const signing = JSON.parse(fs.readFileSync(path.join(dir, 'keys', 'signing-keys.json'), 'utf8')) as { keys: Array<{ d?: string }> };
+    for (const k of signing.keys) expect(run.stdout).not.toContain(k.d!);
+
+    for (const file of fs.readdirSync(path.join(dir, 'keys'))) {
+      expect({ file, mode: (fs.statSync(path.join(dir, 'keys', file)).mode & 0o777).toString(8) }).toEqual({ file, mode: '600' });
+    }
+    expect(fs.statSync(path.join(dir, 'keys')).mode & 0o077).toBe(0);
+  });
+
+  it('a portal and a person registered by the CLI can sign in on a server using the same store', async () => {
+    const srv = await startTestServer({ env: { DINHDANH_STORE: env.DINHDANH_STORE!, DINHDANH_KEYS_DIR: env.DINHDANH_KEYS_DIR! } });
+    try {
+      const rp = { ...portal, redirect_uri: PORTAL_REDIRECT };
+      const config = await discover(srv.issuer, rp);
+      const req = await authRequest(config, rp, { scope: 'openid profile email' });
+      const done = await signIn(new Browser(srv.issuer), req, { pid: PID, password: PASSWORD });
+      expect(done.status).toBe(303);
+      const tokens = await redeem(config, req, done.location!);
+      expect(tokens.claims()!.acr).toBe('urn:dinhdanh:loa:low');
+      expect(tokens.claims()!.sub).not.toContain(PID);
+      const info = await oidc.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub);
+      expect(info.name).toBe('Trần Thị Bình');
+      expect(info.email).toBe('binh@example.vn');
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+describe('bad input exits 2 with a message naming what to fix, and {"error"} on stdout with --json', () => {
+  const account = (over: Record<string, string>, flags: string[] = ['--password-stdin']) => {
+    const opts = { '--pid': '079301000456', '--name': 'Lê Thị Cúc', '--birthdate': '2001-05-20', '--gender': 'female', ...over };
+    return [...['accounts', 'add'], ...Object.entries(opts).flat(), ...flags, '--json'];
+  };
+
+  const cases: Array<{ name: string; args: string[]; stdin?: string; mentions: RegExp }> = [
+    { name: 'a pid with an unknown province code', args: account({ '--pid': '003301000456' }), stdin: PASSWORD, mentions: /--pid.*province/i },
+    { name: 'a pid whose century/gender digit disagrees', args: account({ '--pid': '079201000456' }), stdin: PASSWORD, mentions: /--pid.*digit 4/i },
+    { name: 'a pid of 11 digits', args: account({ '--pid': '07930100045' }), stdin: PASSWORD, mentions: /--pid.*12 digits/i },
+    { name: 'a gender word other than male/female', args: account({ '--gender': 'nữ' }), stdin: PASSWORD, mentions: /--gender.*male or female/i },
+    { name: 'an impossible birthdate', args: account({ '--birthdate': '2001-02-30' }), stdin: PASSWORD, mentions: /--birthdate/ },
+    { name: 'a weak password (password1234)', args: account({}), stdin: 'password1234\n', mentions: /password.*(common|guess)/i },
+    { name: 'no --password-stdin', args: account({}, []), stdin: PASSWORD, mentions: /--password-stdin/ },
+    { name: 'a duplicate pid', args: account({ '--pid': PID, '--birthdate': '1990-07-01', '--gender': 'male' }), stdin: PASSWORD, mentions: /--pid.*already exists|already exists.*--pid/i },
+    { name: 'a non-https redirect URI for a non-localhost host', args: ['portals', 'add', '--name', 'Cổng X', '--redirect-uri', 'http://portal.example.vn/cb', '--json'], mentions: /--redirect-uri.*https/ },
+    { name: 'a redirect URI with a fragment', args: ['portals', 'add', '--name', 'Cổng X', '--redirect-uri', 'https://portal.example.vn/cb#x', '--json'], mentions: /--redirect-uri.*fragment/ },
+    { name: '--grant-type implicit', args: ['portals', 'add', '--name', 'Cổng X', '--redirect-uri', 'https://portal.example.vn/cb', '--grant-type', 'implicit', '--json'], mentions: /--grant-type implicit.*not supported/ },
+    { name: '--national-id without --legal-basis', args: ['portals', 'add', '--name', 'Cổng X', '--redirect-uri', 'https://portal.example.vn/cb', '--national-id', '--json'], mentions: /--legal-basis/ },
+    { name: 'an unknown command', args: ['portal', 'ad', '--json'], mentions: /unknown command/ },
+  ];
+
+  it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const run = await cli(c.args, c.stdin);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(c.mentions);
+    const out = json(run);
+    expect(Object.keys(out)).toEqual(['error']);
+    expect(out.error).toMatch(c.mentions);
+    if (c.stdin) {
+      expect(run.stdout).not.toContain(c.stdin.trim());
+      expect(run.stderr).not.toContain(c.stdin.trim());
+    }
+  });
+
+  it('none of the refused inputs was stored', async () => {
+    const accounts = json(await cli(['accounts', 'list', '--json'])) as { total: number };
+    expect(accounts.total).toBe(1);
+    const portals = json(await cli(['portals', 'list', '--json'])) as { portals: unknown[] };
+    expect(portals.portals).toHaveLength(1);
+  });
+});

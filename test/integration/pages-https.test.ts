@@ -1,0 +1,57 @@
+/**
+ * HSTS on an https issuer (SECURITY.md #31): a server configured for https (behind one trusted
+ * proxy that terminates TLS) sends Strict-Transport-Security on its pages.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as oidc from 'openid-client';
+import { startTestServer, type TestServer } from '../helpers/harness.js';
+import { Browser, type Response } from '../helpers/browser.js';
+
+const ISSUER = 'https://id.example.vn';
+const viaProxy = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'id.example.vn', host: 'id.example.vn' };
+
+let srv: TestServer;
+beforeAll(async () => {
+  srv = await startTestServer({ env: { DINHDANH_ISSUER: ISSUER, DINHDANH_TRUST_PROXY_HOPS: '1' } });
+});
+afterAll(async () => { await srv.close(); });
+
+function expectHsts(res: Response): void {
+  const hsts = res.headers.get('strict-transport-security');
+  expect(hsts).toBeTruthy();
+  const maxAge = Number(/max-age=(\d+)/.exec(hsts!)?.[1]);
+  expect(maxAge).toBeGreaterThanOrEqual(31_536_000);
+}
+
+describe('HSTS on https', () => {
+  it('the home page, an error page and the login page send Strict-Transport-Security', async () => {
+    const browser = new Browser(srv.issuer);
+    const home = await browser.request(`${srv.issuer}/`, { headers: viaProxy });
+    expect(home.status).toBe(200);
+    expectHsts(home);
+
+    const error = await browser.request(`${srv.issuer}/interaction/does-not-exist`, { headers: viaProxy });
+    expect(error.status).toBe(400);
+    expectHsts(error);
+
+    const portal = await srv.addPortal({ redirectUris: ['https://portal.example.vn/callback'] });
+    const auth = new URL(`${srv.issuer}/auth`);
+    auth.search = new URLSearchParams({
+      client_id: portal.client_id,
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: portal.redirect_uri,
+      state: oidc.randomState(),
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    }).toString();
+    let res = await browser.request(auth.href, { headers: viaProxy });
+    for (let i = 0; i < 5 && res.status >= 300 && res.status < 400 && res.location; i += 1) {
+      const next = new URL(res.location);
+      res = await browser.request(`${srv.issuer}${next.pathname}${next.search}`, { headers: viaProxy });
+    }
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('name="identifier"');
+    expectHsts(res);
+  });
+});
