@@ -35,7 +35,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const services = await composeServices(config, options);
   const { logger, keys, store, audit, hasher, portals } = services;
   const renderer = createRenderer({ cache: config.env === 'production' });
-  const provider = createProvider({ config, keys, store, portals, renderer, logger, pairwiseSalt: keys.pairwiseSalt });
+  const provider = createProvider({ config, keys, store, portals, renderer, logger, audit, pairwiseSalt: keys.pairwiseSalt, now: options.now });
   const auth = createAuthenticationService({ persons: store.persons, counters: store.counters, hasher, audit, now: options.now });
   const app = buildApp({
     config, logger, store, provider, renderer, auth, audit,

@@ -1,7 +1,9 @@
 /**
  * Composition root: load configuration, open the store, build services, start serving.
  */
+import fs from 'node:fs';
 import http from 'node:http';
+import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig } from './config/config.js';
 import { KeyMaterialError } from './keys/key-files.js';
 import { composeSystem } from './compose.js';
@@ -79,6 +81,9 @@ export async function serve(): Promise<void> {
 }
 
 // Run when executed directly (npm start), not when imported by the CLI.
-if (import.meta.url === `file://${process.argv[1]}`) {
+// argv[1] may be a symlink (a `current` release link) or need percent-encoding; import.meta.url is
+// the resolved, encoded real path.
+const entry = process.argv[1] ? pathToFileURL(fs.realpathSync(process.argv[1])).href : '';
+if (import.meta.url === entry) {
   void serve();
 }

@@ -7,7 +7,7 @@
  *   must wait 1 min doubling to 1 h after the last failure; the 100th locks the account
  *   (NIST SP 800-63B §5.2.2, PRODUCT.md). Tries during a wait are refused without being counted,
  *   so a legitimate person is not locked out further by an attacker's guesses.
- * - A per-IP budget of failures bounds guessing across many accounts from one address.
+ * - A per-IP budget of attempts bounds guessing across many accounts from one address.
  */
 import type { AuditService } from '../audit/index.js';
 import type { CounterRepository, Person, PersonRepository } from '../store/index.js';
@@ -15,15 +15,20 @@ import type { PasswordHasher } from './password-hasher.js';
 import { isPidShape, maskPid } from './pid.js';
 
 export const LOCKOUT = Object.freeze({
-  /** Failures before delays start. */
+  /** Attempts counted before delays start. */
   freeFailures: 5,
   baseDelayMs: 60_000,
   maxDelayMs: 60 * 60_000,
   hardLockAt: 100,
   /** Consecutive-failure counters lapse after this long without a failure. */
   counterTtlMs: 7 * 24 * 60 * 60_000,
-  /** Failures one IP address may cause per window (generous: carrier-grade NAT and public offices share addresses). */
-  ipBudget: 300,
+  /**
+   * Sign-in attempts one IP address may make per window. Attempts, not failures: the budget is
+   * claimed before the password is checked (so a parallel burst cannot overrun it) and never
+   * refunded (so signing in to one's own account does not refill it). Generous, because
+   * carrier-grade NAT and public one-stop-shop offices put many citizens behind one address.
+   */
+  ipBudget: 600,
   ipWindowMs: 15 * 60_000,
 });
 
@@ -42,6 +47,25 @@ export function delayAfter(failures: number): number {
   return Math.min(LOCKOUT.maxDelayMs, LOCKOUT.baseDelayMs * 2 ** Math.min(exp, 20));
 }
 
+const ATTEMPT_POLICY = Object.freeze({
+  freeAttempts: LOCKOUT.freeFailures,
+  baseDelayMs: LOCKOUT.baseDelayMs,
+  maxDelayMs: LOCKOUT.maxDelayMs,
+  ttlMs: LOCKOUT.counterTtlMs,
+});
+
+/** The address a budget is kept for: IPv4 as is, IPv6 by /64 (one subscriber's usual allocation). */
+export function ipBucket(ip: string): string {
+  const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (v4mapped) return v4mapped[1]!;
+  if (!ip.includes(':')) return ip;
+  const [head, tail = ''] = ip.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => (g || '0').toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
 export function createAuthenticationService(deps: {
   persons: PersonRepository;
   counters: CounterRepository;
@@ -51,50 +75,44 @@ export function createAuthenticationService(deps: {
 }): AuthenticationService {
   const now = deps.now ?? Date.now;
   const failKey = (personId: string) => `login-fail:${personId}`;
-  const ipKey = (ip: string) => `login-ip:${ip}`;
+  const ipKey = (ip: string) => `login-ip:${ipBucket(ip)}`;
 
   return {
     async authenticate({ identifier, password, ip }) {
       const t = now();
-      const ipState = await deps.counters.get(ipKey(ip), t);
-      if (ipState && ipState.count >= LOCKOUT.ipBudget) {
+      const ipState = await deps.counters.increment(ipKey(ip), LOCKOUT.ipWindowMs, t);
+      if (ipState.count > LOCKOUT.ipBudget) {
         deps.audit.record('LOGIN_IP_LIMITED', { ip });
         return { ok: false, reason: 'ip_limited' };
       }
-      const fail = async (): Promise<AuthResult> => {
-        await deps.counters.increment(ipKey(ip), LOCKOUT.ipWindowMs, t);
-        return { ok: false, reason: 'invalid' };
-      };
 
       const person = isPidShape(identifier) ? await deps.persons.findByPid(identifier) : undefined;
       if (!person) {
         await deps.hasher.verifyDummy(password);
         deps.audit.record('LOGIN_FAILED', { reason: 'unknown_identifier', ip });
-        return fail();
+        return { ok: false, reason: 'invalid' };
       }
 
-      const state = await deps.counters.get(failKey(person.id), t);
-      const waitUntil = state ? state.updatedAt + delayAfter(state.count) : 0;
-      const throttled = person.status !== 'active' || t < waitUntil;
-
+      // Claimed before the (slow) password check, atomically in the store: a burst of parallel
+      // guesses is admitted only as far as the delay schedule allows (NIST SP 800-63B §5.2.2).
+      const claim = await deps.counters.claimAttempt(failKey(person.id), t, ATTEMPT_POLICY);
       const valid = await deps.hasher.verify(person.passwordHash, password);
 
-      if (throttled) {
+      if (!claim.admitted || person.status !== 'active') {
         deps.audit.record('LOGIN_THROTTLED', { person: person.id, status: person.status, ip });
-        return fail();
+        return { ok: false, reason: 'invalid' };
       }
 
       if (!valid) {
-        const next = await deps.counters.increment(failKey(person.id), LOCKOUT.counterTtlMs, t, { slide: true });
-        deps.audit.record('LOGIN_FAILED', { reason: 'wrong_password', person: person.id, failures: next.count, ip });
-        if (next.count >= LOCKOUT.hardLockAt) {
+        deps.audit.record('LOGIN_FAILED', { reason: 'wrong_password', person: person.id, failures: claim.count, ip });
+        if (claim.count >= LOCKOUT.hardLockAt) {
           await deps.persons.setStatus(person.id, 'locked');
           deps.audit.record('ACCOUNT_LOCKED_BY_FAILURES', { person: person.id, pid: maskPid(person.pid) });
         }
-        return fail();
+        return { ok: false, reason: 'invalid' };
       }
 
-      if (state) await deps.counters.reset(failKey(person.id));
+      await deps.counters.reset(failKey(person.id));
       if (deps.hasher.needsRehash(person.passwordHash)) {
         const rehashed = await deps.hasher.hash(password);
         if (await deps.persons.updatePasswordHash(person.id, person.passwordHash, rehashed)) {

@@ -78,10 +78,22 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
         throw new UsageError(`production keys already exist in ${cfg.keysDir}; pass --force to replace them`);
       }
       const signing = await newSigningKeysFile('operator');
-      // Keep the previous keys published (after the new ones) so tokens they signed still verify.
-      if (oldSigning) signing.keys.push(...oldSigning.keys.filter((k) => !signing.keys.some((n) => n.kid === k.kid)));
+      // Operator keys replaced by --force stay published (after the new ones) so tokens they signed
+      // still verify. Development material is never carried into production keys, except the
+      // pairwise salt: dropping it would change every portal's subject identifiers.
+      if (oldSigning?.origin === 'operator') {
+        signing.keys.push(...oldSigning.keys.filter((k) => !signing.keys.some((n) => n.kid === k.kid)));
+      }
+      const secrets = newSecretsFile('operator', oldSecrets?.origin === 'operator' ? oldSecrets : undefined);
+      if (oldSecrets && oldSecrets.origin !== 'operator') {
+        // Old data keys only open what they sealed (portal secrets registered so far); the new key
+        // seals from now on. Development cookie keys are dropped: they must not verify anything.
+        secrets.pairwiseSalt = oldSecrets.pairwiseSalt;
+        secrets.dataKeys.push(...oldSecrets.dataKeys);
+        io.stderr('dinhdanh: development cookie keys were discarded; the pairwise salt and the data keys that opened existing secrets were kept\n');
+      }
       writePrivateJson(signingPath, signing, true);
-      writePrivateJson(secretsPath, newSecretsFile('operator', oldSecrets), true);
+      writePrivateJson(secretsPath, secrets, true);
       const listed = describeSigningKeys(signing);
       print({ json: !!opts.json }, { keys_dir: cfg.keysDir, keys: listed }, () =>
         `generated production keys in ${cfg.keysDir}:\n${listed.map((k) => `  ${k.kid}  ${k.alg}`).join('\n')}`);
@@ -206,6 +218,25 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
         const rows = list.map((p) => ({ id: p.id, pid: maskPid(p.pid), name: p.name, level: p.level, status: p.status, created_at: new Date(p.createdAt).toISOString() }));
         print({ json: !!opts.json }, { total, accounts: rows }, () =>
           rows.length ? rows.map((r) => `${r.id}  ${r.pid}  level ${r.level}  ${r.status}  ${r.name}`).join('\n') : 'no accounts');
+      } finally {
+        await s.store.close();
+      }
+    });
+
+  accounts.command('unlock')
+    .description('unlock an account locked after too many failed sign-ins, and clear its failure count')
+    .argument('<pid>', 'personal identification number (12 digits)')
+    .option('--json', 'print JSON')
+    .action(async (pid: string, opts: { json?: boolean }) => {
+      if (!/^[0-9]{12}$/.test(pid)) throw new UsageError('<pid> must be exactly 12 digits');
+      const s = await services();
+      try {
+        const person = await s.store.persons.findByPid(pid);
+        if (!person) throw new UsageError(`no account with identification number ${maskPid(pid)}`);
+        await s.store.persons.setStatus(person.id, 'active');
+        await s.store.counters.reset(`login-fail:${person.id}`);
+        s.audit.record('ACCOUNT_UNLOCKED', { person: person.id, pid: maskPid(pid), was: person.status });
+        print({ json: !!opts.json }, { id: person.id, status: 'active' }, () => `unlocked ${maskPid(pid)} (${person.id})`);
       } finally {
         await s.store.close();
       }

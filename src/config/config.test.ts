@@ -30,6 +30,10 @@ describe('loadConfig', () => {
 
   it('refuses a non-https issuer in production, and says so', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', DINHDANH_ISSUER: 'http://id.example.gov.vn' })).toThrow(/non-https issuer/);
-    expect(loadConfig({ NODE_ENV: 'production', DINHDANH_ISSUER: 'https://id.example.gov.vn' }).issuer).toBe('https://id.example.gov.vn');
+    expect(loadConfig({ NODE_ENV: 'production', DINHDANH_ISSUER: 'https://id.example.gov.vn', DINHDANH_TRUST_PROXY_HOPS: '1' }).issuer).toBe('https://id.example.gov.vn');
+  });
+
+  it('refuses production without a trusted TLS-terminating proxy', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', DINHDANH_ISSUER: 'https://id.example.gov.vn' })).toThrow(/DINHDANH_TRUST_PROXY_HOPS/);
   });
 });

@@ -72,6 +72,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   if (nodeEnv === 'production' && new URL(issuer).protocol !== 'https:') {
     throw new ConfigError(`refusing to start in production on a non-https issuer (${issuer}): set DINHDANH_ISSUER to the public https URL`);
   }
+  if (nodeEnv === 'production' && trustProxyHops === 0) {
+    // dinhdanh serves plain HTTP: in production TLS ends at a proxy, and without trusting it the
+    // cookies lose `Secure` and every citizen shares the proxy's address for rate limits.
+    throw new ConfigError('refusing to start in production without DINHDANH_TRUST_PROXY_HOPS: set it to the number of TLS-terminating proxies in front (usually 1)');
+  }
 
   return Object.freeze({ env: nodeEnv, port, host, issuer, storeUrl, keysDir, trustProxyHops, logLevel });
 }

@@ -127,7 +127,8 @@ export function createInteractionController(deps: InteractionDeps) {
    */
   async function tryRememberedConsent(ctx: Context, view: InteractionView): Promise<boolean> {
     const accountId = view.sessionAccountId;
-    if (!accountId) return false;
+    // `prompt=consent` asks for the page even when consent was given before (OIDC Core §3.1.2.1).
+    if (!accountId || view.prompt.reasons.includes('consent_prompt')) return false;
     const consent = await deps.consents.find(accountId, view.clientId);
     if (!consent) return false;
     const { scopes, claims } = missingFrom(view);

@@ -18,7 +18,8 @@ const logoutForm = {
 
 export function logoutConfirm(options: { issuerOrigin: string; path: string }): Middleware {
   return async function logoutConfirmMiddleware(ctx, next) {
-    if (ctx.method !== 'POST' || ctx.path !== options.path) return next();
+    // oidc-provider's router matches case-insensitively and ignores a trailing slash: so must we.
+    if (ctx.method !== 'POST' || ctx.path.toLowerCase().replace(/\/+$/, '') !== options.path) return next();
     assertSameOrigin(ctx, options.issuerOrigin);
     const form = parseForm(await readForm(ctx), logoutForm);
     const all = form.logout !== 'portal';

@@ -3,7 +3,7 @@
  * accounts, storage, keys and policy. Every default that matters is set explicitly here.
  */
 import crypto from 'node:crypto';
-import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { KeyMaterial } from '../keys/key-files.js';
@@ -11,6 +11,7 @@ import type { Store } from '../store/index.js';
 import type { PortalService } from '../portals/index.js';
 import { NATIONAL_ID_PROPERTY, SCOPE_CLAIMS, SECTOR_PROPERTY } from '../portals/index.js';
 import type { Renderer } from '../http/render.js';
+import type { AuditService } from '../audit/index.js';
 import { localeFor } from '../http/locale.js';
 import { createAdapterClass } from './adapter.js';
 import { personClaims } from './claims.js';
@@ -40,19 +41,55 @@ export interface ProviderDeps {
   renderer: Renderer;
   logger: Logger;
   pairwiseSalt: string;
+  audit: AuditService;
+  /** Clock (epoch ms) for session idle/absolute limits and request-object checks; injectable for tests. */
+  now?: () => number;
 }
 
-/** The login prompt, plus a check that the session's level satisfies `acr_values`. */
-function buildPolicy() {
+/** Idle limit of an SSO session (PRODUCT.md: 30 minutes). */
+export const SESSION_IDLE_MS = 30 * 60_000;
+/** Absolute limit of an SSO session from its last sign-in (PRODUCT.md: 12 hours). */
+export const SESSION_ABSOLUTE_MS = TTL.Session * 1000;
+
+/**
+ * The login prompt, plus two checks of ours:
+ * - `session_expired`: the SSO session is idle for 30 minutes or signed in 12 hours ago. Kept as
+ *   store counters keyed by the session's uid (one that slides with use, one that does not), read
+ *   with the injected clock, so the limits hold on every instance and tests can prove them.
+ * - `acr_values_unmet`: the session's level does not satisfy `acr_values`.
+ * With `prompt=none`, either answers `login_required` (OIDC Core §3.1.2.6).
+ */
+function buildPolicy(store: Store, now: () => number) {
+  const { Check } = interactionPolicy;
   const policy = interactionPolicy.base();
   const login = policy.get('login')!;
   login.checks.add(
-    new interactionPolicy.Check('acr_values_unmet', 'the session does not meet the requested acr_values', (ctx: KoaContextWithOIDC) => {
+    new Check('session_expired', 'the session is idle or too old', 'login_required', async (ctx: KoaContextWithOIDC) => {
+      const session = ctx.oidc.session;
+      if (!session?.accountId) return Check.NO_NEED_TO_PROMPT;
+      const seenKey = `session-seen:${session.uid}`;
+      const startKey = `session-start:${session.uid}`;
+      const t = now();
+      if (ctx.oidc.result?.login) {
+        // A sign-in just happened: both clocks start again.
+        await Promise.all([store.counters.reset(seenKey), store.counters.reset(startKey)]);
+        await Promise.all([
+          store.counters.increment(startKey, SESSION_ABSOLUTE_MS, t),
+          store.counters.increment(seenKey, SESSION_IDLE_MS, t, { slide: true }),
+        ]);
+        return Check.NO_NEED_TO_PROMPT;
+      }
+      const [start, seen] = await Promise.all([store.counters.get(startKey, t), store.counters.get(seenKey, t)]);
+      if (!start || !seen) return Check.REQUEST_PROMPT;
+      await store.counters.increment(seenKey, SESSION_IDLE_MS, t, { slide: true });
+      return Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  login.checks.add(
+    new Check('acr_values_unmet', 'the session does not meet the requested acr_values', 'login_required', (ctx: KoaContextWithOIDC) => {
       const required = requiredRank(ctx.oidc.params?.acr_values);
-      if (required === 0) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-      return acrRank(ctx.oidc.acr) >= required
-        ? interactionPolicy.Check.NO_NEED_TO_PROMPT
-        : interactionPolicy.Check.REQUEST_PROMPT;
+      if (required === 0) return Check.NO_NEED_TO_PROMPT;
+      return acrRank(ctx.oidc.acr) >= required ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
     }),
   );
   return policy;
@@ -64,14 +101,18 @@ export function pairwiseSubject(salt: string, sector: string, accountId: string)
 
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, keys, store, portals, renderer } = deps;
+  const now_ = deps.now ?? Date.now;
   const log = deps.logger.child({ component: 'provider' });
+  const https = config.issuer.startsWith('https:');
 
   const configuration: Configuration = {
     adapter: createAdapterClass(store, portals),
     jwks: keys.jwks as Configuration['jwks'],
     cookies: {
       keys: keys.cookieKeys,
-      names: COOKIE_NAMES,
+      // On https the session cookie is `__Host-` prefixed: Secure, Path=/, no Domain, so a sibling
+      // portal on the parent domain cannot plant one (session fixation).
+      names: https ? { ...COOKIE_NAMES, session: `__Host-${COOKIE_NAMES.session}` } : COOKIE_NAMES,
       long: { httpOnly: true, sameSite: 'lax', overwrite: true },
       short: { httpOnly: true, sameSite: 'lax', overwrite: true },
     },
@@ -120,11 +161,13 @@ export function createProvider(deps: ProviderDeps): Provider {
         requireSignedRequestObject: false,
         // Request objects live briefly and name their audience (SECURITY.md #27).
         async assertJwtClaimsAndHeader(_ctx, claims) {
-          const now = Math.floor(Date.now() / 1000);
+          const now = Math.floor(now_() / 1000);
           if (typeof claims.exp !== 'number' || typeof claims.nbf !== 'number') {
-            throw new Error('request objects must carry exp and nbf');
+            throw new errors.InvalidRequestObject('request objects must carry exp and nbf');
           }
-          if (claims.exp - now > 60) throw new Error('request object exp is more than 60 seconds ahead');
+          if (claims.exp - now > 60 || claims.exp - claims.nbf > 60) {
+            throw new errors.InvalidRequestObject('request object lifetime exceeds 60 seconds');
+          }
         },
       },
       rpInitiatedLogout: {
@@ -155,10 +198,12 @@ export function createProvider(deps: ProviderDeps): Provider {
       IdToken: TTL.IdToken,
       Interaction: TTL.Interaction,
       // oidc-provider re-saves the session with this TTL whenever it changes, which would make the
-      // lifetime slide; keeping the first expiry makes it absolute (PRODUCT.md: 12 h).
-      Session(_ctx, session) {
+      // lifetime slide; keeping the expiry makes it absolute (PRODUCT.md: 12 h), renewed only by a
+      // new sign-in. (The session_expired check enforces both limits; this bounds storage.)
+      Session(ctx, session) {
         const exp = (session as unknown as { exp?: number }).exp;
-        return typeof exp === 'number' ? Math.max(1, exp - Math.floor(Date.now() / 1000)) : TTL.Session;
+        if (typeof exp !== 'number' || ctx?.oidc?.result?.login) return TTL.Session;
+        return Math.max(1, exp - Math.floor(Date.now() / 1000));
       },
       Grant: TTL.Grant,
       RefreshToken(_ctx, token) {
@@ -188,7 +233,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       };
     },
     interactions: {
-      policy: buildPolicy(),
+      policy: buildPolicy(store, now_),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     async renderError(ctx, out, error) {
@@ -216,5 +261,8 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.proxy = config.trustProxyHops > 0;
 
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'provider server_error'));
+  provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
+    deps.audit.record('LOGOUT', { portal: ctx.oidc.client?.clientId ?? null });
+  });
   return provider;
 }

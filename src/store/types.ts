@@ -147,6 +147,22 @@ export interface CounterRepository {
   increment(key: string, ttlMs: number, now: number, options?: { slide?: boolean }): Promise<CounterState>;
   get(key: string, now: number): Promise<CounterState | undefined>;
   reset(key: string): Promise<void>;
+  /**
+   * Admits and counts one attempt under a delay policy, atomically: read, decide and increment are
+   * one operation, so a burst of parallel attempts cannot all slip through on a stale count.
+   * Admitted when the counter is missing or lapsed, when fewer than `freeAttempts` are counted, or
+   * when `delayAfter(count)` has passed since the last counted attempt; the count then grows by one
+   * (restarting at 1 when lapsed) and `expiresAt` slides to `now + ttlMs`. A refused attempt is not
+   * counted. `delayAfter(n) = min(maxDelayMs, baseDelayMs * 2^min(n - freeAttempts, 20))`.
+   */
+  claimAttempt(key: string, now: number, policy: AttemptPolicy): Promise<{ admitted: boolean; count: number }>;
+}
+
+export interface AttemptPolicy {
+  freeAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  ttlMs: number;
 }
 
 export interface Store {

@@ -580,6 +580,42 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         expect(states.map((s) => s.count).sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
         await expect(store.counters.get(key, clock)).resolves.toMatchObject({ count: 50 });
       });
+
+      const POLICY = { freeAttempts: 5, baseDelayMs: 60 * SECOND, maxDelayMs: 3600 * SECOND, ttlMs: 7 * 24 * 3600 * SECOND };
+
+      it('claimAttempt admits the free attempts, then only after each doubling delay, and never counts a refusal', async () => {
+        const key = `login-fail:${ns()}`;
+        const t0 = clock;
+        for (let i = 1; i <= 5; i += 1) {
+          await expect(store.counters.claimAttempt(key, t0, POLICY)).resolves.toEqual({ admitted: true, count: i });
+        }
+        // 5 counted: the next waits 1 min after the last one.
+        await expect(store.counters.claimAttempt(key, t0 + 59 * SECOND, POLICY)).resolves.toEqual({ admitted: false, count: 5 });
+        await expect(store.counters.claimAttempt(key, t0 + 60 * SECOND, POLICY)).resolves.toEqual({ admitted: true, count: 6 });
+        // 6 counted: 2 min after the 6th.
+        await expect(store.counters.claimAttempt(key, t0 + 179 * SECOND, POLICY)).resolves.toEqual({ admitted: false, count: 6 });
+        await expect(store.counters.claimAttempt(key, t0 + 180 * SECOND, POLICY)).resolves.toEqual({ admitted: true, count: 7 });
+        await expect(store.counters.get(key, t0 + 180 * SECOND)).resolves.toMatchObject({ count: 7, updatedAt: t0 + 180 * SECOND });
+      });
+
+      it('claimAttempt caps the delay, restarts a lapsed counter, and starts again after reset', async () => {
+        const key = `login-fail:${ns()}`;
+        const t0 = clock;
+        for (let i = 0; i < 30; i += 1) await store.counters.increment(key, POLICY.ttlMs, t0, { slide: true });
+        await expect(store.counters.claimAttempt(key, t0 + 3599 * SECOND, POLICY)).resolves.toMatchObject({ admitted: false });
+        await expect(store.counters.claimAttempt(key, t0 + 3600 * SECOND, POLICY)).resolves.toEqual({ admitted: true, count: 31 });
+        await expect(store.counters.claimAttempt(key, t0 + 3600 * SECOND + POLICY.ttlMs, POLICY)).resolves.toEqual({ admitted: true, count: 1 });
+        await store.counters.reset(key);
+        await expect(store.counters.claimAttempt(key, t0, POLICY)).resolves.toEqual({ admitted: true, count: 1 });
+      });
+
+      it('claimAttempt is atomic: of 20 parallel attempts on a fresh key exactly the 5 free ones are admitted', async () => {
+        const key = `login-fail:${ns()}`;
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.counters.claimAttempt(key, clock, POLICY)));
+        expect(results.filter((r) => r.admitted)).toHaveLength(5);
+        expect(results.filter((r) => r.admitted).map((r) => r.count).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5]);
+        await expect(store.counters.get(key, clock)).resolves.toMatchObject({ count: 5 });
+      });
     });
 
     describe('maintenance', () => {

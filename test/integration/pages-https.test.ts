@@ -54,4 +54,35 @@ describe('HSTS on https', () => {
     expect(res.text).toContain('name="identifier"');
     expectHsts(res);
   });
+
+  it('signs in with a __Host- session cookie: Secure, Path=/, no Domain (no sibling can plant one)', async () => {
+    const browser = new Browser(srv.issuer);
+    const portal = await srv.addPortal({ redirectUris: ['https://portal.example.vn/cb2'] });
+    const person = await srv.addPerson();
+    const auth = new URL(`${srv.issuer}/auth`);
+    auth.search = new URLSearchParams({
+      client_id: portal.client_id, response_type: 'code', scope: 'openid', redirect_uri: portal.redirect_uri,
+      state: oidc.randomState(),
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    }).toString();
+    const local = (location: string) => { const u = new URL(location); return `${srv.issuer}${u.pathname}${u.search}`; };
+    let res = await browser.request(auth.href, { headers: viaProxy });
+    res = await browser.request(local(res.location!), { headers: viaProxy });
+    const action = /<form[^>]*action="([^"]*)"/.exec(res.text)![1]!;
+    const csrf = /name="_csrf" value="([^"]*)"/.exec(res.text)![1]!;
+    res = await browser.request(`${srv.issuer}${action}`, {
+      method: 'POST',
+      body: new URLSearchParams({ _csrf: csrf, identifier: person.pid, password: person.password }).toString(),
+      headers: { ...viaProxy, origin: ISSUER, 'sec-fetch-site': 'same-origin' },
+    });
+    expect(res.status).toBe(303);
+    res = await browser.request(local(res.location!), { headers: viaProxy });
+    const session = res.headers.getSetCookie().find((c) => c.startsWith('__Host-dd_session='));
+    expect(session).toBeDefined();
+    expect(session!.toLowerCase()).toContain('; secure');
+    expect(session!.toLowerCase()).toContain('; path=/;');
+    expect(session!.toLowerCase()).not.toContain('domain=');
+    expect(res.headers.getSetCookie().some((c) => c.startsWith('dd_session='))).toBe(false);
+  });
 });

@@ -41,9 +41,15 @@ describe('production start-up refusals', () => {
     expect(r.stderr).toMatch(/non-https issuer/);
   });
 
+  it('refuses to start without a trusted TLS proxy (cookies would lose Secure)', async () => {
+    const r = await start({ DINHDANH_ISSUER: 'https://id.example.gov.vn' }, path.join(dir, 'k0'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/DINHDANH_TRUST_PROXY_HOPS/);
+  });
+
   it('refuses to start without signing keys, and does not generate any', async () => {
     const keysDir = path.join(dir, 'k1');
-    const r = await start({ DINHDANH_ISSUER: 'https://id.example.gov.vn' }, keysDir);
+    const r = await start({ DINHDANH_ISSUER: 'https://id.example.gov.vn', DINHDANH_TRUST_PROXY_HOPS: '1' }, keysDir);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/no signing keys.*keys generate/);
     expect(fs.existsSync(path.join(keysDir, SIGNING_KEYS_FILE))).toBe(false);
@@ -52,7 +58,7 @@ describe('production start-up refusals', () => {
   it('refuses generated development keys', async () => {
     const keysDir = path.join(dir, 'k2');
     await loadKeyMaterial({ keysDir, production: false });
-    const r = await start({ DINHDANH_ISSUER: 'https://id.example.gov.vn' }, keysDir);
+    const r = await start({ DINHDANH_ISSUER: 'https://id.example.gov.vn', DINHDANH_TRUST_PROXY_HOPS: '1' }, keysDir);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/development signing keys/);
   });
@@ -60,7 +66,7 @@ describe('production start-up refusals', () => {
   it('refuses to start without cookie secrets', async () => {
     const keysDir = path.join(dir, 'k3');
     writePrivateJson(path.join(keysDir, SIGNING_KEYS_FILE), await newSigningKeysFile('operator'));
-    const r = await start({ DINHDANH_ISSUER: 'https://id.example.gov.vn' }, keysDir);
+    const r = await start({ DINHDANH_ISSUER: 'https://id.example.gov.vn', DINHDANH_TRUST_PROXY_HOPS: '1' }, keysDir);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/no cookie secrets/);
   });
@@ -69,7 +75,7 @@ describe('production start-up refusals', () => {
     const keysDir = path.join(dir, 'k4');
     writePrivateJson(path.join(keysDir, SIGNING_KEYS_FILE), await newSigningKeysFile('operator'));
     writePrivateJson(path.join(keysDir, SECRETS_FILE), newSecretsFile('operator'));
-    const r = await start({ DINHDANH_ISSUER: 'https://id.example.gov.vn', HOST: '127.0.0.1' }, keysDir, /dinhdanh is serving/);
+    const r = await start({ DINHDANH_ISSUER: 'https://id.example.gov.vn', HOST: '127.0.0.1', DINHDANH_TRUST_PROXY_HOPS: '1' }, keysDir, /dinhdanh is serving/);
     expect(r.stdout).toMatch(/"msg":"dinhdanh is serving"/);
     expect(r.stdout).not.toMatch(/DEVELOPMENT/);
   });

@@ -455,6 +455,19 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     'SELECT count, updated_at, expires_at FROM counters WHERE key = ? AND expires_at > ?',
   );
   const counterReset = statement<[string]>('DELETE FROM counters WHERE key = ?');
+  // Admission and increment in one statement: the DO UPDATE's WHERE sees the old row, and a row
+  // that fails it is left alone and returns nothing (the attempt is refused, not counted).
+  const counterClaim = statement<[{ key: string; now: number; expiresAt: number; free: number; base: number; max: number }], CounterRow>(`
+    INSERT INTO counters (key, count, updated_at, expires_at) VALUES (@key, 1, @now, @expiresAt)
+    ON CONFLICT (key) DO UPDATE SET
+      count = CASE WHEN counters.expires_at <= @now THEN 1 ELSE counters.count + 1 END,
+      expires_at = @expiresAt,
+      updated_at = @now
+    WHERE counters.expires_at <= @now
+       OR counters.count < @free
+       OR counters.updated_at + min(@max, @base * (1 << min(counters.count - @free, 20))) <= @now
+    RETURNING count, updated_at, expires_at
+  `);
 
   const counters: CounterRepository = {
     increment: (key, ttlMs, at, opts) =>
@@ -471,6 +484,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     reset: (key) =>
       call(() => {
         counterReset().run(key);
+      }),
+    claimAttempt: (key, at, policy) =>
+      call(() => {
+        const row = counterClaim().get({
+          key, now: at, expiresAt: at + policy.ttlMs, free: policy.freeAttempts, base: policy.baseDelayMs, max: policy.maxDelayMs,
+        });
+        if (row) return { admitted: true, count: row.count };
+        return { admitted: false, count: counterGet().get(key, at)?.count ?? 0 };
       }),
   };
 
