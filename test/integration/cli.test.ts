@@ -5,6 +5,7 @@
  * with a message that says what to fix.
  */
 import { spawn } from 'node:child_process';
+import { createStore } from '../../src/store/index.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -195,5 +196,60 @@ describe('bad input exits 2 with a message naming what to fix, and {"error"} on 
     expect(accounts.total).toBe(1);
     const portals = json(await cli(['portals', 'list', '--json'])) as { portals: unknown[] };
     expect(portals.portals).toHaveLength(1);
+  });
+});
+
+describe('accounts unlock', () => {
+  it('unlocks a locked account and clears its failure count; an unknown number exits 2', async () => {
+    const store = await createStore(env.DINHDANH_STORE!);
+    try {
+      const person = await store.persons.findByPid(PID);
+      expect(person).toBeDefined();
+      await store.persons.setStatus(person!.id, 'locked');
+      await store.counters.increment(`login-fail:${person!.id}`, 60_000, Date.now());
+      const run = await cli(['accounts', 'unlock', PID, '--json']);
+      expect(run.code).toBe(0);
+      expect(json(run)).toEqual({ id: person!.id, status: 'active' });
+      expect((await store.persons.findById(person!.id))!.status).toBe('active');
+      expect(await store.counters.get(`login-fail:${person!.id}`, Date.now())).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+    const unknown = await cli(['accounts', 'unlock', '079303999999', '--json']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no account/);
+    expect(json(unknown)).toHaveProperty('error');
+  });
+});
+
+describe('keys generate (last: it replaces the development keys the other tests used)', () => {
+  it('replaces development keys without carrying them over, keeps the pairwise salt, and refuses to overwrite production keys without --force', async () => {
+    const readJson = (f: string) => JSON.parse(fs.readFileSync(path.join(env.DINHDANH_KEYS_DIR!, f), 'utf8')) as {
+      origin: string; keys?: Array<{ kid: string }>; cookieKeys?: string[]; pairwiseSalt?: string;
+    };
+    const devSigning = readJson('signing-keys.json');
+    const devSecrets = readJson('secrets.json');
+    expect(devSigning.origin).toBe('development');
+
+    const first = await cli(['keys', 'generate', '--json']);
+    expect(first.code).toBe(0);
+    const prodSigning = readJson('signing-keys.json');
+    const prodSecrets = readJson('secrets.json');
+    expect(prodSigning.origin).toBe('operator');
+    const devKids = devSigning.keys!.map((k) => k.kid);
+    expect(prodSigning.keys!.some((k) => devKids.includes(k.kid))).toBe(false);
+    expect(prodSecrets.cookieKeys!.some((k) => devSecrets.cookieKeys!.includes(k))).toBe(false);
+    expect(prodSecrets.pairwiseSalt).toBe(devSecrets.pairwiseSalt);
+
+    const again = await cli(['keys', 'generate', '--json']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/--force/);
+    expect(readJson('signing-keys.json')).toEqual(prodSigning);
+
+    const forced = await cli(['keys', 'generate', '--force', '--json']);
+    expect(forced.code).toBe(0);
+    const rotated = readJson('signing-keys.json');
+    // The replaced production keys stay published after the new ones.
+    expect(rotated.keys!.slice(2).map((k) => k.kid)).toEqual(prodSigning.keys!.map((k) => k.kid));
   });
 });
