@@ -13,6 +13,8 @@ import type { Config } from './config/config.js';
 import type { Store } from './store/index.js';
 import type { AuthenticationService } from './accounts/index.js';
 import type { AuditService } from './audit/index.js';
+import type { RecoveryService, TotpService } from './mfa/index.js';
+import { TTL } from './provider/provider.js';
 import { errorHandler } from './http/error-handler.js';
 import { requestContext } from './http/request-context.js';
 import { securityHeaders } from './http/headers.js';
@@ -31,6 +33,8 @@ export interface AppDeps {
   csrf: Csrf;
   auth: AuthenticationService;
   audit: AuditService;
+  totp: TotpService;
+  recovery: RecoveryService;
   cookieKeys: string[];
 }
 
@@ -87,6 +91,12 @@ export function buildApp(deps: AppDeps): Koa {
     interactions,
     auth: deps.auth,
     consents: deps.store.consents,
+    factors: deps.store.factors,
+    persons: deps.store.persons,
+    store: deps.store,
+    interactionTtlSeconds: TTL.Interaction,
+    totp: deps.totp,
+    recovery: deps.recovery,
     audit: deps.audit,
     renderer,
     csrf: deps.csrf,

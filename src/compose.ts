@@ -16,6 +16,7 @@ import { createRenderer } from './http/render.js';
 import { createCsrf } from './http/csrf.js';
 import { createProvider } from './provider/provider.js';
 import { buildApp } from './app.js';
+import { createRecoveryService, createTotpService } from './mfa/index.js';
 
 export interface System {
   config: Config;
@@ -37,8 +38,10 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const renderer = createRenderer({ cache: config.env === 'production' });
   const provider = createProvider({ config, keys, store, portals, renderer, logger, audit, pairwiseSalt: keys.pairwiseSalt, now: options.now });
   const auth = createAuthenticationService({ persons: store.persons, counters: store.counters, hasher, audit, now: options.now });
+  const totp = createTotpService({ factors: store.factors, counters: store.counters, secretBox: services.secretBox, issuerName: 'dinhdanh', now: options.now });
+  const recovery = createRecoveryService({ codes: store.recoveryCodes, counters: store.counters, now: options.now });
   const app = buildApp({
-    config, logger, store, provider, renderer, auth, audit,
+    config, logger, store, provider, renderer, auth, audit, totp, recovery,
     csrf: createCsrf(keys.cookieKeys),
     cookieKeys: keys.cookieKeys,
   });

@@ -10,19 +10,29 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AuthenticationService } from '../accounts/index.js';
 import type { AuditService } from '../audit/index.js';
-import type { ConsentRepository } from '../store/index.js';
+import type { ConsentRepository, FactorRepository, PersonRepository } from '../store/index.js';
 import { AppError } from '../http/errors.js';
 import { parseForm, readForm } from '../http/body.js';
 import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
 import type { Translate } from '../http/i18n.js';
 import { localeFor, rememberLocale } from '../http/locale.js';
 import type { Renderer } from '../http/render.js';
-import { LOA, requiredRank, acrRank } from '../provider/levels.js';
+import { LOA } from '../provider/levels.js';
+import { requestedRankOf } from './requested-level.js';
 import { SCOPE_CLAIMS } from '../portals/index.js';
 import type { InteractionView, Interactions } from './oidc-interactions.js';
+import type { Journeys } from './journey.js';
+import { hasSecondFactor, nextStep, type createSecondFactorController } from './second-factor.controller.js';
+
+/** Login-prompt reasons that mean "this session needs a higher level", not "sign in again". */
+const STEP_UP_REASONS = new Set(['acr_values_unmet']);
 
 export interface InteractionDeps {
   interactions: Interactions;
+  journeys: Journeys;
+  secondFactor: ReturnType<typeof createSecondFactorController>;
+  factors: FactorRepository;
+  persons: PersonRepository;
   auth: AuthenticationService;
   consents: ConsentRepository;
   audit: AuditService;
@@ -61,25 +71,6 @@ function dataDescriptions(scopes: string[], claims: string[], t: Translate): str
     if (scope) wanted.add(scope);
   }
   return known.filter((s) => wanted.has(s)).map((s) => t(`scope.${s}`));
-}
-
-/** The lowest level the request requires, from `acr_values` or an essential `acr` claim request. */
-function requestedRank(view: InteractionView): number {
-  let rank = requiredRank(view.params.acr_values);
-  const claims = view.params.claims;
-  if (typeof claims === 'string') {
-    try {
-      const acr = (JSON.parse(claims) as { id_token?: { acr?: { essential?: boolean; value?: unknown; values?: unknown } } }).id_token?.acr;
-      if (acr?.essential) {
-        const values = Array.isArray(acr.values) ? acr.values : [acr.value];
-        const ranks = values.map(acrRank).filter((r) => r > 0);
-        if (ranks.length) rank = Math.max(rank, Math.min(...ranks));
-      }
-    } catch {
-      // oidc-provider already refused malformed claims parameters before the interaction began.
-    }
-  }
-  return rank;
 }
 
 export function createInteractionController(deps: InteractionDeps) {
@@ -147,8 +138,23 @@ export function createInteractionController(deps: InteractionDeps) {
       rememberLocale(ctx);
       const client = await interactions.client(view.clientId);
       switch (view.prompt.name) {
-        case 'login':
+        case 'login': {
+          const journey = await deps.journeys.get(view.uid);
+          if (journey) return deps.secondFactor.show(ctx, view, client.name, journey);
+          // Step-up: a live session asked for a higher level gets the second step, not the password.
+          const reasons = view.prompt.reasons;
+          if (view.sessionAccountId && reasons.length > 0 && reasons.every((r) => STEP_UP_REASONS.has(r))) {
+            const person = await deps.persons.findById(view.sessionAccountId);
+            if (person && person.status === 'active') {
+              const step = nextStep(requestedRankOf(view), person, await hasSecondFactor(deps.factors, person.id));
+              if (step === 'unmet') return renderUnmet(ctx, view, client.name);
+              if (step === 'second_factor' || step === 'enrol') {
+                return deps.secondFactor.begin(ctx, view, client.name, person.id, step, false);
+              }
+            }
+          }
           return renderLogin(ctx, view, client.name);
+        }
         case 'consent':
           if (await tryRememberedConsent(ctx, view)) return;
           return renderConsent(ctx, view, client.name);
@@ -185,12 +191,14 @@ export function createInteractionController(deps: InteractionDeps) {
           : renderLogin(ctx, view, client.name, { error: 'login.failed', identifier, status: 200 });
       }
 
-      // A password gives `low`. Until second factors exist, a request for more cannot be met:
-      // say so, never issue a token carrying less (PRODUCT.md, Levels).
-      if (requestedRank(view) > acrRank(LOA.low)) {
+      // A password gives `low`; a person with a second factor always uses it; a request for more
+      // than the person can reach never yields a token carrying less (PRODUCT.md, Levels).
+      const step = nextStep(requestedRankOf(view), result.person, await hasSecondFactor(deps.factors, result.person.id));
+      if (step === 'unmet') {
         deps.audit.record('UNMET_AUTHENTICATION_REQUIREMENTS', { person: result.person.id, portal: view.clientId });
         return renderUnmet(ctx, view, client.name);
       }
+      if (step !== 'finish') return deps.secondFactor.begin(ctx, view, client.name, result.person.id, step, true);
 
       await interactions.finish(ctx, {
         login: { accountId: result.person.id, acr: LOA.low, amr: ['pwd'], remember: false },

@@ -27,3 +27,35 @@ export function requiredRank(acrValues: unknown): number {
   const ranks = acrValues.split(' ').map(acrRank).filter((r) => r > 0);
   return ranks.length ? Math.min(...ranks) : 0;
 }
+
+/**
+ * The lowest level an essential `acr` request in the `claims` parameter accepts
+ * (`{"id_token":{"acr":{"essential":true,"values":[…]}}}`, OIDC Core §5.5.1.1), or 0.
+ */
+export function essentialAcrRank(acrRequest: unknown): number {
+  if (!acrRequest || typeof acrRequest !== 'object') return 0;
+  const r = acrRequest as { essential?: unknown; value?: unknown; values?: unknown };
+  if (r.essential !== true) return 0;
+  const values = Array.isArray(r.values) ? r.values : [r.value];
+  const ranks = values.map(acrRank).filter((x) => x > 0);
+  return ranks.length ? Math.min(...ranks) : 0;
+}
+
+/** The level a request needs: the stricter of `acr_values` and an essential `acr` claim request. */
+export function requestedRank(acrValues: unknown, acrClaimRequest: unknown): number {
+  return Math.max(requiredRank(acrValues), essentialAcrRank(acrClaimRequest));
+}
+
+/** The essential-acr member of a raw `claims` parameter (a JSON string), if any. */
+export function acrClaimFromParam(claims: unknown): unknown {
+  if (typeof claims !== 'string') return undefined;
+  try {
+    return (JSON.parse(claims) as { id_token?: { acr?: unknown } } | null)?.id_token?.acr;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `high` needs a second factor in the last 15 minutes (PRODUCT.md). */
+export const HIGH_FRESHNESS_MS = 15 * 60_000;
+export const RANKS = Object.freeze({ low: 1, substantial: 2, high: 3 });

@@ -15,7 +15,7 @@ import type { AuditService } from '../audit/index.js';
 import { localeFor } from '../http/locale.js';
 import { createAdapterClass } from './adapter.js';
 import { personClaims } from './claims.js';
-import { ACR_VALUES, acrRank, requiredRank } from './levels.js';
+import { ACR_VALUES, HIGH_FRESHNESS_MS, RANKS, acrRank, requestedRank } from './levels.js';
 
 export const TTL = Object.freeze({
   AuthorizationCode: 60,
@@ -77,6 +77,10 @@ function buildPolicy(store: Store, now: () => number) {
           store.counters.increment(startKey, SESSION_ABSOLUTE_MS, t),
           store.counters.increment(seenKey, SESSION_IDLE_MS, t, { slide: true }),
         ]);
+        // When this sign-in used a second factor, `high` stays available for 15 minutes.
+        const mfaKey = `session-mfa:${session.uid}`;
+        await store.counters.reset(mfaKey);
+        if (ctx.oidc.result.login.amr?.includes('mfa')) await store.counters.increment(mfaKey, HIGH_FRESHNESS_MS, t);
         return Check.NO_NEED_TO_PROMPT;
       }
       const [start, seen] = await Promise.all([store.counters.get(startKey, t), store.counters.get(seenKey, t)]);
@@ -85,11 +89,21 @@ function buildPolicy(store: Store, now: () => number) {
       return Check.NO_NEED_TO_PROMPT;
     }),
   );
+  // The library's essential_acr(s) checks want the exact value; ours accepts a higher level and
+  // reports it truthfully, so they are replaced by one rank-based check.
+  login.checks.remove('essential_acrs');
+  login.checks.remove('essential_acr');
   login.checks.add(
-    new Check('acr_values_unmet', 'the session does not meet the requested acr_values', 'login_required', (ctx: KoaContextWithOIDC) => {
-      const required = requiredRank(ctx.oidc.params?.acr_values);
+    new Check('acr_values_unmet', 'the session does not meet the requested level', 'login_required', async (ctx: KoaContextWithOIDC) => {
+      const required = requestedRank(ctx.oidc.params?.acr_values, ctx.oidc.claims?.id_token?.acr);
       if (required === 0) return Check.NO_NEED_TO_PROMPT;
-      return acrRank(ctx.oidc.acr) >= required ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+      if (acrRank(ctx.oidc.acr) < required) return Check.REQUEST_PROMPT;
+      if (required >= RANKS.high && !ctx.oidc.result?.login) {
+        const session = ctx.oidc.session;
+        const fresh = session && (await store.counters.get(`session-mfa:${session.uid}`, now()));
+        if (!fresh) return Check.REQUEST_PROMPT;
+      }
+      return Check.NO_NEED_TO_PROMPT;
     }),
   );
   return policy;

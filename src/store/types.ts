@@ -165,6 +165,74 @@ export interface AttemptPolicy {
   ttlMs: number;
 }
 
+export type FactorType = 'totp' | 'passkey';
+
+/** A second factor of a person (NIST SP 800-63B §5.1.4 OTP device, §5.1.8 cryptographic authenticator). */
+export interface Factor {
+  /** Opaque id (UUID). */
+  id: string;
+  personId: string;
+  type: FactorType;
+  /** A name the citizen recognises ("Điện thoại của tôi"). */
+  label: string;
+  /** Enrolment finished (TOTP: a first code was accepted). Unconfirmed factors never authenticate. */
+  confirmed: boolean;
+  /** TOTP: the base32 seed sealed with the secret box. */
+  secretCiphertext: string | null;
+  /** TOTP: the last accepted time step (replay guard); null until the first code. */
+  lastStep: number | null;
+  /** Passkey: credential id (base64url), unique across all persons. */
+  credentialId: string | null;
+  /** Passkey: COSE public key (base64url). */
+  publicKey: string | null;
+  /** Passkey: the authenticator's signature counter. */
+  signCount: number | null;
+  /** Passkey: transports reported at registration. */
+  transports: string[] | null;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+export type NewFactor = Omit<Factor, 'createdAt' | 'lastUsedAt' | 'lastStep'>;
+
+export interface FactorRepository {
+  /** Fails with StoreConflictError (`id` or `credentialId`) on duplicates. */
+  create(factor: NewFactor): Promise<Factor>;
+  find(id: string): Promise<Factor | undefined>;
+  /** A person's factors, oldest first. */
+  listForPerson(personId: string): Promise<Factor[]>;
+  findByCredentialId(credentialId: string): Promise<Factor | undefined>;
+  /** Marks a factor confirmed; false when it does not exist or belongs to someone else. */
+  confirm(personId: string, id: string, now: number): Promise<boolean>;
+  /** Removes one of the person's factors; false when it does not exist or belongs to someone else. */
+  remove(personId: string, id: string): Promise<boolean>;
+  /** Removes every unconfirmed factor of the person created before `olderThan` (abandoned enrolments). */
+  removeUnconfirmed(personId: string, olderThan: number): Promise<number>;
+  /**
+   * TOTP replay guard, atomic: records `step` as the last accepted step and sets lastUsedAt iff
+   * the factor exists and `step` is greater than its lastStep (or lastStep is null). Of two
+   * parallel calls with the same step, exactly one returns true.
+   */
+  acceptTotpStep(id: string, step: number, now: number): Promise<boolean>;
+  /**
+   * Passkey clone check, atomic: stores `signCount` and sets lastUsedAt iff it is greater than the
+   * stored one, or both are 0 (authenticators that do not count). False otherwise.
+   */
+  updateSignCount(id: string, signCount: number, now: number): Promise<boolean>;
+}
+
+/** Single-use recovery codes, stored as hashes. */
+export interface RecoveryCodeRepository {
+  /** Replaces all of the person's codes with these hashes (all unused). */
+  replace(personId: string, hashes: string[], now: number): Promise<void>;
+  /** Marks the code used, atomically: of parallel calls with one hash exactly one returns true. */
+  consume(personId: string, hash: string, now: number): Promise<boolean>;
+  countUnused(personId: string): Promise<number>;
+  /** When the current set was made (undefined when the person has none). */
+  createdAt(personId: string): Promise<number | undefined>;
+  removeAll(personId: string): Promise<void>;
+}
+
 export interface Store {
   readonly kind: string;
   readonly oidc: OidcModelStore;
@@ -172,6 +240,8 @@ export interface Store {
   readonly portals: PortalRepository;
   readonly consents: ConsentRepository;
   readonly counters: CounterRepository;
+  readonly factors: FactorRepository;
+  readonly recoveryCodes: RecoveryCodeRepository;
   /** Applies pending schema migrations (idempotent). */
   migrate(): Promise<void>;
   /** Resolves when the store answers a trivial query; rejects otherwise. */

@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { createStore } from '../../src/store/create-store.js';
 import { migrations } from '../../src/store/sqlite/migrations.js';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import { StoreUnavailableError, type Store } from '../../src/store/types.js';
+import { StoreConflictError, StoreUnavailableError, type Store } from '../../src/store/types.js';
 import { storeContract } from './store-contract.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dinhdanh-store-'));
@@ -110,6 +110,45 @@ describe('sqlite specifics', () => {
     await expect(cli.counters.increment('login:x', 60_000, now)).resolves.toMatchObject({ count: 2 });
     await expect(cli.persons.setStatus(person.id, 'locked')).resolves.toBe(true);
     await expect(server.persons.findById(person.id)).resolves.toMatchObject({ status: 'locked' });
+  });
+
+  it('upgrades a version-1 database to the current schema, keeping its data', async () => {
+    const file = tempFile();
+    const v1 = migrations.find((m) => m.version === 1);
+    if (!v1) throw new Error('migration 1 is missing');
+    const db = new Database(file);
+    try {
+      db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
+      db.exec(v1.up);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (1, ?, 0)').run(v1.name);
+      db.prepare("INSERT INTO counters (key, count, updated_at, expires_at) VALUES ('login:old', 3, 0, 9e15)").run();
+    } finally {
+      db.close();
+    }
+    const store = track(createSqliteStore({ filename: file }));
+    await store.migrate();
+    await expect(store.counters.get('login:old', 1)).resolves.toMatchObject({ count: 3 });
+    await store.recoveryCodes.replace('p', ['h1', 'h2'], 1);
+    await expect(store.recoveryCodes.countUnused('p')).resolves.toBe(2);
+    const raw2 = raw(file);
+    try {
+      const versions = raw2.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
+      expect(versions).toEqual(migrations.map((m) => m.version));
+    } finally {
+      raw2.close();
+    }
+  });
+
+  it('recovery code replace is all or nothing: a duplicated hash keeps the old set', async () => {
+    const store = track(createSqliteStore({ filename: ':memory:' }));
+    await store.migrate();
+    await store.recoveryCodes.replace('p', ['a', 'b', 'c'], 1);
+    await store.recoveryCodes.consume('p', 'a', 2);
+    await expect(store.recoveryCodes.replace('p', ['x', 'y', 'x'], 3)).rejects.toBeInstanceOf(StoreConflictError);
+    await expect(store.recoveryCodes.countUnused('p')).resolves.toBe(2);
+    await expect(store.recoveryCodes.createdAt('p')).resolves.toBe(1);
+    await expect(store.recoveryCodes.consume('p', 'x', 4)).resolves.toBe(false);
+    await expect(store.recoveryCodes.consume('p', 'b', 4)).resolves.toBe(true);
   });
 
   it('creates a missing parent directory (0700) and a private database file (0600)', async () => {

@@ -12,6 +12,8 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   StoreConflictError,
   StoreUnavailableError,
+  type Factor,
+  type NewFactor,
   type NewPerson,
   type NewPortal,
   type Person,
@@ -70,6 +72,38 @@ function newPortal(overrides: Partial<NewPortal> = {}): NewPortal {
     nationalId: false,
     nationalIdBasis: null,
     disabled: false,
+    ...overrides,
+  };
+}
+
+function newTotp(personId: string, overrides: Partial<NewFactor> = {}): NewFactor {
+  return {
+    id: randomUUID(),
+    personId,
+    type: 'totp',
+    label: 'Điện thoại của tôi',
+    confirmed: false,
+    secretCiphertext: 'v1.nonce.sealed-base32-seed',
+    credentialId: null,
+    publicKey: null,
+    signCount: null,
+    transports: null,
+    ...overrides,
+  };
+}
+
+function newPasskey(personId: string, overrides: Partial<NewFactor> = {}): NewFactor {
+  return {
+    id: randomUUID(),
+    personId,
+    type: 'passkey',
+    label: 'Khoá bảo mật',
+    confirmed: true,
+    secretCiphertext: null,
+    credentialId: `cred-${randomUUID()}`,
+    publicKey: 'pQECAyYgASFYIPublicKeyBase64url',
+    signCount: 0,
+    transports: ['internal', 'hybrid'],
     ...overrides,
   };
 }
@@ -618,6 +652,304 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       });
     });
 
+    describe('factors', () => {
+      it('creates a TOTP factor stamped with the store clock and finds it by id', async () => {
+        const input = newTotp(randomUUID());
+        const created = await store.factors.create(input);
+        expect(created).toEqual({ ...input, lastStep: null, createdAt: clock, lastUsedAt: null });
+        await expect(store.factors.find(input.id)).resolves.toEqual(created);
+        await expect(store.factors.find(randomUUID())).resolves.toBeUndefined();
+      });
+
+      it('creates a passkey and finds it by credential id; transports round-trip as JSON', async () => {
+        const personId = randomUUID();
+        const input = newPasskey(personId, { transports: ['usb', 'nfc', 'ble', 'internal', 'hybrid', 'smart-card'] });
+        const created = await store.factors.create(input);
+        expect(created).toEqual({ ...input, lastStep: null, createdAt: clock, lastUsedAt: null });
+        await expect(store.factors.findByCredentialId(`${input.credentialId}`)).resolves.toEqual(created);
+        await expect(store.factors.find(input.id)).resolves.toEqual(created);
+        await expect(store.factors.findByCredentialId(`cred-${ns()}`)).resolves.toBeUndefined();
+
+        // An empty list stays a list, distinct from null.
+        const empty = await store.factors.create(newPasskey(personId, { transports: [] }));
+        await expect(store.factors.find(empty.id)).resolves.toMatchObject({ transports: [] });
+        const none = await store.factors.create(newPasskey(personId, { transports: null }));
+        await expect(store.factors.find(none.id)).resolves.toMatchObject({ transports: null });
+      });
+
+      it("listForPerson returns that person's factors only, oldest first", async () => {
+        const p = `f-${ns()}-`;
+        const personId = randomUUID();
+        const other = randomUUID();
+        // Created out of id order, so only createdAt can explain the order.
+        const c = await store.factors.create(newTotp(personId, { id: `${p}c` }));
+        tick(1);
+        const a = await store.factors.create(newPasskey(personId, { id: `${p}a` }));
+        tick(SECOND);
+        const b = await store.factors.create(newTotp(personId, { id: `${p}b` }));
+        const theirs = await store.factors.create(newTotp(other, { id: `${p}0` }));
+        await expect(store.factors.listForPerson(personId)).resolves.toEqual([c, a, b]);
+        await expect(store.factors.listForPerson(other)).resolves.toEqual([theirs]);
+        await expect(store.factors.listForPerson(randomUUID())).resolves.toEqual([]);
+      });
+
+      it('allows many factors without a credential id', async () => {
+        const personId = randomUUID();
+        for (let i = 0; i < 3; i += 1) await store.factors.create(newTotp(personId));
+        await expect(store.factors.listForPerson(personId)).resolves.toHaveLength(3);
+      });
+
+      it('rejects a duplicate id with StoreConflictError(field "id")', async () => {
+        const personId = randomUUID();
+        const first = await store.factors.create(newTotp(personId));
+        const attempt = store.factors.create(newTotp(randomUUID(), { id: first.id, label: 'Impostor' }));
+        await expect(attempt).rejects.toBeInstanceOf(StoreConflictError);
+        await expect(attempt).rejects.toMatchObject({ field: 'id', code: 'store_conflict' });
+        await expect(store.factors.find(first.id)).resolves.toEqual(first);
+        await expect(store.factors.listForPerson(personId)).resolves.toEqual([first]);
+      });
+
+      it('rejects a duplicate credential id, across persons, with StoreConflictError(field "credentialId")', async () => {
+        const first = await store.factors.create(newPasskey(randomUUID()));
+        const other = randomUUID();
+        const dup = newPasskey(other, { credentialId: first.credentialId, publicKey: 'attacker-key' });
+        const attempt = store.factors.create(dup);
+        await expect(attempt).rejects.toBeInstanceOf(StoreConflictError);
+        await expect(attempt).rejects.toMatchObject({ field: 'credentialId', code: 'store_conflict' });
+        await expect(store.factors.findByCredentialId(`${first.credentialId}`)).resolves.toEqual(first);
+        await expect(store.factors.find(dup.id)).resolves.toBeUndefined();
+        await expect(store.factors.listForPerson(other)).resolves.toEqual([]);
+      });
+
+      it("confirm marks the person's own factor confirmed and refuses anyone else's", async () => {
+        const personId = randomUUID();
+        const factor = await store.factors.create(newTotp(personId));
+        tick(SECOND);
+        await expect(store.factors.confirm(randomUUID(), factor.id, clock)).resolves.toBe(false);
+        await expect(store.factors.find(factor.id)).resolves.toEqual(factor);
+
+        await expect(store.factors.confirm(personId, factor.id, clock)).resolves.toBe(true);
+        await expect(store.factors.find(factor.id)).resolves.toEqual({ ...factor, confirmed: true, lastUsedAt: clock });
+        await expect(store.factors.confirm(personId, randomUUID(), clock)).resolves.toBe(false);
+      });
+
+      it("remove deletes the person's own factor and refuses anyone else's", async () => {
+        const personId = randomUUID();
+        const keep = await store.factors.create(newTotp(personId, { confirmed: true }));
+        const gone = await store.factors.create(newPasskey(personId));
+        await expect(store.factors.remove(randomUUID(), gone.id)).resolves.toBe(false);
+        await expect(store.factors.find(gone.id)).resolves.toEqual(gone);
+
+        await expect(store.factors.remove(personId, gone.id)).resolves.toBe(true);
+        await expect(store.factors.find(gone.id)).resolves.toBeUndefined();
+        await expect(store.factors.findByCredentialId(`${gone.credentialId}`)).resolves.toBeUndefined();
+        await expect(store.factors.remove(personId, gone.id)).resolves.toBe(false);
+        await expect(store.factors.listForPerson(personId)).resolves.toEqual([keep]);
+        // The credential id is free again once its factor is gone.
+        await expect(store.factors.create(newPasskey(personId, { credentialId: gone.credentialId }))).resolves.toMatchObject({
+          credentialId: gone.credentialId,
+        });
+      });
+
+      it("removeUnconfirmed removes only the person's unconfirmed factors created before the cut-off", async () => {
+        const personId = randomUUID();
+        const other = randomUUID();
+        const t0 = clock;
+        const old = await store.factors.create(newTotp(personId));
+        const confirmed = await store.factors.create(newTotp(personId, { confirmed: true }));
+        const theirs = await store.factors.create(newTotp(other));
+        tick(10 * SECOND);
+        const recent = await store.factors.create(newPasskey(personId, { confirmed: false }));
+
+        await expect(store.factors.removeUnconfirmed(personId, t0 + 10 * SECOND)).resolves.toBe(1);
+        await expect(store.factors.find(old.id)).resolves.toBeUndefined();
+        await expect(store.factors.listForPerson(personId)).resolves.toEqual([confirmed, recent]);
+        await expect(store.factors.listForPerson(other)).resolves.toEqual([theirs]);
+
+        await expect(store.factors.removeUnconfirmed(personId, t0 + 10 * SECOND + 1)).resolves.toBe(1);
+        await expect(store.factors.listForPerson(personId)).resolves.toEqual([confirmed]);
+        await expect(store.factors.removeUnconfirmed(personId, t0 + 3600 * SECOND)).resolves.toBe(0);
+        await expect(store.factors.removeUnconfirmed(randomUUID(), t0 + 3600 * SECOND)).resolves.toBe(0);
+        await expect(store.factors.listForPerson(other)).resolves.toEqual([theirs]);
+      });
+
+      it('acceptTotpStep accepts only a step above the last accepted one', async () => {
+        const factor = await store.factors.create(newTotp(randomUUID(), { confirmed: true }));
+        const step = Math.floor(clock / 30_000);
+        tick(SECOND);
+        const first = clock;
+        await expect(store.factors.acceptTotpStep(factor.id, step, first)).resolves.toBe(true);
+        await expect(store.factors.find(factor.id)).resolves.toEqual({ ...factor, lastStep: step, lastUsedAt: first });
+
+        tick(SECOND);
+        await expect(store.factors.acceptTotpStep(factor.id, step, clock)).resolves.toBe(false);
+        await expect(store.factors.acceptTotpStep(factor.id, step - 1, clock)).resolves.toBe(false);
+        await expect(store.factors.find(factor.id)).resolves.toMatchObject({ lastStep: step, lastUsedAt: first });
+
+        tick(30 * SECOND);
+        await expect(store.factors.acceptTotpStep(factor.id, step + 1, clock)).resolves.toBe(true);
+        await expect(store.factors.find(factor.id)).resolves.toMatchObject({ lastStep: step + 1, lastUsedAt: clock });
+        await expect(store.factors.acceptTotpStep(factor.id, step + 1, clock)).resolves.toBe(false);
+        await expect(store.factors.acceptTotpStep(randomUUID(), step + 5, clock)).resolves.toBe(false);
+      });
+
+      it('of 20 parallel acceptTotpStep calls with one step exactly one returns true', async () => {
+        const factor = await store.factors.create(newTotp(randomUUID(), { confirmed: true }));
+        const step = Math.floor(clock / 30_000);
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () => store.factors.acceptTotpStep(factor.id, step, clock)),
+        );
+        expect(results.filter((r) => r)).toHaveLength(1);
+        expect(results.filter((r) => !r)).toHaveLength(19);
+        await expect(store.factors.find(factor.id)).resolves.toMatchObject({ lastStep: step, lastUsedAt: clock });
+      });
+
+      it('updateSignCount stores only a greater counter, or 0 over 0', async () => {
+        const counting = await store.factors.create(newPasskey(randomUUID(), { signCount: 5 }));
+        tick(SECOND);
+        const first = clock;
+        await expect(store.factors.updateSignCount(counting.id, 6, first)).resolves.toBe(true);
+        await expect(store.factors.find(counting.id)).resolves.toEqual({ ...counting, signCount: 6, lastUsedAt: first });
+        tick(SECOND);
+        // Equal, lower and a reset to 0 all look like a cloned authenticator.
+        for (const n of [6, 5, 0]) await expect(store.factors.updateSignCount(counting.id, n, clock)).resolves.toBe(false);
+        await expect(store.factors.find(counting.id)).resolves.toMatchObject({ signCount: 6, lastUsedAt: first });
+        await expect(store.factors.updateSignCount(counting.id, 2 ** 32 - 1, clock)).resolves.toBe(true);
+        await expect(store.factors.find(counting.id)).resolves.toMatchObject({ signCount: 2 ** 32 - 1, lastUsedAt: clock });
+
+        const silent = await store.factors.create(newPasskey(randomUUID(), { signCount: 0 }));
+        tick(SECOND);
+        await expect(store.factors.updateSignCount(silent.id, 0, clock)).resolves.toBe(true);
+        await expect(store.factors.find(silent.id)).resolves.toMatchObject({ signCount: 0, lastUsedAt: clock });
+        await expect(store.factors.updateSignCount(silent.id, 0, clock)).resolves.toBe(true);
+        await expect(store.factors.updateSignCount(silent.id, 1, clock)).resolves.toBe(true);
+        await expect(store.factors.updateSignCount(silent.id, 0, clock)).resolves.toBe(false);
+        await expect(store.factors.find(silent.id)).resolves.toMatchObject({ signCount: 1 });
+
+        await expect(store.factors.updateSignCount(randomUUID(), 7, clock)).resolves.toBe(false);
+      });
+
+      it('of 20 parallel updateSignCount calls with one counter exactly one returns true', async () => {
+        const factor = await store.factors.create(newPasskey(randomUUID(), { signCount: 10 }));
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () => store.factors.updateSignCount(factor.id, 11, clock)),
+        );
+        expect(results.filter((r) => r)).toHaveLength(1);
+        await expect(store.factors.find(factor.id)).resolves.toMatchObject({ signCount: 11 });
+      });
+
+      it('round-trips Unicode labels byte-exact, without normalising them', async () => {
+        const personId = randomUUID();
+        const nfc = 'Điện thoại của tôi';
+        const nfd = nfc.normalize('NFD');
+        expect(nfd).not.toBe(nfc);
+        const astral = 'Khoá 🔑 𠀧';
+        const one = await store.factors.create(newTotp(personId, { label: nfc }));
+        const two = await store.factors.create(newPasskey(personId, { label: nfd }));
+        const three = await store.factors.create(newPasskey(personId, { label: astral }));
+        expect(utf8((await store.factors.find(one.id))?.label ?? '')).toBe(utf8(nfc));
+        expect(utf8((await store.factors.findByCredentialId(`${two.credentialId}`))?.label ?? '')).toBe(utf8(nfd));
+        expect(utf8((await store.factors.find(three.id))?.label ?? '')).toBe(utf8(astral));
+      });
+    });
+
+    describe('recovery codes', () => {
+      const hashes = (n: number): string[] => Array.from({ length: n }, () => `h-${randomUUID()}`);
+
+      it('replace stores an unused set; countUnused and createdAt report it', async () => {
+        const personId = randomUUID();
+        await expect(store.recoveryCodes.countUnused(personId)).resolves.toBe(0);
+        await expect(store.recoveryCodes.createdAt(personId)).resolves.toBeUndefined();
+        await store.recoveryCodes.replace(personId, hashes(10), clock);
+        await expect(store.recoveryCodes.countUnused(personId)).resolves.toBe(10);
+        await expect(store.recoveryCodes.createdAt(personId)).resolves.toBe(clock);
+        await expect(store.recoveryCodes.countUnused(randomUUID())).resolves.toBe(0);
+      });
+
+      it('consume uses a code once', async () => {
+        const personId = randomUUID();
+        const set = hashes(5);
+        await store.recoveryCodes.replace(personId, set, clock);
+        tick(SECOND);
+        await expect(store.recoveryCodes.consume(personId, `${set[2]}`, clock)).resolves.toBe(true);
+        await expect(store.recoveryCodes.countUnused(personId)).resolves.toBe(4);
+        await expect(store.recoveryCodes.consume(personId, `${set[2]}`, clock)).resolves.toBe(false);
+        await expect(store.recoveryCodes.consume(personId, `h-${randomUUID()}`, clock)).resolves.toBe(false);
+        await expect(store.recoveryCodes.countUnused(personId)).resolves.toBe(4);
+        // The set keeps its creation time while codes are used.
+        await expect(store.recoveryCodes.createdAt(personId)).resolves.toBe(clock - SECOND);
+      });
+
+      it("consume refuses another person's code", async () => {
+        const alice = randomUUID();
+        const bob = randomUUID();
+        const set = hashes(3);
+        await store.recoveryCodes.replace(alice, set, clock);
+        await store.recoveryCodes.replace(bob, [`${set[0]}`, ...hashes(2)], clock);
+        await expect(store.recoveryCodes.consume(randomUUID(), `${set[1]}`, clock)).resolves.toBe(false);
+        await expect(store.recoveryCodes.consume(bob, `${set[1]}`, clock)).resolves.toBe(false);
+        await expect(store.recoveryCodes.countUnused(alice)).resolves.toBe(3);
+        // One hash held by two persons is two codes.
+        await expect(store.recoveryCodes.consume(alice, `${set[0]}`, clock)).resolves.toBe(true);
+        await expect(store.recoveryCodes.countUnused(bob)).resolves.toBe(3);
+        await expect(store.recoveryCodes.consume(bob, `${set[0]}`, clock)).resolves.toBe(true);
+        await expect(store.recoveryCodes.countUnused(alice)).resolves.toBe(2);
+        await expect(store.recoveryCodes.countUnused(bob)).resolves.toBe(2);
+      });
+
+      it('of 20 parallel consume calls for one code exactly one returns true', async () => {
+        const personId = randomUUID();
+        const set = hashes(4);
+        await store.recoveryCodes.replace(personId, set, clock);
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () => store.recoveryCodes.consume(personId, `${set[0]}`, clock)),
+        );
+        expect(results.filter((r) => r)).toHaveLength(1);
+        expect(results.filter((r) => !r)).toHaveLength(19);
+        await expect(store.recoveryCodes.countUnused(personId)).resolves.toBe(3);
+      });
+
+      it('replace drops the old set, used codes included, and stamps the new one', async () => {
+        const personId = randomUUID();
+        const other = randomUUID();
+        const old = hashes(4);
+        await store.recoveryCodes.replace(personId, old, clock);
+        await store.recoveryCodes.replace(other, hashes(2), clock);
+        await store.recoveryCodes.consume(personId, `${old[0]}`, clock);
+        await store.recoveryCodes.consume(personId, `${old[1]}`, clock);
+        await expect(store.recoveryCodes.countUnused(personId)).resolves.toBe(2);
+
+        tick(60 * SECOND);
+        // A hash that was used in the old set is a fresh, unused code in the new one.
+        const fresh = [`${old[0]}`, ...hashes(5)];
+        await store.recoveryCodes.replace(personId, fresh, clock);
+        await expect(store.recoveryCodes.countUnused(personId)).resolves.toBe(6);
+        await expect(store.recoveryCodes.createdAt(personId)).resolves.toBe(clock);
+        await expect(store.recoveryCodes.consume(personId, `${old[2]}`, clock)).resolves.toBe(false);
+        await expect(store.recoveryCodes.consume(personId, `${old[0]}`, clock)).resolves.toBe(true);
+        await expect(store.recoveryCodes.countUnused(personId)).resolves.toBe(5);
+        await expect(store.recoveryCodes.countUnused(other)).resolves.toBe(2);
+
+        await store.recoveryCodes.replace(personId, [], clock);
+        await expect(store.recoveryCodes.countUnused(personId)).resolves.toBe(0);
+        await expect(store.recoveryCodes.createdAt(personId)).resolves.toBeUndefined();
+      });
+
+      it("removeAll deletes the person's codes only and tolerates a person without any", async () => {
+        const personId = randomUUID();
+        const other = randomUUID();
+        const set = hashes(3);
+        await store.recoveryCodes.replace(personId, set, clock);
+        await store.recoveryCodes.replace(other, hashes(3), clock);
+        await store.recoveryCodes.removeAll(personId);
+        await expect(store.recoveryCodes.countUnused(personId)).resolves.toBe(0);
+        await expect(store.recoveryCodes.createdAt(personId)).resolves.toBeUndefined();
+        await expect(store.recoveryCodes.consume(personId, `${set[0]}`, clock)).resolves.toBe(false);
+        await expect(store.recoveryCodes.countUnused(other)).resolves.toBe(3);
+        await expect(store.recoveryCodes.removeAll(randomUUID())).resolves.toBeUndefined();
+      });
+    });
+
     describe('maintenance', () => {
       it('purgeExpired removes expired oidc rows and lapsed counters and returns how many', async () => {
         // Clear anything another test left behind in a shared store, so the count below is ours.
@@ -763,6 +1095,71 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           else expect(state).toMatchObject({ count: 1 });
         }
         for (const s of HOSTILE) await store.counters.reset(s);
+      });
+
+      it('factor ids, person ids and credential ids match literally', async () => {
+        const p = ns();
+        const personId = `${p}' OR 1=1 --`;
+        const plain = await store.factors.create(newPasskey(personId, { id: `${p}-plain`, credentialId: `${p}-plain`, confirmed: false }));
+        const created: Factor[] = [];
+        for (const s of HOSTILE) {
+          created.push(await store.factors.create(newPasskey(personId, { id: `${p}${s}`, credentialId: `${p}${s}`, confirmed: false, signCount: 0 })));
+        }
+        for (const factor of created) {
+          await expect(store.factors.find(factor.id)).resolves.toEqual(factor);
+          await expect(store.factors.findByCredentialId(`${factor.credentialId}`)).resolves.toEqual(factor);
+        }
+        for (const s of HOSTILE) {
+          await expect(store.factors.find(s)).resolves.toBeUndefined();
+          await expect(store.factors.findByCredentialId(s)).resolves.toBeUndefined();
+          await expect(store.factors.listForPerson(s)).resolves.toEqual([]);
+          await expect(store.factors.confirm(s, plain.id, clock)).resolves.toBe(false);
+          await expect(store.factors.remove(s, plain.id)).resolves.toBe(false);
+          await expect(store.factors.removeUnconfirmed(s, clock + SECOND)).resolves.toBe(0);
+          await expect(store.factors.acceptTotpStep(s, 1, clock)).resolves.toBe(false);
+          await expect(store.factors.updateSignCount(s, 1, clock)).resolves.toBe(false);
+        }
+        await expect(store.factors.findByCredentialId(`${p}-pl%`)).resolves.toBeUndefined();
+        await expect(store.factors.find(`${p}-pl_in`)).resolves.toBeUndefined();
+        await expect(store.factors.listForPerson(`${p}%`)).resolves.toEqual([]);
+
+        await expect(store.factors.confirm(personId, `${p}%`, clock)).resolves.toBe(true);
+        await expect(store.factors.updateSignCount(`${p}_`, 0, clock)).resolves.toBe(true);
+        await expect(store.factors.remove(personId, `${p}*`)).resolves.toBe(true);
+        await expect(store.factors.find(plain.id)).resolves.toEqual(plain);
+        const listed = await store.factors.listForPerson(personId);
+        expect(listed.map((x) => x.id).sort()).toEqual(
+          [plain.id, ...HOSTILE.filter((s) => s !== '*').map((s) => `${p}${s}`)].sort(),
+        );
+        expect(listed.filter((x) => x.confirmed).map((x) => x.id)).toEqual([`${p}%`]);
+        expect(listed.filter((x) => x.lastUsedAt !== null).map((x) => x.id).sort()).toEqual([`${p}%`, `${p}_`].sort());
+        await expect(store.factors.find(`${p}*`)).resolves.toBeUndefined();
+      });
+
+      it('recovery code hashes and person ids match literally', async () => {
+        const p = ns();
+        const personId = `${p}%`;
+        const plainPerson = `${p}-plain`;
+        await store.recoveryCodes.replace(personId, HOSTILE, clock);
+        await store.recoveryCodes.replace(plainPerson, ['plain', 'PLAIN'], clock);
+        await expect(store.recoveryCodes.countUnused(personId)).resolves.toBe(HOSTILE.length);
+        for (const s of HOSTILE) await expect(store.recoveryCodes.countUnused(s)).resolves.toBe(0);
+        await expect(store.recoveryCodes.consume(plainPerson, '%', clock)).resolves.toBe(false);
+        await expect(store.recoveryCodes.consume(plainPerson, "' OR 1=1 --", clock)).resolves.toBe(false);
+        await expect(store.recoveryCodes.consume(`${p}_`, '%', clock)).resolves.toBe(false);
+        await expect(store.recoveryCodes.consume(personId, 'pl%', clock)).resolves.toBe(false);
+        await expect(store.recoveryCodes.countUnused(plainPerson)).resolves.toBe(2);
+
+        await expect(store.recoveryCodes.consume(personId, '%', clock)).resolves.toBe(true);
+        await expect(store.recoveryCodes.consume(personId, "' OR 1=1 --", clock)).resolves.toBe(true);
+        await expect(store.recoveryCodes.consume(personId, '%', clock)).resolves.toBe(false);
+        await expect(store.recoveryCodes.countUnused(personId)).resolves.toBe(HOSTILE.length - 2);
+        await store.recoveryCodes.removeAll(`${p}_`);
+        await store.recoveryCodes.removeAll('%');
+        await expect(store.recoveryCodes.countUnused(personId)).resolves.toBe(HOSTILE.length - 2);
+        await expect(store.recoveryCodes.countUnused(plainPerson)).resolves.toBe(2);
+        await store.recoveryCodes.removeAll(personId);
+        await expect(store.recoveryCodes.countUnused(plainPerson)).resolves.toBe(2);
       });
     });
   });

@@ -23,6 +23,7 @@ import {
 type Portal = Awaited<ReturnType<TestServer['addPortal']>>;
 
 const LOW = 'urn:dinhdanh:loa:low';
+const HIGH = 'urn:dinhdanh:loa:high';
 const SUBSTANTIAL = 'urn:dinhdanh:loa:substantial';
 
 let srv: TestServer;
@@ -162,10 +163,10 @@ describe('authentication levels (SECURITY #12)', () => {
     return new URL(link!, srv.issuer).href;
   }
 
-  it('acr_values=substantial → a page explaining the level, whose link ends at the portal with unmet_authentication_requirements', async () => {
+  it('acr_values=high for a level-1 person → a page explaining the level, whose link ends at the portal with unmet_authentication_requirements', async () => {
     const browser = new Browser(srv.issuer);
     const config = await discover(srv.issuer, portal);
-    const req = await authRequest(config, portal, { scope: 'openid', acr_values: SUBSTANTIAL });
+    const req = await authRequest(config, portal, { scope: 'openid', acr_values: HIGH });
     const page = await passwordStep(browser, req.url.href);
     expect(page.location).toBeNull();
     expect(page.status).toBeLessThan(300);
@@ -189,15 +190,22 @@ describe('authentication levels (SECURITY #12)', () => {
     expect(redirectParams(res.location!).get('error')).toEqual(expect.any(String));
   });
 
-  it('a low session asked for substantial → no silent code: the login page, then the unmet page', async () => {
+  it('a low session asked for substantial → no silent code: the second step (here, enrolment), not a token', async () => {
     const { browser } = await signInForCode(srv.issuer, portal, person);
     const req = await rawAuthRequest(ep.authorization, portal, { acr_values: SUBSTANTIAL });
     const first = await browser.get(req.url.href);
     expectNoCredentials(first);
     expect(first.status).toBe(200);
-    const page = await passwordStep(browser, req.url.href);
+    expect(first.text).toContain('data-testid="totp-secret"');
+  });
+
+  it('a low session of a level-1 person asked for high → the unmet page straight away, never a code', async () => {
+    const { browser } = await signInForCode(srv.issuer, portal, person);
+    const req = await rawAuthRequest(ep.authorization, portal, { acr_values: HIGH });
+    const page = await browser.get(req.url.href);
     expectNoCredentials(page);
-    expect(alertText(page.text)).toEqual(expect.stringMatching(/\S/));
+    expect(page.text).not.toContain('name="password"');
+    expect(alertText(page.text)).toContain(portal.input.name);
   });
 
   it('a low session asked for substantial with prompt=none → an error redirect, never a code', async () => {
@@ -211,12 +219,12 @@ describe('authentication levels (SECURITY #12)', () => {
     expect(params.get('iss')).toBe(srv.issuer);
   });
 
-  it('an essential acr claim for substantial (claims parameter) → unmet too, never a code', async () => {
+  it('an essential acr claim for high (claims parameter) from a level-1 person → unmet too, never a code', async () => {
     const browser = new Browser(srv.issuer);
     const config = await discover(srv.issuer, portal);
     const req = await authRequest(config, portal, {
       scope: 'openid',
-      claims: JSON.stringify({ id_token: { acr: { essential: true, values: [SUBSTANTIAL] } } }),
+      claims: JSON.stringify({ id_token: { acr: { essential: true, values: [HIGH] } } }),
     });
     const page = await passwordStep(browser, req.url.href);
     expectNoCredentials(page);

@@ -85,6 +85,36 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX counters_expires_at ON counters (expires_at);
     `,
   },
+  {
+    version: 2,
+    name: 'second factors and recovery codes',
+    up: `
+      CREATE TABLE factors (
+        id                TEXT PRIMARY KEY NOT NULL,
+        person_id         TEXT NOT NULL,
+        type              TEXT NOT NULL CHECK (type IN ('totp', 'passkey')),
+        label             TEXT NOT NULL,
+        confirmed         INTEGER NOT NULL CHECK (confirmed IN (0, 1)),
+        secret_ciphertext TEXT,
+        last_step         INTEGER,
+        credential_id     TEXT UNIQUE,
+        public_key        TEXT,
+        sign_count        INTEGER,
+        transports        TEXT CHECK (transports IS NULL OR json_valid(transports)),
+        created_at        INTEGER NOT NULL,
+        last_used_at      INTEGER
+      ) STRICT;
+      CREATE INDEX factors_person_id ON factors (person_id, created_at);
+
+      CREATE TABLE recovery_codes (
+        person_id  TEXT NOT NULL,
+        code_hash  TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        used_at    INTEGER,
+        PRIMARY KEY (person_id, code_hash)
+      ) STRICT;
+    `,
+  },
 ];
 
 /**

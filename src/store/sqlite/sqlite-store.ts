@@ -9,12 +9,15 @@ import {
   type ConsentRepository,
   type CounterRepository,
   type CounterState,
+  type Factor,
+  type FactorRepository,
   type OidcModelStore,
   type OidcPayload,
   type Person,
   type PersonRepository,
   type Portal,
   type PortalRepository,
+  type RecoveryCodeRepository,
   type Store,
 } from '../types.js';
 import { migrate } from './migrations.js';
@@ -77,6 +80,22 @@ interface CounterRow {
   count: number;
   updated_at: number;
   expires_at: number;
+}
+
+interface FactorRow {
+  id: string;
+  person_id: string;
+  type: Factor['type'];
+  label: string;
+  confirmed: number;
+  secret_ciphertext: string | null;
+  last_step: number | null;
+  credential_id: string | null;
+  public_key: string | null;
+  sign_count: number | null;
+  transports: string | null;
+  created_at: number;
+  last_used_at: number | null;
 }
 
 /** Result codes meaning the database itself is unusable (as opposed to a bad statement). */
@@ -157,6 +176,24 @@ function consentRow(row: ConsentRow): Consent {
 
 function counterRow(row: CounterRow): CounterState {
   return { count: row.count, updatedAt: row.updated_at, expiresAt: row.expires_at };
+}
+
+function factorRow(row: FactorRow): Factor {
+  return {
+    id: row.id,
+    personId: row.person_id,
+    type: row.type,
+    label: row.label,
+    confirmed: row.confirmed === 1,
+    secretCiphertext: row.secret_ciphertext,
+    lastStep: row.last_step,
+    credentialId: row.credential_id,
+    publicKey: row.public_key,
+    signCount: row.sign_count,
+    transports: row.transports === null ? null : (JSON.parse(row.transports) as string[]),
+    createdAt: row.created_at,
+    lastUsedAt: row.last_used_at,
+  };
 }
 
 function oidcRow(row: OidcRow | undefined): OidcPayload | undefined {
@@ -495,6 +532,117 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       }),
   };
 
+  // --- factors ------------------------------------------------------------------------------
+
+  const factorInsert = statement<[Record<string, unknown>], FactorRow>(`
+    INSERT INTO factors (id, person_id, type, label, confirmed, secret_ciphertext, last_step, credential_id,
+                         public_key, sign_count, transports, created_at, last_used_at)
+    VALUES (@id, @personId, @type, @label, @confirmed, @secretCiphertext, NULL, @credentialId,
+            @publicKey, @signCount, @transports, @createdAt, NULL)
+    RETURNING *
+  `);
+  const factorFind = statement<[string], FactorRow>('SELECT * FROM factors WHERE id = ?');
+  const factorList = statement<[string], FactorRow>(
+    'SELECT * FROM factors WHERE person_id = ? ORDER BY created_at, id',
+  );
+  const factorByCredentialId = statement<[string], FactorRow>('SELECT * FROM factors WHERE credential_id = ?');
+  const factorConfirm = statement<[number, string, string]>(
+    'UPDATE factors SET confirmed = 1, last_used_at = ? WHERE id = ? AND person_id = ?',
+  );
+  const factorRemove = statement<[string, string]>('DELETE FROM factors WHERE id = ? AND person_id = ?');
+  const factorRemoveUnconfirmed = statement<[string, number]>(
+    'DELETE FROM factors WHERE person_id = ? AND confirmed = 0 AND created_at < ?',
+  );
+  // Single statements, so check and write are atomic: a concurrent caller sees the new value.
+  const factorAcceptStep = statement<[number, number, string, number]>(
+    'UPDATE factors SET last_step = ?, last_used_at = ? WHERE id = ? AND (last_step IS NULL OR last_step < ?)',
+  );
+  const factorSignCount = statement<[{ id: string; signCount: number; now: number }]>(`
+    UPDATE factors SET sign_count = @signCount, last_used_at = @now
+    WHERE id = @id AND (sign_count < @signCount OR (sign_count = 0 AND @signCount = 0))
+  `);
+
+  const factors: FactorRepository = {
+    create: (factor) =>
+      call(
+        () => {
+          const row = factorInsert().get({
+            id: factor.id,
+            personId: factor.personId,
+            type: factor.type,
+            label: factor.label,
+            confirmed: factor.confirmed ? 1 : 0,
+            secretCiphertext: factor.secretCiphertext,
+            credentialId: factor.credentialId,
+            publicKey: factor.publicKey,
+            signCount: factor.signCount,
+            transports: factor.transports === null ? null : JSON.stringify(factor.transports),
+            createdAt: now(),
+          });
+          if (!row) throw new Error('INSERT … RETURNING returned no row');
+          return factorRow(row);
+        },
+        (err) => (/factors\.credential_id/.test(err.message) ? 'credentialId' : 'id'),
+      ),
+    find: (id) =>
+      call(() => {
+        const row = factorFind().get(id);
+        return row && factorRow(row);
+      }),
+    listForPerson: (personId) => call(() => factorList().all(personId).map(factorRow)),
+    findByCredentialId: (credentialId) =>
+      call(() => {
+        const row = factorByCredentialId().get(credentialId);
+        return row && factorRow(row);
+      }),
+    confirm: (personId, id, at) => call(() => factorConfirm().run(at, id, personId).changes === 1),
+    remove: (personId, id) => call(() => factorRemove().run(id, personId).changes === 1),
+    removeUnconfirmed: (personId, olderThan) =>
+      call(() => factorRemoveUnconfirmed().run(personId, olderThan).changes),
+    acceptTotpStep: (id, step, at) => call(() => factorAcceptStep().run(step, at, id, step).changes === 1),
+    updateSignCount: (id, signCount, at) =>
+      call(() => factorSignCount().run({ id, signCount, now: at }).changes === 1),
+  };
+
+  // --- recovery codes -----------------------------------------------------------------------
+
+  const recoveryDeleteAll = statement<[string]>('DELETE FROM recovery_codes WHERE person_id = ?');
+  const recoveryInsert = statement<[string, string, number]>(
+    'INSERT INTO recovery_codes (person_id, code_hash, created_at, used_at) VALUES (?, ?, ?, NULL)',
+  );
+  const recoveryConsume = statement<[number, string, string]>(
+    'UPDATE recovery_codes SET used_at = ? WHERE person_id = ? AND code_hash = ? AND used_at IS NULL',
+  );
+  const recoveryCountUnused = statement<[string], { n: number }>(
+    'SELECT count(*) AS n FROM recovery_codes WHERE person_id = ? AND used_at IS NULL',
+  );
+  const recoveryCreatedAt = statement<[string], { t: number | null }>(
+    'SELECT max(created_at) AS t FROM recovery_codes WHERE person_id = ?',
+  );
+  // Delete then insert in one transaction: readers never see a half-replaced set, and a failure
+  // (e.g. a duplicated hash) leaves the old set in place.
+  const recoveryReplace = db.transaction((personId: string, hashes: readonly string[], at: number) => {
+    recoveryDeleteAll().run(personId);
+    for (const hash of hashes) recoveryInsert().run(personId, hash, at);
+  });
+
+  const recoveryCodes: RecoveryCodeRepository = {
+    replace: (personId, hashes, at) =>
+      call(
+        () => {
+          recoveryReplace(personId, hashes, at);
+        },
+        () => 'codeHash',
+      ),
+    consume: (personId, hash, at) => call(() => recoveryConsume().run(at, personId, hash).changes === 1),
+    countUnused: (personId) => call(() => recoveryCountUnused().get(personId)?.n ?? 0),
+    createdAt: (personId) => call(() => recoveryCreatedAt().get(personId)?.t ?? undefined),
+    removeAll: (personId) =>
+      call(() => {
+        recoveryDeleteAll().run(personId);
+      }),
+  };
+
   // --- maintenance --------------------------------------------------------------------------
 
   const purgeOidc = statement<[number]>('DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ?');
@@ -509,6 +657,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     portals,
     consents,
     counters,
+    factors,
+    recoveryCodes,
     migrate: () => call(() => migrate(db)),
     ping: () =>
       call(() => {

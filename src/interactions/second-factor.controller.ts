@@ -1,0 +1,259 @@
+/**
+ * The second step of a sign-in: an authenticator-app code or a recovery code, enrolment of an
+ * authenticator app inside the sign-in when the portal needs a level the person cannot reach yet,
+ * and the recovery codes shown once. Levels (PRODUCT.md):
+ * - a password alone gives `low`;
+ * - password + second factor gives `substantial`;
+ * - password + authenticator app, for a person of identity level 2, gives `high` (a recovery code
+ *   never does: it is for getting back in, not for the highest assurance).
+ * `acr` and `amr` are set only once both factors have passed (ten mistakes #8).
+ */
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { AuditService } from '../audit/index.js';
+import type { FactorRepository, Person, PersonRepository } from '../store/index.js';
+import type { RecoveryService, TotpService } from '../mfa/index.js';
+import { AppError } from '../http/errors.js';
+import { parseForm, readForm } from '../http/body.js';
+import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
+import { translator, type MessageKey } from '../http/i18n.js';
+import { localeFor } from '../http/locale.js';
+import type { Renderer } from '../http/render.js';
+import { LOA, RANKS } from '../provider/levels.js';
+import type { InteractionView, Interactions } from './oidc-interactions.js';
+import type { Journey, Journeys } from './journey.js';
+import { requestedRankOf } from './requested-level.js';
+
+export interface SecondFactorDeps {
+  interactions: Interactions;
+  journeys: Journeys;
+  persons: PersonRepository;
+  factors: FactorRepository;
+  totp: TotpService;
+  recovery: RecoveryService;
+  audit: AuditService;
+  renderer: Renderer;
+  csrf: Csrf;
+  issuerOrigin: string;
+}
+
+const RANK_HIGH = RANKS.high;
+const RANK_SUBSTANTIAL = RANKS.substantial;
+
+const codeForm = {
+  _csrf: z.string().max(128),
+  method: z.enum(['totp', 'recovery']).optional(),
+  code: z.string().max(64),
+};
+const enrolForm = { _csrf: z.string().max(128), code: z.string().max(64) };
+const continueForm = { _csrf: z.string().max(128), next: z.enum(['continue', 'regenerate']).optional() };
+
+export type AfterPassword = 'finish' | 'second_factor' | 'enrol' | 'unmet';
+
+/**
+ * What follows a proven password (or an existing session asked for more):
+ * a person with a second factor always uses it; one without it enrols when the request needs more
+ * than `low`; `high` needs identity level 2 whatever the factors.
+ */
+export function nextStep(required: number, person: Pick<Person, 'level'>, hasFactor: boolean): AfterPassword {
+  if (required >= RANK_HIGH && person.level < 2) return 'unmet';
+  if (hasFactor) return 'second_factor';
+  if (required >= RANK_SUBSTANTIAL) return 'enrol';
+  return 'finish';
+}
+
+export async function hasSecondFactor(factors: FactorRepository, personId: string): Promise<boolean> {
+  return (await factors.listForPerson(personId)).some((f) => f.confirmed);
+}
+
+export function createSecondFactorController(deps: SecondFactorDeps) {
+  const { interactions, journeys, renderer, csrf } = deps;
+  const self = (uid: string) => `/interaction/${uid}`;
+  const abortHref = (uid: string) => `/interaction/${uid}/abort?reason=cancel`;
+
+  async function person(id: string): Promise<Person> {
+    const p = await deps.persons.findById(id);
+    if (!p || p.status !== 'active') throw new AppError('account_unavailable', 400, 'error.session_expired');
+    return p;
+  }
+
+  async function renderCode(ctx: Context, view: InteractionView, portalName: string, journey: Journey, opts: { method?: 'totp' | 'recovery'; error?: MessageKey; status?: number } = {}) {
+    const method = opts.method ?? 'totp';
+    const hasRecovery = (await deps.recovery.remaining(journey.personId)) > 0;
+    ctx.set('Cache-Control', 'no-store');
+    renderer.render(ctx, 'interactions/second-factor', localeFor(ctx, view.params.ui_locales), (t) => ({
+      title: t('mfa.title'),
+      portalName,
+      method,
+      hasRecovery,
+      action: `${self(view.uid)}/second-factor`,
+      selfHref: self(view.uid),
+      abortHref: abortHref(view.uid),
+      csrf: csrf.token(view.uid),
+      error: opts.error ? t(opts.error, { portal: portalName }) : null,
+    }), opts.status ?? 200);
+  }
+
+  async function renderEnrol(ctx: Context, view: InteractionView, portalName: string, journey: Journey, error?: MessageKey) {
+    const p = await person(journey.personId);
+    const accountName = `${p.pid.slice(0, 3)}…${p.pid.slice(-3)}`;
+    let enrolment = journey.enrolFactorId ? await deps.totp.resumeEnrolment(p.id, journey.enrolFactorId, accountName) : undefined;
+    if (!enrolment) {
+      enrolment = await deps.totp.startEnrolment(p.id, 'Ứng dụng xác thực', accountName);
+      await journeys.put(view.uid, { ...journey, enrolFactorId: enrolment.factorId });
+    }
+    const shown = enrolment;
+    ctx.set('Cache-Control', 'no-store');
+    renderer.render(ctx, 'interactions/enrol-totp', localeFor(ctx, view.params.ui_locales), (t) => ({
+      title: t('enrol.title'),
+      portalName,
+      action: `${self(view.uid)}/enrol`,
+      abortHref: abortHref(view.uid),
+      csrf: csrf.token(view.uid),
+      qrDataUrl: shown.qrDataUrl,
+      secret: shown.secret,
+      error: error ? t(error) : null,
+    }), error ? 400 : 200);
+  }
+
+  function renderRecovery(ctx: Context, view: InteractionView, opts: { codes?: string[]; notice?: string; offerRegenerate?: boolean; title: MessageKey }) {
+    ctx.set('Cache-Control', 'no-store');
+    renderer.render(ctx, 'interactions/recovery-codes', localeFor(ctx, view.params.ui_locales), (t) => ({
+      title: t(opts.title),
+      codes: opts.codes ?? [],
+      shown: !opts.codes,
+      notice: opts.notice ?? null,
+      offerRegenerate: !!opts.offerRegenerate,
+      continueAction: `${self(view.uid)}/continue`,
+      csrf: csrf.token(view.uid),
+    }));
+  }
+
+  function renderLocked(ctx: Context, view: InteractionView, portalName: string) {
+    ctx.set('Cache-Control', 'no-store');
+    renderer.render(ctx, 'message', localeFor(ctx, view.params.ui_locales), (t) => ({
+      title: t('mfa.title'),
+      alert: t('mfa.locked'),
+      link: { href: abortHref(view.uid), text: t('login.cancel', { portal: portalName }) },
+    }), 429);
+  }
+
+  /** Finishes the login with the level both factors earned. */
+  async function finish(ctx: Context, view: InteractionView, journey: Journey) {
+    const p = await person(journey.personId);
+    const method = journey.mfa?.method;
+    if (!method) throw new AppError('wrong_step', 400, 'error.session_expired');
+    const acr = method === 'totp' && p.level === 2 ? LOA.high : LOA.substantial;
+    await journeys.clear(view.uid);
+    await interactions.finish(ctx, {
+      // RFC 8176: pwd + otp (authenticator app and recovery codes are both one-time codes), mfa.
+      login: { accountId: p.id, acr, amr: ['pwd', 'otp', 'mfa'], remember: false },
+    });
+  }
+
+  async function loadJourney(ctx: Context, stage: Journey['stage'][]) {
+    assertSameOrigin(ctx, deps.issuerOrigin);
+    const uid = String(ctx.params.uid);
+    const raw = await readForm(ctx);
+    const view = await interactions.load(ctx, uid);
+    assertCsrf(csrf, view.uid, raw._csrf);
+    const journey = await journeys.get(view.uid);
+    if (view.prompt.name !== 'login' || !journey || !stage.includes(journey.stage)) {
+      throw new AppError('wrong_step', 400, 'error.session_expired');
+    }
+    const client = await interactions.client(view.clientId);
+    return { raw, view, journey, portalName: client.name };
+  }
+
+  return {
+    /** Renders the page for the stage this sign-in is at (GET /interaction/:uid while a journey exists). */
+    async show(ctx: Context, view: InteractionView, portalName: string, journey: Journey) {
+      switch (journey.stage) {
+        case 'second_factor': {
+          const method = ctx.query.method === 'recovery' ? 'recovery' : 'totp';
+          return renderCode(ctx, view, portalName, journey, { method });
+        }
+        case 'enrol':
+          return renderEnrol(ctx, view, portalName, journey);
+        case 'recovery_codes':
+          return renderRecovery(ctx, view, { title: 'recovery.title' });
+        case 'recovery_used':
+          return renderRecovery(ctx, view, { title: 'recovery.used_title', offerRegenerate: true });
+        default:
+          throw new AppError('wrong_step', 400, 'error.session_expired');
+      }
+    },
+
+    /** Starts the second step for a person whose password was just proven, or whose session is asked for more. */
+    async begin(ctx: Context, view: InteractionView, portalName: string, personId: string, stage: 'second_factor' | 'enrol', passwordHere: boolean) {
+      const journey: Journey = { personId, stage, passwordHere };
+      await journeys.put(view.uid, journey);
+      if (stage === 'enrol') return renderEnrol(ctx, view, portalName, journey);
+      return renderCode(ctx, view, portalName, journey);
+    },
+
+    async submitCode(ctx: Context) {
+      const { raw, view, journey, portalName } = await loadJourney(ctx, ['second_factor']);
+      const form = parseForm(raw, codeForm);
+      const method = form.method ?? 'totp';
+      const p = await person(journey.personId);
+      const required = requestedRankOf(view);
+
+      if (method === 'recovery') {
+        if (required >= RANK_HIGH) return renderCode(ctx, view, portalName, journey, { method, error: 'mfa.recovery_not_high', status: 400 });
+        const result = await deps.recovery.use(p.id, form.code);
+        if (!result.ok) {
+          deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: p.id, method });
+          if (result.reason === 'locked') return renderLocked(ctx, view, portalName);
+          return renderCode(ctx, view, portalName, journey, { method, error: 'mfa.invalid', status: 400 });
+        }
+        deps.audit.record('RECOVERY_CODE_USED', { person: p.id, remaining: result.remaining });
+        const next: Journey = { ...journey, stage: 'recovery_used', mfa: { method: 'recovery' } };
+        await journeys.put(view.uid, next);
+        return renderRecovery(ctx, view, {
+          title: 'recovery.used_title',
+          offerRegenerate: true,
+          notice: translator(localeFor(ctx, view.params.ui_locales))('recovery.used_body', { remaining: String(result.remaining) }),
+        });
+      }
+
+      const result = await deps.totp.verify(p.id, form.code.trim());
+      if (!result.ok) {
+        deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: p.id, method, reason: result.reason });
+        if (result.reason === 'locked') return renderLocked(ctx, view, portalName);
+        return renderCode(ctx, view, portalName, journey, { method, error: result.reason === 'replayed' ? 'mfa.replayed' : 'mfa.invalid', status: 400 });
+      }
+      deps.audit.record('MFA_SUCCEEDED', { person: p.id, method, factor: result.factor.id });
+      await finish(ctx, view, { ...journey, mfa: { method: 'totp' } });
+    },
+
+    async submitEnrol(ctx: Context) {
+      const { raw, view, journey, portalName } = await loadJourney(ctx, ['enrol']);
+      const form = parseForm(raw, enrolForm);
+      if (!journey.enrolFactorId) throw new AppError('wrong_step', 400, 'error.session_expired');
+      const result = await deps.totp.confirmEnrolment(journey.personId, journey.enrolFactorId, form.code.trim());
+      if (!result.ok) {
+        deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: journey.personId, method: 'totp', stage: 'enrol' });
+        if (result.reason === 'locked') return renderLocked(ctx, view, portalName);
+        return renderEnrol(ctx, view, portalName, journey, result.reason === 'replayed' ? 'mfa.replayed' : 'mfa.invalid');
+      }
+      deps.audit.record('FACTOR_ENROLLED', { person: journey.personId, type: 'totp', factor: journey.enrolFactorId });
+      const codes = await deps.recovery.regenerate(journey.personId);
+      deps.audit.record('RECOVERY_CODES_GENERATED', { person: journey.personId });
+      await journeys.put(view.uid, { ...journey, stage: 'recovery_codes', mfa: { method: 'totp' } });
+      return renderRecovery(ctx, view, { title: 'recovery.title', codes });
+    },
+
+    async submitContinue(ctx: Context) {
+      const { raw, view, journey } = await loadJourney(ctx, ['recovery_codes', 'recovery_used']);
+      const form = parseForm(raw, continueForm);
+      if (form.next === 'regenerate' && journey.stage === 'recovery_used') {
+        const codes = await deps.recovery.regenerate(journey.personId);
+        deps.audit.record('RECOVERY_CODES_GENERATED', { person: journey.personId });
+        await journeys.put(view.uid, { ...journey, stage: 'recovery_codes' });
+        return renderRecovery(ctx, view, { title: 'recovery.title', codes });
+      }
+      await finish(ctx, view, journey);
+    },
+  };
+}

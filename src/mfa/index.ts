@@ -1,0 +1,2 @@
+export * from './totp.service.js';
+export * from './recovery.service.js';

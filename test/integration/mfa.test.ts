@@ -1,0 +1,269 @@
+/**
+ * Second factors and levels of assurance, through the pages with openid-client as the portal and an
+ * injected clock: enrolment inside the sign-in, every sign-in asking for the factor once enrolled,
+ * replayed and parallel codes, lockout and its end, step-up, identity level too low, `prompt=none`
+ * below the level, and recovery codes used once.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { generate } from 'otplib';
+import type * as oidc from 'openid-client';
+import { startTestServer, type TestServer } from '../helpers/harness.js';
+import { Browser, alertText, formAction, hiddenField, type Response } from '../helpers/browser.js';
+import { authRequest, discover, redeem, type AuthRequest, type Portal } from '../helpers/rp.js';
+
+const MINUTE = 60_000;
+const LOW = 'urn:dinhdanh:loa:low';
+const SUBSTANTIAL = 'urn:dinhdanh:loa:substantial';
+const HIGH = 'urn:dinhdanh:loa:high';
+
+let now = Date.now();
+let srv: TestServer;
+let portal: Portal;
+let config: oidc.Configuration;
+
+beforeAll(async () => {
+  srv = await startTestServer({ now: () => now });
+  portal = await srv.addPortal();
+  config = await discover(srv.issuer, portal);
+});
+afterAll(async () => { await srv.close(); });
+
+const totp = (secret: string, at = now) => generate({ secret, epoch: Math.floor(at / 1000) });
+const url = (path: string) => new URL(path, srv.issuer).href;
+
+async function password(browser: Browser, req: AuthRequest, person: { pid: string; password: string }): Promise<Response> {
+  const page = await browser.get(req.url.href);
+  expect(page.text).toContain('name="identifier"');
+  return browser.post(url(formAction(page.text)), { _csrf: hiddenField(page.text, '_csrf'), identifier: person.pid, password: person.password });
+}
+
+async function submit(browser: Browser, page: Response, fields: Record<string, string>): Promise<Response> {
+  return browser.post(url(formAction(page.text)), { _csrf: hiddenField(page.text, '_csrf'), ...fields });
+}
+
+/** Consent if asked; returns the redirect back to the portal. */
+async function toPortal(browser: Browser, res: Response): Promise<Response> {
+  if (res.status === 200 && res.text.includes('name="decision"')) res = await submit(browser, res, { decision: 'allow' });
+  expect(res.status).toBe(303);
+  expect(res.location!.startsWith(portal.redirect_uri)).toBe(true);
+  return res;
+}
+
+/** Enrols an authenticator app inside a sign-in that asks for `substantial`; returns the seed and the ID token claims. */
+async function enrol(browser: Browser, person: { pid: string; password: string }) {
+  const req = await authRequest(config, portal, { acr_values: SUBSTANTIAL });
+  const page = await password(browser, req, person);
+  expect(page.status).toBe(200);
+  const secret = /data-testid="totp-secret">([A-Z2-7]+)</.exec(page.text)?.[1];
+  expect(secret).toBeDefined();
+  expect(page.text).toMatch(/<img class="qr" src="data:image\/svg\+xml;base64,/);
+  const codes = await submit(browser, page, { code: await totp(secret!) });
+  const shown = [...codes.text.matchAll(/data-testid="recovery-code">([A-Z0-9-]+)</g)].map((m) => m[1]!);
+  expect(shown).toHaveLength(10);
+  const back = await toPortal(browser, await submit(browser, codes, { next: 'continue' }));
+  const tokens = await redeem(config, req, back.location!);
+  return { secret: secret!, recoveryCodes: shown, claims: tokens.claims()! };
+}
+
+describe('enrolment inside the sign-in', () => {
+  it('takes a person without a second factor through enrolment to an ID token with acr substantial naming both factors', async () => {
+    const person = await srv.addPerson();
+    const browser = new Browser(srv.issuer);
+    const req = await authRequest(config, portal, { acr_values: SUBSTANTIAL });
+    const page = await password(browser, req, person);
+    expect(page.text).toContain('data-testid="totp-secret"');
+    const secret = /data-testid="totp-secret">([A-Z2-7]+)</.exec(page.text)![1]!;
+
+    // A wrong first code keeps the enrolment open with an error; the seed stays the same.
+    const wrong = await submit(browser, page, { code: '000000' === await totp(secret) ? '111111' : '000000' });
+    expect(wrong.status).toBe(400);
+    expect(alertText(wrong.text)).toBeTruthy();
+    expect(wrong.text).toContain(secret);
+
+    const codes = await submit(browser, wrong, { code: await totp(secret) });
+    expect([...codes.text.matchAll(/data-testid="recovery-code"/g)]).toHaveLength(10);
+    const back = await toPortal(browser, await submit(browser, codes, { next: 'continue' }));
+    const claims = (await redeem(config, req, back.location!)).claims()!;
+    expect(claims.acr).toBe(SUBSTANTIAL);
+    expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
+
+    const stored = await srv.system.store.factors.listForPerson(person.id);
+    expect(stored).toHaveLength(1);
+    expect(stored[0]!.confirmed).toBe(true);
+    expect(stored[0]!.secretCiphertext).not.toContain(secret);
+  });
+
+  it('gives high to a level-2 person with an authenticator app', async () => {
+    const person = await srv.addPerson({ level: '2' });
+    now += MINUTE;
+    const { claims } = await enrol(new Browser(srv.issuer), person);
+    expect(claims.acr).toBe(HIGH);
+  });
+});
+
+describe('once enrolled', () => {
+  it('every sign-in asks for the second factor, even when the portal asks only for low', async () => {
+    const person = await srv.addPerson();
+    now += MINUTE;
+    const { secret } = await enrol(new Browser(srv.issuer), person);
+    now += MINUTE;
+    const browser = new Browser(srv.issuer);
+    const req = await authRequest(config, portal, { acr_values: LOW });
+    const page = await password(browser, req, person);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('name="code"');
+    expect(page.text).not.toContain('name="identifier"');
+    const back = await toPortal(browser, await submit(browser, page, { code: await totp(secret) }));
+    const claims = (await redeem(config, req, back.location!)).claims()!;
+    expect(claims.acr).toBe(SUBSTANTIAL);
+    expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
+  });
+
+  it('refuses a replayed code with a clear message and no token', async () => {
+    const person = await srv.addPerson();
+    now += MINUTE;
+    const { secret } = await enrol(new Browser(srv.issuer), person);
+    now += MINUTE;
+    const code = await totp(secret);
+    const first = new Browser(srv.issuer);
+    const firstPage = await password(first, await authRequest(config, portal), person);
+    await toPortal(first, await submit(first, firstPage, { code }));
+
+    const second = new Browser(srv.issuer);
+    const secondPage = await password(second, await authRequest(config, portal), person);
+    const replay = await submit(second, secondPage, { code });
+    expect(replay.status).toBe(400);
+    expect(alertText(replay.text)).toMatch(/đã được dùng/);
+    expect(replay.location).toBeNull();
+  });
+
+  it('accepts one of two parallel submissions of the same code', async () => {
+    const person = await srv.addPerson();
+    now += MINUTE;
+    const { secret } = await enrol(new Browser(srv.issuer), person);
+    now += MINUTE;
+    const browsers = [new Browser(srv.issuer), new Browser(srv.issuer)];
+    const pages = await Promise.all(browsers.map(async (b) => password(b, await authRequest(config, portal), person)));
+    const code = await totp(secret);
+    const answers = await Promise.all(browsers.map((b, i) => submit(b, pages[i]!, { code })));
+    const passed = answers.filter((r) => r.status === 303 || r.text.includes('name="decision"'));
+    expect(passed).toHaveLength(1);
+    expect(answers.filter((r) => r.status === 400)).toHaveLength(1);
+  });
+
+  it('locks code entry after 10 wrong codes for 10 minutes, then accepts a right one', async () => {
+    const person = await srv.addPerson();
+    now += MINUTE;
+    const { secret } = await enrol(new Browser(srv.issuer), person);
+    now += MINUTE;
+    const browser = new Browser(srv.issuer);
+    const req = await authRequest(config, portal);
+    let page = await password(browser, req, person);
+    const right = await totp(secret);
+    const wrongCode = right === '123456' ? '654321' : '123456';
+    for (let i = 0; i < 10; i += 1) {
+      page = await submit(browser, page, { code: wrongCode });
+      expect(page.status).toBe(400);
+    }
+    const locked = await submit(browser, page, { code: right });
+    expect(locked.status).toBe(429);
+    expect(alertText(locked.text)).toMatch(/10 phút/);
+    expect(locked.location).toBeNull();
+
+    now += 10 * MINUTE;
+    const again = new Browser(srv.issuer);
+    const req2 = await authRequest(config, portal);
+    const page2 = await password(again, req2, person);
+    const back = await toPortal(again, await submit(again, page2, { code: await totp(secret) }));
+    expect((await redeem(config, req2, back.location!)).claims()!.acr).toBe(SUBSTANTIAL);
+  });
+});
+
+describe('levels and sessions', () => {
+  it('steps a low session up to substantial with enrolment, without asking for the password again', async () => {
+    const person = await srv.addPerson();
+    now += MINUTE;
+    const browser = new Browser(srv.issuer);
+    const lowReq = await authRequest(config, portal);
+    await toPortal(browser, await password(browser, lowReq, person));
+
+    // prompt=none cannot step up silently.
+    const silent = await browser.get((await authRequest(config, portal, { acr_values: SUBSTANTIAL, prompt: 'none' })).url.href);
+    expect(new URL(silent.location!).searchParams.get('error')).toBe('login_required');
+
+    const req = await authRequest(config, portal, { acr_values: SUBSTANTIAL });
+    const page = await browser.get(req.url.href);
+    expect(page.status).toBe(200);
+    expect(page.text).not.toContain('name="identifier"');
+    const secret = /data-testid="totp-secret">([A-Z2-7]+)</.exec(page.text)![1]!;
+    const codes = await submit(browser, page, { code: await totp(secret) });
+    const back = await toPortal(browser, await submit(browser, codes, { next: 'continue' }));
+    expect((await redeem(config, req, back.location!)).claims()!.acr).toBe(SUBSTANTIAL);
+  });
+
+  it('high needs a second factor in the last 15 minutes: an older session steps up with the code only', async () => {
+    const person = await srv.addPerson({ level: '2' });
+    now += MINUTE;
+    const browser = new Browser(srv.issuer);
+    const { secret } = await enrol(browser, person);
+
+    now += 10 * MINUTE;
+    const fresh = await browser.get((await authRequest(config, portal, { acr_values: HIGH, prompt: 'none' })).url.href);
+    expect(new URL(fresh.location!).searchParams.get('code')).toBeTruthy();
+
+    now += 6 * MINUTE; // 16 minutes after the second factor
+    const stale = await browser.get((await authRequest(config, portal, { acr_values: HIGH, prompt: 'none' })).url.href);
+    expect(new URL(stale.location!).searchParams.get('error')).toBe('login_required');
+
+    const req = await authRequest(config, portal, { acr_values: HIGH });
+    const page = await browser.get(req.url.href);
+    expect(page.text).toContain('name="code"');
+    expect(page.text).not.toContain('name="identifier"');
+    const back = await toPortal(browser, await submit(browser, page, { code: await totp(secret) }));
+    const claims = (await redeem(config, req, back.location!)).claims()!;
+    expect(claims.acr).toBe(HIGH);
+    expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
+  });
+
+  it('a level-1 person asked for high gets the page on raising the level and the portal unmet_authentication_requirements', async () => {
+    const person = await srv.addPerson();
+    now += MINUTE;
+    const browser = new Browser(srv.issuer);
+    const req = await authRequest(config, portal, { acr_values: HIGH });
+    const page = await password(browser, req, person);
+    expect(page.status).toBe(200);
+    expect(alertText(page.text)).toBeTruthy();
+    const link = /href="(\/interaction\/[^"]+reason=unmet)"/.exec(page.text)![1]!;
+    const res = await browser.get(url(link.replace(/&amp;/g, '&')));
+    const params = new URL(res.location!).searchParams;
+    expect(params.get('error')).toBe('unmet_authentication_requirements');
+    expect(params.get('code')).toBeNull();
+  });
+});
+
+describe('recovery codes', () => {
+  it('sign in once with a recovery code, are prompted to make new ones, and the code never works again', async () => {
+    const person = await srv.addPerson();
+    now += MINUTE;
+    const { recoveryCodes } = await enrol(new Browser(srv.issuer), person);
+    now += MINUTE;
+    const browser = new Browser(srv.issuer);
+    const req = await authRequest(config, portal);
+    const page = await password(browser, req, person);
+    const recoveryPage = await browser.get(url(/href="([^"]*\?method=recovery)"/.exec(page.text)![1]!));
+    expect(recoveryPage.text).toContain('value="recovery"');
+    const used = await submit(browser, recoveryPage, { method: 'recovery', code: recoveryCodes[0]!.toLowerCase() });
+    expect(used.status).toBe(200);
+    expect(alertText(used.text)).toMatch(/9/);
+    expect(used.text).toContain('value="regenerate"');
+    const back = await toPortal(browser, await submit(browser, used, { next: 'continue' }));
+    expect((await redeem(config, req, back.location!)).claims()!.acr).toBe(SUBSTANTIAL);
+
+    const again = new Browser(srv.issuer);
+    const page2 = await password(again, await authRequest(config, portal), person);
+    const recovery2 = await again.get(url(/href="([^"]*\?method=recovery)"/.exec(page2.text)![1]!));
+    const refused = await submit(again, recovery2, { method: 'recovery', code: recoveryCodes[0]! });
+    expect(refused.status).toBe(400);
+    expect(refused.location).toBeNull();
+  });
+});
