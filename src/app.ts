@@ -14,7 +14,9 @@ import type { Store } from './store/index.js';
 import type { AuthenticationService } from './accounts/index.js';
 import type { AuditService } from './audit/index.js';
 import type { RecoveryService, TotpService } from './mfa/index.js';
-import { TTL } from './provider/provider.js';
+import { SESSION_IDLE_MS, TTL } from './provider/provider.js';
+import { createAccountSessions } from './provider/account-session.js';
+import { securityRoutes } from './account/index.js';
 import { errorHandler } from './http/error-handler.js';
 import { requestContext } from './http/request-context.js';
 import { securityHeaders } from './http/headers.js';
@@ -36,6 +38,7 @@ export interface AppDeps {
   totp: TotpService;
   recovery: RecoveryService;
   cookieKeys: string[];
+  now?: () => number;
 }
 
 const STYLESHEET = fs.readFileSync(path.join(PUBLIC_DIR, 'app.css'));
@@ -107,6 +110,21 @@ export function buildApp(deps: AppDeps): Koa {
   app.use(router.allowedMethods());
   app.use(flows.routes());
   app.use(flows.allowedMethods());
+  const account = securityRoutes({
+    issuer: config.issuer,
+    accountSession: createAccountSessions(provider, deps.store, deps.now ?? Date.now, SESSION_IDLE_MS),
+    persons: deps.store.persons,
+    factors: deps.store.factors,
+    recoveryCodes: deps.store.recoveryCodes,
+    totp: deps.totp,
+    recovery: deps.recovery,
+    audit: deps.audit,
+    renderer,
+    csrf: deps.csrf,
+    now: deps.now,
+  });
+  app.use(account.routes());
+  app.use(account.allowedMethods());
   app.use(logoutConfirm({ issuerOrigin: new URL(config.issuer).origin, path: '/session/end/confirm' }));
   app.use(mount(provider));
   return app;

@@ -41,7 +41,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const totp = createTotpService({ factors: store.factors, counters: store.counters, secretBox: services.secretBox, issuerName: 'dinhdanh', now: options.now });
   const recovery = createRecoveryService({ codes: store.recoveryCodes, counters: store.counters, now: options.now });
   const app = buildApp({
-    config, logger, store, provider, renderer, auth, audit, totp, recovery,
+    config, logger, store, provider, renderer, auth, audit, totp, recovery, now: options.now,
     csrf: createCsrf(keys.cookieKeys),
     cookieKeys: keys.cookieKeys,
   });

@@ -14,6 +14,7 @@ import type { Renderer } from '../http/render.js';
 import type { AuditService } from '../audit/index.js';
 import { localeFor } from '../http/locale.js';
 import { createAdapterClass } from './adapter.js';
+import { ACCOUNT_CLIENT_ID, accountClient } from './account-session.js';
 import { personClaims } from './claims.js';
 import { ACR_VALUES, HIGH_FRESHNESS_MS, RANKS, acrRank, requestedRank } from './levels.js';
 
@@ -224,6 +225,19 @@ export function createProvider(deps: ProviderDeps): Provider {
         const iiat = (token as unknown as { iiat?: number; iat?: number }).iiat ?? token.iat ?? Math.floor(Date.now() / 1000);
         return Math.max(1, iiat + TTL.RefreshTokenAbsolute - Math.floor(Date.now() / 1000));
       },
+    },
+    // The account area is dinhdanh itself: its sign-ins need no consent page (the grant is made here).
+    clients: [accountClient(config.issuer, keys.cookieKeys[0]!)] as unknown as Configuration['clients'],
+    async loadExistingGrant(ctx) {
+      const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
+      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+      if (ctx.oidc.client!.clientId === ACCOUNT_CLIENT_ID && ctx.oidc.session!.accountId) {
+        const grant = new ctx.oidc.provider.Grant({ clientId: ACCOUNT_CLIENT_ID, accountId: ctx.oidc.session!.accountId });
+        grant.addOIDCScope('openid');
+        await grant.save();
+        return grant;
+      }
+      return undefined;
     },
     rotateRefreshToken: true,
     async issueRefreshToken(_ctx, client) {

@@ -1,0 +1,2 @@
+export * from './security.routes.js';
+export * from './security.controller.js';

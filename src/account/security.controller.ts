@@ -1,0 +1,224 @@
+/**
+ * /account/security: a signed-in citizen sees their second factors (when added, when last used),
+ * adds an authenticator app, removes a factor and makes new recovery codes.
+ *
+ * - Signing in to the account area is an ordinary sign-in through the provider as dinhdanh's own
+ *   first-party client (so every rule of a sign-in applies: lockouts, second factor).
+ * - Every change needs a sign-in in the last 5 minutes (NIST SP 800-63B §6.1.2.3 / SECURITY.md
+ *   #39); an older session is sent through `prompt=login` first.
+ * - Every POST: same-origin, CSRF token bound to the session, strict form schema.
+ */
+import crypto from 'node:crypto';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { AuditService } from '../audit/index.js';
+import type { FactorRepository, PersonRepository, RecoveryCodeRepository } from '../store/index.js';
+import type { RecoveryService, TotpService } from '../mfa/index.js';
+import { AppError } from '../http/errors.js';
+import { parseForm, readForm } from '../http/body.js';
+import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
+import type { Locale, MessageKey, Translate } from '../http/i18n.js';
+import { localeFor, rememberLocale } from '../http/locale.js';
+import type { Renderer } from '../http/render.js';
+import { ACCOUNT_CLIENT_ID, type AccountSession } from '../provider/account-session.js';
+
+export const REAUTH_WINDOW_MS = 5 * 60_000;
+const STATE_COOKIE = 'dd_account_state';
+
+export interface SecurityDeps {
+  issuer: string;
+  accountSession: (ctx: Context) => Promise<AccountSession | undefined>;
+  persons: PersonRepository;
+  factors: FactorRepository;
+  recoveryCodes: RecoveryCodeRepository;
+  totp: TotpService;
+  recovery: RecoveryService;
+  audit: AuditService;
+  renderer: Renderer;
+  csrf: Csrf;
+  now?: () => number;
+}
+
+const csrfOnly = { _csrf: z.string().max(128) };
+const factorForm = { _csrf: z.string().max(128), factor: z.string().uuid() };
+const confirmForm = { _csrf: z.string().max(128), factor: z.string().uuid(), code: z.string().max(64) };
+
+function formatDate(ms: number, locale: Locale): string {
+  return new Intl.DateTimeFormat(locale === 'vi' ? 'vi-VN' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'Asia/Ho_Chi_Minh' }).format(ms);
+}
+
+export function createSecurityController(deps: SecurityDeps) {
+  const now = deps.now ?? Date.now;
+  const binding = (s: AccountSession) => `account:${s.uid}`;
+
+  /** Sends the browser through a sign-in of the account client; back at /account/callback. */
+  async function startSignIn(ctx: Context, options: { reauth: boolean }) {
+    const state = crypto.randomBytes(24).toString('base64url');
+    // PKCE is required of every client; the account area never redeems the code (the SSO session
+    // the sign-in creates is what it uses), so the verifier is not kept.
+    const challenge = crypto.createHash('sha256').update(crypto.randomBytes(32)).digest('base64url');
+    ctx.cookies.set(STATE_COOKIE, state, { httpOnly: true, sameSite: 'lax', signed: true, path: '/account', maxAge: 10 * 60_000, secure: ctx.secure, overwrite: true });
+    const url = new URL('/auth', deps.issuer);
+    url.search = new URLSearchParams({
+      client_id: ACCOUNT_CLIENT_ID,
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: `${deps.issuer}/account/callback`,
+      state,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      ui_locales: localeFor(ctx),
+      ...(options.reauth ? { prompt: 'login' } : {}),
+    }).toString();
+    ctx.status = 303;
+    ctx.redirect(url.href);
+  }
+
+  async function requireSession(ctx: Context): Promise<AccountSession | undefined> {
+    const session = await deps.accountSession(ctx);
+    if (!session) await startSignIn(ctx, { reauth: false });
+    return session;
+  }
+
+  /** For a POST: the session, same origin, CSRF, and a recent sign-in (else re-authentication). */
+  async function forChange<T extends z.ZodRawShape>(ctx: Context, shape: T): Promise<{ session: AccountSession; form: z.infer<z.ZodObject<T>> } | undefined> {
+    assertSameOrigin(ctx, new URL(deps.issuer).origin);
+    const raw = await readForm(ctx);
+    const session = await deps.accountSession(ctx);
+    if (!session) throw new AppError('no_session', 401, 'error.session_expired');
+    assertCsrf(deps.csrf, binding(session), raw._csrf);
+    const form = parseForm(raw, shape);
+    if (now() - session.signedInAt > REAUTH_WINDOW_MS) {
+      await startSignIn(ctx, { reauth: true });
+      return undefined;
+    }
+    return { session, form };
+  }
+
+  async function renderPage(ctx: Context, session: AccountSession, notice?: MessageKey, status = 200) {
+    const locale = localeFor(ctx);
+    const person = await deps.persons.findById(session.accountId);
+    if (!person) throw new AppError('no_session', 401, 'error.session_expired');
+    const factors = (await deps.factors.listForPerson(session.accountId)).filter((f) => f.confirmed);
+    const remaining = await deps.recovery.remaining(session.accountId);
+    ctx.set('Cache-Control', 'no-store');
+    deps.renderer.render(ctx, 'account/security', locale, (t: Translate) => ({
+      title: t('account.title'),
+      signedInAs: t('account.signed_in_as', { name: person.name }),
+      notice: notice ? t(notice) : null,
+      csrf: deps.csrf.token(binding(session)),
+      factors: factors.map((f) => ({
+        id: f.id,
+        type: t(f.type === 'totp' ? 'account.type_totp' : 'account.type_passkey'),
+        label: f.label,
+        added: t('account.added', { date: formatDate(f.createdAt, locale) }),
+        lastUsed: f.lastUsedAt ? t('account.last_used', { date: formatDate(f.lastUsedAt, locale) }) : t('account.never_used'),
+      })),
+      recovery: factors.length === 0 ? null : remaining > 0 ? t('account.recovery_left', { remaining: String(remaining) }) : t('account.recovery_none'),
+    }), status);
+  }
+
+  function renderCodes(ctx: Context, session: AccountSession, codes: string[], notice?: MessageKey) {
+    ctx.set('Cache-Control', 'no-store');
+    deps.renderer.render(ctx, 'account/recovery-codes', localeFor(ctx), (t) => ({
+      title: t('recovery.title'),
+      notice: notice ? t(notice) : null,
+      codes,
+      csrf: deps.csrf.token(binding(session)),
+    }));
+  }
+
+  return {
+    async show(ctx: Context) {
+      rememberLocale(ctx);
+      const session = await requireSession(ctx);
+      if (session) await renderPage(ctx, session);
+    },
+
+    async callback(ctx: Context) {
+      const expected = ctx.cookies.get(STATE_COOKIE, { signed: true });
+      ctx.cookies.set(STATE_COOKIE, null, { path: '/account' });
+      const state = typeof ctx.query.state === 'string' ? ctx.query.state : '';
+      if (!expected || state.length !== expected.length || !crypto.timingSafeEqual(Buffer.from(state), Buffer.from(expected))) {
+        throw new AppError('account_state', 400, 'account.signin_failed');
+      }
+      if (typeof ctx.query.error === 'string' || typeof ctx.query.code !== 'string') {
+        throw new AppError('account_signin', 400, 'account.signin_failed');
+      }
+      ctx.status = 303;
+      ctx.redirect('/account/security');
+    },
+
+    async startTotp(ctx: Context) {
+      const change = await forChange(ctx, csrfOnly);
+      if (!change) return;
+      const person = await deps.persons.findById(change.session.accountId);
+      if (!person) throw new AppError('no_session', 401, 'error.session_expired');
+      await deps.factors.removeUnconfirmed(person.id, now());
+      const enrolment = await deps.totp.startEnrolment(person.id, 'Ứng dụng xác thực', `${person.pid.slice(0, 3)}…${person.pid.slice(-3)}`);
+      ctx.set('Cache-Control', 'no-store');
+      deps.renderer.render(ctx, 'account/enrol-totp', localeFor(ctx), (t) => ({
+        title: t('account.enrol_title'),
+        csrf: deps.csrf.token(binding(change.session)),
+        factor: enrolment.factorId,
+        qrDataUrl: enrolment.qrDataUrl,
+        secret: enrolment.secret,
+        error: null,
+      }));
+    },
+
+    async confirmTotp(ctx: Context) {
+      const change = await forChange(ctx, confirmForm);
+      if (!change) return;
+      const { session, form } = change;
+      const hadFactor = (await deps.factors.listForPerson(session.accountId)).some((f) => f.confirmed);
+      const result = await deps.totp.confirmEnrolment(session.accountId, form.factor, form.code.trim());
+      if (!result.ok) {
+        deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: session.accountId, method: 'totp', stage: 'enrol' });
+        const enrolment = await deps.totp.resumeEnrolment(session.accountId, form.factor, '');
+        if (!enrolment || result.reason === 'locked') return renderPage(ctx, session, result.reason === 'locked' ? 'mfa.locked' : 'mfa.invalid', 400);
+        ctx.set('Cache-Control', 'no-store');
+        return deps.renderer.render(ctx, 'account/enrol-totp', localeFor(ctx), (t) => ({
+          title: t('account.enrol_title'),
+          csrf: deps.csrf.token(binding(session)),
+          factor: enrolment.factorId,
+          qrDataUrl: enrolment.qrDataUrl,
+          secret: enrolment.secret,
+          error: t(result.reason === 'replayed' ? 'mfa.replayed' : 'mfa.invalid'),
+        }), 400);
+      }
+      deps.audit.record('FACTOR_ENROLLED', { person: session.accountId, type: 'totp', factor: form.factor, via: 'account' });
+      if (!hadFactor) {
+        const codes = await deps.recovery.regenerate(session.accountId);
+        deps.audit.record('RECOVERY_CODES_GENERATED', { person: session.accountId });
+        return renderCodes(ctx, session, codes, 'account.totp_added');
+      }
+      await renderPage(ctx, session, 'account.totp_added');
+    },
+
+    async removeFactor(ctx: Context) {
+      const change = await forChange(ctx, factorForm);
+      if (!change) return;
+      const { session, form } = change;
+      if (!(await deps.factors.remove(session.accountId, form.factor))) throw new AppError('unknown_factor', 404, 'error.not_found');
+      deps.audit.record('FACTOR_REMOVED', { person: session.accountId, factor: form.factor });
+      // Recovery codes recover a second factor: with none left, they go too.
+      if (!(await deps.factors.listForPerson(session.accountId)).some((f) => f.confirmed)) {
+        await deps.recoveryCodes.removeAll(session.accountId);
+      }
+      await renderPage(ctx, session, 'account.removed');
+    },
+
+    async regenerateCodes(ctx: Context) {
+      const change = await forChange(ctx, csrfOnly);
+      if (!change) return;
+      const { session } = change;
+      if (!(await deps.factors.listForPerson(session.accountId)).some((f) => f.confirmed)) {
+        throw new AppError('no_factor', 400, 'error.invalid_request');
+      }
+      const codes = await deps.recovery.regenerate(session.accountId);
+      deps.audit.record('RECOVERY_CODES_GENERATED', { person: session.accountId, via: 'account' });
+      renderCodes(ctx, session, codes);
+    },
+  };
+}

@@ -1,0 +1,19 @@
+import Router from '@koa/router';
+import { noStore } from '../http/headers.js';
+import { createSecurityController, type SecurityDeps } from './security.controller.js';
+
+export function securityRoutes(deps: SecurityDeps): Router {
+  const c = createSecurityController(deps);
+  const router = new Router();
+  router.get('/account', noStore, (ctx) => {
+    ctx.status = 303;
+    ctx.redirect('/account/security');
+  });
+  router.get('/account/security', noStore, c.show);
+  router.get('/account/callback', noStore, c.callback);
+  router.post('/account/security/totp', noStore, c.startTotp);
+  router.post('/account/security/totp/confirm', noStore, c.confirmTotp);
+  router.post('/account/security/factors/remove', noStore, c.removeFactor);
+  router.post('/account/security/recovery-codes', noStore, c.regenerateCodes);
+  return router;
+}
