@@ -57,7 +57,7 @@ export function createSecurityController(deps: SecurityDeps) {
     // PKCE is required of every client; the account area never redeems the code (the SSO session
     // the sign-in creates is what it uses), so the verifier is not kept.
     const challenge = crypto.createHash('sha256').update(crypto.randomBytes(32)).digest('base64url');
-    ctx.cookies.set(STATE_COOKIE, state, { httpOnly: true, sameSite: 'lax', signed: true, path: '/account', maxAge: 10 * 60_000, secure: ctx.secure, overwrite: true });
+    ctx.cookies.set(STATE_COOKIE, `${state}.${options.reauth ? 'reauth' : 'signin'}`, { httpOnly: true, sameSite: 'lax', signed: true, path: '/account', maxAge: 10 * 60_000, secure: ctx.secure, overwrite: true });
     const url = new URL('/auth', deps.issuer);
     url.search = new URLSearchParams({
       client_id: ACCOUNT_CLIENT_ID,
@@ -132,21 +132,24 @@ export function createSecurityController(deps: SecurityDeps) {
     async show(ctx: Context) {
       rememberLocale(ctx);
       const session = await requireSession(ctx);
-      if (session) await renderPage(ctx, session);
+      // After a re-authentication the change must be made again (a POST is never replayed): say so.
+      if (session) await renderPage(ctx, session, ctx.query.reauth === '1' ? 'account.reauth' : undefined);
     },
 
     async callback(ctx: Context) {
-      const expected = ctx.cookies.get(STATE_COOKIE, { signed: true });
+      const cookie = ctx.cookies.get(STATE_COOKIE, { signed: true }) ?? '';
       ctx.cookies.set(STATE_COOKIE, null, { path: '/account' });
-      const state = typeof ctx.query.state === 'string' ? ctx.query.state : '';
-      if (!expected || state.length !== expected.length || !crypto.timingSafeEqual(Buffer.from(state), Buffer.from(expected))) {
+      const [expected = '', purpose = ''] = cookie.split('.');
+      const given = Buffer.from(typeof ctx.query.state === 'string' ? ctx.query.state : '');
+      const want = Buffer.from(expected);
+      if (!expected || given.length !== want.length || !crypto.timingSafeEqual(given, want)) {
         throw new AppError('account_state', 400, 'account.signin_failed');
       }
       if (typeof ctx.query.error === 'string' || typeof ctx.query.code !== 'string') {
         throw new AppError('account_signin', 400, 'account.signin_failed');
       }
       ctx.status = 303;
-      ctx.redirect('/account/security');
+      ctx.redirect(purpose === 'reauth' ? '/account/security?reauth=1' : '/account/security');
     },
 
     async startTotp(ctx: Context) {

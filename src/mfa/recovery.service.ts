@@ -5,7 +5,7 @@
  */
 import crypto from 'node:crypto';
 import type { CounterRepository, RecoveryCodeRepository } from '../store/index.js';
-import { CODE_ATTEMPTS } from './totp.service.js';
+import { claimCodeAttempt, clearCodeAttempts } from './attempts.js';
 
 export const RECOVERY_CODE_COUNT = 10;
 const ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789'; // no 0/O, 1/I: read aloud and typed from paper
@@ -42,7 +42,6 @@ export function formatRecoveryCode(code: string): string {
 
 export function createRecoveryService(deps: { codes: RecoveryCodeRepository; counters: CounterRepository; now?: () => number }): RecoveryService {
   const now = deps.now ?? Date.now;
-  const failKey = (personId: string) => `mfa-fail:recovery:${personId}`;
   return {
     async regenerate(personId) {
       const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newCode);
@@ -51,11 +50,10 @@ export function createRecoveryService(deps: { codes: RecoveryCodeRepository; cou
     },
     async use(personId, input) {
       const t = now();
-      const claim = await deps.counters.claimAttempt(failKey(personId), t, CODE_ATTEMPTS);
-      if (!claim.admitted) return { ok: false, reason: 'locked' };
+      if (!(await claimCodeAttempt(deps.counters, personId, t))) return { ok: false, reason: 'locked' };
       const code = normaliseRecoveryCode(input);
       if (!code || !(await deps.codes.consume(personId, hash(personId, code), t))) return { ok: false, reason: 'invalid' };
-      await deps.counters.reset(failKey(personId));
+      await clearCodeAttempts(deps.counters, personId);
       return { ok: true, remaining: await deps.codes.countUnused(personId) };
     },
     remaining: (personId) => deps.codes.countUnused(personId),

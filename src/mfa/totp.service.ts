@@ -9,11 +9,11 @@ import { generateSecret, generateURI, verify } from 'otplib';
 import QRCode from 'qrcode';
 import type { CounterRepository, Factor, FactorRepository } from '../store/index.js';
 import type { SecretBox } from '../keys/secret-box.js';
+import { claimCodeAttempt, clearCodeAttempts } from './attempts.js';
 
 export const TOTP = Object.freeze({ digits: 6, period: 30, toleranceSeconds: 30 });
 
-/** Wrong one-time codes: 10 free, then code entry waits 10 minutes. */
-export const CODE_ATTEMPTS = Object.freeze({ freeAttempts: 10, baseDelayMs: 10 * 60_000, maxDelayMs: 10 * 60_000, ttlMs: 24 * 60 * 60_000 });
+export { CODE_ATTEMPTS } from './attempts.js';
 
 export type CodeResult =
   | { ok: true; factor: Factor }
@@ -46,7 +46,6 @@ export function createTotpService(deps: {
   now?: () => number;
 }): TotpService {
   const now = deps.now ?? Date.now;
-  const failKey = (personId: string) => `mfa-fail:totp:${personId}`;
 
   async function present(factor: Factor, accountName: string): Promise<TotpEnrolment> {
     const secret = deps.secretBox.open(factor.secretCiphertext!, aad(factor.id));
@@ -65,14 +64,13 @@ export function createTotpService(deps: {
   /** Claims an attempt, tries the candidates, and records the accepted step atomically. */
   async function check(personId: string, code: string, candidates: Factor[]): Promise<CodeResult> {
     const t = now();
-    const claim = await deps.counters.claimAttempt(failKey(personId), t, CODE_ATTEMPTS);
-    if (!claim.admitted) return { ok: false, reason: 'locked' };
+    if (!(await claimCodeAttempt(deps.counters, personId, t))) return { ok: false, reason: 'locked' };
     if (!CODE_RE.test(code)) return { ok: false, reason: 'invalid' };
     for (const factor of candidates) {
       const step = await match(factor, code, t);
       if (step === undefined) continue;
       if (!(await deps.factors.acceptTotpStep(factor.id, step, t))) return { ok: false, reason: 'replayed' };
-      await deps.counters.reset(failKey(personId));
+      await clearCodeAttempts(deps.counters, personId);
       return { ok: true, factor };
     }
     return { ok: false, reason: 'invalid' };

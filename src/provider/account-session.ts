@@ -16,15 +16,18 @@ export interface AccountSession {
   accountId: string;
   acr: string | undefined;
   amr: string[];
-  /** When the person last signed in to this session (injected clock), epoch ms. */
+  /** When the person last authenticated in this session (injected clock), epoch ms. */
   signedInAt: number;
 }
 
-/** The first-party client of the account area (a static client; its secret is never used). */
-export function accountClient(issuer: string, secretSeed: string): Record<string, unknown> {
+/**
+ * The first-party client of the account area (a static client). Its codes are never redeemed, so
+ * its secret is random per process and known to nobody: the token endpoint refuses it.
+ */
+export function accountClient(issuer: string): Record<string, unknown> {
   return {
     client_id: ACCOUNT_CLIENT_ID,
-    client_secret: crypto.createHmac('sha256', secretSeed).update('account-client').digest('base64url'),
+    client_secret: crypto.randomBytes(32).toString('base64url'),
     client_name: 'Tài khoản định danh điện tử',
     redirect_uris: [`${issuer}/account/callback`],
     post_logout_redirect_uris: [`${issuer}/`],
@@ -47,18 +50,19 @@ export function createAccountSessions(provider: Provider, store: Store, now: () 
     const session = await provider.Session.get(ctx);
     if (!session.accountId) return undefined;
     const t = now();
-    const [start, seen] = await Promise.all([
+    const [start, seen, auth] = await Promise.all([
       store.counters.get(`session-start:${session.uid}`, t),
       store.counters.get(`session-seen:${session.uid}`, t),
+      store.counters.get(`session-auth:${session.uid}`, t),
     ]);
-    if (!start || !seen) return undefined;
+    if (!start || !seen || !auth) return undefined;
     await store.counters.increment(`session-seen:${session.uid}`, idleMs, t, { slide: true });
     return {
       uid: session.uid,
       accountId: session.accountId,
       acr: session.acr,
       amr: (session.amr as string[] | undefined) ?? [],
-      signedInAt: start.updatedAt,
+      signedInAt: auth.updatedAt,
     };
   };
 }

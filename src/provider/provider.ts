@@ -16,7 +16,7 @@ import { localeFor } from '../http/locale.js';
 import { createAdapterClass } from './adapter.js';
 import { ACCOUNT_CLIENT_ID, accountClient } from './account-session.js';
 import { personClaims } from './claims.js';
-import { ACR_VALUES, HIGH_FRESHNESS_MS, RANKS, acrRank, requestedRank } from './levels.js';
+import { ACR_VALUES, HIGH_FRESHNESS_MS, LOA, RANKS, acrRank, requestedRank } from './levels.js';
 
 export const TTL = Object.freeze({
   AuthorizationCode: 60,
@@ -72,11 +72,15 @@ function buildPolicy(store: Store, now: () => number) {
       const startKey = `session-start:${session.uid}`;
       const t = now();
       if (ctx.oidc.result?.login) {
-        // A sign-in just happened: both clocks start again.
-        await Promise.all([store.counters.reset(seenKey), store.counters.reset(startKey)]);
+        // A sign-in just happened. The idle clock starts again; the absolute one starts only with
+        // a new session — a step-up (a code on an existing session) must not extend its life.
+        // `session-auth` records when the person last authenticated (for re-authentication windows).
+        const start = await store.counters.get(startKey, t);
+        const restart = (key: string, ttl: number) => store.counters.reset(key).then(() => store.counters.increment(key, ttl, t, { slide: true }));
         await Promise.all([
-          store.counters.increment(startKey, SESSION_ABSOLUTE_MS, t),
-          store.counters.increment(seenKey, SESSION_IDLE_MS, t, { slide: true }),
+          start ? Promise.resolve() : store.counters.increment(startKey, SESSION_ABSOLUTE_MS, t),
+          restart(seenKey, SESSION_IDLE_MS),
+          restart(`session-auth:${session.uid}`, SESSION_ABSOLUTE_MS),
         ]);
         // When this sign-in used a second factor, `high` stays available for 15 minutes.
         const mfaKey = `session-mfa:${session.uid}`;
@@ -84,9 +88,16 @@ function buildPolicy(store: Store, now: () => number) {
         if (ctx.oidc.result.login.amr?.includes('mfa')) await store.counters.increment(mfaKey, HIGH_FRESHNESS_MS, t);
         return Check.NO_NEED_TO_PROMPT;
       }
-      const [start, seen] = await Promise.all([store.counters.get(startKey, t), store.counters.get(seenKey, t)]);
+      const [start, seen, mfa] = await Promise.all([
+        store.counters.get(startKey, t),
+        store.counters.get(seenKey, t),
+        store.counters.get(`session-mfa:${session.uid}`, t),
+      ]);
       if (!start || !seen) return Check.REQUEST_PROMPT;
       await store.counters.increment(seenKey, SESSION_IDLE_MS, t, { slide: true });
+      // `high` is a second factor in the last 15 minutes (PRODUCT.md): past that the session is
+      // worth `substantial`, and tokens say so.
+      if (session.acr === LOA.high && !mfa) session.acr = LOA.substantial;
       return Check.NO_NEED_TO_PROMPT;
     }),
   );
@@ -227,7 +238,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
     },
     // The account area is dinhdanh itself: its sign-ins need no consent page (the grant is made here).
-    clients: [accountClient(config.issuer, keys.cookieKeys[0]!)] as unknown as Configuration['clients'],
+    clients: [accountClient(config.issuer)] as unknown as Configuration['clients'],
     async loadExistingGrant(ctx) {
       const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
       if (grantId) return ctx.oidc.provider.Grant.find(grantId);

@@ -267,3 +267,53 @@ describe('recovery codes', () => {
     expect(refused.location).toBeNull();
   });
 });
+
+describe('review regressions', () => {
+  it('a high sign-in older than 15 minutes is reported as substantial to a portal that asks for less', async () => {
+    const person = await srv.addPerson({ level: '2' });
+    now += MINUTE;
+    const browser = new Browser(srv.issuer);
+    const { secret } = await enrol(browser, person);
+    now += MINUTE;
+    const again = new Browser(srv.issuer);
+    const req2 = await authRequest(config, portal, { acr_values: HIGH });
+    const page2 = await password(again, req2, person);
+    const back = await toPortal(again, await submit(again, page2, { code: await totp(secret) }));
+    expect((await redeem(config, req2, back.location!)).claims()!.acr).toBe(HIGH);
+
+    now += 16 * MINUTE;
+    const later = await authRequest(config, portal, { acr_values: SUBSTANTIAL });
+    const res = await again.get(later.url.href);
+    expect(res.status).toBe(303);
+    expect((await redeem(config, later, res.location!)).claims()!.acr).toBe(SUBSTANTIAL);
+  });
+
+  it('one guess budget for every code method: a lock reached with app codes also stops recovery codes', async () => {
+    const person = await srv.addPerson();
+    now += MINUTE;
+    const { secret, recoveryCodes } = await enrol(new Browser(srv.issuer), person);
+    now += MINUTE;
+    const browser = new Browser(srv.issuer);
+    let page = await password(browser, await authRequest(config, portal), person);
+    const right = await totp(secret);
+    const wrongCode = right === '123456' ? '654321' : '123456';
+    for (let i = 0; i < 10; i += 1) page = await submit(browser, page, { code: wrongCode });
+    const recoveryPage = await browser.get(url(/href="([^"]*\?method=recovery)"/.exec(page.text)![1]!));
+    const refused = await submit(browser, recoveryPage, { method: 'recovery', code: recoveryCodes[0]! });
+    expect(refused.status).toBe(429);
+    expect(await srv.system.store.recoveryCodes.countUnused(person.id)).toBe(10);
+  });
+
+  it('the 100th consecutive wrong code locks code entry for good (until an operator resets the factors)', async () => {
+    const person = await srv.addPerson();
+    now += MINUTE;
+    const { secret } = await enrol(new Browser(srv.issuer), person);
+    for (let i = 0; i < 100; i += 1) await srv.system.store.counters.increment(`mfa-fail:${person.id}`, 30 * 24 * 60 * MINUTE, now, { slide: true });
+    now += 60 * MINUTE;
+    const browser = new Browser(srv.issuer);
+    const page = await password(browser, await authRequest(config, portal), person);
+    const res = await submit(browser, page, { code: await totp(secret) });
+    expect(res.status).toBe(429);
+    expect(res.location).toBeNull();
+  });
+});
