@@ -13,7 +13,7 @@ import type { Config } from './config/config.js';
 import type { Store } from './store/index.js';
 import type { AuthenticationService } from './accounts/index.js';
 import type { AuditService } from './audit/index.js';
-import type { RecoveryService, TotpService } from './mfa/index.js';
+import type { PasskeyService, RecoveryService, TotpService } from './mfa/index.js';
 import { SESSION_IDLE_MS, TTL } from './provider/provider.js';
 import { createAccountSessions } from './provider/account-session.js';
 import { securityRoutes } from './account/index.js';
@@ -37,11 +37,14 @@ export interface AppDeps {
   audit: AuditService;
   totp: TotpService;
   recovery: RecoveryService;
+  passkeys: PasskeyService;
   cookieKeys: string[];
   now?: () => number;
 }
 
 const STYLESHEET = fs.readFileSync(path.join(PUBLIC_DIR, 'app.css'));
+/** The one script: runs WebAuthn on the passkey forms (same-origin, so `script-src 'self'` allows it). */
+const WEBAUTHN_SCRIPT = fs.readFileSync(path.join(PUBLIC_DIR, 'webauthn.js'));
 
 export function buildApp(deps: AppDeps): Koa {
   const { config, provider, renderer } = deps;
@@ -76,6 +79,11 @@ export function buildApp(deps: AppDeps): Koa {
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.body = STYLESHEET;
   });
+  router.get('/static/webauthn.js', (ctx) => {
+    ctx.type = 'text/javascript; charset=utf-8';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = WEBAUTHN_SCRIPT;
+  });
   router.get('/favicon.ico', (ctx) => {
     ctx.set('Cache-Control', 'public, max-age=86400');
     ctx.status = 204;
@@ -100,10 +108,12 @@ export function buildApp(deps: AppDeps): Koa {
     interactionTtlSeconds: TTL.Interaction,
     totp: deps.totp,
     recovery: deps.recovery,
+    passkeys: deps.passkeys,
     audit: deps.audit,
     renderer,
     csrf: deps.csrf,
     issuerOrigin: new URL(config.issuer).origin,
+    now: deps.now,
   });
 
   app.use(router.routes());

@@ -16,7 +16,7 @@ import { createRenderer } from './http/render.js';
 import { createCsrf } from './http/csrf.js';
 import { createProvider } from './provider/provider.js';
 import { buildApp } from './app.js';
-import { createRecoveryService, createTotpService } from './mfa/index.js';
+import { createPasskeyService, createRecoveryService, createTotpService } from './mfa/index.js';
 
 export interface System {
   config: Config;
@@ -40,8 +40,13 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const auth = createAuthenticationService({ persons: store.persons, counters: store.counters, hasher, audit, now: options.now });
   const totp = createTotpService({ factors: store.factors, counters: store.counters, secretBox: services.secretBox, issuerName: 'dinhdanh', now: options.now });
   const recovery = createRecoveryService({ codes: store.recoveryCodes, counters: store.counters, now: options.now });
+  // WebAuthn binds passkeys to the issuer: its host name is the RP ID, its origin the only origin.
+  const issuerUrl = new URL(config.issuer);
+  const passkeys = createPasskeyService({
+    factors: store.factors, counters: store.counters, rpId: issuerUrl.hostname, rpName: 'dinhdanh', origin: issuerUrl.origin, now: options.now,
+  });
   const app = buildApp({
-    config, logger, store, provider, renderer, auth, audit, totp, recovery, now: options.now,
+    config, logger, store, provider, renderer, auth, audit, totp, recovery, passkeys, now: options.now,
     csrf: createCsrf(keys.cookieKeys),
     cookieKeys: keys.cookieKeys,
   });

@@ -21,6 +21,12 @@ export const SECURITY_EVENTS = {
   FACTOR_REMOVED: 1405,
   RECOVERY_CODE_USED: 1406,
   RECOVERY_CODES_GENERATED: 1407,
+  /** A one-time code went out by SMS or e-mail (details: person, channel, masked destination). */
+  MESSAGE_CODE_SENT: 1408,
+  /** A code was refused by the per-person or per-destination send limits. */
+  MESSAGE_CODE_RATE_LIMITED: 1409,
+  /** The gateway or relay failed (details: channel and the notifier's error code only). */
+  MESSAGE_CODE_DELIVERY_FAILED: 1410,
   ACCOUNT_CREATED: 2001,
   ACCOUNT_UNLOCKED: 2002,
   PORTAL_REGISTERED: 3001,

@@ -36,4 +36,72 @@ describe('loadConfig', () => {
   it('refuses production without a trusted TLS-terminating proxy', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', DINHDANH_ISSUER: 'https://id.example.gov.vn' })).toThrow(/DINHDANH_TRUST_PROXY_HOPS/);
   });
+
+  describe('one-time code delivery', () => {
+    const prod = { NODE_ENV: 'production', DINHDANH_ISSUER: 'https://id.example.gov.vn', DINHDANH_TRUST_PROXY_HOPS: '1' };
+    const token = 'sk_live.S3cr3t-t0ken~value';
+
+    it('has no gateway or relay by default, and the outbox under data/outbox', () => {
+      const c = loadConfig({}, '/srv/dd');
+      expect(c).toMatchObject({ smsGateway: null, smtp: null, outboxDir: '/srv/dd/data/outbox' });
+      expect(loadConfig({ DINHDANH_OUTBOX_DIR: 'tmp/mail' }, '/srv/dd').outboxDir).toBe('/srv/dd/tmp/mail');
+      expect(loadConfig({ DINHDANH_OUTBOX_DIR: '/var/outbox' }, '/srv/dd').outboxDir).toBe('/var/outbox');
+    });
+
+    it('reads the SMS gateway and the SMTP relay, frozen', () => {
+      const c = loadConfig({
+        ...prod,
+        DINHDANH_SMS_GATEWAY_URL: 'https://sms.example.vn/v1/send',
+        DINHDANH_SMS_GATEWAY_TOKEN: token,
+        DINHDANH_SMTP_URL: 'smtps://mailer:p%40ss@smtp.example.vn',
+        DINHDANH_MAIL_FROM: ' dinhdanh <no-reply@id.example.gov.vn> ',
+      });
+      expect(c.smsGateway).toEqual({ url: 'https://sms.example.vn/v1/send', token });
+      expect(c.smtp).toEqual({ url: 'smtps://mailer:p%40ss@smtp.example.vn', from: 'dinhdanh <no-reply@id.example.gov.vn>' });
+      expect(Object.isFrozen(c.smsGateway)).toBe(true);
+      expect(Object.isFrozen(c.smtp)).toBe(true);
+    });
+
+    it('accepts a plain-http gateway and smtp:// outside production', () => {
+      const c = loadConfig({ DINHDANH_SMS_GATEWAY_URL: 'http://127.0.0.1:9000/sms', DINHDANH_SMS_GATEWAY_TOKEN: 'dev', DINHDANH_SMTP_URL: 'smtp://localhost:1025', DINHDANH_MAIL_FROM: 'dev@localhost.test' });
+      expect(c.smsGateway?.url).toBe('http://127.0.0.1:9000/sms');
+      expect(c.smtp?.url).toBe('smtp://localhost:1025');
+    });
+
+    it.each([
+      ['gateway URL not a URL', { DINHDANH_SMS_GATEWAY_URL: 'sms.example.vn?key=K3Y', DINHDANH_SMS_GATEWAY_TOKEN: token }, /DINHDANH_SMS_GATEWAY_URL must be an absolute/],
+      ['gateway URL scheme', { DINHDANH_SMS_GATEWAY_URL: 'ftp://sms.example.vn', DINHDANH_SMS_GATEWAY_TOKEN: token }, /DINHDANH_SMS_GATEWAY_URL must be an http/],
+      ['gateway URL credentials', { DINHDANH_SMS_GATEWAY_URL: 'https://u:pw@sms.example.vn', DINHDANH_SMS_GATEWAY_TOKEN: token }, /must not carry credentials/],
+      ['gateway without token', { DINHDANH_SMS_GATEWAY_URL: 'https://sms.example.vn' }, /DINHDANH_SMS_GATEWAY_TOKEN is required/],
+      ['token without gateway', { DINHDANH_SMS_GATEWAY_TOKEN: token }, /DINHDANH_SMS_GATEWAY_URL is not/],
+      ['token with a space', { DINHDANH_SMS_GATEWAY_URL: 'https://sms.example.vn', DINHDANH_SMS_GATEWAY_TOKEN: `${token} x` }, /DINHDANH_SMS_GATEWAY_TOKEN must be a bearer token/],
+      ['token with a newline', { DINHDANH_SMS_GATEWAY_URL: 'https://sms.example.vn', DINHDANH_SMS_GATEWAY_TOKEN: `${token}\r\nX-Evil: 1` }, /DINHDANH_SMS_GATEWAY_TOKEN must be a bearer token/],
+      ['SMTP URL not a URL', { DINHDANH_SMTP_URL: 'mailer:hunter2@smtp', DINHDANH_MAIL_FROM: 'a@b.vn' }, /DINHDANH_SMTP_URL must/],
+      ['SMTP URL scheme', { DINHDANH_SMTP_URL: 'https://u:hunter2@smtp.example.vn', DINHDANH_MAIL_FROM: 'a@b.vn' }, /DINHDANH_SMTP_URL must start with smtp/],
+      ['SMTP without from', { DINHDANH_SMTP_URL: 'smtp://u:hunter2@smtp.example.vn' }, /DINHDANH_MAIL_FROM is required/],
+      ['from without SMTP', { DINHDANH_MAIL_FROM: 'a@b.vn' }, /DINHDANH_SMTP_URL is not/],
+      ['from not an address', { DINHDANH_SMTP_URL: 'smtp://smtp.example.vn', DINHDANH_MAIL_FROM: 'no-reply' }, /DINHDANH_MAIL_FROM must be an address/],
+      ['from with a header', { DINHDANH_SMTP_URL: 'smtp://smtp.example.vn', DINHDANH_MAIL_FROM: 'a@b.vn\r\nBcc: x@y.vn' }, /DINHDANH_MAIL_FROM must be an address/],
+    ])('refuses a bad %s with a message naming it, never the secret', (_label, env, message) => {
+      let error: unknown;
+      try {
+        loadConfig(env);
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      const text = (error as Error).message;
+      expect(text).toMatch(message);
+      for (const secret of [token, 'hunter2', 'K3Y', 'pw@']) expect(text).not.toContain(secret);
+    });
+
+    it('refuses a non-https SMS gateway in production', () => {
+      expect(() => loadConfig({ ...prod, DINHDANH_SMS_GATEWAY_URL: 'http://sms.example.vn/send', DINHDANH_SMS_GATEWAY_TOKEN: token }))
+        .toThrow(/non-https DINHDANH_SMS_GATEWAY_URL/);
+    });
+
+    it('starts in production without a gateway or relay (those channels are then not offered)', () => {
+      expect(loadConfig(prod)).toMatchObject({ smsGateway: null, smtp: null });
+    });
+  });
 });

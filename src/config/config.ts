@@ -13,6 +13,12 @@ export interface Config {
   /** How many reverse-proxy hops to trust for X-Forwarded-* (0 = none). */
   readonly trustProxyHops: number;
   readonly logLevel: string;
+  /** HTTP SMS gateway for one-time codes (null: no gateway; outside production the outbox stands in). */
+  readonly smsGateway: Readonly<{ url: string; token: string }> | null;
+  /** SMTP relay for one-time codes by e-mail (null: none; outside production the outbox stands in). */
+  readonly smtp: Readonly<{ url: string; from: string }> | null;
+  /** Development/test outbox for messages (absolute path). */
+  readonly outboxDir: string;
 }
 
 export class ConfigError extends Error {
@@ -52,6 +58,62 @@ function parseIssuer(value: string): string {
   return url.origin;
 }
 
+/**
+ * The SMS gateway URL. Messages never repeat the value: a gateway URL may carry a key in its query.
+ * In production the bearer token and the codes travel only over https.
+ */
+function parseSmsGateway(env: NodeJS.ProcessEnv, production: boolean): Config['smsGateway'] {
+  const rawUrl = env.DINHDANH_SMS_GATEWAY_URL;
+  const token = env.DINHDANH_SMS_GATEWAY_TOKEN;
+  if (!rawUrl) {
+    if (token) throw new ConfigError('DINHDANH_SMS_GATEWAY_TOKEN is set but DINHDANH_SMS_GATEWAY_URL is not: set both, or neither');
+    return null;
+  }
+  let url: URL;
+  try {
+    url = new URL(rawUrl);
+  } catch {
+    throw new ConfigError('DINHDANH_SMS_GATEWAY_URL must be an absolute http(s) URL');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('DINHDANH_SMS_GATEWAY_URL must be an http(s) URL');
+  if (url.username || url.password) throw new ConfigError('DINHDANH_SMS_GATEWAY_URL must not carry credentials: put the token in DINHDANH_SMS_GATEWAY_TOKEN');
+  if (production && url.protocol !== 'https:') {
+    throw new ConfigError('refusing to start in production with a non-https DINHDANH_SMS_GATEWAY_URL: the token and the codes would travel in clear');
+  }
+  if (!token) throw new ConfigError('DINHDANH_SMS_GATEWAY_TOKEN is required when DINHDANH_SMS_GATEWAY_URL is set');
+  // Sent as `Authorization: Bearer <token>` (RFC 6750 §2.1: b64token characters only).
+  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) {
+    throw new ConfigError('DINHDANH_SMS_GATEWAY_TOKEN must be a bearer token (letters, digits and -._~+/ only, no spaces)');
+  }
+  return Object.freeze({ url: url.href, token });
+}
+
+/** `Name <addr@domain>` or `addr@domain`, on one line. */
+const MAIL_FROM_RE = /^(?:[^<>\r\n]*<[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)$/;
+
+/** The SMTP relay. Messages never repeat the URL: it may carry a password. */
+function parseSmtp(env: NodeJS.ProcessEnv): Config['smtp'] {
+  const rawUrl = env.DINHDANH_SMTP_URL;
+  const from = env.DINHDANH_MAIL_FROM;
+  if (!rawUrl) {
+    if (from) throw new ConfigError('DINHDANH_MAIL_FROM is set but DINHDANH_SMTP_URL is not: set both, or neither');
+    return null;
+  }
+  let url: URL;
+  try {
+    url = new URL(rawUrl);
+  } catch {
+    throw new ConfigError('DINHDANH_SMTP_URL must be an absolute smtp:// or smtps:// URL');
+  }
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new ConfigError('DINHDANH_SMTP_URL must start with smtp:// or smtps://');
+  if (!url.hostname) throw new ConfigError('DINHDANH_SMTP_URL must name a host');
+  if (!from) throw new ConfigError('DINHDANH_MAIL_FROM is required when DINHDANH_SMTP_URL is set (e.g. "dinhdanh <no-reply@id.example.gov.vn>")');
+  if (!MAIL_FROM_RE.test(from.trim())) {
+    throw new ConfigError(`DINHDANH_MAIL_FROM must be an address such as no-reply@id.example.gov.vn or "dinhdanh <no-reply@id.example.gov.vn>", got ${JSON.stringify(from)}`);
+  }
+  return Object.freeze({ url: url.href, from: from.trim() });
+}
+
 /** Reads and validates configuration from an environment (process.env by default). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Config {
   const nodeEnv = env.NODE_ENV ?? 'development';
@@ -67,6 +129,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     : 0;
   const logLevel = env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info');
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${[...LOG_LEVELS].join(', ')}`);
+  const smsGateway = parseSmsGateway(env, nodeEnv === 'production');
+  const smtp = parseSmtp(env);
+  const outboxDir = path.resolve(cwd, env.DINHDANH_OUTBOX_DIR || 'data/outbox');
   const host = env.HOST ?? (nodeEnv === 'production' ? '0.0.0.0' : '127.0.0.1');
 
   if (nodeEnv === 'production' && new URL(issuer).protocol !== 'https:') {
@@ -78,5 +143,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     throw new ConfigError('refusing to start in production without DINHDANH_TRUST_PROXY_HOPS: set it to the number of TLS-terminating proxies in front (usually 1)');
   }
 
-  return Object.freeze({ env: nodeEnv, port, host, issuer, storeUrl, keysDir, trustProxyHops, logLevel });
+  return Object.freeze({ env: nodeEnv, port, host, issuer, storeUrl, keysDir, trustProxyHops, logLevel, smsGateway, smtp, outboxDir });
 }

@@ -22,6 +22,8 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   router.post(`${UID}/consent`, noStore, c.consent);
   router.post(`${UID}/second-factor`, noStore, secondFactor.submitCode);
   router.post(`${UID}/enrol`, noStore, secondFactor.submitEnrol);
+  router.post(`${UID}/passkey`, noStore, secondFactor.submitPasskey);
+  router.post(`${UID}/passkey-register`, noStore, secondFactor.submitPasskeyRegister);
   router.post(`${UID}/continue`, noStore, secondFactor.submitContinue);
   router.get(`${UID}/abort`, noStore, c.abort);
   return router;

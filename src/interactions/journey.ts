@@ -14,8 +14,17 @@ export interface Journey {
   passwordHere: boolean;
   /** The TOTP factor being enrolled. */
   enrolFactorId?: string;
-  /** The second factor that passed, once one has. */
-  mfa?: { method: 'totp' | 'recovery' };
+  /**
+   * The second factor that passed, once one has; for a passkey, the RFC 8176 `amr` value its
+   * authenticator earned (`hwk` device-bound, `swk` synced: see mfa/passkey.service.ts).
+   */
+  mfa?: { method: 'totp' | 'recovery' | 'passkey'; amr?: 'hwk' | 'swk' };
+  /**
+   * The WebAuthn challenge of the passkey options this sign-in's page last embedded. Kept here, in
+   * the store, and never in the page or a cookie: the browser cannot choose it. Replaced whenever
+   * the page is shown again and removed when an answer is checked (single use).
+   */
+  passkeyChallenge?: { value: string; purpose: 'authenticate' | 'register'; issuedAt: number };
 }
 
 const MODEL = 'Journey';

@@ -4,19 +4,25 @@
  * and the recovery codes shown once. Levels (PRODUCT.md):
  * - a password alone gives `low`;
  * - password + second factor gives `substantial`;
- * - password + authenticator app, for a person of identity level 2, gives `high` (a recovery code
- *   never does: it is for getting back in, not for the highest assurance).
+ * - password + authenticator app or passkey, for a person of identity level 2, gives `high` (a
+ *   recovery code never does: it is for getting back in, not for the highest assurance).
  * `acr` and `amr` are set only once both factors have passed (ten mistakes #8).
+ *
+ * Passkeys: the page embeds the WebAuthn options in a `data-options` attribute (escaped like any
+ * other value) and /static/webauthn.js runs the ceremony, then posts the answer as a JSON string
+ * in an ordinary form field, with the CSRF token, to `/passkey` (sign-in) or `/passkey-register`
+ * (enrolment). The challenge stays in the journey (server-side), is replaced each time the page is
+ * shown, expires after PASSKEY_CHALLENGE_TTL_MS and is forgotten before an answer is checked.
  */
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AuditService } from '../audit/index.js';
 import type { FactorRepository, Person, PersonRepository } from '../store/index.js';
-import type { RecoveryService, TotpService } from '../mfa/index.js';
+import { PASSKEY_CHALLENGE_TTL_MS, type PasskeyService, type RecoveryService, type TotpService } from '../mfa/index.js';
 import { AppError } from '../http/errors.js';
 import { parseForm, readForm } from '../http/body.js';
 import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
-import { translator, type MessageKey } from '../http/i18n.js';
+import { translator, type MessageKey, type Translate } from '../http/i18n.js';
 import { localeFor } from '../http/locale.js';
 import type { Renderer } from '../http/render.js';
 import { LOA, RANKS } from '../provider/levels.js';
@@ -31,10 +37,12 @@ export interface SecondFactorDeps {
   factors: FactorRepository;
   totp: TotpService;
   recovery: RecoveryService;
+  passkeys: PasskeyService;
   audit: AuditService;
   renderer: Renderer;
   csrf: Csrf;
   issuerOrigin: string;
+  now?: () => number;
 }
 
 const RANK_HIGH = RANKS.high;
@@ -47,6 +55,25 @@ const codeForm = {
 };
 const enrolForm = { _csrf: z.string().max(128), code: z.string().max(64) };
 const continueForm = { _csrf: z.string().max(128), next: z.enum(['continue', 'regenerate']).optional() };
+/** The WebAuthn answer, as the JSON string webauthn.js puts in the field (checked by the passkey service). */
+const passkeyForm = { _csrf: z.string().max(128), response: z.string().max(12_000) };
+
+/** The label a passkey made during a sign-in gets (the citizen can see it on the account page). */
+const PASSKEY_LABEL = 'Khóa truy cập (passkey)';
+
+const PASSKEY_SIGN_IN_ERRORS: Record<string, MessageKey> = {
+  malformed: 'mfa.passkey_failed',
+  invalid: 'mfa.passkey_failed',
+  unknown_credential: 'mfa.passkey_unknown',
+  wrong_person: 'mfa.passkey_unknown',
+  cloned: 'mfa.passkey_cloned',
+};
+const PASSKEY_ENROL_ERRORS: Record<string, MessageKey> = {
+  malformed: 'enrol.passkey_failed',
+  invalid: 'enrol.passkey_failed',
+  duplicate: 'enrol.passkey_duplicate',
+};
+const PASSKEY_ENROL_ERROR_KEYS = new Set<MessageKey>([...Object.values(PASSKEY_ENROL_ERRORS), 'mfa.passkey_expired']);
 
 export type AfterPassword = 'finish' | 'second_factor' | 'enrol' | 'unmet';
 
@@ -68,6 +95,7 @@ export async function hasSecondFactor(factors: FactorRepository, personId: strin
 
 export function createSecondFactorController(deps: SecondFactorDeps) {
   const { interactions, journeys, renderer, csrf } = deps;
+  const now = deps.now ?? Date.now;
   const self = (uid: string) => `/interaction/${uid}`;
   const abortHref = (uid: string) => `/interaction/${uid}/abort?reason=cancel`;
 
@@ -77,15 +105,40 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
     return p;
   }
 
-  async function renderCode(ctx: Context, view: InteractionView, portalName: string, journey: Journey, opts: { method?: 'totp' | 'recovery'; error?: MessageKey; status?: number } = {}) {
+  /** Messages webauthn.js shows when the browser cannot or did not complete the ceremony. */
+  const scriptMessages = (t: Translate, failed: MessageKey, exists: MessageKey) => ({
+    unsupported: t('mfa.passkey_unsupported'),
+    cancelled: t('mfa.passkey_cancelled'),
+    failed: t(failed),
+    exists: t(exists),
+  });
+
+  async function renderCode(ctx: Context, view: InteractionView, portalName: string, journey: Journey, opts: { method?: 'totp' | 'recovery'; error?: MessageKey; errorFor?: 'code' | 'passkey'; status?: number } = {}) {
     const method = opts.method ?? 'totp';
     const hasRecovery = (await deps.recovery.remaining(journey.personId)) > 0;
+    const factors = (await deps.factors.listForPerson(journey.personId)).filter((f) => f.confirmed);
+    const hasTotp = factors.some((f) => f.type === 'totp');
+    const passkeys = factors.filter((f) => f.type === 'passkey');
+    let passkeyOptions: string | null = null;
+    if (passkeys.length > 0 && method !== 'recovery') {
+      const { options, challenge } = await deps.passkeys.authenticationOptions(passkeys);
+      await journeys.put(view.uid, { ...journey, passkeyChallenge: { value: challenge, purpose: 'authenticate', issuedAt: now() } });
+      passkeyOptions = JSON.stringify(options);
+    }
+    const shownOptions = passkeyOptions;
     ctx.set('Cache-Control', 'no-store');
     renderer.render(ctx, 'interactions/second-factor', localeFor(ctx, view.params.ui_locales), (t) => ({
       title: t('mfa.title'),
       portalName,
       method,
       hasRecovery,
+      hasTotp,
+      passkey: shownOptions === null ? null : {
+        action: `${self(view.uid)}/passkey`,
+        options: shownOptions,
+        messages: scriptMessages(t, 'mfa.passkey_failed', 'mfa.passkey_failed'),
+      },
+      codeError: !!opts.error && opts.errorFor !== 'passkey',
       action: `${self(view.uid)}/second-factor`,
       selfHref: self(view.uid),
       abortHref: abortHref(view.uid),
@@ -98,11 +151,17 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
     const p = await person(journey.personId);
     const accountName = `${p.pid.slice(0, 3)}…${p.pid.slice(-3)}`;
     let enrolment = journey.enrolFactorId ? await deps.totp.resumeEnrolment(p.id, journey.enrolFactorId, accountName) : undefined;
-    if (!enrolment) {
-      enrolment = await deps.totp.startEnrolment(p.id, 'Ứng dụng xác thực', accountName);
-      await journeys.put(view.uid, { ...journey, enrolFactorId: enrolment.factorId });
-    }
+    if (!enrolment) enrolment = await deps.totp.startEnrolment(p.id, 'Ứng dụng xác thực', accountName);
     const shown = enrolment;
+    // The passkey alternative: new creation options (and challenge) each time the page is shown.
+    const existing = (await deps.factors.listForPerson(p.id)).filter((f) => f.type === 'passkey');
+    const { options, challenge } = await deps.passkeys.registrationOptions(p, existing);
+    await journeys.put(view.uid, {
+      ...journey,
+      enrolFactorId: enrolment.factorId,
+      passkeyChallenge: { value: challenge, purpose: 'register', issuedAt: now() },
+    });
+    const passkeyOptions = JSON.stringify(options);
     ctx.set('Cache-Control', 'no-store');
     renderer.render(ctx, 'interactions/enrol-totp', localeFor(ctx, view.params.ui_locales), (t) => ({
       title: t('enrol.title'),
@@ -112,6 +171,12 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       csrf: csrf.token(view.uid),
       qrDataUrl: shown.qrDataUrl,
       secret: shown.secret,
+      passkey: {
+        action: `${self(view.uid)}/passkey-register`,
+        options: passkeyOptions,
+        messages: scriptMessages(t, 'enrol.passkey_failed', 'enrol.passkey_duplicate'),
+      },
+      codeError: !!error && !PASSKEY_ENROL_ERROR_KEYS.has(error),
       error: error ? t(error) : null,
     }), error ? 400 : 200);
   }
@@ -129,11 +194,11 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
     }));
   }
 
-  function renderLocked(ctx: Context, view: InteractionView, portalName: string) {
+  function renderLocked(ctx: Context, view: InteractionView, portalName: string, alert: MessageKey = 'mfa.locked') {
     ctx.set('Cache-Control', 'no-store');
     renderer.render(ctx, 'message', localeFor(ctx, view.params.ui_locales), (t) => ({
       title: t('mfa.title'),
-      alert: t('mfa.locked'),
+      alert: t(alert),
       link: { href: abortHref(view.uid), text: t('login.cancel', { portal: portalName }) },
     }), 429);
   }
@@ -143,12 +208,28 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
     const p = await person(journey.personId);
     const method = journey.mfa?.method;
     if (!method) throw new AppError('wrong_step', 400, 'error.session_expired');
-    const acr = method === 'totp' && p.level === 2 ? LOA.high : LOA.substantial;
+    // A recovery code never gives `high`; an authenticator app or a passkey does, at identity level 2.
+    const acr = (method === 'totp' || method === 'passkey') && p.level === 2 ? LOA.high : LOA.substantial;
+    // RFC 8176: pwd + otp (authenticator app and recovery codes are both one-time codes), mfa; a
+    // passkey is proof of possession of a key: hwk (device-bound) or swk (synced), see passkeyAmr.
+    const amr = method === 'passkey' ? ['pwd', journey.mfa?.amr ?? 'swk', 'mfa'] : ['pwd', 'otp', 'mfa'];
     await journeys.clear(view.uid);
     await interactions.finish(ctx, {
-      // RFC 8176: pwd + otp (authenticator app and recovery codes are both one-time codes), mfa.
-      login: { accountId: p.id, acr, amr: ['pwd', 'otp', 'mfa'], remember: false },
+      login: { accountId: p.id, acr, amr, remember: false },
     });
+  }
+
+  /**
+   * The journey's passkey challenge for `purpose`, if one is there and fresh, and the journey
+   * without it, already saved: a challenge answers one attempt only, whatever the outcome.
+   */
+  async function takeChallenge(uid: string, journey: Journey, purpose: 'authenticate' | 'register') {
+    const kept = journey.passkeyChallenge;
+    const rest: Journey = { ...journey };
+    delete rest.passkeyChallenge;
+    if (kept) await journeys.put(uid, rest);
+    const fresh = kept && kept.purpose === purpose && now() - kept.issuedAt <= PASSKEY_CHALLENGE_TTL_MS;
+    return { challenge: fresh ? kept.value : undefined, journey: rest };
   }
 
   async function loadJourney(ctx: Context, stage: Journey['stage'][]) {
@@ -241,6 +322,62 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       const codes = await deps.recovery.regenerate(journey.personId);
       deps.audit.record('RECOVERY_CODES_GENERATED', { person: journey.personId });
       await journeys.put(view.uid, { ...journey, stage: 'recovery_codes', mfa: { method: 'totp' } });
+      return renderRecovery(ctx, view, { title: 'recovery.title', codes });
+    },
+
+    /** A passkey assertion as the second factor (POST /interaction/:uid/passkey). */
+    async submitPasskey(ctx: Context) {
+      const loaded = await loadJourney(ctx, ['second_factor']);
+      const { raw, view, portalName } = loaded;
+      const form = parseForm(raw, passkeyForm);
+      const p = await person(loaded.journey.personId);
+      const { challenge, journey } = await takeChallenge(view.uid, loaded.journey, 'authenticate');
+      if (!challenge) {
+        deps.audit.record('MFA_FAILED', { person: p.id, method: 'passkey', type: 'passkey', reason: 'expired' });
+        return renderCode(ctx, view, portalName, journey, { error: 'mfa.passkey_expired', errorFor: 'passkey', status: 400 });
+      }
+      const result = await deps.passkeys.finishAuthentication(p.id, form.response, challenge);
+      if (!result.ok) {
+        deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: p.id, method: 'passkey', type: 'passkey', reason: result.reason });
+        if (result.reason === 'locked') return renderLocked(ctx, view, portalName, 'mfa.passkey_locked');
+        return renderCode(ctx, view, portalName, journey, { error: PASSKEY_SIGN_IN_ERRORS[result.reason] ?? 'mfa.passkey_failed', errorFor: 'passkey', status: 400 });
+      }
+      deps.audit.record('MFA_SUCCEEDED', {
+        person: p.id, method: 'passkey', type: 'passkey', factor: result.factor.id, amr: result.amr, user_verified: result.userVerified,
+      });
+      await finish(ctx, view, { ...journey, mfa: { method: 'passkey', amr: result.amr } });
+    },
+
+    /** A passkey registered instead of an authenticator app, inside the sign-in (POST /interaction/:uid/passkey-register). */
+    async submitPasskeyRegister(ctx: Context) {
+      const loaded = await loadJourney(ctx, ['enrol']);
+      const { raw, view, portalName } = loaded;
+      const form = parseForm(raw, passkeyForm);
+      const personId = loaded.journey.personId;
+      // Enrolment inside a sign-in is for a person without a second factor; one added meanwhile
+      // (elsewhere) must be used instead.
+      if (await hasSecondFactor(deps.factors, personId)) throw new AppError('wrong_step', 400, 'error.session_expired');
+      const { challenge, journey } = await takeChallenge(view.uid, loaded.journey, 'register');
+      if (!challenge) {
+        deps.audit.record('MFA_FAILED', { person: personId, method: 'passkey', type: 'passkey', stage: 'enrol', reason: 'expired' });
+        return renderEnrol(ctx, view, portalName, journey, 'mfa.passkey_expired');
+      }
+      const result = await deps.passkeys.finishRegistration(personId, form.response, challenge, PASSKEY_LABEL);
+      if (!result.ok) {
+        deps.audit.record('MFA_FAILED', { person: personId, method: 'passkey', type: 'passkey', stage: 'enrol', reason: result.reason });
+        return renderEnrol(ctx, view, portalName, journey, PASSKEY_ENROL_ERRORS[result.reason] ?? 'enrol.passkey_failed');
+      }
+      deps.audit.record('FACTOR_ENROLLED', { person: personId, type: 'passkey', factor: result.factor.id, amr: result.amr });
+      // The authenticator app offered on the same page was not chosen: drop its unconfirmed seed.
+      const next: Journey = { ...journey, stage: 'recovery_codes', mfa: { method: 'passkey', amr: result.amr } };
+      if (journey.enrolFactorId) {
+        const pending = await deps.factors.find(journey.enrolFactorId);
+        if (pending && !pending.confirmed && pending.personId === personId) await deps.factors.remove(personId, pending.id);
+        delete next.enrolFactorId;
+      }
+      const codes = await deps.recovery.regenerate(personId);
+      deps.audit.record('RECOVERY_CODES_GENERATED', { person: personId });
+      await journeys.put(view.uid, next);
       return renderRecovery(ctx, view, { title: 'recovery.title', codes });
     },
 

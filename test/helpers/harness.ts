@@ -23,12 +23,17 @@ export interface TestServer {
 
 export const DEFAULT_PASSWORD = 'mây trắng bay về phía núi xa 2024';
 
-export async function startTestServer(options: { env?: Record<string, string>; now?: () => number } = {}): Promise<TestServer> {
+/**
+ * `host: 'localhost'` serves on `http://localhost:<port>` instead of `http://127.0.0.1:<port>`:
+ * WebAuthn RP IDs are host names, never IP addresses (the passkey tests need it).
+ */
+export async function startTestServer(options: { env?: Record<string, string>; now?: () => number; host?: 'localhost' } = {}): Promise<TestServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dinhdanh-test-'));
   const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const port = (server.address() as AddressInfo).port;
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `http://${host}:${port}`;
   const config = loadConfig({
     NODE_ENV: 'test',
     PORT: String(port),
