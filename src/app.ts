@@ -13,7 +13,7 @@ import type { Config } from './config/config.js';
 import type { Store } from './store/index.js';
 import type { AuthenticationService } from './accounts/index.js';
 import type { AuditService } from './audit/index.js';
-import type { PasskeyService, RecoveryService, TotpService } from './mfa/index.js';
+import type { FactorNotices, MessageCodeService, PasskeyService, RecoveryService, TotpService } from './mfa/index.js';
 import { SESSION_IDLE_MS, TTL } from './provider/provider.js';
 import { createAccountSessions } from './provider/account-session.js';
 import { securityRoutes } from './account/index.js';
@@ -38,6 +38,8 @@ export interface AppDeps {
   totp: TotpService;
   recovery: RecoveryService;
   passkeys: PasskeyService;
+  messageCodes: MessageCodeService;
+  notices: FactorNotices;
   cookieKeys: string[];
   now?: () => number;
 }
@@ -109,6 +111,13 @@ export function buildApp(deps: AppDeps): Koa {
     totp: deps.totp,
     recovery: deps.recovery,
     passkeys: deps.passkeys,
+    messageCodes: deps.messageCodes,
+    notices: deps.notices,
+    sessionLive: async (uid: string) => {
+      const t = (deps.now ?? Date.now)();
+      const [start, seen] = await Promise.all([deps.store.counters.get(`session-start:${uid}`, t), deps.store.counters.get(`session-seen:${uid}`, t)]);
+      return !!start && !!seen;
+    },
     audit: deps.audit,
     renderer,
     csrf: deps.csrf,
@@ -128,6 +137,7 @@ export function buildApp(deps: AppDeps): Koa {
     recoveryCodes: deps.store.recoveryCodes,
     totp: deps.totp,
     recovery: deps.recovery,
+    notices: deps.notices,
     audit: deps.audit,
     renderer,
     csrf: deps.csrf,

@@ -16,7 +16,7 @@ import { createRenderer } from './http/render.js';
 import { createCsrf } from './http/csrf.js';
 import { createProvider } from './provider/provider.js';
 import { buildApp } from './app.js';
-import { createPasskeyService, createRecoveryService, createTotpService } from './mfa/index.js';
+import { createFactorNotices, createMessageCodeService, createNotifier, createPasskeyService, createRecoveryService, createTotpService } from './mfa/index.js';
 
 export interface System {
   config: Config;
@@ -45,8 +45,11 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const passkeys = createPasskeyService({
     factors: store.factors, counters: store.counters, rpId: issuerUrl.hostname, rpName: 'dinhdanh', origin: issuerUrl.origin, now: options.now,
   });
+  const notifier = options.notifier ?? createNotifier(config, logger);
+  const messageCodes = createMessageCodeService({ store: store.oidc, counters: store.counters, notifier, now: options.now, logger });
+  const notices = createFactorNotices({ notifier, persons: store.persons, logger, now: options.now });
   const app = buildApp({
-    config, logger, store, provider, renderer, auth, audit, totp, recovery, passkeys, now: options.now,
+    config, logger, store, provider, renderer, auth, audit, totp, recovery, passkeys, messageCodes, notices, now: options.now,
     csrf: createCsrf(keys.cookieKeys),
     cookieKeys: keys.cookieKeys,
   });

@@ -10,6 +10,7 @@ import { createSecretBox } from './keys/secret-box.js';
 import { createPortalService } from './portals/index.js';
 import { createAccountService, createPasswordHasher, type PasswordHasher } from './accounts/index.js';
 import { createAuditService } from './audit/index.js';
+import type { ChannelNotifier } from './mfa/notifier/index.js';
 
 export function createLogger(config: Config): Logger {
   return pino({
@@ -21,6 +22,8 @@ export function createLogger(config: Config): Logger {
 
 export interface ComposeOptions {
   logger?: Logger;
+  /** Replaces the configured message delivery (tests). */
+  notifier?: ChannelNotifier;
   hasher?: PasswordHasher;
   now?: () => number;
 }

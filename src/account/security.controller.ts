@@ -13,7 +13,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AuditService } from '../audit/index.js';
 import type { FactorRepository, PersonRepository, RecoveryCodeRepository } from '../store/index.js';
-import type { RecoveryService, TotpService } from '../mfa/index.js';
+import type { FactorNotices, RecoveryService, TotpService } from '../mfa/index.js';
 import { AppError } from '../http/errors.js';
 import { parseForm, readForm } from '../http/body.js';
 import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
@@ -33,6 +33,7 @@ export interface SecurityDeps {
   recoveryCodes: RecoveryCodeRepository;
   totp: TotpService;
   recovery: RecoveryService;
+  notices: FactorNotices;
   audit: AuditService;
   renderer: Renderer;
   csrf: Csrf;
@@ -191,6 +192,7 @@ export function createSecurityController(deps: SecurityDeps) {
         }), 400);
       }
       deps.audit.record('FACTOR_ENROLLED', { person: session.accountId, type: 'totp', factor: form.factor, via: 'account' });
+      await deps.notices.factorAdded(session.accountId, 'totp', localeFor(ctx));
       if (!hadFactor) {
         const codes = await deps.recovery.regenerate(session.accountId);
         deps.audit.record('RECOVERY_CODES_GENERATED', { person: session.accountId });
@@ -203,8 +205,10 @@ export function createSecurityController(deps: SecurityDeps) {
       const change = await forChange(ctx, factorForm);
       if (!change) return;
       const { session, form } = change;
-      if (!(await deps.factors.remove(session.accountId, form.factor))) throw new AppError('unknown_factor', 404, 'error.not_found');
+      const factor = await deps.factors.find(form.factor);
+      if (!factor || !(await deps.factors.remove(session.accountId, form.factor))) throw new AppError('unknown_factor', 404, 'error.not_found');
       deps.audit.record('FACTOR_REMOVED', { person: session.accountId, factor: form.factor });
+      await deps.notices.factorRemoved(session.accountId, factor.type, localeFor(ctx));
       // Recovery codes recover a second factor: with none left, they go too.
       if (!(await deps.factors.listForPerson(session.accountId)).some((f) => f.confirmed)) {
         await deps.recoveryCodes.removeAll(session.accountId);

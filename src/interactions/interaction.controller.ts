@@ -148,9 +148,9 @@ export function createInteractionController(deps: InteractionDeps) {
             if (person && person.status === 'active') {
               const step = nextStep(requestedRankOf(view), person, await hasSecondFactor(deps.factors, person.id));
               if (step === 'unmet') return renderUnmet(ctx, view, client.name);
-              if (step === 'second_factor' || step === 'enrol') {
-                return deps.secondFactor.begin(ctx, view, client.name, person.id, step, false);
-              }
+              // Binding a first factor needs the password now, not a session someone may have
+              // walked away from: only an existing factor steps up without it.
+              if (step === 'second_factor') return deps.secondFactor.begin(ctx, view, client.name, person.id, step, false);
             }
           }
           return renderLogin(ctx, view, client.name);

@@ -25,6 +25,8 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   router.post(`${UID}/passkey`, noStore, secondFactor.submitPasskey);
   router.post(`${UID}/passkey-register`, noStore, secondFactor.submitPasskeyRegister);
   router.post(`${UID}/continue`, noStore, secondFactor.submitContinue);
+  router.post(`${UID}/send-code`, noStore, secondFactor.sendCode);
+  router.post(`${UID}/message-code`, noStore, secondFactor.submitMessageCode);
   router.get(`${UID}/abort`, noStore, c.abort);
   return router;
 }

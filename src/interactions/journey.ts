@@ -18,7 +18,16 @@ export interface Journey {
    * The second factor that passed, once one has; for a passkey, the RFC 8176 `amr` value its
    * authenticator earned (`hwk` device-bound, `swk` synced: see mfa/passkey.service.ts).
    */
-  mfa?: { method: 'totp' | 'recovery' | 'passkey'; amr?: 'hwk' | 'swk' };
+  mfa?: { method: 'totp' | 'recovery' | 'passkey' | 'sms' | 'email'; amr?: 'hwk' | 'swk' };
+  /**
+   * A factor was bound in this very interaction. Binding rests only on what the session proved
+   * before it (NIST SP 800-63B §6.1.2.1), so such a sign-in is `substantial` at most.
+   */
+  enrolledHere?: boolean;
+  /** The live session a step-up (passwordHere false) belongs to. */
+  sessionUid?: string;
+  /** A one-time code sent by SMS or e-mail for this sign-in. */
+  messageCode?: { id: string; channel: 'sms' | 'email'; sentTo: string };
   /**
    * The WebAuthn challenge of the passkey options this sign-in's page last embedded. Kept here, in
    * the store, and never in the page or a cookie: the browser cannot choose it. Replaced whenever

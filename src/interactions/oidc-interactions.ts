@@ -13,6 +13,8 @@ export interface InteractionView {
   clientId: string;
   /** Signed-in person in the current SSO session, if any. */
   sessionAccountId: string | undefined;
+  /** The stable uid of that session. */
+  sessionUid: string | undefined;
   grantId: string | undefined;
   /** The level the session has now (from a previous sign-in), if any. */
   lastSubmission: Record<string, unknown> | undefined;
@@ -53,6 +55,7 @@ export function createInteractions(provider: Provider): Interactions {
         params: details.params as Record<string, unknown>,
         clientId: String(details.params.client_id),
         sessionAccountId: details.session?.accountId,
+        sessionUid: details.session?.uid,
         grantId: details.grantId,
         lastSubmission: details.lastSubmission as Record<string, unknown> | undefined,
       };

@@ -18,7 +18,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AuditService } from '../audit/index.js';
 import type { FactorRepository, Person, PersonRepository } from '../store/index.js';
-import { PASSKEY_CHALLENGE_TTL_MS, type PasskeyService, type RecoveryService, type TotpService } from '../mfa/index.js';
+import { PASSKEY_CHALLENGE_TTL_MS, maskEmail, maskPhone, type FactorNotices, type MessageCodeService, type PasskeyService, type RecoveryService, type TotpService } from '../mfa/index.js';
 import { AppError } from '../http/errors.js';
 import { parseForm, readForm } from '../http/body.js';
 import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
@@ -38,6 +38,10 @@ export interface SecondFactorDeps {
   totp: TotpService;
   recovery: RecoveryService;
   passkeys: PasskeyService;
+  messageCodes: MessageCodeService;
+  notices: FactorNotices;
+  /** Whether the SSO session with this uid is still live (idle and absolute limits). */
+  sessionLive: (sessionUid: string) => Promise<boolean>;
   audit: AuditService;
   renderer: Renderer;
   csrf: Csrf;
@@ -54,6 +58,7 @@ const codeForm = {
   code: z.string().max(64),
 };
 const enrolForm = { _csrf: z.string().max(128), code: z.string().max(64) };
+const sendCodeForm = { _csrf: z.string().max(128), channel: z.enum(['sms', 'email']) };
 const continueForm = { _csrf: z.string().max(128), next: z.enum(['continue', 'regenerate']).optional() };
 /** The WebAuthn answer, as the JSON string webauthn.js puts in the field (checked by the passkey service). */
 const passkeyForm = { _csrf: z.string().max(128), response: z.string().max(12_000) };
@@ -126,8 +131,12 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       passkeyOptions = JSON.stringify(options);
     }
     const shownOptions = passkeyOptions;
+    const locale = localeFor(ctx, view.params.ui_locales);
+    const messages = method === 'recovery' ? [] : await messageOptions(view, await person(journey.personId), translator(locale));
     ctx.set('Cache-Control', 'no-store');
-    renderer.render(ctx, 'interactions/second-factor', localeFor(ctx, view.params.ui_locales), (t) => ({
+    renderer.render(ctx, 'interactions/second-factor', locale, (t) => ({
+      messageOptions: messages,
+      sendCodeAction: `${self(view.uid)}/send-code`,
       title: t('mfa.title'),
       portalName,
       method,
@@ -162,8 +171,12 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       passkeyChallenge: { value: challenge, purpose: 'register', issuedAt: now() },
     });
     const passkeyOptions = JSON.stringify(options);
+    const locale = localeFor(ctx, view.params.ui_locales);
+    const messages = await messageOptions(view, p, translator(locale));
     ctx.set('Cache-Control', 'no-store');
-    renderer.render(ctx, 'interactions/enrol-totp', localeFor(ctx, view.params.ui_locales), (t) => ({
+    renderer.render(ctx, 'interactions/enrol-totp', locale, (t) => ({
+      messageOptions: messages,
+      sendCodeAction: `${self(view.uid)}/send-code`,
       title: t('enrol.title'),
       portalName,
       action: `${self(view.uid)}/enrol`,
@@ -179,6 +192,33 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       codeError: !!error && !PASSKEY_ENROL_ERROR_KEYS.has(error),
       error: error ? t(error) : null,
     }), error ? 400 : 200);
+  }
+
+  /** The codes-by-message the person can ask for here: contacts on file, channels configured, never for `high`. */
+  async function messageOptions(view: InteractionView, p: Person, t: Translate) {
+    if (requestedRankOf(view) >= RANK_HIGH) return [];
+    const channels = deps.messageCodes.channels();
+    const out: Array<{ channel: 'sms' | 'email'; label: string }> = [];
+    if (p.phone && channels.has('sms')) out.push({ channel: 'sms', label: t('mfa.message_send_sms', { to: maskPhone(p.phone) }) });
+    if (p.email && channels.has('email')) out.push({ channel: 'email', label: t('mfa.message_send_email', { to: maskEmail(p.email) }) });
+    return out;
+  }
+
+  function renderMessageCode(ctx: Context, view: InteractionView, portalName: string, journey: Journey, error?: MessageKey, status = 200) {
+    const sent = journey.messageCode!;
+    ctx.set('Cache-Control', 'no-store');
+    renderer.render(ctx, 'interactions/message-code', localeFor(ctx, view.params.ui_locales), (t) => ({
+      title: t('mfa.title'),
+      portalName,
+      intro: t('mfa.message_intro', { to: sent.sentTo }),
+      channel: sent.channel,
+      action: `${self(view.uid)}/message-code`,
+      sendCodeAction: `${self(view.uid)}/send-code`,
+      backHref: `${self(view.uid)}?method=other`,
+      abortHref: abortHref(view.uid),
+      csrf: csrf.token(view.uid),
+      error: error ? t(error) : null,
+    }), status);
   }
 
   function renderRecovery(ctx: Context, view: InteractionView, opts: { codes?: string[]; notice?: string; offerRegenerate?: boolean; title: MessageKey }) {
@@ -208,11 +248,14 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
     const p = await person(journey.personId);
     const method = journey.mfa?.method;
     if (!method) throw new AppError('wrong_step', 400, 'error.session_expired');
-    // A recovery code never gives `high`; an authenticator app or a passkey does, at identity level 2.
-    const acr = (method === 'totp' || method === 'passkey') && p.level === 2 ? LOA.high : LOA.substantial;
-    // RFC 8176: pwd + otp (authenticator app and recovery codes are both one-time codes), mfa; a
-    // passkey is proof of possession of a key: hwk (device-bound) or swk (synced), see passkeyAmr.
-    const amr = method === 'passkey' ? ['pwd', journey.mfa?.amr ?? 'swk', 'mfa'] : ['pwd', 'otp', 'mfa'];
+    // An authenticator app or a passkey gives `high` at identity level 2 — but not in the sign-in that
+    // bound it (that binding rested on the password alone). Recovery codes and codes by message
+    // never give `high`.
+    const strong = method === 'totp' || method === 'passkey';
+    const acr = strong && p.level === 2 && !journey.enrolledHere ? LOA.high : LOA.substantial;
+    // RFC 8176: pwd + otp (authenticator app, recovery and e-mail codes are one-time codes) or sms,
+    // and mfa; a passkey is proof of possession of a key: hwk (device-bound) or swk (synced).
+    const amr = method === 'passkey' ? ['pwd', journey.mfa?.amr ?? 'swk', 'mfa'] : method === 'sms' ? ['pwd', 'sms', 'mfa'] : ['pwd', 'otp', 'mfa'];
     await journeys.clear(view.uid);
     await interactions.finish(ctx, {
       login: { accountId: p.id, acr, amr, remember: false },
@@ -242,6 +285,11 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
     if (view.prompt.name !== 'login' || !journey || !stage.includes(journey.stage)) {
       throw new AppError('wrong_step', 400, 'error.session_expired');
     }
+    // A step-up rests on the session it started from: it must still be live and the same person's.
+    if (!journey.passwordHere && (view.sessionAccountId !== journey.personId || !journey.sessionUid || !(await deps.sessionLive(journey.sessionUid)))) {
+      await journeys.clear(view.uid);
+      throw new AppError('session_ended', 400, 'error.session_expired');
+    }
     const client = await interactions.client(view.clientId);
     return { raw, view, journey, portalName: client.name };
   }
@@ -249,6 +297,12 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
   return {
     /** Renders the page for the stage this sign-in is at (GET /interaction/:uid while a journey exists). */
     async show(ctx: Context, view: InteractionView, portalName: string, journey: Journey) {
+      if (journey.messageCode && (journey.stage === 'second_factor' || journey.stage === 'enrol')) {
+        if (ctx.query.method !== 'other') return renderMessageCode(ctx, view, portalName, journey);
+        journey = { ...journey };
+        delete journey.messageCode;
+        await journeys.put(view.uid, journey);
+      }
       switch (journey.stage) {
         case 'second_factor': {
           const method = ctx.query.method === 'recovery' ? 'recovery' : 'totp';
@@ -267,7 +321,7 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
 
     /** Starts the second step for a person whose password was just proven, or whose session is asked for more. */
     async begin(ctx: Context, view: InteractionView, portalName: string, personId: string, stage: 'second_factor' | 'enrol', passwordHere: boolean) {
-      const journey: Journey = { personId, stage, passwordHere };
+      const journey: Journey = { personId, stage, passwordHere, ...(passwordHere ? {} : { sessionUid: view.sessionUid }) };
       await journeys.put(view.uid, journey);
       if (stage === 'enrol') return renderEnrol(ctx, view, portalName, journey);
       return renderCode(ctx, view, portalName, journey);
@@ -319,9 +373,10 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
         return renderEnrol(ctx, view, portalName, journey, result.reason === 'replayed' ? 'mfa.replayed' : 'mfa.invalid');
       }
       deps.audit.record('FACTOR_ENROLLED', { person: journey.personId, type: 'totp', factor: journey.enrolFactorId });
+      await deps.notices.factorAdded(journey.personId, 'totp', localeFor(ctx, view.params.ui_locales));
       const codes = await deps.recovery.regenerate(journey.personId);
       deps.audit.record('RECOVERY_CODES_GENERATED', { person: journey.personId });
-      await journeys.put(view.uid, { ...journey, stage: 'recovery_codes', mfa: { method: 'totp' } });
+      await journeys.put(view.uid, { ...journey, stage: 'recovery_codes', mfa: { method: 'totp' }, enrolledHere: true });
       return renderRecovery(ctx, view, { title: 'recovery.title', codes });
     },
 
@@ -368,8 +423,9 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
         return renderEnrol(ctx, view, portalName, journey, PASSKEY_ENROL_ERRORS[result.reason] ?? 'enrol.passkey_failed');
       }
       deps.audit.record('FACTOR_ENROLLED', { person: personId, type: 'passkey', factor: result.factor.id, amr: result.amr });
+      await deps.notices.factorAdded(personId, 'passkey', localeFor(ctx, view.params.ui_locales));
       // The authenticator app offered on the same page was not chosen: drop its unconfirmed seed.
-      const next: Journey = { ...journey, stage: 'recovery_codes', mfa: { method: 'passkey', amr: result.amr } };
+      const next: Journey = { ...journey, stage: 'recovery_codes', mfa: { method: 'passkey', amr: result.amr }, enrolledHere: true };
       if (journey.enrolFactorId) {
         const pending = await deps.factors.find(journey.enrolFactorId);
         if (pending && !pending.confirmed && pending.personId === personId) await deps.factors.remove(personId, pending.id);
@@ -379,6 +435,43 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       deps.audit.record('RECOVERY_CODES_GENERATED', { person: personId });
       await journeys.put(view.uid, next);
       return renderRecovery(ctx, view, { title: 'recovery.title', codes });
+    },
+
+    /** Sends a one-time code by SMS or e-mail to a contact on file (POST /interaction/:uid/send-code). */
+    async sendCode(ctx: Context) {
+      const { raw, view, journey, portalName } = await loadJourney(ctx, ['second_factor', 'enrol']);
+      const form = parseForm(raw, sendCodeForm);
+      const p = await person(journey.personId);
+      if (requestedRankOf(view) >= RANK_HIGH) return renderCode(ctx, view, portalName, journey, { error: 'mfa.message_not_high', status: 400 });
+      const destination = form.channel === 'sms' ? p.phone : p.email;
+      if (!destination || !deps.messageCodes.channels().has(form.channel)) throw new AppError('no_destination', 400, 'error.invalid_request');
+      const sent = await deps.messageCodes.send(p.id, form.channel, destination, localeFor(ctx, view.params.ui_locales));
+      if (!sent.ok) {
+        deps.audit.record(sent.reason === 'rate_limited' ? 'MESSAGE_CODE_RATE_LIMITED' : 'MESSAGE_CODE_DELIVERY_FAILED', { person: p.id, channel: form.channel });
+        const error: MessageKey = sent.reason === 'rate_limited' ? 'mfa.message_rate_limited' : 'mfa.message_unavailable';
+        if (journey.messageCode) return renderMessageCode(ctx, view, portalName, journey, error, 429);
+        return journey.stage === 'enrol' ? renderEnrol(ctx, view, portalName, journey, error) : renderCode(ctx, view, portalName, journey, { error, status: 429 });
+      }
+      deps.audit.record('MESSAGE_CODE_SENT', { person: p.id, channel: form.channel });
+      const next: Journey = { ...journey, messageCode: { id: sent.id, channel: form.channel, sentTo: sent.sentTo } };
+      await journeys.put(view.uid, next);
+      return renderMessageCode(ctx, view, portalName, next);
+    },
+
+    /** The code that was sent (POST /interaction/:uid/message-code): `substantial`, never `high`. */
+    async submitMessageCode(ctx: Context) {
+      const { raw, view, journey, portalName } = await loadJourney(ctx, ['second_factor', 'enrol']);
+      const form = parseForm(raw, enrolForm);
+      if (!journey.messageCode) throw new AppError('wrong_step', 400, 'error.session_expired');
+      const channel = journey.messageCode.channel;
+      const result = await deps.messageCodes.verify(journey.personId, journey.messageCode.id, form.code.trim());
+      if (!result.ok) {
+        deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: journey.personId, method: channel, reason: result.reason });
+        if (result.reason === 'locked') return renderLocked(ctx, view, portalName);
+        return renderMessageCode(ctx, view, portalName, journey, result.reason === 'invalid' ? 'mfa.invalid' : 'mfa.message_expired', 400);
+      }
+      deps.audit.record('MFA_SUCCEEDED', { person: journey.personId, method: channel });
+      await finish(ctx, view, { ...journey, mfa: { method: channel } });
     },
 
     async submitContinue(ctx: Context) {

@@ -93,11 +93,17 @@ describe('enrolment inside the sign-in', () => {
     expect(stored[0]!.secretCiphertext).not.toContain(secret);
   });
 
-  it('gives high to a level-2 person with an authenticator app', async () => {
+  it('gives a level-2 person substantial in the sign-in that enrolled the app (the binding rested on the password), high at the next', async () => {
     const person = await srv.addPerson({ level: '2' });
     now += MINUTE;
-    const { claims } = await enrol(new Browser(srv.issuer), person);
-    expect(claims.acr).toBe(HIGH);
+    const { claims, secret } = await enrol(new Browser(srv.issuer), person);
+    expect(claims.acr).toBe(SUBSTANTIAL);
+    now += MINUTE;
+    const browser = new Browser(srv.issuer);
+    const req = await authRequest(config, portal, { acr_values: HIGH });
+    const page = await password(browser, req, person);
+    const back = await toPortal(browser, await submit(browser, page, { code: await totp(secret) }));
+    expect((await redeem(config, req, back.location!)).claims()!.acr).toBe(HIGH);
   });
 });
 
@@ -180,7 +186,7 @@ describe('once enrolled', () => {
 });
 
 describe('levels and sessions', () => {
-  it('steps a low session up to substantial with enrolment, without asking for the password again', async () => {
+  it('steps a low session up to substantial through enrolment, asking for the password first (binding a first factor needs it)', async () => {
     const person = await srv.addPerson();
     now += MINUTE;
     const browser = new Browser(srv.issuer);
@@ -192,9 +198,8 @@ describe('levels and sessions', () => {
     expect(new URL(silent.location!).searchParams.get('error')).toBe('login_required');
 
     const req = await authRequest(config, portal, { acr_values: SUBSTANTIAL });
-    const page = await browser.get(req.url.href);
+    const page = await password(browser, req, person);
     expect(page.status).toBe(200);
-    expect(page.text).not.toContain('name="identifier"');
     const secret = /data-testid="totp-secret">([A-Z2-7]+)</.exec(page.text)![1]!;
     const codes = await submit(browser, page, { code: await totp(secret) });
     const back = await toPortal(browser, await submit(browser, codes, { next: 'continue' }));
@@ -206,6 +211,15 @@ describe('levels and sessions', () => {
     now += MINUTE;
     const browser = new Browser(srv.issuer);
     const { secret } = await enrol(browser, person);
+
+    // The enrolling session is substantial: asking for high steps up with a code, no password.
+    now += MINUTE;
+    const first = await authRequest(config, portal, { acr_values: HIGH });
+    const stepUp = await browser.get(first.url.href);
+    expect(stepUp.text).toContain('name="code"');
+    expect(stepUp.text).not.toContain('name="identifier"');
+    const firstBack = await toPortal(browser, await submit(browser, stepUp, { code: await totp(secret) }));
+    expect((await redeem(config, first, firstBack.location!)).claims()!.acr).toBe(HIGH);
 
     now += 10 * MINUTE;
     const fresh = await browser.get((await authRequest(config, portal, { acr_values: HIGH, prompt: 'none' })).url.href);

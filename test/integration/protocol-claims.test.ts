@@ -190,13 +190,16 @@ describe('authentication levels (SECURITY #12)', () => {
     expect(redirectParams(res.location!).get('error')).toEqual(expect.any(String));
   });
 
-  it('a low session asked for substantial → no silent code: the second step (here, enrolment), not a token', async () => {
+  it('a low session asked for substantial → no silent code: the password again, then enrolment of a second factor', async () => {
     const { browser } = await signInForCode(srv.issuer, portal, person);
     const req = await rawAuthRequest(ep.authorization, portal, { acr_values: SUBSTANTIAL });
     const first = await browser.get(req.url.href);
     expectNoCredentials(first);
     expect(first.status).toBe(200);
-    expect(first.text).toContain('data-testid="totp-secret"');
+    expect(first.text).toContain('name="identifier"');
+    const enrol = await passwordStep(browser, req.url.href);
+    expectNoCredentials(enrol);
+    expect(enrol.text).toContain('data-testid="totp-secret"');
   });
 
   it('a low session of a level-1 person asked for high → the unmet page straight away, never a code', async () => {

@@ -1,0 +1,56 @@
+/**
+ * Telling a citizen, on every contact on file, that a second factor was added or removed
+ * (SECURITY.md #39: a factor bound by someone who only had the password must not go unnoticed).
+ * Delivery problems are logged and never stop the sign-in.
+ */
+import type { Logger } from 'pino';
+import type { PersonRepository } from '../store/index.js';
+import type { Locale } from '../http/i18n.js';
+import type { ChannelNotifier } from './notifier/index.js';
+
+export interface FactorNotices {
+  factorAdded(personId: string, type: 'totp' | 'passkey', locale: Locale): Promise<void>;
+  factorRemoved(personId: string, type: 'totp' | 'passkey', locale: Locale): Promise<void>;
+}
+
+const TEXT = {
+  vi: {
+    totp: 'ứng dụng xác thực',
+    passkey: 'khóa truy cập (passkey)',
+    added: (what: string, when: string) => `dinhdanh: Một ${what} vừa được thêm vào tài khoản định danh của bạn lúc ${when}. Nếu không phải bạn, hãy gọi tổng đài dịch vụ công ngay.`,
+    removed: (what: string, when: string) => `dinhdanh: Một ${what} vừa được gỡ khỏi tài khoản định danh của bạn lúc ${when}. Nếu không phải bạn, hãy gọi tổng đài dịch vụ công ngay.`,
+    subject: 'Thay đổi bảo mật tài khoản định danh',
+  },
+  en: {
+    totp: 'authenticator app',
+    passkey: 'passkey',
+    added: (what: string, when: string) => `dinhdanh: An ${what} was added to your identification account at ${when}. If this was not you, call the public services hotline now.`,
+    removed: (what: string, when: string) => `dinhdanh: An ${what} was removed from your identification account at ${when}. If this was not you, call the public services hotline now.`,
+    subject: 'Security change on your identification account',
+  },
+} as const;
+
+export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: PersonRepository; logger: Logger; now?: () => number }): FactorNotices {
+  const now = deps.now ?? Date.now;
+  const log = deps.logger.child({ component: 'factor-notices' });
+
+  async function tell(personId: string, type: 'totp' | 'passkey', locale: Locale, kind: 'added' | 'removed') {
+    const person = await deps.persons.findById(personId);
+    if (!person) return;
+    const text = TEXT[locale];
+    const when = new Intl.DateTimeFormat(locale === 'vi' ? 'vi-VN' : 'en-GB', { dateStyle: 'short', timeStyle: 'short', timeZone: 'Asia/Ho_Chi_Minh' }).format(now());
+    const body = text[kind](text[type], when);
+    const channels = deps.notifier.channels();
+    const sends: Array<Promise<void>> = [];
+    if (person.phone && channels.has('sms')) sends.push(deps.notifier.send({ channel: 'sms', to: person.phone, text: body }));
+    if (person.email && channels.has('email')) sends.push(deps.notifier.send({ channel: 'email', to: person.email, subject: text.subject, text: body }));
+    for (const result of await Promise.allSettled(sends)) {
+      if (result.status === 'rejected') log.warn({ person: personId, code: (result.reason as { code?: string }).code }, 'security notice not delivered');
+    }
+  }
+
+  return {
+    factorAdded: (personId, type, locale) => tell(personId, type, locale, 'added'),
+    factorRemoved: (personId, type, locale) => tell(personId, type, locale, 'removed'),
+  };
+}
