@@ -331,3 +331,21 @@ describe('review regressions', () => {
     expect(res.location).toBeNull();
   });
 });
+
+describe('step-up journeys rest on a live session', () => {
+  it('a step-up page left open past the idle limit cannot be completed with the code alone', async () => {
+    const person = await srv.addPerson({ level: '2' });
+    now += MINUTE;
+    const browser = new Browser(srv.issuer);
+    const { secret } = await enrol(browser, person);
+    now += MINUTE;
+    const page = await browser.get((await authRequest(config, portal, { acr_values: HIGH })).url.href);
+    expect(page.text).toContain('name="code"');
+    now += 31 * MINUTE; // the SSO session went idle while the page was open
+    const late = await submit(browser, page, { code: await totp(secret) });
+    expect(late.status).toBe(400);
+    expect(late.location).toBeNull();
+    const silent = await browser.get((await authRequest(config, portal, { prompt: 'none' })).url.href);
+    expect(new URL(silent.location!).searchParams.get('error')).toBe('login_required');
+  });
+});
