@@ -18,7 +18,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AuditService } from '../audit/index.js';
 import type { FactorRepository, Person, PersonRepository } from '../store/index.js';
-import { PASSKEY_CHALLENGE_TTL_MS, maskEmail, maskPhone, type FactorNotices, type MessageCodeService, type PasskeyService, type RecoveryService, type TotpService } from '../mfa/index.js';
+import { CODE_ATTEMPTS, PASSKEY_CHALLENGE_TTL_MS, maskEmail, maskPhone, type FactorNotices, type MessageCodeService, type PasskeyService, type RecoveryService, type TotpService } from '../mfa/index.js';
 import { AppError } from '../http/errors.js';
 import { parseForm, readForm } from '../http/body.js';
 import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
@@ -236,6 +236,7 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
 
   function renderLocked(ctx: Context, view: InteractionView, portalName: string, alert: MessageKey = 'mfa.locked') {
     ctx.set('Cache-Control', 'no-store');
+    ctx.set('Retry-After', String(CODE_ATTEMPTS.baseDelayMs / 1000));
     renderer.render(ctx, 'message', localeFor(ctx, view.params.ui_locales), (t) => ({
       title: t('mfa.title'),
       alert: t(alert),

@@ -27,7 +27,13 @@ export const DEFAULT_PASSWORD = 'mây trắng bay về phía núi xa 2024';
  * `host: 'localhost'` serves on `http://localhost:<port>` instead of `http://127.0.0.1:<port>`:
  * WebAuthn RP IDs are host names, never IP addresses (the passkey tests need it).
  */
-export async function startTestServer(options: { env?: Record<string, string>; now?: () => number; host?: 'localhost' } = {}): Promise<TestServer> {
+export async function startTestServer(options: {
+  env?: Record<string, string>;
+  now?: () => number;
+  host?: 'localhost';
+  /** Receives every log line (JSON) at level info and above, for tests that read the logs. */
+  logSink?: (line: string) => void;
+} = {}): Promise<TestServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dinhdanh-test-'));
   const server = http.createServer();
   const host = options.host ?? '127.0.0.1';
@@ -43,7 +49,9 @@ export async function startTestServer(options: { env?: Record<string, string>; n
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...options.env,
   }, dir);
-  const logger = pino({ level: config.logLevel });
+  const logger = options.logSink
+    ? pino({ level: 'info' }, { write: options.logSink })
+    : pino({ level: config.logLevel });
   const system = await composeSystem(config, { logger, now: options.now });
   server.on('request', system.app.callback());
 
