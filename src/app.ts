@@ -137,6 +137,8 @@ export function buildApp(deps: AppDeps): Koa {
     recoveryCodes: deps.store.recoveryCodes,
     totp: deps.totp,
     recovery: deps.recovery,
+    passkeys: deps.passkeys,
+    oidcStore: deps.store.oidc,
     notices: deps.notices,
     audit: deps.audit,
     renderer,

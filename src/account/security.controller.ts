@@ -12,8 +12,8 @@ import crypto from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AuditService } from '../audit/index.js';
-import type { FactorRepository, PersonRepository, RecoveryCodeRepository } from '../store/index.js';
-import type { FactorNotices, RecoveryService, TotpService } from '../mfa/index.js';
+import type { FactorRepository, OidcModelStore, PersonRepository, RecoveryCodeRepository } from '../store/index.js';
+import { PASSKEY_CHALLENGE_TTL_MS, type FactorNotices, type PasskeyService, type RecoveryService, type TotpService } from '../mfa/index.js';
 import { AppError } from '../http/errors.js';
 import { parseForm, readForm } from '../http/body.js';
 import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
@@ -33,6 +33,9 @@ export interface SecurityDeps {
   recoveryCodes: RecoveryCodeRepository;
   totp: TotpService;
   recovery: RecoveryService;
+  passkeys: PasskeyService;
+  /** Short-lived server-side records (the passkey challenge of an account session). */
+  oidcStore: OidcModelStore;
   notices: FactorNotices;
   audit: AuditService;
   renderer: Renderer;
@@ -43,6 +46,9 @@ export interface SecurityDeps {
 const csrfOnly = { _csrf: z.string().max(128) };
 const factorForm = { _csrf: z.string().max(128), factor: z.string().uuid() };
 const confirmForm = { _csrf: z.string().max(128), factor: z.string().uuid(), code: z.string().max(64) };
+const passkeyForm = { _csrf: z.string().max(128), response: z.string().max(12_000) };
+const CHALLENGE_MODEL = 'AccountPasskeyChallenge';
+const PASSKEY_ERRORS: Record<string, MessageKey> = { duplicate: 'enrol.passkey_duplicate' };
 
 function formatDate(ms: number, locale: Locale): string {
   return new Intl.DateTimeFormat(locale === 'vi' ? 'vi-VN' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'Asia/Ho_Chi_Minh' }).format(ms);
@@ -127,6 +133,27 @@ export function createSecurityController(deps: SecurityDeps) {
       codes,
       csrf: deps.csrf.token(binding(session)),
     }));
+  }
+
+  async function renderPasskey(ctx: Context, session: AccountSession, error?: MessageKey) {
+    const person = await deps.persons.findById(session.accountId);
+    if (!person) throw new AppError('no_session', 401, 'error.session_expired');
+    const existing = (await deps.factors.listForPerson(person.id)).filter((f) => f.type === 'passkey');
+    const { options, challenge } = await deps.passkeys.registrationOptions(person, existing);
+    await deps.oidcStore.upsert(CHALLENGE_MODEL, session.uid, { value: challenge, issuedAt: now() }, Math.ceil(PASSKEY_CHALLENGE_TTL_MS / 1000));
+    ctx.set('Cache-Control', 'no-store');
+    deps.renderer.render(ctx, 'account/passkey', localeFor(ctx), (t) => ({
+      title: t('account.add_passkey'),
+      csrf: deps.csrf.token(binding(session)),
+      options: JSON.stringify(options),
+      messages: {
+        unsupported: t('mfa.passkey_unsupported'),
+        cancelled: t('mfa.passkey_cancelled'),
+        failed: t('enrol.passkey_failed'),
+        exists: t('enrol.passkey_duplicate'),
+      },
+      error: error ? t(error) : null,
+    }), error ? 400 : 200);
   }
 
   return {
@@ -214,6 +241,38 @@ export function createSecurityController(deps: SecurityDeps) {
         await deps.recoveryCodes.removeAll(session.accountId);
       }
       await renderPage(ctx, session, 'account.removed');
+    },
+
+    /** Shows passkey registration (its challenge kept server-side for this session, 5 minutes, single use). */
+    async startPasskey(ctx: Context) {
+      const change = await forChange(ctx, csrfOnly);
+      if (!change) return;
+      await renderPasskey(ctx, change.session);
+    },
+
+    async finishPasskey(ctx: Context) {
+      const change = await forChange(ctx, passkeyForm);
+      if (!change) return;
+      const { session, form } = change;
+      const kept = (await deps.oidcStore.find(CHALLENGE_MODEL, session.uid)) as { value?: string; issuedAt?: number } | undefined;
+      await deps.oidcStore.destroy(CHALLENGE_MODEL, session.uid);
+      if (!kept?.value || typeof kept.issuedAt !== 'number' || now() - kept.issuedAt > PASSKEY_CHALLENGE_TTL_MS) {
+        return renderPasskey(ctx, session, 'mfa.passkey_expired');
+      }
+      const hadFactor = (await deps.factors.listForPerson(session.accountId)).some((f) => f.confirmed);
+      const result = await deps.passkeys.finishRegistration(session.accountId, form.response, kept.value, 'Khóa truy cập (passkey)');
+      if (!result.ok) {
+        deps.audit.record('MFA_FAILED', { person: session.accountId, method: 'passkey', stage: 'enrol', via: 'account', reason: result.reason });
+        return renderPasskey(ctx, session, PASSKEY_ERRORS[result.reason] ?? 'enrol.passkey_failed');
+      }
+      deps.audit.record('FACTOR_ENROLLED', { person: session.accountId, type: 'passkey', factor: result.factor.id, via: 'account' });
+      await deps.notices.factorAdded(session.accountId, 'passkey', localeFor(ctx));
+      if (!hadFactor) {
+        const codes = await deps.recovery.regenerate(session.accountId);
+        deps.audit.record('RECOVERY_CODES_GENERATED', { person: session.accountId });
+        return renderCodes(ctx, session, codes, 'account.passkey_added');
+      }
+      await renderPage(ctx, session, 'account.passkey_added');
     },
 
     async regenerateCodes(ctx: Context) {

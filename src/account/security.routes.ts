@@ -15,5 +15,7 @@ export function securityRoutes(deps: SecurityDeps): Router {
   router.post('/account/security/totp/confirm', noStore, c.confirmTotp);
   router.post('/account/security/factors/remove', noStore, c.removeFactor);
   router.post('/account/security/recovery-codes', noStore, c.regenerateCodes);
+  router.post('/account/security/passkey', noStore, c.startPasskey);
+  router.post('/account/security/passkey/finish', noStore, c.finishPasskey);
   return router;
 }
