@@ -5,32 +5,31 @@
  * needs a sign-in within the last 5 minutes.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { generate } from 'otplib';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { Browser, alertText, formAction, hiddenField, type Response } from '../helpers/browser.js';
+import { Browser, alertText, hiddenField, type Response } from '../helpers/browser.js';
+import { MINUTE, pageSteps, totpCode, totpSecret, type Person } from '../helpers/pages.js';
 
-const MINUTE = 60_000;
 let now = Date.now();
 let srv: TestServer;
 
 beforeAll(async () => { srv = await startTestServer({ now: () => now }); });
 afterAll(async () => { await srv.close(); });
 
-const url = (path: string) => new URL(path, srv.issuer).href;
-const totp = (secret: string) => generate({ secret, epoch: Math.floor(now / 1000) });
+const { url, submit } = pageSteps({ server: () => srv });
+const totp = (secret: string) => totpCode(secret, now);
 
 async function post(browser: Browser, page: Response, action: string, fields: Record<string, string> = {}): Promise<Response> {
   return browser.post(url(action), { _csrf: hiddenField(page.text, '_csrf'), ...fields });
 }
 
 /** Opens /account/security, signing in with the password (and a code when enrolled). */
-async function openAccount(browser: Browser, person: { pid: string; password: string }, secret?: string): Promise<Response> {
+async function openAccount(browser: Browser, person: Person, secret?: string): Promise<Response> {
   let page = await browser.get(url('/account/security'));
   if (page.text.includes('name="identifier"')) {
-    page = await browser.post(url(formAction(page.text)), { _csrf: hiddenField(page.text, '_csrf'), identifier: person.pid, password: person.password });
+    page = await submit(browser, page, { identifier: person.pid, password: person.password });
   }
   if (page.text.includes('name="code"') && secret && !page.text.includes('data-testid="totp-secret"')) {
-    page = await browser.post(url(formAction(page.text)), { _csrf: hiddenField(page.text, '_csrf'), code: await totp(secret) });
+    page = await submit(browser, page, { code: await totp(secret) });
   }
   return page;
 }
@@ -46,7 +45,7 @@ describe('account security', () => {
     expect(page.text).not.toContain('data-testid="factor"');
 
     const enrol = await post(browser, page, '/account/security/totp');
-    const secret = /data-testid="totp-secret">([A-Z2-7]+)</.exec(enrol.text)![1]!;
+    const secret = totpSecret(enrol.text);
     const factor = hiddenField(enrol.text, 'factor');
     const codes = await post(browser, enrol, '/account/security/totp/confirm', { factor, code: await totp(secret) });
     expect([...codes.text.matchAll(/data-testid="recovery-code"/g)]).toHaveLength(10);
@@ -62,7 +61,7 @@ describe('account security', () => {
     const browser = new Browser(srv.issuer);
     let page = await openAccount(browser, person);
     const enrol = await post(browser, page, '/account/security/totp');
-    const secret = /data-testid="totp-secret">([A-Z2-7]+)</.exec(enrol.text)![1]!;
+    const secret = totpSecret(enrol.text);
     await post(browser, enrol, '/account/security/totp/confirm', { factor: hiddenField(enrol.text, 'factor'), code: await totp(secret) });
     const [stored] = (await srv.system.store.factors.listForPerson(person.id)).filter((f) => f.confirmed);
 
@@ -72,10 +71,10 @@ describe('account security', () => {
     // Sent through a sign-in with prompt=login: the password page, then the code.
     expect(reauth.text).toContain('name="identifier"');
     expect((await srv.system.store.factors.listForPerson(person.id)).some((f) => f.id === stored!.id)).toBe(true);
-    let back = await browser.post(url(formAction(reauth.text)), { _csrf: hiddenField(reauth.text, '_csrf'), identifier: person.pid, password: person.password });
+    let back = await submit(browser, reauth, { identifier: person.pid, password: person.password });
     expect(back.text).toContain('name="code"');
     now += 31_000;
-    back = await browser.post(url(formAction(back.text)), { _csrf: hiddenField(back.text, '_csrf'), code: await totp(secret) });
+    back = await submit(browser, back, { code: await totp(secret) });
     expect(back.status).toBe(200);
     expect(back.text).toContain('Bảo mật tài khoản');
 
@@ -90,7 +89,7 @@ describe('account security', () => {
     const ownerBrowser = new Browser(srv.issuer);
     const ownerPage = await openAccount(ownerBrowser, owner);
     const enrol = await post(ownerBrowser, ownerPage, '/account/security/totp');
-    const secret = /data-testid="totp-secret">([A-Z2-7]+)</.exec(enrol.text)![1]!;
+    const secret = totpSecret(enrol.text);
     await post(ownerBrowser, enrol, '/account/security/totp/confirm', { factor: hiddenField(enrol.text, 'factor'), code: await totp(secret) });
     const [ownerFactor] = await srv.system.store.factors.listForPerson(owner.id);
 

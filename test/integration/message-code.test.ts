@@ -7,27 +7,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type * as oidc from 'openid-client';
-import { generate } from 'otplib';
-import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { Browser, alertText, formAction, hiddenField, type Response } from '../helpers/browser.js';
-import { authRequest, discover, redeem, type AuthRequest, type Portal } from '../helpers/rp.js';
+import type { TestServer } from '../helpers/harness.js';
+import { Browser, alertText, formAction, hiddenField } from '../helpers/browser.js';
+import { authRequest, redeem, type Portal } from '../helpers/rp.js';
+import { HIGH, MINUTE, SUBSTANTIAL, pageSteps, startWithPortal, totpCode, totpSecret } from '../helpers/pages.js';
 
-const MINUTE = 60_000;
-const SUBSTANTIAL = 'urn:dinhdanh:loa:substantial';
-const HIGH = 'urn:dinhdanh:loa:high';
 let now = Date.now();
-let srv: TestServer;
-let portal: Portal;
-let config: oidc.Configuration;
-
-beforeAll(async () => {
-  srv = await startTestServer({ now: () => now });
-  portal = await srv.addPortal();
-  config = await discover(srv.issuer, portal);
-});
+let srv: TestServer, portal: Portal, config: oidc.Configuration;
+beforeAll(async () => { ({ srv, portal, config } = await startWithPortal({ now: () => now })); });
 afterAll(async () => { await srv.close(); });
 
-const url = (p: string) => new URL(p, srv.issuer).href;
+const { url, password, submit } = pageSteps({ server: () => srv });
 const outbox = () => {
   const file = path.join(srv.system.config.outboxDir, 'outbox.jsonl');
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { channel: string; to: string; text: string }) : [];
@@ -36,11 +26,6 @@ const lastCodeTo = (to: string) => {
   const m = outbox().filter((e) => e.to === to).at(-1);
   return /(\d{6})/.exec(m?.text ?? '')?.[1];
 };
-
-async function password(browser: Browser, req: AuthRequest, person: { pid: string; password: string }): Promise<Response> {
-  const page = await browser.get(req.url.href);
-  return browser.post(url(formAction(page.text)), { _csrf: hiddenField(page.text, '_csrf'), identifier: person.pid, password: person.password });
-}
 
 function sendForm(html: string, channel: string): { action: string; csrf: string } {
   const m = new RegExp(`<form method="post" action="([^"]*send-code)"[^>]*>\\s*<input type="hidden" name="_csrf" value="([^"]*)">\\s*<input type="hidden" name="channel" value="${channel}">`).exec(html);
@@ -63,10 +48,10 @@ describe('codes by message at sign-in', () => {
     const code = lastCodeTo('+84912345678');
     expect(code).toMatch(/^\d{6}$/);
 
-    const wrong = await browser.post(url(formAction(codePage.text)), { _csrf: hiddenField(codePage.text, '_csrf'), code: code === '000000' ? '111111' : '000000' });
+    const wrong = await submit(browser, codePage, { code: code === '000000' ? '111111' : '000000' });
     expect(wrong.status).toBe(400);
-    let done = await browser.post(url(formAction(wrong.text)), { _csrf: hiddenField(wrong.text, '_csrf'), code: code! });
-    if (done.text.includes('name="decision"')) done = await browser.post(url(formAction(done.text)), { _csrf: hiddenField(done.text, '_csrf'), decision: 'allow' });
+    let done = await submit(browser, wrong, { code: code! });
+    if (done.text.includes('name="decision"')) done = await submit(browser, done, { decision: 'allow' });
     const claims = (await redeem(config, req, done.location!)).claims()!;
     expect(claims.acr).toBe(SUBSTANTIAL);
     expect(claims.amr).toEqual(['pwd', 'sms', 'mfa']);
@@ -77,7 +62,7 @@ describe('codes by message at sign-in', () => {
     const send2 = sendForm(page2.text, 'sms');
     now += 2 * MINUTE; // past the one-per-minute sending limit
     const codePage2 = await again.post(url(send2.action), { _csrf: send2.csrf, channel: 'sms' });
-    const reused = await again.post(url(formAction(codePage2.text)), { _csrf: hiddenField(codePage2.text, '_csrf'), code: code! });
+    const reused = await submit(again, codePage2, { code: code! });
     expect(reused.status).toBe(400);
     expect(reused.location).toBeNull();
   });
@@ -99,8 +84,8 @@ describe('codes by message at sign-in', () => {
     now += MINUTE;
     const browser = new Browser(srv.issuer);
     const page = await password(browser, await authRequest(config, portal, { acr_values: SUBSTANTIAL }), person);
-    const secret = /data-testid="totp-secret">([A-Z2-7]+)</.exec(page.text)![1]!;
-    await browser.post(url(formAction(page.text)), { _csrf: hiddenField(page.text, '_csrf'), code: await generate({ secret, epoch: Math.floor(now / 1000) }) });
+    const secret = totpSecret(page.text);
+    await submit(browser, page, { code: await totpCode(secret, now) });
     const notice = outbox().filter((e) => e.to === 'chi@example.vn').at(-1);
     expect(notice?.text).toMatch(/ứng dụng xác thực vừa được thêm/);
     expect(notice?.text).not.toContain(secret);

@@ -5,60 +5,30 @@
  * below the level, and recovery codes used once.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { generate } from 'otplib';
 import type * as oidc from 'openid-client';
-import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { Browser, alertText, formAction, hiddenField, type Response } from '../helpers/browser.js';
-import { authRequest, discover, redeem, type AuthRequest, type Portal } from '../helpers/rp.js';
-
-const MINUTE = 60_000;
-const LOW = 'urn:dinhdanh:loa:low';
-const SUBSTANTIAL = 'urn:dinhdanh:loa:substantial';
-const HIGH = 'urn:dinhdanh:loa:high';
+import type { TestServer } from '../helpers/harness.js';
+import { Browser, alertText } from '../helpers/browser.js';
+import { authRequest, redeem, type Portal } from '../helpers/rp.js';
+import { HIGH, LOW, MINUTE, SUBSTANTIAL, TOTP_SECRET, pageSteps, shownRecoveryCodes, startWithPortal, totpCode, totpSecret, type Person } from '../helpers/pages.js';
 
 let now = Date.now();
-let srv: TestServer;
-let portal: Portal;
-let config: oidc.Configuration;
-
-beforeAll(async () => {
-  srv = await startTestServer({ now: () => now });
-  portal = await srv.addPortal();
-  config = await discover(srv.issuer, portal);
-});
+let srv: TestServer, portal: Portal, config: oidc.Configuration;
+beforeAll(async () => { ({ srv, portal, config } = await startWithPortal({ now: () => now })); });
 afterAll(async () => { await srv.close(); });
 
-const totp = (secret: string, at = now) => generate({ secret, epoch: Math.floor(at / 1000) });
-const url = (path: string) => new URL(path, srv.issuer).href;
-
-async function password(browser: Browser, req: AuthRequest, person: { pid: string; password: string }): Promise<Response> {
-  const page = await browser.get(req.url.href);
-  expect(page.text).toContain('name="identifier"');
-  return browser.post(url(formAction(page.text)), { _csrf: hiddenField(page.text, '_csrf'), identifier: person.pid, password: person.password });
-}
-
-async function submit(browser: Browser, page: Response, fields: Record<string, string>): Promise<Response> {
-  return browser.post(url(formAction(page.text)), { _csrf: hiddenField(page.text, '_csrf'), ...fields });
-}
-
-/** Consent if asked; returns the redirect back to the portal. */
-async function toPortal(browser: Browser, res: Response): Promise<Response> {
-  if (res.status === 200 && res.text.includes('name="decision"')) res = await submit(browser, res, { decision: 'allow' });
-  expect(res.status).toBe(303);
-  expect(res.location!.startsWith(portal.redirect_uri)).toBe(true);
-  return res;
-}
+const totp = (secret: string) => totpCode(secret, now);
+const { url, password, submit, toPortal } = pageSteps({ server: () => srv, portal: () => portal, expectLoginForm: true });
 
 /** Enrols an authenticator app inside a sign-in that asks for `substantial`; returns the seed and the ID token claims. */
-async function enrol(browser: Browser, person: { pid: string; password: string }) {
+async function enrol(browser: Browser, person: Person) {
   const req = await authRequest(config, portal, { acr_values: SUBSTANTIAL });
   const page = await password(browser, req, person);
   expect(page.status).toBe(200);
-  const secret = /data-testid="totp-secret">([A-Z2-7]+)</.exec(page.text)?.[1];
+  const secret = TOTP_SECRET.exec(page.text)?.[1];
   expect(secret).toBeDefined();
   expect(page.text).toMatch(/<img class="qr" src="data:image\/svg\+xml;base64,/);
   const codes = await submit(browser, page, { code: await totp(secret!) });
-  const shown = [...codes.text.matchAll(/data-testid="recovery-code">([A-Z0-9-]+)</g)].map((m) => m[1]!);
+  const shown = shownRecoveryCodes(codes.text);
   expect(shown).toHaveLength(10);
   const back = await toPortal(browser, await submit(browser, codes, { next: 'continue' }));
   const tokens = await redeem(config, req, back.location!);
@@ -72,7 +42,7 @@ describe('enrolment inside the sign-in', () => {
     const req = await authRequest(config, portal, { acr_values: SUBSTANTIAL });
     const page = await password(browser, req, person);
     expect(page.text).toContain('data-testid="totp-secret"');
-    const secret = /data-testid="totp-secret">([A-Z2-7]+)</.exec(page.text)![1]!;
+    const secret = totpSecret(page.text);
 
     // A wrong first code keeps the enrolment open with an error; the seed stays the same.
     const wrong = await submit(browser, page, { code: '000000' === await totp(secret) ? '111111' : '000000' });
@@ -200,7 +170,7 @@ describe('levels and sessions', () => {
     const req = await authRequest(config, portal, { acr_values: SUBSTANTIAL });
     const page = await password(browser, req, person);
     expect(page.status).toBe(200);
-    const secret = /data-testid="totp-secret">([A-Z2-7]+)</.exec(page.text)![1]!;
+    const secret = totpSecret(page.text);
     const codes = await submit(browser, page, { code: await totp(secret) });
     const back = await toPortal(browser, await submit(browser, codes, { next: 'continue' }));
     expect((await redeem(config, req, back.location!)).claims()!.acr).toBe(SUBSTANTIAL);

@@ -7,73 +7,23 @@
  * The server runs on http://localhost:<port>: WebAuthn RP IDs are host names, never IP addresses.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { generate } from 'otplib';
 import type * as oidc from 'openid-client';
-import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { Browser, alertText, decodeEntities, formAction, hiddenField, type Response } from '../helpers/browser.js';
-import { authRequest, discover, redeem, type AuthRequest, type Portal } from '../helpers/rp.js';
+import type { TestServer } from '../helpers/harness.js';
+import { Browser, alertText, decodeEntities, formAction, hiddenField } from '../helpers/browser.js';
+import { authRequest, redeem, type Portal } from '../helpers/rp.js';
 import { SoftAuthenticator, type CreationOptions, type RequestOptions } from '../helpers/soft-authenticator.js';
+import { HIGH, LOW, MINUTE, SUBSTANTIAL, pageSteps, postPasskey, startWithPortal, totpCode, totpSecret, type Person } from '../helpers/pages.js';
 import { createPasskeyService } from '../../src/mfa/index.js';
 
-const MINUTE = 60_000;
-const LOW = 'urn:dinhdanh:loa:low';
-const SUBSTANTIAL = 'urn:dinhdanh:loa:substantial';
-const HIGH = 'urn:dinhdanh:loa:high';
-
 let now = Date.now();
-let srv: TestServer;
-let portal: Portal;
-let config: oidc.Configuration;
-let origin: string;
-
-beforeAll(async () => {
-  srv = await startTestServer({ now: () => now, host: 'localhost' });
-  origin = new URL(srv.issuer).origin;
-  portal = await srv.addPortal();
-  config = await discover(srv.issuer, portal);
-});
+let srv: TestServer, portal: Portal, config: oidc.Configuration, origin: string;
+beforeAll(async () => { ({ srv, portal, config, origin } = await startWithPortal({ now: () => now, host: 'localhost' })); });
 afterAll(async () => { await srv.close(); });
 
-const url = (path: string) => new URL(path, srv.issuer).href;
-
-interface PasskeyForm<T> { action: string; csrf: string; options: T }
-
-/** The passkey form of a page: where it posts, its CSRF token, and the WebAuthn options it embeds. */
-function passkeyForm<T>(html: string, kind: 'get' | 'create'): PasskeyForm<T> {
-  const form = new RegExp(`<form method="post" action="([^"]+)" data-webauthn="${kind}" data-options="([^"]*)"[^>]*>([\\s\\S]*?)</form>`).exec(html);
-  if (!form) throw new Error(`no data-webauthn="${kind}" form on the page`);
-  return {
-    action: url(decodeEntities(form[1]!)),
-    options: JSON.parse(decodeEntities(form[2]!)) as T,
-    csrf: hiddenField(form[3]!, '_csrf'),
-  };
-}
-
-async function password(browser: Browser, req: AuthRequest, person: { pid: string; password: string }): Promise<Response> {
-  const page = await browser.get(req.url.href);
-  expect(page.text).toContain('name="identifier"');
-  return browser.post(url(formAction(page.text)), { _csrf: hiddenField(page.text, '_csrf'), identifier: person.pid, password: person.password });
-}
-
-async function submit(browser: Browser, page: Response, fields: Record<string, string>): Promise<Response> {
-  return browser.post(url(formAction(page.text)), { _csrf: hiddenField(page.text, '_csrf'), ...fields });
-}
-
-/** Consent if asked; expects the redirect back to the portal. */
-async function toPortal(browser: Browser, res: Response): Promise<Response> {
-  if (res.status === 200 && res.text.includes('name="decision"')) res = await submit(browser, res, { decision: 'allow' });
-  expect(res.status).toBe(303);
-  expect(res.location!.startsWith(portal.redirect_uri)).toBe(true);
-  return res;
-}
-
-/** Posts a WebAuthn answer as webauthn.js does. */
-async function postPasskey(browser: Browser, form: PasskeyForm<unknown>, response: unknown): Promise<Response> {
-  return browser.post(form.action, { _csrf: form.csrf, response: typeof response === 'string' ? response : JSON.stringify(response) });
-}
+const { url, password, submit, toPortal, passkeyForm } = pageSteps({ server: () => srv, portal: () => portal, expectLoginForm: true });
 
 /** Registers a passkey inside a sign-in asking for `acr`; returns the ID token claims. */
-async function enrolPasskey(authenticator: SoftAuthenticator, person: { pid: string; password: string }, acr = SUBSTANTIAL) {
+async function enrolPasskey(authenticator: SoftAuthenticator, person: Person, acr = SUBSTANTIAL) {
   const browser = new Browser(srv.issuer);
   const req = await authRequest(config, portal, { acr_values: acr });
   const page = await password(browser, req, person);
@@ -87,7 +37,7 @@ async function enrolPasskey(authenticator: SoftAuthenticator, person: { pid: str
 }
 
 /** Password, then the second-factor page with its passkey form. */
-async function toPasskeyPage(person: { pid: string; password: string }, extra: Record<string, string> = {}) {
+async function toPasskeyPage(person: Person, extra: Record<string, string> = {}) {
   const browser = new Browser(srv.issuer);
   const req = await authRequest(config, portal, extra);
   const page = await password(browser, req, person);
@@ -336,8 +286,8 @@ describe('a person with both an authenticator app and a passkey', () => {
     const browser = new Browser(srv.issuer);
     const req = await authRequest(config, portal, { acr_values: SUBSTANTIAL });
     const enrol = await password(browser, req, person);
-    const secret = /data-testid="totp-secret">([A-Z2-7]+)</.exec(enrol.text)![1]!;
-    const codes = await submit(browser, enrol, { code: await generate({ secret, epoch: Math.floor(now / 1000) }) });
+    const secret = totpSecret(enrol.text);
+    const codes = await submit(browser, enrol, { code: await totpCode(secret, now) });
     await toPortal(browser, await submit(browser, codes, { next: 'continue' }));
     // A passkey added directly through the service (as the account page would).
     const key = new SoftAuthenticator({ backedUp: true });
@@ -357,7 +307,7 @@ describe('a person with both an authenticator app and a passkey', () => {
     const withCode = await toPasskeyPage(person);
     const codeForm = /<form method="post" action="([^"]+\/second-factor)"/.exec(withCode.page.text)![1]!;
     const res = await withCode.browser.post(url(decodeEntities(codeForm)), {
-      _csrf: hiddenField(withCode.page.text, '_csrf'), method: 'totp', code: await generate({ secret, epoch: Math.floor(now / 1000) }),
+      _csrf: hiddenField(withCode.page.text, '_csrf'), method: 'totp', code: await totpCode(secret, now),
     });
     const back2 = await toPortal(withCode.browser, res);
     expect((await redeem(config, withCode.req, back2.location!)).claims()!.amr).toEqual(['pwd', 'otp', 'mfa']);

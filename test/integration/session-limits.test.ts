@@ -4,21 +4,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type * as oidc from 'openid-client';
-import { startTestServer, type TestServer } from '../helpers/harness.js';
+import type { TestServer } from '../helpers/harness.js';
 import { Browser } from '../helpers/browser.js';
-import { authRequest, discover, signIn, type Portal } from '../helpers/rp.js';
+import { authRequest, signIn, type Portal } from '../helpers/rp.js';
+import { MINUTE, startWithPortal } from '../helpers/pages.js';
 
-const MINUTE = 60_000;
 let now = Date.now();
-let srv: TestServer;
-let portal: Portal;
-let config: oidc.Configuration;
-
-beforeAll(async () => {
-  srv = await startTestServer({ now: () => now });
-  portal = await srv.addPortal();
-  config = await discover(srv.issuer, portal);
-});
+let srv: TestServer, portal: Portal, config: oidc.Configuration;
+beforeAll(async () => { ({ srv, portal, config } = await startWithPortal({ now: () => now })); });
 afterAll(async () => { await srv.close(); });
 
 async function silent(browser: Browser): Promise<URLSearchParams> {
