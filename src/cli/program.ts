@@ -8,7 +8,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { composeServices } from '../services.js';
 import { AccountInputError, maskPid } from '../accounts/index.js';
-import { PortalValidationError, validatePortalInput } from '../portals/index.js';
+import { PortalValidationError, summarise, validatePortalInput } from '../portals/index.js';
 import {
   KeyMaterialError, SECRETS_FILE, SIGNING_KEYS_FILE, describeSigningKeys, newSecretsFile, newSigningKeysFile,
   readSecrets, readSigningKeys, writePrivateJson,
@@ -163,6 +163,42 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
         const list = await s.portals.list();
         print({ json: !!opts.json }, { portals: list }, () =>
           list.length ? list.map((p) => `${p.client_id}  ${p.disabled ? '[disabled] ' : ''}${p.name}  ${p.redirect_uris.join(' ')}`).join('\n') : 'no portals registered');
+      } finally {
+        await s.store.close();
+      }
+    });
+
+  const portalById = async (s: Awaited<ReturnType<typeof services>>, clientId: string) => {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(clientId)) throw new UsageError('<client_id> is not a portal client id');
+    const portal = await s.portals.find(clientId);
+    if (!portal) throw new UsageError(`no portal with client_id ${clientId}`);
+    return portal;
+  };
+  portals.command('show')
+    .description('show one portal (never its secret)')
+    .argument('<client_id>', 'the portal\'s client_id')
+    .option('--json', 'print JSON')
+    .action(async (clientId: string, opts: { json?: boolean }) => {
+      const s = await services();
+      try {
+        const portal = await portalById(s, clientId);
+        const summary = { ...summarise(portal), national_id_basis: portal.nationalIdBasis };
+        print({ json: !!opts.json }, { portal: summary }, () => Object.entries(summary).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(' ') : String(v)}`).join('\n'));
+      } finally {
+        await s.store.close();
+      }
+    });
+  portals.command('disable')
+    .description('disable a portal: no new sign-ins, its tokens stop working (userinfo, introspection, refresh)')
+    .argument('<client_id>', 'the portal\'s client_id')
+    .option('--json', 'print JSON')
+    .action(async (clientId: string, opts: { json?: boolean }) => {
+      const s = await services();
+      try {
+        await portalById(s, clientId);
+        await s.store.portals.setDisabled(clientId, true);
+        s.audit.record('PORTAL_DISABLED', { portal: clientId });
+        print({ json: !!opts.json }, { client_id: clientId, disabled: true }, () => `disabled ${clientId}`);
       } finally {
         await s.store.close();
       }

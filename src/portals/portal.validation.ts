@@ -22,7 +22,7 @@ export class PortalValidationError extends Error {
   }
 }
 
-const SUPPORTED_GRANTS = new Set(['authorization_code', 'refresh_token']);
+const SUPPORTED_GRANTS = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
 const HOST_RE = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$/;
 
 function checkUri(label: string, value: string, production: boolean): URL {
@@ -92,7 +92,7 @@ export function validatePortalInput(raw: z.input<typeof portalArgsSchema>, optio
   const grantTypes = args.grantTypes.length ? [...new Set(args.grantTypes)] : ['authorization_code'];
   for (const g of grantTypes) {
     if (!SUPPORTED_GRANTS.has(g)) {
-      throw new PortalValidationError(`--grant-type ${g} is not supported; use authorization_code or refresh_token`);
+      throw new PortalValidationError(`--grant-type ${g} is not supported; use authorization_code, refresh_token or client_credentials`);
     }
   }
   if (!grantTypes.includes('authorization_code')) grantTypes.unshift('authorization_code');

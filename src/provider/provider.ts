@@ -215,8 +215,22 @@ export function createProvider(deps: ProviderDeps): Provider {
           }));
         },
       },
-      introspection: { enabled: false },
-      revocation: { enabled: false },
+      // RFC 7662 / RFC 7009: a portal introspects and revokes the tokens issued to it (the
+      // library answers `active: false` for anything else, revealing nothing). A disabled portal
+      // no longer exists for the provider, so it can neither call nor have live tokens.
+      introspection: {
+        enabled: true,
+        async allowedPolicy(_ctx, client, token) {
+          return token.clientId === client.clientId;
+        },
+      },
+      revocation: {
+        enabled: true,
+        async allowedPolicy(_ctx, client, token) {
+          return token.clientId === client.clientId;
+        },
+      },
+      clientCredentials: { enabled: true },
     },
     ttl: {
       AuthorizationCode: TTL.AuthorizationCode,

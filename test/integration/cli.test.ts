@@ -199,6 +199,27 @@ describe('bad input exits 2 with a message naming what to fix, and {"error"} on 
   });
 });
 
+describe('portals show / disable', () => {
+  it('show prints the portal without its secret; disable turns it off; bad or unknown ids exit 2', async () => {
+    const shown = await cli(['portals', 'show', portal.client_id, '--json']);
+    expect(shown.code).toBe(0);
+    const out = json(shown) as { portal: { client_id: string; disabled: boolean } };
+    expect(out.portal).toMatchObject({ client_id: portal.client_id, disabled: false });
+    expect(shown.stdout).not.toContain(portal.client_secret);
+
+    const disabled = await cli(['portals', 'disable', portal.client_id, '--json']);
+    expect(disabled.code).toBe(0);
+    expect(json(disabled)).toEqual({ client_id: portal.client_id, disabled: true });
+    expect((json(await cli(['portals', 'show', portal.client_id, '--json'])) as { portal: { disabled: boolean } }).portal.disabled).toBe(true);
+
+    for (const id of ['portal-does-not-exist', "x' OR 1=1 --"]) {
+      const bad = await cli(['portals', 'disable', id, '--json']);
+      expect(bad.code).toBe(2);
+      expect(json(bad)).toHaveProperty('error');
+    }
+  });
+});
+
 describe('accounts unlock', () => {
   it('unlocks a locked account and clears its failure count; an unknown number exits 2', async () => {
     const store = await createStore(env.DINHDANH_STORE!);
