@@ -16,7 +16,7 @@ import { createRenderer } from './http/render.js';
 import { createCsrf } from './http/csrf.js';
 import { createProvider } from './provider/provider.js';
 import { buildApp } from './app.js';
-import { createFactorNotices, createMessageCodeService, createNotifier, createPasskeyService, createRecoveryService, createTotpService } from './mfa/index.js';
+import { type FactorNotices, createFactorNotices, createMessageCodeService, createNotifier, createPasskeyService, createRecoveryService, createTotpService } from './mfa/index.js';
 
 export interface System {
   config: Config;
@@ -29,6 +29,7 @@ export interface System {
   audit: AuditService;
   provider: Provider;
   app: Koa;
+  notices: FactorNotices;
   close(): Promise<void>;
 }
 
@@ -47,7 +48,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   });
   const notifier = options.notifier ?? createNotifier(config, logger);
   const messageCodes = createMessageCodeService({ store: store.oidc, counters: store.counters, notifier, now: options.now, logger });
-  const notices = createFactorNotices({ notifier, persons: store.persons, logger, now: options.now });
+  const notices = createFactorNotices({ notifier, persons: store.persons, counters: store.counters, logger, now: options.now });
   const app = buildApp({
     config, logger, store, provider, renderer, auth, audit, totp, recovery, passkeys, messageCodes, notices, now: options.now,
     csrf: createCsrf(keys.cookieKeys),
@@ -55,5 +56,5 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   });
   // The first unknown-identifier sign-in would otherwise pay for computing the dummy hash.
   await hasher.verifyDummy('warm-up');
-  return { ...services, provider, app, close: () => store.close() };
+  return { ...services, provider, app, notices, close: () => store.close() };
 }

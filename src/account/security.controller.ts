@@ -235,7 +235,7 @@ export function createSecurityController(deps: SecurityDeps) {
       const factor = await deps.factors.find(form.factor);
       if (!factor || !(await deps.factors.remove(session.accountId, form.factor))) throw new AppError('unknown_factor', 404, 'error.not_found');
       deps.audit.record('FACTOR_REMOVED', { person: session.accountId, factor: form.factor });
-      await deps.notices.factorRemoved(session.accountId, factor.type, localeFor(ctx));
+      if (factor.confirmed) await deps.notices.factorRemoved(session.accountId, factor.type, localeFor(ctx));
       // Recovery codes recover a second factor: with none left, they go too.
       if (!(await deps.factors.listForPerson(session.accountId)).some((f) => f.confirmed)) {
         await deps.recoveryCodes.removeAll(session.accountId);

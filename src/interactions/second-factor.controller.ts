@@ -450,8 +450,16 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       if (!sent.ok) {
         deps.audit.record(sent.reason === 'rate_limited' ? 'MESSAGE_CODE_RATE_LIMITED' : 'MESSAGE_CODE_DELIVERY_FAILED', { person: p.id, channel: form.channel });
         const error: MessageKey = sent.reason === 'rate_limited' ? 'mfa.message_rate_limited' : 'mfa.message_unavailable';
-        if (journey.messageCode) return renderMessageCode(ctx, view, portalName, journey, error, 429);
-        return journey.stage === 'enrol' ? renderEnrol(ctx, view, portalName, journey, error) : renderCode(ctx, view, portalName, journey, { error, status: 429 });
+        // A limit is 429 with when to come back; a delivery failure is ours (503).
+        const status = sent.reason === 'rate_limited' ? 429 : 503;
+        if (sent.reason === 'rate_limited') ctx.set('Retry-After', String(Math.max(1, Math.ceil(sent.retryAfterMs / 1000))));
+        if (journey.messageCode) return renderMessageCode(ctx, view, portalName, journey, error, status);
+        if (journey.stage === 'enrol') {
+          await renderEnrol(ctx, view, portalName, journey, error);
+          ctx.status = status;
+          return;
+        }
+        return renderCode(ctx, view, portalName, journey, { error, status });
       }
       deps.audit.record('MESSAGE_CODE_SENT', { person: p.id, channel: form.channel });
       const next: Journey = { ...journey, messageCode: { id: sent.id, channel: form.channel, sentTo: sent.sentTo } };

@@ -4,7 +4,8 @@
  * Delivery problems are logged and never stop the sign-in.
  */
 import type { Logger } from 'pino';
-import type { PersonRepository } from '../store/index.js';
+import crypto from 'node:crypto';
+import type { CounterRepository, PersonRepository } from '../store/index.js';
 import type { Locale } from '../http/i18n.js';
 import type { ChannelNotifier } from './notifier/index.js';
 
@@ -30,7 +31,10 @@ const TEXT = {
   },
 } as const;
 
-export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: PersonRepository; logger: Logger; now?: () => number }): FactorNotices {
+/** At most this many security notices per destination per hour: the rest are audited, not sent. */
+export const NOTICES_PER_HOUR = 5;
+
+export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: PersonRepository; counters: CounterRepository; logger: Logger; now?: () => number }): FactorNotices {
   const now = deps.now ?? Date.now;
   const log = deps.logger.child({ component: 'factor-notices' });
 
@@ -41,9 +45,17 @@ export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: 
     const when = new Intl.DateTimeFormat(locale === 'vi' ? 'vi-VN' : 'en-GB', { dateStyle: 'short', timeStyle: 'short', timeZone: 'Asia/Ho_Chi_Minh' }).format(now());
     const body = text[kind](text[type], when);
     const channels = deps.notifier.channels();
+    // Notices cannot be turned into a way to flood someone's phone or mailbox (or the SMS bill):
+    // each destination gets a few an hour, counted atomically before sending.
+    const allowed = async (to: string) => {
+      const key = `notice:${crypto.createHash('sha256').update(to.toLowerCase()).digest('base64url')}`;
+      const state = await deps.counters.increment(key, 60 * 60_000, now());
+      if (state.count > NOTICES_PER_HOUR) log.info({ person: personId }, 'security notice not sent: hourly limit for the destination');
+      return state.count <= NOTICES_PER_HOUR;
+    };
     const sends: Array<Promise<void>> = [];
-    if (person.phone && channels.has('sms')) sends.push(deps.notifier.send({ channel: 'sms', to: person.phone, text: body }));
-    if (person.email && channels.has('email')) sends.push(deps.notifier.send({ channel: 'email', to: person.email, subject: text.subject, text: body }));
+    if (person.phone && channels.has('sms') && (await allowed(person.phone))) sends.push(deps.notifier.send({ channel: 'sms', to: person.phone, text: body }));
+    if (person.email && channels.has('email') && (await allowed(person.email))) sends.push(deps.notifier.send({ channel: 'email', to: person.email, subject: text.subject, text: body }));
     for (const result of await Promise.allSettled(sends)) {
       if (result.status === 'rejected') log.warn({ person: personId, code: (result.reason as { code?: string }).code }, 'security notice not delivered');
     }

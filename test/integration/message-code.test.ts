@@ -104,3 +104,16 @@ describe('codes by message at sign-in', () => {
     expect(alertText(second.text)).toMatch(/chờ/);
   });
 });
+
+describe('security notices cannot be used to flood a contact', () => {
+  it('sends at most 5 notices an hour to one destination, however many factor changes', async () => {
+    const person = await srv.addPerson({ email: 'dung@example.vn' });
+    for (let i = 0; i < 8; i += 1) {
+      await srv.system.notices.factorAdded(person.id, 'totp', 'vi');
+    }
+    expect(outbox().filter((e) => e.to === 'dung@example.vn')).toHaveLength(5);
+    now += 61 * MINUTE;
+    await srv.system.notices.factorAdded(person.id, 'totp', 'vi');
+    expect(outbox().filter((e) => e.to === 'dung@example.vn')).toHaveLength(6);
+  });
+});

@@ -21,15 +21,15 @@ export function maskPhone(phone: string): string {
   return `+${cc} *** *** ${n.slice(-3)}`;
 }
 
-/** `an@example.vn` → `a*@example.vn`: the first character of the local part and the whole domain. */
+/** `an@example.vn` → `a***@example.vn`: the first character of the local part (none if it is one character) and the whole domain. */
 export function maskEmail(email: string): string {
   const at = email.lastIndexOf('@');
   if (at < 1 || at === email.length - 1) return '***';
   const local = email.slice(0, at);
   const domain = email.slice(at + 1);
-  const first = [...local][0]!;
-  const rest = [...local].length - 1;
-  return rest === 0 ? `*@${domain}` : `${first}${'*'.repeat(rest)}@${domain}`;
+  // A fixed-length mask: the length of the local part is not revealed.
+  const chars = [...local];
+  return chars.length === 1 ? `***@${domain}` : `${chars[0]}***@${domain}`;
 }
 
 export function maskDestination(channel: 'sms' | 'email', to: string): string {

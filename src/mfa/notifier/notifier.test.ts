@@ -38,9 +38,9 @@ describe('mask helpers', () => {
   });
 
   it.each([
-    ['an@example.vn', 'a*@example.vn'],
-    ['nguyen.van.an@mail.gov.vn', 'n************@mail.gov.vn'],
-    ['a@example.vn', '*@example.vn'],
+    ['an@example.vn', 'a***@example.vn'],
+    ['nguyen.van.an@mail.gov.vn', 'n***@mail.gov.vn'],
+    ['a@example.vn', '***@example.vn'],
     ['not-an-address', '***'],
   ])('maskEmail(%s) → %s', (input, masked) => {
     expect(maskEmail(input)).toBe(masked);
@@ -70,7 +70,7 @@ describe('outbox notifier', () => {
 
     expect(lines).toHaveLength(2);
     expect(JSON.parse(lines[0]!)).toMatchObject({ channel: 'sms', to: '+84 *** *** 678' });
-    expect(JSON.parse(lines[1]!)).toMatchObject({ channel: 'email', to: 'a*@example.vn' });
+    expect(JSON.parse(lines[1]!)).toMatchObject({ channel: 'email', to: 'a***@example.vn' });
     for (const line of lines) {
       expect(line).toContain('outbox');
       expect(line).not.toContain('482913');
