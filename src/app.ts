@@ -15,7 +15,7 @@ import type { AuthenticationService } from './accounts/index.js';
 import type { AuditService } from './audit/index.js';
 import type { FactorNotices, MessageCodeService, PasskeyService, RecoveryService, TotpService } from './mfa/index.js';
 import { SESSION_IDLE_MS, TTL } from './provider/provider.js';
-import { createAccountSessions } from './provider/account-session.js';
+import { createAccountSessions, createGrantRevoker, createPortalGrants } from './provider/account-session.js';
 import { securityRoutes } from './account/index.js';
 import { errorHandler } from './http/error-handler.js';
 import { requestContext } from './http/request-context.js';
@@ -100,10 +100,12 @@ export function buildApp(deps: AppDeps): Koa {
   });
 
   const interactions = createInteractions(provider);
+  const portalGrants = createPortalGrants(deps.store, TTL.Grant);
   const flows = interactionRoutes({
     interactions,
     auth: deps.auth,
     consents: deps.store.consents,
+    portalGrants,
     factors: deps.store.factors,
     persons: deps.store.persons,
     store: deps.store,
@@ -139,6 +141,10 @@ export function buildApp(deps: AppDeps): Koa {
     recovery: deps.recovery,
     passkeys: deps.passkeys,
     oidcStore: deps.store.oidc,
+    consents: deps.store.consents,
+    portals: deps.store.portals,
+    portalGrants,
+    revokeGrant: createGrantRevoker(provider),
     notices: deps.notices,
     audit: deps.audit,
     renderer,

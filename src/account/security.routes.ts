@@ -1,10 +1,14 @@
 import Router from '@koa/router';
 import { noStore } from '../http/headers.js';
 import { createSecurityController, type SecurityDeps } from './security.controller.js';
+import { createPortalsController, type PortalsDeps } from './portals.controller.js';
 
-export function securityRoutes(deps: SecurityDeps): Router {
+export function securityRoutes(deps: SecurityDeps & Omit<PortalsDeps, keyof SecurityDeps>): Router {
   const c = createSecurityController(deps);
+  const p = createPortalsController(deps);
   const router = new Router();
+  router.get('/account/portals', noStore, p.show);
+  router.post('/account/portals/revoke', noStore, p.revoke);
   router.get('/account', noStore, (ctx) => {
     ctx.status = 303;
     ctx.redirect('/account/security');

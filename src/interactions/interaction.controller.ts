@@ -29,6 +29,8 @@ const STEP_UP_REASONS = new Set(['acr_values_unmet']);
 
 export interface InteractionDeps {
   interactions: Interactions;
+  /** Remembers which grants a consent produced, so withdrawing it can revoke them. */
+  portalGrants: { add(personId: string, clientId: string, grantId: string): Promise<void> };
   journeys: Journeys;
   secondFactor: ReturnType<typeof createSecondFactorController>;
   factors: FactorRepository;
@@ -126,6 +128,7 @@ export function createInteractionController(deps: InteractionDeps) {
     const covered = scopes.every((s) => consent.scopes.includes(s)) && claims.every((c) => consent.claims.includes(c));
     if (!covered) return false;
     const grantId = await interactions.saveGrant({ accountId, clientId: view.clientId, grantId: view.grantId, scopes, claims });
+    await deps.portalGrants.add(accountId, view.clientId, grantId);
     deps.audit.record('CONSENT_REUSED', { person: accountId, portal: view.clientId });
     await interactions.finish(ctx, { consent: { grantId } });
     return true;
@@ -222,6 +225,7 @@ export function createInteractionController(deps: InteractionDeps) {
 
       const { scopes, claims } = missingFrom(view);
       const grantId = await interactions.saveGrant({ accountId, clientId: view.clientId, grantId: view.grantId, scopes, claims });
+      await deps.portalGrants.add(accountId, view.clientId, grantId);
       const previous = await deps.consents.find(accountId, view.clientId);
       await deps.consents.put({
         personId: accountId,

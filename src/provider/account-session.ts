@@ -66,3 +66,37 @@ export function createAccountSessions(provider: Provider, store: Store, now: () 
     };
   };
 }
+
+/**
+ * Revokes everything a grant carries: its access and refresh tokens and codes (RFC 7009 §2.1: a
+ * revoked grant's tokens stop working), then the grant itself.
+ */
+export function createGrantRevoker(provider: Provider) {
+  return async function revokeGrant(grantId: string): Promise<void> {
+    await Promise.all([provider.AccessToken, provider.RefreshToken, provider.AuthorizationCode].map((model) => model.revokeByGrantId(grantId)));
+    await provider.Grant.adapter.destroy(grantId);
+  };
+}
+
+const PORTAL_GRANTS = 'PortalGrants';
+
+/**
+ * Which grants a person's consent to a portal has produced (one per SSO session), so that
+ * withdrawing the consent can revoke them all. Kept as long as a grant lives.
+ */
+export function createPortalGrants(store: Store, ttlSeconds: number) {
+  const id = (personId: string, clientId: string) => `${personId}|${clientId}`;
+  return {
+    async add(personId: string, clientId: string, grantId: string): Promise<void> {
+      const current = (await store.oidc.find(PORTAL_GRANTS, id(personId, clientId))) as { grantIds?: string[] } | undefined;
+      const grantIds = [...new Set([...(current?.grantIds ?? []), grantId])].slice(-50);
+      await store.oidc.upsert(PORTAL_GRANTS, id(personId, clientId), { grantIds }, ttlSeconds);
+    },
+    async take(personId: string, clientId: string): Promise<string[]> {
+      const current = (await store.oidc.find(PORTAL_GRANTS, id(personId, clientId))) as { grantIds?: string[] } | undefined;
+      await store.oidc.destroy(PORTAL_GRANTS, id(personId, clientId));
+      return current?.grantIds ?? [];
+    },
+  };
+}
+export type PortalGrants = ReturnType<typeof createPortalGrants>;

@@ -1,0 +1,86 @@
+/**
+ * /account/portals: the portals a citizen has let receive their data, what each receives (in plain
+ * words), since when — and withdrawing it, which revokes every token that consent produced.
+ */
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { AuditService } from '../audit/index.js';
+import type { ConsentRepository, PortalRepository } from '../store/index.js';
+import { AppError } from '../http/errors.js';
+import { parseForm, readForm } from '../http/body.js';
+import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
+import type { Locale, MessageKey, Translate } from '../http/i18n.js';
+import { localeFor } from '../http/locale.js';
+import type { Renderer } from '../http/render.js';
+import type { AccountSession, PortalGrants } from '../provider/account-session.js';
+
+const SCOPE_ORDER = ['openid', 'profile', 'email', 'phone', 'address', 'national_id', 'offline_access'] as const;
+
+export interface PortalsDeps {
+  issuer: string;
+  accountSession: (ctx: Context) => Promise<AccountSession | undefined>;
+  consents: ConsentRepository;
+  portals: PortalRepository;
+  portalGrants: PortalGrants;
+  revokeGrant: (grantId: string) => Promise<void>;
+  audit: AuditService;
+  renderer: Renderer;
+  csrf: Csrf;
+}
+
+const revokeForm = { _csrf: z.string().max(128), client: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) };
+
+function formatDate(ms: number, locale: Locale): string {
+  return new Intl.DateTimeFormat(locale === 'vi' ? 'vi-VN' : 'en-GB', { dateStyle: 'medium', timeZone: 'Asia/Ho_Chi_Minh' }).format(ms);
+}
+
+export function createPortalsController(deps: PortalsDeps) {
+  const binding = (s: AccountSession) => `account:${s.uid}`;
+
+  async function render(ctx: Context, session: AccountSession, notice?: MessageKey) {
+    const locale = localeFor(ctx);
+    const consents = await deps.consents.listForPerson(session.accountId);
+    const rows: Array<{ clientId: string; name: string; scopes: string[]; updatedAt: number }> = [];
+    for (const c of consents) {
+      const portal = await deps.portals.find(c.clientId);
+      rows.push({ clientId: c.clientId, name: portal?.name ?? c.clientId, scopes: c.scopes, updatedAt: c.updatedAt });
+    }
+    ctx.set('Cache-Control', 'no-store');
+    deps.renderer.render(ctx, 'account/portals', locale, (t: Translate) => ({
+      title: t('account.portals_title'),
+      notice: notice ? t(notice) : null,
+      csrf: deps.csrf.token(binding(session)),
+      portals: rows.map((r) => ({
+        clientId: r.clientId,
+        name: r.name,
+        since: t('account.portals_since', { date: formatDate(r.updatedAt, locale) }),
+        items: SCOPE_ORDER.filter((s) => r.scopes.includes(s)).map((s) => t(`scope.${s}`)),
+      })),
+    }));
+  }
+
+  return {
+    async show(ctx: Context) {
+      const session = await deps.accountSession(ctx);
+      if (!session) {
+        ctx.status = 303;
+        return ctx.redirect('/account/security');
+      }
+      await render(ctx, session);
+    },
+
+    async revoke(ctx: Context) {
+      assertSameOrigin(ctx, new URL(deps.issuer).origin);
+      const raw = await readForm(ctx);
+      const session = await deps.accountSession(ctx);
+      if (!session) throw new AppError('no_session', 401, 'error.session_expired');
+      assertCsrf(deps.csrf, binding(session), raw._csrf);
+      const form = parseForm(raw, revokeForm);
+      if (!(await deps.consents.remove(session.accountId, form.client))) throw new AppError('unknown_portal', 404, 'error.not_found');
+      const grants = await deps.portalGrants.take(session.accountId, form.client);
+      await Promise.all(grants.map((g) => deps.revokeGrant(g)));
+      deps.audit.record('CONSENT_REVOKED', { person: session.accountId, portal: form.client, grants: grants.length });
+      await render(ctx, session, 'account.portals_revoked');
+    },
+  };
+}

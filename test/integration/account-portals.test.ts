@@ -1,0 +1,65 @@
+/**
+ * /account/portals: the citizen sees which portals receive their data and what, and withdrawing a
+ * consent revokes the tokens it produced (the portal's access and refresh tokens stop working) and
+ * makes the portal ask again.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as oidc from 'openid-client';
+import { startTestServer, type TestServer } from '../helpers/harness.js';
+import { Browser, alertText, hiddenField } from '../helpers/browser.js';
+import { authRequest, discover, redeem, signIn } from '../helpers/rp.js';
+
+let srv: TestServer;
+beforeAll(async () => { srv = await startTestServer(); });
+afterAll(async () => { await srv.close(); });
+
+const url = (p: string) => new URL(p, srv.issuer).href;
+
+describe('portals a citizen shares data with', () => {
+  it('lists the consent in plain words and withdrawing it revokes the tokens and asks again', async () => {
+    const portal = await srv.addPortal({ grantTypes: ['authorization_code', 'refresh_token'] });
+    const person = await srv.addPerson();
+    const config = await discover(srv.issuer, portal);
+    const browser = new Browser(srv.issuer);
+    const req = await authRequest(config, portal, { scope: 'openid profile email' });
+    const tokens = await redeem(config, req, (await signIn(browser, req, person)).location!);
+
+    const page = await browser.get(url('/account/portals'));
+    expect(page.status).toBe(200);
+    expect(page.text).toContain(portal.input.name);
+    expect(page.text).toContain('Họ tên, ngày sinh và giới tính');
+    expect(page.text).toContain('Địa chỉ thư điện tử');
+
+    const done = await browser.post(url('/account/portals/revoke'), { _csrf: hiddenField(page.text, '_csrf'), client: portal.client_id });
+    expect(done.status).toBe(200);
+    expect(alertText(done.text)).toMatch(/thu hồi/);
+    expect(done.text).not.toContain('data-testid="portal"');
+
+    expect((await oidc.tokenIntrospection(config, tokens.access_token)).active).toBe(false);
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const again = await browser.get((await authRequest(config, portal, { scope: 'openid profile email' })).url.href);
+    expect(again.text).toContain('name="decision"');
+  });
+
+  it('refuses a withdrawal without the CSRF token, from another origin, or of a portal never consented to', async () => {
+    const portal = await srv.addPortal();
+    const person = await srv.addPerson();
+    const config = await discover(srv.issuer, portal);
+    const browser = new Browser(srv.issuer);
+    const req = await authRequest(config, portal);
+    await redeem(config, req, (await signIn(browser, req, person)).location!);
+    const page = await browser.get(url('/account/portals'));
+    const csrf = hiddenField(page.text, '_csrf');
+    expect((await browser.post(url('/account/portals/revoke'), { client: portal.client_id })).status).toBe(403);
+    expect((await browser.post(url('/account/portals/revoke'), { _csrf: csrf, client: portal.client_id }, { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    expect((await browser.post(url('/account/portals/revoke'), { _csrf: csrf, client: 'portal-unknown' })).status).toBe(404);
+    expect((await browser.post(url('/account/portals/revoke'), { _csrf: csrf, 'client[$ne]': 'x' })).status).toBe(400);
+    expect(await srv.system.store.consents.find(person.id, portal.client_id)).toBeDefined();
+  });
+
+  it('sends a browser without a session to sign in', async () => {
+    const res = await new Browser(srv.issuer).request(url('/account/portals'));
+    expect(res.status).toBe(303);
+    expect(res.location).toBe(url('/account/security'));
+  });
+});
