@@ -15,7 +15,7 @@ import type { AuthenticationService } from './accounts/index.js';
 import type { AuditService } from './audit/index.js';
 import type { FactorNotices, MessageCodeService, PasskeyService, RecoveryService, TotpService } from './mfa/index.js';
 import { SESSION_IDLE_MS, TTL } from './provider/provider.js';
-import { createAccountSessions, createGrantRevoker, createPortalGrants } from './provider/account-session.js';
+import { createAccountSessions, createGrantRevoker, createPortalGrants, createSessionDirectory } from './provider/account-session.js';
 import { securityRoutes } from './account/index.js';
 import { errorHandler } from './http/error-handler.js';
 import { requestContext } from './http/request-context.js';
@@ -145,6 +145,7 @@ export function buildApp(deps: AppDeps): Koa {
     portals: deps.store.portals,
     portalGrants,
     revokeGrant: createGrantRevoker(provider),
+    sessions: createSessionDirectory(provider, deps.store, deps.now ?? Date.now),
     notices: deps.notices,
     audit: deps.audit,
     renderer,

@@ -2,11 +2,16 @@ import Router from '@koa/router';
 import { noStore } from '../http/headers.js';
 import { createSecurityController, type SecurityDeps } from './security.controller.js';
 import { createPortalsController, type PortalsDeps } from './portals.controller.js';
+import { createSessionsController, type SessionsDeps } from './sessions.controller.js';
 
-export function securityRoutes(deps: SecurityDeps & Omit<PortalsDeps, keyof SecurityDeps>): Router {
+export function securityRoutes(deps: SecurityDeps & Omit<PortalsDeps, keyof SecurityDeps> & Omit<SessionsDeps, keyof SecurityDeps | keyof PortalsDeps>): Router {
   const c = createSecurityController(deps);
   const p = createPortalsController(deps);
+  const s = createSessionsController(deps);
   const router = new Router();
+  router.get('/account/sessions', noStore, s.show);
+  router.post('/account/sessions/end', noStore, s.end);
+  router.post('/account/sessions/end-others', noStore, s.endOthers);
   router.get('/account/portals', noStore, p.show);
   router.post('/account/portals/revoke', noStore, p.revoke);
   router.get('/account', noStore, (ctx) => {

@@ -100,3 +100,61 @@ export function createPortalGrants(store: Store, ttlSeconds: number) {
   };
 }
 export type PortalGrants = ReturnType<typeof createPortalGrants>;
+
+const ACCOUNT_SESSIONS = 'AccountSessions';
+const MAX_SESSIONS_LISTED = 20;
+
+/** Where and how a session was signed in to, for the citizen's session list. */
+export interface SessionRecord {
+  uid: string;
+  startedAt: number;
+  userAgent: string;
+  ip: string;
+}
+
+/** Records a session's start under its person (kept as long as a session can live). */
+export async function recordSession(store: Store, accountId: string, record: SessionRecord, ttlSeconds: number): Promise<void> {
+  const current = (await store.oidc.find(ACCOUNT_SESSIONS, accountId)) as { sessions?: SessionRecord[] } | undefined;
+  const others = (current?.sessions ?? []).filter((s) => s.uid !== record.uid);
+  const sessions = [...others, { ...record, userAgent: record.userAgent.slice(0, 300) }].slice(-MAX_SESSIONS_LISTED);
+  await store.oidc.upsert(ACCOUNT_SESSIONS, accountId, { sessions }, ttlSeconds);
+}
+
+export interface LiveSession extends SessionRecord {
+  lastUsedAt: number;
+  /** Client ids of the portals this session has signed in to. */
+  portals: string[];
+}
+
+/**
+ * A person's live SSO sessions, and ending one: the session record is destroyed and its idle and
+ * absolute clocks removed, so the browser holding it is signed out everywhere at its next request.
+ */
+export function createSessionDirectory(provider: Provider, store: Store, now: () => number) {
+  const counters = (uid: string) => [`session-start:${uid}`, `session-seen:${uid}`, `session-auth:${uid}`, `session-mfa:${uid}`];
+
+  async function list(accountId: string): Promise<LiveSession[]> {
+    const current = (await store.oidc.find(ACCOUNT_SESSIONS, accountId)) as { sessions?: SessionRecord[] } | undefined;
+    const t = now();
+    const live: LiveSession[] = [];
+    for (const record of current?.sessions ?? []) {
+      const [start, seen] = await Promise.all([store.counters.get(`session-start:${record.uid}`, t), store.counters.get(`session-seen:${record.uid}`, t)]);
+      if (!start || !seen) continue;
+      const session = await provider.Session.findByUid(record.uid);
+      if (!session || session.accountId !== accountId) continue;
+      live.push({ ...record, lastUsedAt: seen.updatedAt, portals: Object.keys(session.authorizations ?? {}) });
+    }
+    return live.sort((a, b) => b.lastUsedAt - a.lastUsedAt);
+  }
+
+  async function end(accountId: string, uid: string): Promise<boolean> {
+    const session = await provider.Session.findByUid(uid);
+    if (!session || session.accountId !== accountId) return false;
+    await session.destroy();
+    await Promise.all(counters(uid).map((k) => store.counters.reset(k)));
+    return true;
+  }
+
+  return { list, end };
+}
+export type SessionDirectory = ReturnType<typeof createSessionDirectory>;

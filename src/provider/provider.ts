@@ -14,7 +14,7 @@ import type { Renderer } from '../http/render.js';
 import type { AuditService } from '../audit/index.js';
 import { localeFor } from '../http/locale.js';
 import { createAdapterClass } from './adapter.js';
-import { ACCOUNT_CLIENT_ID, accountClient } from './account-session.js';
+import { ACCOUNT_CLIENT_ID, accountClient, recordSession } from './account-session.js';
 import { personClaims } from './claims.js';
 import { ACR_VALUES, HIGH_FRESHNESS_MS, LOA, RANKS, acrRank, requestedRank } from './levels.js';
 
@@ -82,6 +82,9 @@ function buildPolicy(store: Store, now: () => number) {
           restart(seenKey, SESSION_IDLE_MS),
           restart(`session-auth:${session.uid}`, SESSION_ABSOLUTE_MS),
         ]);
+        if (!start) {
+          await recordSession(store, session.accountId, { uid: session.uid, startedAt: t, userAgent: ctx.get('user-agent'), ip: ctx.ip }, TTL.Session);
+        }
         // When this sign-in used a second factor, `high` stays available for 15 minutes.
         const mfaKey = `session-mfa:${session.uid}`;
         await store.counters.reset(mfaKey);

@@ -1,0 +1,116 @@
+/**
+ * /account/sessions: where the citizen is signed in (device, network, started, last used, portals)
+ * and ending one session or all the others — a phone left in a taxi is signed out from here.
+ */
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { AuditService } from '../audit/index.js';
+import type { PortalRepository } from '../store/index.js';
+import { AppError } from '../http/errors.js';
+import { parseForm, readForm } from '../http/body.js';
+import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
+import type { Locale, MessageKey } from '../http/i18n.js';
+import { localeFor } from '../http/locale.js';
+import type { Renderer } from '../http/render.js';
+import { ipBucket } from '../accounts/index.js';
+import type { AccountSession, SessionDirectory } from '../provider/account-session.js';
+
+export interface SessionsDeps {
+  issuer: string;
+  accountSession: (ctx: Context) => Promise<AccountSession | undefined>;
+  sessions: SessionDirectory;
+  portals: PortalRepository;
+  audit: AuditService;
+  renderer: Renderer;
+  csrf: Csrf;
+}
+
+const endForm = { _csrf: z.string().max(128), session: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) };
+const othersForm = { _csrf: z.string().max(128) };
+
+/** "Chrome on Android"-style summary of a User-Agent (no fingerprinting library: just the obvious). */
+export function describeDevice(ua: string): string {
+  const os = /Android/.test(ua) ? 'Android' : /iPhone|iPad|iPod/.test(ua) ? 'iOS' : /Windows/.test(ua) ? 'Windows'
+    : /Mac OS X|Macintosh/.test(ua) ? 'macOS' : /Linux/.test(ua) ? 'Linux' : '';
+  const browser = /Edg\//.test(ua) ? 'Edge' : /OPR\//.test(ua) ? 'Opera' : /Firefox\//.test(ua) ? 'Firefox'
+    : /Chrome\//.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : '';
+  return [browser, os].filter(Boolean).join(' · ') || '—';
+}
+
+/** The network a session came from, never the full address: IPv4 /24, IPv6 /64. */
+export function describeNetwork(ip: string): string {
+  const bucket = ipBucket(ip);
+  const v4 = /^(\d+\.\d+\.\d+)\.\d+$/.exec(bucket);
+  return v4 ? `${v4[1]}.x` : bucket;
+}
+
+function formatDate(ms: number, locale: Locale): string {
+  return new Intl.DateTimeFormat(locale === 'vi' ? 'vi-VN' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'Asia/Ho_Chi_Minh' }).format(ms);
+}
+
+export function createSessionsController(deps: SessionsDeps) {
+  const binding = (s: AccountSession) => `account:${s.uid}`;
+
+  async function render(ctx: Context, session: AccountSession, notice?: MessageKey) {
+    const locale = localeFor(ctx);
+    const live = await deps.sessions.list(session.accountId);
+    const names = new Map<string, string>();
+    for (const id of new Set(live.flatMap((s) => s.portals))) names.set(id, (await deps.portals.find(id))?.name ?? id);
+    ctx.set('Cache-Control', 'no-store');
+    deps.renderer.render(ctx, 'account/sessions', locale, (t) => ({
+      title: t('account.sessions_title'),
+      notice: notice ? t(notice) : null,
+      csrf: deps.csrf.token(binding(session)),
+      others: live.some((s) => s.uid !== session.uid),
+      sessions: live.map((s) => ({
+        uid: s.uid,
+        current: s.uid === session.uid,
+        device: describeDevice(s.userAgent),
+        network: describeNetwork(s.ip),
+        started: t('account.sessions_started', { date: formatDate(s.startedAt, locale) }),
+        lastUsed: t('account.last_used', { date: formatDate(s.lastUsedAt, locale) }),
+        portals: s.portals.filter((p) => names.has(p) && p !== 'dinhdanh-account').map((p) => names.get(p)!),
+      })),
+    }));
+  }
+
+  async function forChange<T extends z.ZodRawShape>(ctx: Context, shape: T) {
+    assertSameOrigin(ctx, new URL(deps.issuer).origin);
+    const raw = await readForm(ctx);
+    const session = await deps.accountSession(ctx);
+    if (!session) throw new AppError('no_session', 401, 'error.session_expired');
+    assertCsrf(deps.csrf, binding(session), raw._csrf);
+    return { session, form: parseForm(raw, shape) };
+  }
+
+  return {
+    async show(ctx: Context) {
+      const session = await deps.accountSession(ctx);
+      if (!session) {
+        ctx.status = 303;
+        return ctx.redirect('/account/security');
+      }
+      await render(ctx, session);
+    },
+
+    async end(ctx: Context) {
+      const { session, form } = await forChange(ctx, endForm);
+      if (!(await deps.sessions.end(session.accountId, form.session))) throw new AppError('unknown_session', 404, 'error.not_found');
+      deps.audit.record('SESSION_ENDED', { person: session.accountId, by: 'citizen', current: form.session === session.uid });
+      if (form.session === session.uid) {
+        ctx.status = 303;
+        return ctx.redirect('/');
+      }
+      await render(ctx, session, 'account.sessions_ended');
+    },
+
+    async endOthers(ctx: Context) {
+      const { session } = await forChange(ctx, othersForm);
+      const live = await deps.sessions.list(session.accountId);
+      let ended = 0;
+      for (const s of live) if (s.uid !== session.uid && (await deps.sessions.end(session.accountId, s.uid))) ended += 1;
+      deps.audit.record('SESSION_ENDED', { person: session.accountId, by: 'citizen', count: ended });
+      await render(ctx, session, 'account.sessions_ended');
+    },
+  };
+}
