@@ -7,10 +7,10 @@ import { z } from 'zod';
 import type { AuditService } from '../audit/index.js';
 import type { ConsentRepository, PortalRepository } from '../store/index.js';
 import { AppError } from '../http/errors.js';
-import { parseForm, readForm } from '../http/body.js';
-import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
-import type { Locale, MessageKey, Translate } from '../http/i18n.js';
+import type { Csrf } from '../http/csrf.js';
+import type { MessageKey, Translate } from '../http/i18n.js';
 import { localeFor } from '../http/locale.js';
+import { csrfBinding, formatDate, readAccountPost } from './account-http.js';
 import type { Renderer } from '../http/render.js';
 import type { AccountSession, PortalGrants } from '../provider/account-session.js';
 
@@ -30,12 +30,8 @@ export interface PortalsDeps {
 
 const revokeForm = { _csrf: z.string().max(128), client: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) };
 
-function formatDate(ms: number, locale: Locale): string {
-  return new Intl.DateTimeFormat(locale === 'vi' ? 'vi-VN' : 'en-GB', { dateStyle: 'medium', timeZone: 'Asia/Ho_Chi_Minh' }).format(ms);
-}
-
 export function createPortalsController(deps: PortalsDeps) {
-  const binding = (s: AccountSession) => `account:${s.uid}`;
+  const binding = csrfBinding;
 
   async function render(ctx: Context, session: AccountSession, notice?: MessageKey) {
     const locale = localeFor(ctx);
@@ -53,7 +49,7 @@ export function createPortalsController(deps: PortalsDeps) {
       portals: rows.map((r) => ({
         clientId: r.clientId,
         name: r.name,
-        since: t('account.portals_since', { date: formatDate(r.updatedAt, locale) }),
+        since: t('account.portals_since', { date: formatDate(r.updatedAt, locale, false) }),
         items: SCOPE_ORDER.filter((s) => r.scopes.includes(s)).map((s) => t(`scope.${s}`)),
       })),
     }));
@@ -70,12 +66,7 @@ export function createPortalsController(deps: PortalsDeps) {
     },
 
     async revoke(ctx: Context) {
-      assertSameOrigin(ctx, new URL(deps.issuer).origin);
-      const raw = await readForm(ctx);
-      const session = await deps.accountSession(ctx);
-      if (!session) throw new AppError('no_session', 401, 'error.session_expired');
-      assertCsrf(deps.csrf, binding(session), raw._csrf);
-      const form = parseForm(raw, revokeForm);
+      const { session, form } = await readAccountPost(ctx, deps, revokeForm);
       if (!(await deps.consents.remove(session.accountId, form.client))) throw new AppError('unknown_portal', 404, 'error.not_found');
       const grants = await deps.portalGrants.take(session.accountId, form.client);
       await Promise.all(grants.map((g) => deps.revokeGrant(g)));

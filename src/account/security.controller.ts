@@ -15,10 +15,10 @@ import type { AuditService } from '../audit/index.js';
 import type { FactorRepository, OidcModelStore, PersonRepository, RecoveryCodeRepository } from '../store/index.js';
 import { PASSKEY_CHALLENGE_TTL_MS, type FactorNotices, type PasskeyService, type RecoveryService, type TotpService } from '../mfa/index.js';
 import { AppError } from '../http/errors.js';
-import { parseForm, readForm } from '../http/body.js';
-import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
-import type { Locale, MessageKey, Translate } from '../http/i18n.js';
+import type { Csrf } from '../http/csrf.js';
+import type { MessageKey, Translate } from '../http/i18n.js';
 import { localeFor, rememberLocale } from '../http/locale.js';
+import { csrfBinding, formatDate, readAccountPost } from './account-http.js';
 import type { Renderer } from '../http/render.js';
 import { ACCOUNT_CLIENT_ID, type AccountSession } from '../provider/account-session.js';
 
@@ -50,13 +50,10 @@ const passkeyForm = { _csrf: z.string().max(128), response: z.string().max(12_00
 const CHALLENGE_MODEL = 'AccountPasskeyChallenge';
 const PASSKEY_ERRORS: Record<string, MessageKey> = { duplicate: 'enrol.passkey_duplicate' };
 
-function formatDate(ms: number, locale: Locale): string {
-  return new Intl.DateTimeFormat(locale === 'vi' ? 'vi-VN' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'Asia/Ho_Chi_Minh' }).format(ms);
-}
 
 export function createSecurityController(deps: SecurityDeps) {
   const now = deps.now ?? Date.now;
-  const binding = (s: AccountSession) => `account:${s.uid}`;
+  const binding = csrfBinding;
 
   /** Sends the browser through a sign-in of the account client; back at /account/callback. */
   async function startSignIn(ctx: Context, options: { reauth: boolean }) {
@@ -89,12 +86,7 @@ export function createSecurityController(deps: SecurityDeps) {
 
   /** For a POST: the session, same origin, CSRF, and a recent sign-in (else re-authentication). */
   async function forChange<T extends z.ZodRawShape>(ctx: Context, shape: T): Promise<{ session: AccountSession; form: z.infer<z.ZodObject<T>> } | undefined> {
-    assertSameOrigin(ctx, new URL(deps.issuer).origin);
-    const raw = await readForm(ctx);
-    const session = await deps.accountSession(ctx);
-    if (!session) throw new AppError('no_session', 401, 'error.session_expired');
-    assertCsrf(deps.csrf, binding(session), raw._csrf);
-    const form = parseForm(raw, shape);
+    const { session, form } = await readAccountPost(ctx, deps, shape);
     if (now() - session.signedInAt > REAUTH_WINDOW_MS) {
       await startSignIn(ctx, { reauth: true });
       return undefined;

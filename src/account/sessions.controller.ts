@@ -7,10 +7,10 @@ import { z } from 'zod';
 import type { AuditService } from '../audit/index.js';
 import type { PortalRepository } from '../store/index.js';
 import { AppError } from '../http/errors.js';
-import { parseForm, readForm } from '../http/body.js';
-import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
-import type { Locale, MessageKey } from '../http/i18n.js';
+import type { Csrf } from '../http/csrf.js';
+import type { MessageKey } from '../http/i18n.js';
 import { localeFor } from '../http/locale.js';
+import { csrfBinding, formatDate, readAccountPost } from './account-http.js';
 import type { Renderer } from '../http/render.js';
 import { ipBucket } from '../accounts/index.js';
 import type { AccountSession, SessionDirectory } from '../provider/account-session.js';
@@ -44,12 +44,8 @@ export function describeNetwork(ip: string): string {
   return v4 ? `${v4[1]}.x` : bucket;
 }
 
-function formatDate(ms: number, locale: Locale): string {
-  return new Intl.DateTimeFormat(locale === 'vi' ? 'vi-VN' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'Asia/Ho_Chi_Minh' }).format(ms);
-}
-
 export function createSessionsController(deps: SessionsDeps) {
-  const binding = (s: AccountSession) => `account:${s.uid}`;
+  const binding = csrfBinding;
 
   async function render(ctx: Context, session: AccountSession, notice?: MessageKey) {
     const locale = localeFor(ctx);
@@ -74,14 +70,7 @@ export function createSessionsController(deps: SessionsDeps) {
     }));
   }
 
-  async function forChange<T extends z.ZodRawShape>(ctx: Context, shape: T) {
-    assertSameOrigin(ctx, new URL(deps.issuer).origin);
-    const raw = await readForm(ctx);
-    const session = await deps.accountSession(ctx);
-    if (!session) throw new AppError('no_session', 401, 'error.session_expired');
-    assertCsrf(deps.csrf, binding(session), raw._csrf);
-    return { session, form: parseForm(raw, shape) };
-  }
+  const forChange = <T extends z.ZodRawShape>(ctx: Context, shape: T) => readAccountPost(ctx, deps, shape);
 
   return {
     async show(ctx: Context) {
