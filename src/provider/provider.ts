@@ -49,7 +49,7 @@ export interface ProviderDeps {
 
 /** Idle limit of an SSO session (PRODUCT.md: 30 minutes). */
 export const SESSION_IDLE_MS = 30 * 60_000;
-/** Absolute limit of an SSO session from its last sign-in (PRODUCT.md: 12 hours). */
+/** Absolute limit of an SSO session from its first sign-in (PRODUCT.md: 12 hours). */
 export const SESSION_ABSOLUTE_MS = TTL.Session * 1000;
 
 /**
@@ -241,8 +241,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       IdToken: TTL.IdToken,
       Interaction: TTL.Interaction,
       // oidc-provider re-saves the session with this TTL whenever it changes, which would make the
-      // lifetime slide; keeping the expiry makes it absolute (PRODUCT.md: 12 h), renewed only by a
-      // new sign-in. (The session_expired check enforces both limits; this bounds storage.)
+      // lifetime slide; keeping the expiry makes it absolute. This only bounds storage: the
+      // session_expired check enforces the limits (30 min idle, 12 h from the session's start).
       Session(ctx, session) {
         const exp = (session as unknown as { exp?: number }).exp;
         if (typeof exp !== 'number' || ctx?.oidc?.result?.login) return TTL.Session;
