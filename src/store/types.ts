@@ -106,6 +106,8 @@ export interface PortalRepository {
   find(clientId: string): Promise<Portal | undefined>;
   list(): Promise<Portal[]>;
   setDisabled(clientId: string, disabled: boolean): Promise<boolean>;
+  /** Replaces a portal's name, metadata and secret (re-registration); false when it does not exist. */
+  update(clientId: string, changes: { name: string; metadata: Record<string, unknown>; secretCiphertext: string | null }): Promise<boolean>;
 }
 
 /** A remembered consent: which scopes and claims a person let a portal receive. */
@@ -233,6 +235,49 @@ export interface RecoveryCodeRepository {
   removeAll(personId: string): Promise<void>;
 }
 
+export type JobStatus = 'pending' | 'done' | 'failed';
+
+/**
+ * A unit of work that must survive a restart and run once across all instances: a back-channel
+ * logout delivery, a session-expiry check. Workers claim due jobs with a lease; a claimed job that
+ * is neither completed nor rescheduled before its lease ends (a crashed instance) is claimed again.
+ */
+export interface Job {
+  /** Caller-chosen id: enqueueing the same id twice keeps the first (idempotent triggers). */
+  id: string;
+  kind: string;
+  payload: Record<string, unknown>;
+  status: JobStatus;
+  /** Claims so far (each claim is one attempt). */
+  attempts: number;
+  /** Epoch ms when the job is next due. */
+  dueAt: number;
+  /** Epoch ms until which the last claim holds the job. */
+  leaseUntil: number;
+  /** The last attempt's outcome ("200", "timeout after 5000 ms", ...). */
+  lastOutcome: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface JobRepository {
+  /** Adds a pending job; false (and nothing changed) when a job with this id exists. */
+  enqueue(job: { id: string; kind: string; payload: Record<string, unknown>; dueAt: number }, now: number): Promise<boolean>;
+  /**
+   * Atomically claims up to `limit` pending jobs of `kind` that are due (`dueAt <= now`) and not
+   * held (`leaseUntil <= now`): each gets `leaseUntil = now + leaseMs` and one more attempt. Of any
+   * number of concurrent claimers, each job goes to exactly one.
+   */
+  claimDue(kind: string, now: number, leaseMs: number, limit: number): Promise<Job[]>;
+  /** Ends a job (done or failed) with its outcome; the record is kept for `keepMs` for inspection. */
+  finish(id: string, status: 'done' | 'failed', outcome: string, now: number, keepMs: number): Promise<void>;
+  /** Puts a claimed job back as pending, due at `dueAt`, recording the attempt's outcome. */
+  retry(id: string, dueAt: number, outcome: string, now: number): Promise<void>;
+  find(id: string): Promise<Job | undefined>;
+  /** Jobs of a kind, newest first, optionally only one status. */
+  list(kind: string, options: { status?: JobStatus; limit: number }): Promise<Job[]>;
+}
+
 export interface Store {
   readonly kind: string;
   readonly oidc: OidcModelStore;
@@ -242,6 +287,7 @@ export interface Store {
   readonly counters: CounterRepository;
   readonly factors: FactorRepository;
   readonly recoveryCodes: RecoveryCodeRepository;
+  readonly jobs: JobRepository;
   /** Applies pending schema migrations (idempotent). */
   migrate(): Promise<void>;
   /** Resolves when the store answers a trivial query; rejects otherwise. */

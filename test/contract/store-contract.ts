@@ -476,6 +476,125 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await expect(store.portals.find(portal.clientId)).resolves.toMatchObject({ disabled: false });
         await expect(store.portals.setDisabled(`portal-${randomUUID()}`, true)).resolves.toBe(false);
       });
+
+      it('update replaces name, metadata and secret, and reports whether the portal exists', async () => {
+        const portal = await store.portals.create(newPortal());
+        tick(SECOND);
+        const metadata = { redirect_uris: ['https://b.example.vn/cb'], nested: { x: [1, 2] } };
+        await expect(store.portals.update(portal.clientId, { name: 'Cổng mới', metadata, secretCiphertext: 'v1.k.new' })).resolves.toBe(true);
+        await expect(store.portals.find(portal.clientId)).resolves.toEqual({
+          ...portal,
+          name: 'Cổng mới',
+          metadata,
+          secretCiphertext: 'v1.k.new',
+          updatedAt: clock,
+        });
+        await expect(store.portals.update(portal.clientId, { name: 'Cổng mới', metadata, secretCiphertext: null })).resolves.toBe(true);
+        await expect(store.portals.find(portal.clientId)).resolves.toMatchObject({ secretCiphertext: null });
+        await expect(store.portals.update(`portal-${randomUUID()}`, { name: 'x', metadata: {}, secretCiphertext: null })).resolves.toBe(false);
+      });
+    });
+
+    describe('jobs', () => {
+      const LEASE = 30 * SECOND;
+      const KEEP = 24 * 3600 * SECOND;
+
+      it('enqueue is idempotent by id; find returns the job as pending with no attempts', async () => {
+        const id = `${ns()}-job`;
+        await expect(store.jobs.enqueue({ id, kind: 'k', payload: { a: 'ă', n: [1, { b: true }] }, dueAt: clock }, clock)).resolves.toBe(true);
+        await expect(store.jobs.enqueue({ id, kind: 'k', payload: { other: 1 }, dueAt: clock + 5 }, clock)).resolves.toBe(false);
+        await expect(store.jobs.find(id)).resolves.toEqual({
+          id,
+          kind: 'k',
+          payload: { a: 'ă', n: [1, { b: true }] },
+          status: 'pending',
+          attempts: 0,
+          dueAt: clock,
+          leaseUntil: 0,
+          lastOutcome: null,
+          createdAt: clock,
+          updatedAt: clock,
+        });
+        await expect(store.jobs.find(`${id}-missing`)).resolves.toBeUndefined();
+      });
+
+      it('claimDue takes due, unheld jobs of one kind, oldest due first, and leases them', async () => {
+        const kind = `k-${ns()}`;
+        await store.jobs.enqueue({ id: `${kind}-b`, kind, payload: {}, dueAt: clock - 2 }, clock);
+        await store.jobs.enqueue({ id: `${kind}-a`, kind, payload: {}, dueAt: clock - 1 }, clock);
+        await store.jobs.enqueue({ id: `${kind}-later`, kind, payload: {}, dueAt: clock + 10 * SECOND }, clock);
+        await store.jobs.enqueue({ id: `${kind}-other`, kind: `${kind}-other`, payload: {}, dueAt: clock }, clock);
+
+        const claimed = await store.jobs.claimDue(kind, clock, LEASE, 10);
+        expect(claimed.map((j) => j.id)).toEqual([`${kind}-b`, `${kind}-a`]);
+        expect(claimed.every((j) => j.attempts === 1 && j.leaseUntil === clock + LEASE)).toBe(true);
+        // Held: not claimable again until the lease ends (a crashed worker's jobs come back).
+        await expect(store.jobs.claimDue(kind, clock + 1, LEASE, 10)).resolves.toEqual([]);
+        tick(10 * SECOND);
+        expect((await store.jobs.claimDue(kind, clock, LEASE, 10)).map((j) => j.id)).toEqual([`${kind}-later`]);
+        tick(LEASE);
+        const again = await store.jobs.claimDue(kind, clock, LEASE, 1);
+        expect(again).toHaveLength(1);
+        expect(again[0]).toMatchObject({ id: `${kind}-b`, attempts: 2 });
+      });
+
+      it('parallel claimers never take the same job', async () => {
+        const kind = `k-${ns()}`;
+        for (let i = 0; i < 30; i++) await store.jobs.enqueue({ id: `${kind}-${String(i).padStart(2, '0')}`, kind, payload: { i }, dueAt: clock }, clock);
+        const batches = await Promise.all(Array.from({ length: 10 }, () => store.jobs.claimDue(kind, clock, LEASE, 4)));
+        const ids = batches.flat().map((j) => j.id);
+        expect(new Set(ids).size).toBe(ids.length);
+        expect(ids.length).toBeLessThanOrEqual(30);
+        const rest = await store.jobs.claimDue(kind, clock, LEASE, 100);
+        expect(ids.length + rest.length).toBe(30);
+      });
+
+      it('retry puts a job back with its outcome; finish ends it and keeps it for a while', async () => {
+        const kind = `k-${ns()}`;
+        const id = `${kind}-1`;
+        await store.jobs.enqueue({ id, kind, payload: {}, dueAt: clock }, clock);
+        await store.jobs.claimDue(kind, clock, LEASE, 1);
+        tick(SECOND);
+        await store.jobs.retry(id, clock + 60 * SECOND, 'timeout after 5000 ms', clock);
+        await expect(store.jobs.find(id)).resolves.toMatchObject({ status: 'pending', dueAt: clock + 60 * SECOND, leaseUntil: 0, attempts: 1, lastOutcome: 'timeout after 5000 ms', updatedAt: clock });
+        await expect(store.jobs.claimDue(kind, clock, LEASE, 1)).resolves.toEqual([]);
+        tick(60 * SECOND);
+        expect(await store.jobs.claimDue(kind, clock, LEASE, 1)).toHaveLength(1);
+        await store.jobs.finish(id, 'done', '200', clock, KEEP);
+        await expect(store.jobs.find(id)).resolves.toMatchObject({ status: 'done', lastOutcome: '200', attempts: 2 });
+        // Finished jobs are never claimed again, and a late retry cannot revive them.
+        await store.jobs.retry(id, clock, 'late', clock);
+        await expect(store.jobs.find(id)).resolves.toMatchObject({ status: 'done', lastOutcome: '200' });
+        tick(LEASE * 10);
+        await expect(store.jobs.claimDue(kind, clock, LEASE, 10)).resolves.toEqual([]);
+        // Kept for inspection, then gone (expiry checked on read; purge only cleans up).
+        tick(KEEP);
+        await expect(store.jobs.find(id)).resolves.toBeUndefined();
+        await expect(store.jobs.enqueue({ id: `${kind}-2`, kind, payload: {}, dueAt: clock }, clock)).resolves.toBe(true);
+        await store.jobs.finish(`${kind}-2`, 'failed', 'gave up after 10 attempts', clock, KEEP);
+        await expect(store.jobs.find(`${kind}-2`)).resolves.toMatchObject({ status: 'failed', lastOutcome: 'gave up after 10 attempts' });
+      });
+
+      it('list shows a kind newest first, optionally by status', async () => {
+        const kind = `k-${ns()}`;
+        for (const n of [1, 2, 3]) {
+          await store.jobs.enqueue({ id: `${kind}-${n}`, kind, payload: { n }, dueAt: clock }, clock);
+          tick(1);
+        }
+        await store.jobs.finish(`${kind}-2`, 'done', '204', clock, KEEP);
+        expect((await store.jobs.list(kind, { limit: 10 })).map((j) => j.id)).toEqual([`${kind}-3`, `${kind}-2`, `${kind}-1`]);
+        expect((await store.jobs.list(kind, { status: 'done', limit: 10 })).map((j) => j.id)).toEqual([`${kind}-2`]);
+        expect((await store.jobs.list(kind, { status: 'pending', limit: 1 })).map((j) => j.id)).toEqual([`${kind}-3`]);
+        await expect(store.jobs.list(`${kind}%`, { limit: 10 })).resolves.toEqual([]);
+      });
+
+      it('ids and kinds shaped like injection are matched literally', async () => {
+        const p = ns();
+        for (const h of HOSTILE) await store.jobs.enqueue({ id: `${p}${h}`, kind: `${p}${h}`, payload: { h }, dueAt: clock }, clock);
+        await expect(store.jobs.claimDue(`${p}%`, clock, LEASE, 100)).resolves.toHaveLength(1);
+        await expect(store.jobs.find(`${p}_`)).resolves.toMatchObject({ payload: { h: '_' }, attempts: 0 });
+        await expect(store.jobs.find(`${p}*`)).resolves.toMatchObject({ payload: { h: '*' } });
+      });
     });
 
     describe('consents', () => {

@@ -115,6 +115,28 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'durable jobs (back-channel logout deliveries, session expiry)',
+    up: `
+      CREATE TABLE jobs (
+        id           TEXT PRIMARY KEY NOT NULL,
+        kind         TEXT NOT NULL,
+        payload      TEXT NOT NULL CHECK (json_valid(payload)),
+        status       TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
+        attempts     INTEGER NOT NULL,
+        due_at       INTEGER NOT NULL,
+        lease_until  INTEGER NOT NULL,
+        last_outcome TEXT,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL,
+        expires_at   INTEGER
+      ) STRICT;
+      CREATE INDEX jobs_due ON jobs (kind, due_at) WHERE status = 'pending';
+      CREATE INDEX jobs_kind_created ON jobs (kind, created_at);
+      CREATE INDEX jobs_expires_at ON jobs (expires_at) WHERE expires_at IS NOT NULL;
+    `,
+  },
 ];
 
 /**

@@ -11,6 +11,9 @@ import {
   type CounterState,
   type Factor,
   type FactorRepository,
+  type Job,
+  type JobRepository,
+  type JobStatus,
   type OidcModelStore,
   type OidcPayload,
   type Person,
@@ -158,6 +161,34 @@ function portalRow(row: PortalRow): Portal {
     nationalId: row.national_id === 1,
     nationalIdBasis: row.national_id_basis,
     disabled: row.disabled === 1,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+interface JobRow {
+  id: string;
+  kind: string;
+  payload: string;
+  status: JobStatus;
+  attempts: number;
+  due_at: number;
+  lease_until: number;
+  last_outcome: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+function jobRow(row: JobRow): Job {
+  return {
+    id: row.id,
+    kind: row.kind,
+    payload: JSON.parse(row.payload) as Record<string, unknown>,
+    status: row.status,
+    attempts: row.attempts,
+    dueAt: row.due_at,
+    leaseUntil: row.lease_until,
+    lastOutcome: row.last_outcome,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -402,6 +433,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     'UPDATE portals SET disabled = ?, updated_at = ? WHERE client_id = ?',
   );
 
+  const portalUpdate = statement<[{ clientId: string; name: string; metadata: string; secretCiphertext: string | null; now: number }]>(
+    'UPDATE portals SET name = @name, metadata = @metadata, secret_ciphertext = @secretCiphertext, updated_at = @now WHERE client_id = @clientId',
+  );
+
   const portals: PortalRepository = {
     create: (portal) =>
       call(
@@ -432,6 +467,17 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     list: () => call(() => portalList().all().map(portalRow)),
     setDisabled: (clientId, disabled) =>
       call(() => portalSetDisabled().run(disabled ? 1 : 0, now(), clientId).changes === 1),
+    update: (clientId, changes) =>
+      call(
+        () =>
+          portalUpdate().run({
+            clientId,
+            name: changes.name,
+            metadata: JSON.stringify(changes.metadata),
+            secretCiphertext: changes.secretCiphertext,
+            now: now(),
+          }).changes === 1,
+      ),
   };
 
   // --- consents -----------------------------------------------------------------------------
@@ -643,12 +689,71 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       }),
   };
 
+  // --- jobs ----------------------------------------------------------------------------------
+
+  const jobInsert = statement<[{ id: string; kind: string; payload: string; dueAt: number; now: number }]>(`
+    INSERT INTO jobs (id, kind, payload, status, attempts, due_at, lease_until, last_outcome, created_at, updated_at, expires_at)
+    VALUES (@id, @kind, @payload, 'pending', 0, @dueAt, 0, NULL, @now, @now, NULL)
+    ON CONFLICT (id) DO NOTHING
+  `);
+  // One statement: the sub-select and the update run under SQLite's single writer, so two
+  // processes claiming at once never take the same job.
+  const jobClaim = statement<[{ kind: string; now: number; leaseUntil: number; limit: number }], JobRow>(`
+    UPDATE jobs SET lease_until = @leaseUntil, attempts = attempts + 1, updated_at = @now
+    WHERE id IN (
+      SELECT id FROM jobs
+      WHERE kind = @kind AND status = 'pending' AND due_at <= @now AND lease_until <= @now
+      ORDER BY due_at, id LIMIT @limit
+    )
+    RETURNING *
+  `);
+  const jobFinish = statement<[{ id: string; status: string; outcome: string; now: number; expiresAt: number }]>(
+    "UPDATE jobs SET status = @status, last_outcome = @outcome, lease_until = 0, updated_at = @now, expires_at = @expiresAt WHERE id = @id AND status = 'pending'",
+  );
+  const jobRetry = statement<[{ id: string; dueAt: number; outcome: string; now: number }]>(
+    "UPDATE jobs SET due_at = @dueAt, last_outcome = @outcome, lease_until = 0, updated_at = @now WHERE id = @id AND status = 'pending'",
+  );
+  const jobFind = statement<[string, number], JobRow>('SELECT * FROM jobs WHERE id = ? AND (expires_at IS NULL OR expires_at > ?)');
+  const jobList = statement<[{ kind: string; status: string | null; limit: number; now: number }], JobRow>(`
+    SELECT * FROM jobs WHERE kind = @kind AND (@status IS NULL OR status = @status)
+      AND (expires_at IS NULL OR expires_at > @now)
+    ORDER BY created_at DESC, id DESC LIMIT @limit
+  `);
+
+  const jobs: JobRepository = {
+    enqueue: (job, at) =>
+      call(() => jobInsert().run({ id: job.id, kind: job.kind, payload: JSON.stringify(job.payload), dueAt: job.dueAt, now: at }).changes === 1),
+    claimDue: (kind, at, leaseMs, limit) =>
+      call(() =>
+        jobClaim()
+          .all({ kind, now: at, leaseUntil: at + leaseMs, limit })
+          .map(jobRow)
+          .sort((a, b) => a.dueAt - b.dueAt || (a.id < b.id ? -1 : 1)),
+      ),
+    finish: (id, status, outcome, at, keepMs) =>
+      call(() => {
+        jobFinish().run({ id, status, outcome: outcome.slice(0, 500), now: at, expiresAt: at + keepMs });
+      }),
+    retry: (id, dueAt, outcome, at) =>
+      call(() => {
+        jobRetry().run({ id, dueAt, outcome: outcome.slice(0, 500), now: at });
+      }),
+    find: (id) =>
+      call(() => {
+        const row = jobFind().get(id, now());
+        return row && jobRow(row);
+      }),
+    list: (kind, options) =>
+      call(() => jobList().all({ kind, status: options.status ?? null, limit: options.limit, now: now() }).map(jobRow)),
+  };
+
   // --- maintenance --------------------------------------------------------------------------
 
   const purgeOidc = statement<[number]>('DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ?');
   const purgeCounters = statement<[number]>('DELETE FROM counters WHERE expires_at <= ?');
   const selectOne = statement<[]>('SELECT 1');
-  const purge = db.transaction((at: number) => purgeOidc().run(at).changes + purgeCounters().run(at).changes);
+  const purgeJobs = statement<[number]>('DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?');
+  const purge = db.transaction((at: number) => purgeOidc().run(at).changes + purgeCounters().run(at).changes + purgeJobs().run(at).changes);
 
   return {
     kind: 'sqlite',
@@ -659,6 +764,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     counters,
     factors,
     recoveryCodes,
+    jobs,
     migrate: () => call(() => migrate(db)),
     ping: () =>
       call(() => {
