@@ -16,6 +16,8 @@ import type { AuditService } from './audit/index.js';
 import type { FactorNotices, MessageCodeService, PasskeyService, RecoveryService, TotpService } from './mfa/index.js';
 import { SESSION_IDLE_MS, TTL } from './provider/provider.js';
 import { createAccountSessions, createGrantRevoker, createPortalGrants, createSessionDirectory } from './provider/account-session.js';
+import type { SessionLifecycle } from './provider/session-lifecycle.js';
+import { portalRefs } from './provider/session-lifecycle.js';
 import { securityRoutes } from './account/index.js';
 import { errorHandler } from './http/error-handler.js';
 import { requestContext } from './http/request-context.js';
@@ -40,6 +42,7 @@ export interface AppDeps {
   passkeys: PasskeyService;
   messageCodes: MessageCodeService;
   notices: FactorNotices;
+  sessions: SessionLifecycle;
   cookieKeys: string[];
   now?: () => number;
 }
@@ -145,7 +148,7 @@ export function buildApp(deps: AppDeps): Koa {
     portals: deps.store.portals,
     portalGrants,
     revokeGrant: createGrantRevoker(provider),
-    sessions: createSessionDirectory(provider, deps.store, deps.now ?? Date.now),
+    sessions: createSessionDirectory(provider, deps.store, deps.now ?? Date.now, deps.sessions),
     notices: deps.notices,
     audit: deps.audit,
     renderer,
@@ -154,7 +157,27 @@ export function buildApp(deps: AppDeps): Koa {
   });
   app.use(account.routes());
   app.use(account.allowedMethods());
-  app.use(logoutConfirm({ issuerOrigin: new URL(config.issuer).origin, path: '/session/end/confirm' }));
+  app.use(logoutConfirm({
+    issuerOrigin: new URL(config.issuer).origin,
+    path: '/session/end/confirm',
+    // Which portals the sign-out ends is read before oidc-provider changes the session, and they
+    // are told (back-channel logout) once it has succeeded.
+    async before(ctx) {
+      const session = await provider.Session.get(ctx);
+      const state = session.state as { clientId?: unknown } | undefined;
+      return {
+        accountId: session.accountId,
+        uid: session.uid,
+        refs: portalRefs(session),
+        clientId: typeof state?.clientId === 'string' ? state.clientId : undefined,
+      };
+    },
+    async after(snapshot, all) {
+      if (!snapshot.accountId) return;
+      const refs = all ? snapshot.refs : snapshot.refs.filter((r) => r.clientId === snapshot.clientId);
+      await deps.sessions.ended(snapshot.accountId, refs, 'logout');
+    },
+  }));
   app.use(mount(provider));
   return app;
 }

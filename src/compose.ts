@@ -16,6 +16,10 @@ import { createRenderer } from './http/render.js';
 import { createCsrf } from './http/csrf.js';
 import { createProvider } from './provider/provider.js';
 import { buildApp } from './app.js';
+import { createJobRunner, type JobRunner } from './jobs/index.js';
+import { createGuardedFetch } from './outbound/index.js';
+import { DELIVERY_TIMEOUT_MS, createBackchannelLogout, createLogoutNotifier } from './provider/backchannel-logout.js';
+import { createSessionLifecycle, type SessionLifecycle } from './provider/session-lifecycle.js';
 import { type FactorNotices, createFactorNotices, createMessageCodeService, createNotifier, createPasskeyService, createRecoveryService, createTotpService } from './mfa/index.js';
 
 export interface System {
@@ -30,6 +34,9 @@ export interface System {
   provider: Provider;
   app: Koa;
   notices: FactorNotices;
+  /** Durable background work (back-channel logout, session expiry); main.ts starts its polling. */
+  jobs: JobRunner;
+  sessions: SessionLifecycle;
   close(): Promise<void>;
 }
 
@@ -37,7 +44,32 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const services = await composeServices(config, options);
   const { logger, keys, store, audit, hasher, portals } = services;
   const renderer = createRenderer({ cache: config.env === 'production' });
-  const provider = createProvider({ config, keys, store, portals, renderer, logger, audit, pairwiseSalt: keys.pairwiseSalt, now: options.now });
+  // Portal-supplied URLs are fetched only through the SSRF guard (SECURITY.md #29).
+  const outbound = createGuardedFetch({
+    allowPrivate: config.env !== 'production',
+    allowCidrs: config.outboundAllowCidrs,
+    timeoutMs: DELIVERY_TIMEOUT_MS,
+    maxResponseBytes: 64 * 1024,
+  });
+  const jobs = createJobRunner({ jobs: store.jobs, logger, now: options.now });
+  const backchannel = createBackchannelLogout({
+    issuer: config.issuer, keys, pairwiseSalt: keys.pairwiseSalt, portals, fetch: outbound, audit, logger, now: options.now,
+  });
+  jobs.register(backchannel.handler);
+  // The lifecycle reads sessions through the provider, which is built with the lifecycle's hooks.
+  const late: { provider?: Provider } = {};
+  const sessions = createSessionLifecycle({
+    store,
+    findSession: async (uid) => late.provider!.Session.findByUid(uid),
+    notifyPortals: createLogoutNotifier({ runner: jobs, portals, logger }),
+    runner: jobs,
+    audit,
+    logger,
+    now: options.now,
+  });
+  jobs.register(sessions.expiryHandler);
+  const provider = createProvider({ config, keys, store, portals, renderer, logger, audit, pairwiseSalt: keys.pairwiseSalt, now: options.now, sessions, fetch: outbound });
+  late.provider = provider;
   const auth = createAuthenticationService({ persons: store.persons, counters: store.counters, hasher, audit, now: options.now });
   const totp = createTotpService({ factors: store.factors, counters: store.counters, secretBox: services.secretBox, issuerName: 'dinhdanh', now: options.now });
   const recovery = createRecoveryService({ codes: store.recoveryCodes, counters: store.counters, now: options.now });
@@ -50,11 +82,17 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const messageCodes = createMessageCodeService({ store: store.oidc, counters: store.counters, notifier, now: options.now, logger });
   const notices = createFactorNotices({ notifier, persons: store.persons, counters: store.counters, logger, now: options.now });
   const app = buildApp({
-    config, logger, store, provider, renderer, auth, audit, totp, recovery, passkeys, messageCodes, notices, now: options.now,
+    config, logger, store, provider, renderer, sessions, auth, audit, totp, recovery, passkeys, messageCodes, notices, now: options.now,
     csrf: createCsrf(keys.cookieKeys),
     cookieKeys: keys.cookieKeys,
   });
   // The first unknown-identifier sign-in would otherwise pay for computing the dummy hash.
   await hasher.verifyDummy('warm-up');
-  return { ...services, provider, app, notices, close: () => store.close() };
+  return {
+    ...services, provider, app, notices, jobs, sessions,
+    async close() {
+      await jobs.stop();
+      await store.close();
+    },
+  };
 }

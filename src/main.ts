@@ -60,6 +60,9 @@ export async function serve(): Promise<void> {
     }
   });
 
+  // Back-channel logout deliveries and session-expiry sweeps (durable jobs in the store).
+  system.jobs.start();
+
   const purge = setInterval(() => {
     system.store.purgeExpired(Date.now()).then(
       (n) => n && logger.debug({ purged: n }, 'expired records purged'),

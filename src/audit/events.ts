@@ -15,6 +15,12 @@ export const SECURITY_EVENTS = {
   CONSENT_REVOKED: 1104,
   LOGOUT: 1201,
   SESSION_ENDED: 1202,
+  /** A portal acknowledged a back-channel logout token (details: portal, attempt, reason, outcome). */
+  BACKCHANNEL_LOGOUT_DELIVERED: 1203,
+  /** A delivery failed and is scheduled again (details include the next attempt's time). */
+  BACKCHANNEL_LOGOUT_RETRYING: 1204,
+  /** A delivery was given up: the portal refused it, is not allowed, or never answered. */
+  BACKCHANNEL_LOGOUT_FAILED: 1205,
   UNMET_AUTHENTICATION_REQUIREMENTS: 1301,
   MFA_SUCCEEDED: 1401,
   MFA_FAILED: 1402,

@@ -104,4 +104,15 @@ describe('loadConfig', () => {
       expect(loadConfig(prod)).toMatchObject({ smsGateway: null, smtp: null });
     });
   });
+
+  describe('outbound allow-list (DINHDANH_OUTBOUND_ALLOW_CIDRS)', () => {
+    it('is empty by default and parses a list of networks', () => {
+      expect(loadConfig({}).outboundAllowCidrs).toEqual([]);
+      expect(loadConfig({ DINHDANH_OUTBOUND_ALLOW_CIDRS: '10.20.0.0/16, fd00:1::/48' }).outboundAllowCidrs).toEqual(['10.20.0.0/16', 'fd00:1::/48']);
+    });
+
+    it.each(['10.20.0.0', '10.20.0.0/33', 'intranet/8', '10.0.0.0/8;rm -rf'])('refuses %s, naming the variable', (value) => {
+      expect(() => loadConfig({ DINHDANH_OUTBOUND_ALLOW_CIDRS: value })).toThrow(/DINHDANH_OUTBOUND_ALLOW_CIDRS/);
+    });
+  });
 });

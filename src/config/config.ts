@@ -2,6 +2,7 @@
  * The only reader of process.env. Validated once, frozen, then passed down explicitly.
  */
 import path from 'node:path';
+import { parseCidrList } from '../outbound/index.js';
 
 export interface Config {
   readonly env: 'development' | 'production' | 'test';
@@ -19,6 +20,12 @@ export interface Config {
   readonly smtp: Readonly<{ url: string; from: string }> | null;
   /** Development/test outbox for messages (absolute path). */
   readonly outboxDir: string;
+  /**
+   * Private or special-use networks that portal-supplied URLs (back-channel logout, `jwks_uri`) may
+   * reach. Outside production loopback and private addresses are always allowed; in production
+   * only these (SSRF guard, SECURITY.md #29).
+   */
+  readonly outboundAllowCidrs: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -133,6 +140,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   const smtp = parseSmtp(env);
   const outboxDir = path.resolve(cwd, env.DINHDANH_OUTBOX_DIR || 'data/outbox');
   const host = env.HOST ?? (nodeEnv === 'production' ? '0.0.0.0' : '127.0.0.1');
+  let outboundAllowCidrs: string[] = [];
+  try {
+    outboundAllowCidrs = env.DINHDANH_OUTBOUND_ALLOW_CIDRS ? parseCidrList(env.DINHDANH_OUTBOUND_ALLOW_CIDRS) : [];
+  } catch (err) {
+    throw new ConfigError(`DINHDANH_OUTBOUND_ALLOW_CIDRS: ${(err as Error).message}`);
+  }
 
   if (nodeEnv === 'production' && new URL(issuer).protocol !== 'https:') {
     throw new ConfigError(`refusing to start in production on a non-https issuer (${issuer}): set DINHDANH_ISSUER to the public https URL`);
@@ -143,5 +156,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     throw new ConfigError('refusing to start in production without DINHDANH_TRUST_PROXY_HOPS: set it to the number of TLS-terminating proxies in front (usually 1)');
   }
 
-  return Object.freeze({ env: nodeEnv, port, host, issuer, storeUrl, keysDir, trustProxyHops, logLevel, smsGateway, smtp, outboxDir });
+  return Object.freeze({ env: nodeEnv, port, host, issuer, storeUrl, keysDir, trustProxyHops, logLevel, smsGateway, smtp, outboxDir, outboundAllowCidrs: Object.freeze(outboundAllowCidrs) });
 }

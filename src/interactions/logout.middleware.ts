@@ -16,7 +16,14 @@ const logoutForm = {
   logout: z.enum(['all', 'portal', 'yes']).optional(),
 };
 
-export function logoutConfirm(options: { issuerOrigin: string; path: string }): Middleware {
+export interface LogoutHooks<S> {
+  /** Reads what the sign-out will end, before oidc-provider changes the session. */
+  before(ctx: Parameters<Middleware>[0]): Promise<S>;
+  /** After a successful sign-out: `all` when every portal was signed out, else only the one. */
+  after(snapshot: S, all: boolean): Promise<void>;
+}
+
+export function logoutConfirm<S>(options: { issuerOrigin: string; path: string } & LogoutHooks<S>): Middleware {
   return async function logoutConfirmMiddleware(ctx, next) {
     // oidc-provider's router matches case-insensitively and ignores a trailing slash: so must we.
     if (ctx.method !== 'POST' || ctx.path.toLowerCase().replace(/\/+$/, '') !== options.path) return next();
@@ -25,6 +32,10 @@ export function logoutConfirm(options: { issuerOrigin: string; path: string }): 
     const all = form.logout !== 'portal';
     // oidc-provider falls back to an already-parsed body when the stream has been read.
     (ctx.request as { body?: unknown }).body = all ? { xsrf: form.xsrf, logout: 'yes' } : { xsrf: form.xsrf };
-    return next();
+    const snapshot = await options.before(ctx);
+    await next();
+    // oidc-provider answers a completed sign-out with a redirect (to the portal or the signed-out
+    // page); a refused one (bad xsrf, no session) renders an error.
+    if (ctx.status === 302 || ctx.status === 303) await options.after(snapshot, all);
   };
 }

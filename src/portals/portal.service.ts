@@ -18,6 +18,7 @@ export interface PortalSummary {
   name: string;
   redirect_uris: string[];
   post_logout_redirect_uris: string[];
+  backchannel_logout_uri: string | null;
   grant_types: string[];
   sector: string;
   national_id: boolean;
@@ -36,12 +37,13 @@ export interface PortalService {
 const secretAad = (clientId: string) => `portal-secret:${clientId}`;
 
 export function summarise(p: Portal): PortalSummary {
-  const m = p.metadata as { redirect_uris?: string[]; post_logout_redirect_uris?: string[]; grant_types?: string[] };
+  const m = p.metadata as { redirect_uris?: string[]; post_logout_redirect_uris?: string[]; grant_types?: string[]; backchannel_logout_uri?: string };
   return {
     client_id: p.clientId,
     name: p.name,
     redirect_uris: m.redirect_uris ?? [],
     post_logout_redirect_uris: m.post_logout_redirect_uris ?? [],
+    backchannel_logout_uri: m.backchannel_logout_uri ?? null,
     grant_types: m.grant_types ?? [],
     sector: p.sector,
     national_id: p.nationalId,

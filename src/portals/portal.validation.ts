@@ -82,12 +82,11 @@ export function validatePortalInput(raw: z.input<typeof portalArgsSchema>, optio
   const urls = redirectUris.map((u) => checkUri('--redirect-uri', u, options.production));
   const postLogoutRedirectUris = [...new Set(args.postLogoutRedirectUris)];
   postLogoutRedirectUris.forEach((u) => checkUri('--post-logout-redirect-uri', u, options.production));
-  if (args.backchannelLogoutUri !== undefined) {
-    // Back-channel logout needs the durable delivery queue; until it exists, registering the URI
-    // would promise logout calls the portal never receives.
-    throw new PortalValidationError('--backchannel-logout-uri is not available yet in this version; register the portal without it');
-  }
-  const backchannelLogoutUri = null;
+  // Back-Channel Logout 1.0 §2.2: an absolute URL, no fragment; https outside loopback development.
+  // Whether its address may be reached is checked at each delivery (the SSRF guard), where DNS is.
+  const backchannelLogoutUri = args.backchannelLogoutUri === undefined
+    ? null
+    : checkUri('--backchannel-logout-uri', args.backchannelLogoutUri, options.production).href;
 
   const grantTypes = args.grantTypes.length ? [...new Set(args.grantTypes)] : ['authorization_code'];
   for (const g of grantTypes) {

@@ -7,6 +7,8 @@ import crypto from 'node:crypto';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Store } from '../store/index.js';
+import type { LogoutReason } from './backchannel-logout.js';
+import type { SessionLifecycle } from './session-lifecycle.js';
 
 export const ACCOUNT_CLIENT_ID = 'dinhdanh-account';
 
@@ -128,11 +130,10 @@ export interface LiveSession extends SessionRecord {
 
 /**
  * A person's live SSO sessions, and ending one: the session record is destroyed and its idle and
- * absolute clocks removed, so the browser holding it is signed out everywhere at its next request.
+ * absolute clocks removed, so the browser holding it is signed out everywhere at its next request,
+ * and its portals are told by back-channel logout.
  */
-export function createSessionDirectory(provider: Provider, store: Store, now: () => number) {
-  const counters = (uid: string) => [`session-start:${uid}`, `session-seen:${uid}`, `session-auth:${uid}`, `session-mfa:${uid}`];
-
+export function createSessionDirectory(provider: Provider, store: Store, now: () => number, lifecycle: Pick<SessionLifecycle, 'end'>) {
   async function list(accountId: string): Promise<LiveSession[]> {
     const current = (await store.oidc.find(ACCOUNT_SESSIONS, accountId)) as { sessions?: SessionRecord[] } | undefined;
     const t = now();
@@ -147,14 +148,18 @@ export function createSessionDirectory(provider: Provider, store: Store, now: ()
     return live.sort((a, b) => b.lastUsedAt - a.lastUsedAt);
   }
 
-  async function end(accountId: string, uid: string): Promise<boolean> {
-    const session = await provider.Session.findByUid(uid);
-    if (!session || session.accountId !== accountId) return false;
-    await session.destroy();
-    await Promise.all(counters(uid).map((k) => store.counters.reset(k)));
-    return true;
+  function end(accountId: string, uid: string): Promise<boolean> {
+    return lifecycle.end(uid, 'ended_elsewhere', accountId);
   }
 
-  return { list, end };
+  /** Every live session of a person (an operator's lock). */
+  async function endAll(accountId: string, reason: LogoutReason): Promise<number> {
+    const current = (await store.oidc.find(ACCOUNT_SESSIONS, accountId)) as { sessions?: SessionRecord[] } | undefined;
+    let ended = 0;
+    for (const record of current?.sessions ?? []) if (await lifecycle.end(record.uid, reason, accountId)) ended += 1;
+    return ended;
+  }
+
+  return { list, end, endAll };
 }
 export type SessionDirectory = ReturnType<typeof createSessionDirectory>;

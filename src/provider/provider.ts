@@ -2,7 +2,6 @@
  * Everything that configures oidc-provider. The library owns the protocol; we own interactions,
  * accounts, storage, keys and policy. Every default that matters is set explicitly here.
  */
-import crypto from 'node:crypto';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
@@ -16,6 +15,8 @@ import { localeFor } from '../http/locale.js';
 import { createAdapterClass } from './adapter.js';
 import { ACCOUNT_CLIENT_ID, accountClient, recordSession } from './account-session.js';
 import { personClaims } from './claims.js';
+import { pairwiseSubject } from './pairwise.js';
+import type { SessionLike } from './session-lifecycle.js';
 import { ACR_VALUES, HIGH_FRESHNESS_MS, LOA, RANKS, acrRank, requestedRank } from './levels.js';
 
 export const TTL = Object.freeze({
@@ -45,6 +46,34 @@ export interface ProviderDeps {
   audit: AuditService;
   /** Clock (epoch ms) for session idle/absolute limits and request-object checks; injectable for tests. */
   now?: () => number;
+  /** Told when a session starts and when the expiry check meets an expired one. */
+  sessions: SessionHooks;
+  /** The SSRF-guarded fetch for portal-supplied URLs (`jwks_uri`, `sector_identifier_uri`). */
+  fetch: (url: string, init: RequestInit) => Promise<Response>;
+}
+
+/**
+ * oidc-provider's `fetch`. Its own back-channel logout POSTs (made inline in the sign-out request,
+ * once, unrecorded) are answered here without going out: the durable queue delivers them instead
+ * (backchannel-logout.ts). The library still validates `backchannel_logout_uri` at registration,
+ * advertises support in discovery and puts `sid` in ID tokens. Everything else goes through the
+ * SSRF guard; the library's own guard (an undici dispatcher) is replaced by ours, which also
+ * honours the configured allow-list.
+ */
+function providerFetch(guarded: ProviderDeps['fetch']) {
+  return async (url: string | URL, options: RequestInit & { dispatcher?: unknown }): Promise<Response> => {
+    const body = options.body;
+    if ((options.method ?? 'GET').toUpperCase() === 'POST' && body instanceof URLSearchParams && body.has('logout_token')) {
+      return new Response(null, { status: 200 });
+    }
+    const { dispatcher: _ignored, ...init } = options;
+    return guarded(String(url), init);
+  };
+}
+
+export interface SessionHooks {
+  started(uid: string, startedAt: number, idleMs: number): Promise<void>;
+  expiredInRequest(session: SessionLike): Promise<void>;
 }
 
 /** Idle limit of an SSO session (PRODUCT.md: 30 minutes). */
@@ -60,7 +89,7 @@ export const SESSION_ABSOLUTE_MS = TTL.Session * 1000;
  * - `acr_values_unmet`: the session's level does not satisfy `acr_values`.
  * With `prompt=none`, either answers `login_required` (OIDC Core §3.1.2.6).
  */
-function buildPolicy(store: Store, now: () => number) {
+function buildPolicy(store: Store, now: () => number, hooks: SessionHooks) {
   const { Check } = interactionPolicy;
   const policy = interactionPolicy.base();
   const login = policy.get('login')!;
@@ -83,6 +112,7 @@ function buildPolicy(store: Store, now: () => number) {
           restart(`session-auth:${session.uid}`, SESSION_ABSOLUTE_MS),
         ]);
         if (!start) {
+          await hooks.started(session.uid, t, SESSION_IDLE_MS);
           await recordSession(store, session.accountId, { uid: session.uid, startedAt: t, userAgent: ctx.get('user-agent'), ip: ctx.ip }, TTL.Session);
         }
         // When this sign-in used a second factor, `high` stays available for 15 minutes.
@@ -96,7 +126,11 @@ function buildPolicy(store: Store, now: () => number) {
         store.counters.get(seenKey, t),
         store.counters.get(`session-mfa:${session.uid}`, t),
       ]);
-      if (!start || !seen) return Check.REQUEST_PROMPT;
+      if (!start || !seen) {
+        // Expired (idle or absolute): its portals are told now, not only by the expiry sweep.
+        await hooks.expiredInRequest(session as unknown as SessionLike);
+        return Check.REQUEST_PROMPT;
+      }
       await store.counters.increment(seenKey, SESSION_IDLE_MS, t, { slide: true });
       // `high` is a second factor in the last 15 minutes (PRODUCT.md): past that the session is
       // worth `substantial`, and tokens say so.
@@ -124,9 +158,7 @@ function buildPolicy(store: Store, now: () => number) {
   return policy;
 }
 
-export function pairwiseSubject(salt: string, sector: string, accountId: string): string {
-  return crypto.createHmac('sha256', salt).update(`${sector}\u0000${accountId}`).digest('base64url');
-}
+export { pairwiseSubject };
 
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, keys, store, portals, renderer } = deps;
@@ -234,7 +266,11 @@ export function createProvider(deps: ProviderDeps): Provider {
         },
       },
       clientCredentials: { enabled: true },
+      backchannelLogout: { enabled: true },
     },
+    fetch: providerFetch(deps.fetch) as unknown as Configuration['fetch'],
+    // A portal's key set is small; a sector identifier document is a short list of URIs.
+    fetchResponseBodyLimits: { jwks_uri: 64 * 1024, sector_identifier_uri: 16 * 1024 } as Configuration['fetchResponseBodyLimits'],
     ttl: {
       AuthorizationCode: TTL.AuthorizationCode,
       AccessToken: TTL.AccessToken,
@@ -289,7 +325,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       };
     },
     interactions: {
-      policy: buildPolicy(store, now_),
+      policy: buildPolicy(store, now_, deps.sessions),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     async renderError(ctx, out, error) {

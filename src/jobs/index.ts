@@ -1,0 +1,1 @@
+export { createJobRunner, type JobHandler, type JobResult, type JobRunner } from './job-runner.js';

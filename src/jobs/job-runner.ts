@@ -1,0 +1,131 @@
+/**
+ * Runs durable jobs from the store (back-channel logout deliveries, session-expiry checks).
+ *
+ * Work that must outlive a request, a slow portal or a restart is written to the store first and
+ * done afterwards: a request only enqueues and kicks the runner, so the citizen never waits. Every
+ * instance polls; claims are leased atomically by the store, so each job runs on one instance at a
+ * time, and a job whose instance died mid-way is picked up again when its lease ends.
+ */
+import type { Logger } from 'pino';
+import type { Job, JobRepository } from '../store/index.js';
+
+export type JobResult =
+  | { status: 'done'; outcome: string }
+  | { status: 'failed'; outcome: string }
+  | { status: 'retry'; outcome: string; dueAt: number };
+
+export interface JobHandler {
+  kind: string;
+  /** How long a claim holds a job: longer than one run can take (its timeouts included). */
+  leaseMs: number;
+  /** How long finished jobs are kept for inspection. */
+  keepMs: number;
+  run(job: Job): Promise<JobResult>;
+}
+
+export interface JobRunner {
+  /** Adds a handler (for handlers built after the runner, e.g. ones that enqueue jobs themselves). */
+  register(handler: JobHandler): void;
+  enqueue(kind: string, id: string, payload: Record<string, unknown>, dueAt?: number): Promise<boolean>;
+  /** Runs due jobs soon, without waiting (after an enqueue). */
+  kick(): void;
+  /** Runs every due job now and resolves when they are finished (tests, shutdown). */
+  runDue(): Promise<number>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+const BATCH = 50;
+
+export function createJobRunner(deps: {
+  jobs: JobRepository;
+  handlers?: readonly JobHandler[];
+  logger: Logger;
+  now?: () => number;
+  pollMs?: number;
+}): JobRunner {
+  const now = deps.now ?? Date.now;
+  const log = deps.logger.child({ component: 'jobs' });
+  const handlers = new Map((deps.handlers ?? []).map((h) => [h.kind, h]));
+  let running: Promise<number> | undefined;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  async function runOne(handler: JobHandler, job: Job): Promise<void> {
+    let result: JobResult;
+    try {
+      result = await handler.run(job);
+    } catch (err) {
+      // A handler bug must not lose the job: try again in a minute, and say so.
+      log.error({ err, job: job.id, kind: job.kind }, 'job handler failed');
+      result = { status: 'retry', outcome: 'internal error', dueAt: now() + 60_000 };
+    }
+    const t = now();
+    if (result.status === 'retry') await deps.jobs.retry(job.id, result.dueAt, result.outcome, t);
+    else await deps.jobs.finish(job.id, result.status, result.outcome, t, handler.keepMs);
+  }
+
+  async function drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      let claimed = 0;
+      for (const handler of handlers.values()) {
+        const batch = await deps.jobs.claimDue(handler.kind, now(), handler.leaseMs, BATCH);
+        claimed += batch.length;
+        // In parallel: one slow portal does not hold up the others' deliveries.
+        await Promise.all(batch.map((job) => runOne(handler, job)));
+      }
+      total += claimed;
+      if (claimed === 0 || stopped) return total;
+    }
+  }
+
+  function runDue(): Promise<number> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      let total = 0;
+      try {
+        do {
+          again = false;
+          total += await drain();
+        } while (again && !stopped);
+      } catch (err) {
+        log.warn({ err }, 'job run failed; retrying at the next poll');
+      } finally {
+        running = undefined;
+      }
+      return total;
+    })();
+    return running;
+  }
+
+  return {
+    register(handler) {
+      handlers.set(handler.kind, handler);
+    },
+    async enqueue(kind, id, payload, dueAt) {
+      if (!handlers.has(kind)) throw new Error(`no handler for job kind ${kind}`);
+      return deps.jobs.enqueue({ id, kind, payload, dueAt: dueAt ?? now() }, now());
+    },
+    kick() {
+      if (!stopped) setImmediate(() => void runDue());
+    },
+    runDue,
+    start() {
+      stopped = false;
+      if (timer) return;
+      timer = setInterval(() => void runDue(), deps.pollMs ?? 5_000);
+      timer.unref();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await running;
+    },
+  };
+}
