@@ -19,6 +19,7 @@ import { createAccountSessions, createGrantRevoker, createPortalGrants, createSe
 import type { SessionLifecycle } from './provider/session-lifecycle.js';
 import { portalRefs } from './provider/session-lifecycle.js';
 import { securityRoutes } from './account/index.js';
+import { resourceClientId } from './portals/index.js';
 import { errorHandler } from './http/error-handler.js';
 import { requestContext } from './http/request-context.js';
 import { securityHeaders } from './http/headers.js';
@@ -127,6 +128,7 @@ export function buildApp(deps: AppDeps): Koa {
     renderer,
     csrf: deps.csrf,
     issuerOrigin: new URL(config.issuer).origin,
+    resourceName: async (uri: string) => (await deps.store.portals.find(resourceClientId(uri)))?.name,
     now: deps.now,
   });
 

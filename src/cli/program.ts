@@ -3,12 +3,13 @@
  * stdout; bad input exits 2 with a message that says what to fix; failures exit 1. The CLI opens
  * the same store as the server, so it works while the server runs.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { composeServices } from '../services.js';
 import { AccountInputError, maskPid } from '../accounts/index.js';
-import { PortalValidationError, summarise, validatePortalInput } from '../portals/index.js';
+import { PortalValidationError, summarise, validatePortalInput, validateResourceInput } from '../portals/index.js';
 import {
   KeyMaterialError, SECRETS_FILE, SIGNING_KEYS_FILE, describeSigningKeys, newSecretsFile, newSigningKeysFile,
   readSecrets, readSigningKeys, writePrivateJson,
@@ -115,18 +116,42 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
     .requiredOption('--name <text>', 'the name citizens see on the consent page')
     .option('--redirect-uri <url>', 'an exact redirect URI (repeatable)', collect, [])
     .option('--post-logout-redirect-uri <url>', 'an exact post-logout redirect URI (repeatable)', collect, [])
-    .option('--backchannel-logout-uri <url>', 'back-channel logout endpoint')
-    .addOption(new Option('--grant-type <type>', 'authorization_code (default) or refresh_token (repeatable)').argParser(collect).default([]))
+    .option('--backchannel-logout-uri <url>', 'back-channel logout endpoint (OpenID Connect Back-Channel Logout 1.0)')
+    .addOption(new Option('--grant-type <type>', 'authorization_code (always), refresh_token, client_credentials (repeatable)').argParser(collect).default([]))
     .option('--public', 'a public client (not supported: every portal authenticates)')
     .option('--national-id', 'approve the portal to receive the national identification number')
+    .option('--offline-access', 'approve offline_access: refresh tokens that outlive the session (30 days at most); needs --grant-type refresh_token')
     .option('--legal-basis <text>', 'the legal basis for --national-id (required with it)')
     .option('--sector <host>', 'pairwise subject sector (default: the redirect URIs\' host)')
+    .option('--auth-method <method>', 'client_secret_basic (default) or private_key_jwt')
+    .option('--jwks-uri <url>', 'private_key_jwt: where the portal publishes its public keys')
+    .option('--jwks-file <file>', 'private_key_jwt: a file with the portal\'s public keys (JWKS JSON)')
+    .option('--fapi', 'FAPI 2.0: PAR, PKCE, private_key_jwt and DPoP-bound tokens required')
+    .option('--signing-alg <alg>', 'ID token signing algorithm: RS256 (default) or ES256 (FAPI: ES256)')
     .option('--json', 'print JSON')
     .action(async (opts: {
       name: string; redirectUri: string[]; postLogoutRedirectUri: string[]; backchannelLogoutUri?: string; grantType: string[];
-      public?: boolean; nationalId?: boolean; legalBasis?: string; sector?: string; json?: boolean;
+      public?: boolean; nationalId?: boolean; offlineAccess?: boolean; legalBasis?: string; sector?: string; authMethod?: string;
+      jwksUri?: string; jwksFile?: string; fapi?: boolean; signingAlg?: string; json?: boolean;
     }) => {
       const cfg = config();
+      let jwks: unknown;
+      if (opts.jwksFile !== undefined) {
+        let text: string;
+        try {
+          const file = path.resolve(io.cwd, opts.jwksFile);
+          if (fs.statSync(file).size > 64 * 1024) throw new UsageError('--jwks-file is larger than 64 kB: a portal\'s key set is a few keys');
+          text = fs.readFileSync(file, 'utf8');
+        } catch (err) {
+          if (err instanceof UsageError) throw err;
+          throw new UsageError(`--jwks-file ${opts.jwksFile} cannot be read`);
+        }
+        try {
+          jwks = JSON.parse(text);
+        } catch {
+          throw new UsageError(`--jwks-file ${opts.jwksFile} is not JSON`);
+        }
+      }
       let input;
       try {
         input = validatePortalInput({
@@ -139,6 +164,12 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
           nationalId: !!opts.nationalId,
           legalBasis: opts.legalBasis,
           sector: opts.sector,
+          authMethod: opts.authMethod,
+          jwksUri: opts.jwksUri,
+          jwks,
+          fapi: !!opts.fapi,
+          offlineAccess: !!opts.offlineAccess,
+          signingAlg: opts.signingAlg,
         }, { production: cfg.env === 'production' });
       } catch (err) {
         if (err instanceof PortalValidationError) throw new UsageError(err.message);
@@ -147,9 +178,13 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
       const s = await services();
       try {
         const reg = await s.portals.register(input);
-        s.audit.record('PORTAL_REGISTERED', { portal: reg.client_id, national_id: input.nationalId });
+        s.audit.record('PORTAL_REGISTERED', {
+          portal: reg.client_id, national_id: input.nationalId, offline_access: input.offlineAccess, fapi: input.fapi, auth_method: input.authMethod,
+        });
         print({ json: !!opts.json }, { client_id: reg.client_id, client_secret: reg.client_secret }, () =>
-          `registered "${input.name}"\nclient_id:     ${reg.client_id}\nclient_secret: ${reg.client_secret}\n(the secret is shown only now; store it in the portal's secret store)`);
+          reg.client_secret
+            ? `registered "${input.name}"\nclient_id:     ${reg.client_id}\nclient_secret: ${reg.client_secret}\n(the secret is shown only now; store it in the portal's secret store)`
+            : `registered "${input.name}"\nclient_id:     ${reg.client_id}\n(no secret: the portal authenticates with its own keys, private_key_jwt)`);
       } finally {
         await s.store.close();
       }
@@ -199,6 +234,58 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
         await s.store.portals.setDisabled(clientId, true);
         s.audit.record('PORTAL_DISABLED', { portal: clientId });
         print({ json: !!opts.json }, { client_id: clientId, disabled: true }, () => `disabled ${clientId}`);
+      } finally {
+        await s.store.close();
+      }
+    });
+
+  const resources = program.command('resources').description('resource servers: APIs that accept dinhdanh access tokens (RFC 8707, RFC 9068)');
+  resources.command('add')
+    .description('register an API; prints the client_id and client_secret it introspects with (shown once)')
+    .requiredOption('--name <text>', 'the name citizens see on the consent page')
+    .requiredOption('--uri <uri>', 'the resource indicator portals send as `resource` (https, no query or fragment)')
+    .option('--scope <scope>', 'a scope of the API (repeatable, at least one)', collect, [])
+    .option('--client-credentials-portal <client_id>', 'a portal that may call the API as itself (client credentials; repeatable)', collect, [])
+    .option('--signing-alg <alg>', 'access token signing algorithm: RS256 (default) or ES256')
+    .option('--json', 'print JSON')
+    .action(async (opts: { name: string; uri: string; scope: string[]; clientCredentialsPortal: string[]; signingAlg?: string; json?: boolean }) => {
+      const cfg = config();
+      let input;
+      try {
+        input = validateResourceInput({
+          name: opts.name, uri: opts.uri, scopes: opts.scope, clientCredentialsPortals: opts.clientCredentialsPortal, signingAlg: opts.signingAlg,
+        }, { production: cfg.env === 'production' });
+      } catch (err) {
+        if (err instanceof PortalValidationError) throw new UsageError(err.message);
+        throw err;
+      }
+      const s = await services();
+      try {
+        if (await s.portals.findResource(input.uri)) throw new UsageError(`a resource server with --uri ${input.uri} is already registered`);
+        for (const clientId of input.clientCredentialsPortals) {
+          const portal = await s.portals.find(clientId);
+          if (!portal) throw new UsageError(`--client-credentials-portal ${clientId}: no such portal`);
+          if (!(portal.metadata.grant_types as string[] | undefined)?.includes('client_credentials')) {
+            throw new UsageError(`--client-credentials-portal ${clientId}: the portal is not registered with --grant-type client_credentials`);
+          }
+        }
+        const reg = await s.portals.registerResource(input);
+        s.audit.record('RESOURCE_SERVER_REGISTERED', { resource_server: reg.client_id, resource: input.uri, scopes: input.scopes });
+        print({ json: !!opts.json }, { resource: reg.resource, client_id: reg.client_id, client_secret: reg.client_secret }, () =>
+          `registered "${input.name}" (${reg.resource})\nclient_id:     ${reg.client_id}\nclient_secret: ${reg.client_secret}\n(for token introspection; the secret is shown only now)`);
+      } finally {
+        await s.store.close();
+      }
+    });
+  resources.command('list')
+    .description('list resource servers')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const s = await services();
+      try {
+        const list = (await s.portals.list()).filter((p) => p.kind === 'resource_server');
+        print({ json: !!opts.json }, { resources: list }, () =>
+          list.length ? list.map((p) => `${p.client_id}  ${p.disabled ? '[disabled] ' : ''}${p.resource}  ${p.name}  ${(p.scopes ?? []).join(' ')}`).join('\n') : 'no resource servers registered');
       } finally {
         await s.store.close();
       }

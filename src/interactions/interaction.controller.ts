@@ -41,6 +41,8 @@ export interface InteractionDeps {
   renderer: Renderer;
   csrf: Csrf;
   issuerOrigin: string;
+  /** The name of a registered resource server (API), for the consent page. */
+  resourceName(uri: string): Promise<string | undefined>;
 }
 
 const loginForm = {
@@ -55,11 +57,19 @@ const consentForm = {
 
 const ABORT_REASONS = new Set(['cancel', 'unmet']);
 
-/** Scopes and claims a consent prompt asks for (oidc-provider's consent prompt details). */
-function missingFrom(view: InteractionView): { scopes: string[]; claims: string[] } {
-  const d = view.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
-  return { scopes: d.missingOIDCScope ?? [], claims: d.missingOIDCClaims ?? [] };
+/**
+ * Scopes and claims a consent prompt asks for (oidc-provider's consent prompt details), and the
+ * scopes asked at resource servers (APIs named with `resource`, RFC 8707).
+ */
+function missingFrom(view: InteractionView): { scopes: string[]; claims: string[]; resources: Record<string, string[]> } {
+  const d = view.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+  return { scopes: d.missingOIDCScope ?? [], claims: d.missingOIDCClaims ?? [], resources: d.missingResourceScopes ?? {} };
 }
+
+/** How a remembered consent records an API's scope: resource indicators never carry a fragment. */
+const resourceScopeKey = (resource: string, scope: string) => `${resource}#${scope}`;
+const resourceScopeKeys = (resources: Record<string, string[]>) =>
+  Object.entries(resources).flatMap(([resource, list]) => list.map((scope) => resourceScopeKey(resource, scope)));
 
 /**
  * What the portal will receive, in plain words: one line per scope, and for claims asked for
@@ -92,15 +102,19 @@ export function createInteractionController(deps: InteractionDeps) {
     }), opts.status ?? 200);
   }
 
-  function renderConsent(ctx: Context, view: InteractionView, portalName: string) {
-    const { scopes, claims } = missingFrom(view);
+  async function renderConsent(ctx: Context, view: InteractionView, portalName: string) {
+    const { scopes, claims, resources } = missingFrom(view);
+    const apis = await Promise.all(Object.entries(resources).map(async ([uri, list]) => ({
+      name: (await deps.resourceName(uri)) ?? new URL(uri).host,
+      scopes: list.join(', '),
+    })));
     ctx.set('Cache-Control', 'no-store');
     renderer.render(ctx, 'interactions/consent', localeFor(ctx, view.params.ui_locales), (t) => ({
       title: t('consent.title'),
       portalName,
       action: action(view.uid, 'consent'),
       csrf: csrf.token(view.uid),
-      items: dataDescriptions(scopes, claims, t),
+      items: [...dataDescriptions(scopes, claims, t), ...apis.map((api) => t('scope.resource', api))],
     }));
   }
 
@@ -124,10 +138,10 @@ export function createInteractionController(deps: InteractionDeps) {
     if (!accountId || view.prompt.reasons.includes('consent_prompt')) return false;
     const consent = await deps.consents.find(accountId, view.clientId);
     if (!consent) return false;
-    const { scopes, claims } = missingFrom(view);
-    const covered = scopes.every((s) => consent.scopes.includes(s)) && claims.every((c) => consent.claims.includes(c));
+    const { scopes, claims, resources } = missingFrom(view);
+    const covered = [...scopes, ...resourceScopeKeys(resources)].every((s) => consent.scopes.includes(s)) && claims.every((c) => consent.claims.includes(c));
     if (!covered) return false;
-    const grantId = await interactions.saveGrant({ accountId, clientId: view.clientId, grantId: view.grantId, scopes, claims });
+    const grantId = await interactions.saveGrant({ accountId, clientId: view.clientId, grantId: view.grantId, scopes, claims, resources });
     await deps.portalGrants.add(accountId, view.clientId, grantId);
     deps.audit.record('CONSENT_REUSED', { person: accountId, portal: view.clientId });
     await interactions.finish(ctx, { consent: { grantId } });
@@ -223,14 +237,14 @@ export function createInteractionController(deps: InteractionDeps) {
         return interactions.finish(ctx, { error: 'access_denied', error_description: 'the person declined to share the requested information' });
       }
 
-      const { scopes, claims } = missingFrom(view);
-      const grantId = await interactions.saveGrant({ accountId, clientId: view.clientId, grantId: view.grantId, scopes, claims });
+      const { scopes, claims, resources } = missingFrom(view);
+      const grantId = await interactions.saveGrant({ accountId, clientId: view.clientId, grantId: view.grantId, scopes, claims, resources });
       await deps.portalGrants.add(accountId, view.clientId, grantId);
       const previous = await deps.consents.find(accountId, view.clientId);
       await deps.consents.put({
         personId: accountId,
         clientId: view.clientId,
-        scopes: [...new Set([...(previous?.scopes ?? []), ...scopes])],
+        scopes: [...new Set([...(previous?.scopes ?? []), ...scopes, ...resourceScopeKeys(resources)])],
         claims: [...new Set([...(previous?.claims ?? []), ...claims])],
       });
       deps.audit.record('CONSENT_GRANTED', { person: accountId, portal: view.clientId, scopes });

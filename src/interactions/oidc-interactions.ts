@@ -33,7 +33,7 @@ export interface Interactions {
   /** Finishes the interaction and redirects the browser back to the authorization endpoint. */
   finish(ctx: Context, result: InteractionResults): Promise<void>;
   /** Saves a grant covering the given scopes and claims; returns its id. */
-  saveGrant(input: { accountId: string; clientId: string; grantId?: string; scopes: string[]; claims: string[] }): Promise<string>;
+  saveGrant(input: { accountId: string; clientId: string; grantId?: string; scopes: string[]; claims: string[]; resources?: Record<string, string[]> }): Promise<string>;
 }
 
 export function createInteractions(provider: Provider): Interactions {
@@ -79,11 +79,12 @@ export function createInteractions(provider: Provider): Interactions {
       ctx.redirect(url);
     },
 
-    async saveGrant({ accountId, clientId, grantId, scopes, claims }) {
+    async saveGrant({ accountId, clientId, grantId, scopes, claims, resources = {} }) {
       const existing = grantId ? await provider.Grant.find(grantId) : undefined;
       const grant = existing ?? new provider.Grant({ accountId, clientId });
       if (scopes.length) grant.addOIDCScope(scopes.join(' '));
       if (claims.length) grant.addOIDCClaims(claims);
+      for (const [resource, list] of Object.entries(resources)) if (list.length) grant.addResourceScope(resource, list.join(' '));
       return grant.save();
     },
   };

@@ -1,33 +1,65 @@
 /**
  * The relying-party registry. Portals are registered by operators (CLI) and read by oidc-provider
  * through the adapter. Secrets are generated here, shown once, and kept encrypted at rest.
+ *
+ * Resource servers (APIs that accept dinhdanh access tokens) live in the same registry: each is a
+ * client that can only authenticate, to introspect the tokens meant for it.
  */
 import crypto from 'node:crypto';
 import type { Portal, PortalRepository } from '../store/index.js';
 import type { SecretBox } from '../keys/secret-box.js';
-import { BASE_SCOPES, NATIONAL_ID_SCOPE } from './scopes.js';
-import type { PortalInput } from './portal.validation.js';
+import {
+  BASE_SCOPES, FAPI_PROPERTY, NATIONAL_ID_SCOPE, OFFLINE_ACCESS_PROPERTY, RESOURCE_ALG_PROPERTY, RESOURCE_CC_PORTALS_PROPERTY,
+  RESOURCE_PROPERTY, RESOURCE_SCOPES_PROPERTY,
+} from './scopes.js';
+import type { PortalInput, ResourceInput, SigningAlg } from './portal.validation.js';
 
 export interface RegisteredPortal {
   client_id: string;
+  /** null for portals that authenticate with their own keys (private_key_jwt). */
   client_secret: string | null;
 }
 
 export interface PortalSummary {
   client_id: string;
   name: string;
+  kind: 'portal' | 'resource_server';
   redirect_uris: string[];
   post_logout_redirect_uris: string[];
   backchannel_logout_uri: string | null;
   grant_types: string[];
+  auth_method: string;
+  jwks_uri: string | null;
+  fapi: boolean;
+  offline_access: boolean;
+  id_token_alg: string;
   sector: string;
   national_id: boolean;
   disabled: boolean;
   created_at: string;
+  /** Resource servers only. */
+  resource?: string;
+  scopes?: string[];
+}
+
+export interface ResourceServer {
+  clientId: string;
+  name: string;
+  uri: string;
+  scopes: string[];
+  clientCredentialsPortals: string[];
+  accessTokenAlg: SigningAlg;
 }
 
 export interface PortalService {
   register(input: PortalInput): Promise<RegisteredPortal>;
+  /**
+   * Registers a portal under a chosen client id, or re-registers it (new metadata and secret):
+   * the development demo portals, which come back with the same id at every start.
+   */
+  ensure(clientId: string, input: PortalInput): Promise<RegisteredPortal>;
+  registerResource(input: ResourceInput): Promise<RegisteredPortal & { resource: string }>;
+  findResource(uri: string): Promise<ResourceServer | undefined>;
   list(): Promise<PortalSummary[]>;
   find(clientId: string): Promise<Portal | undefined>;
   /** oidc-provider client metadata (secret included), or undefined for unknown or disabled portals. */
@@ -36,54 +68,130 @@ export interface PortalService {
 
 const secretAad = (clientId: string) => `portal-secret:${clientId}`;
 
+/** A resource server's client id follows from its URI, so a token request finds it without a scan. */
+export function resourceClientId(uri: string): string {
+  return `rs-${crypto.createHash('sha256').update(uri).digest('base64url').slice(0, 32)}`;
+}
+
 export function summarise(p: Portal): PortalSummary {
-  const m = p.metadata as { redirect_uris?: string[]; post_logout_redirect_uris?: string[]; grant_types?: string[]; backchannel_logout_uri?: string };
+  const m = p.metadata as Record<string, unknown> & {
+    redirect_uris?: string[]; post_logout_redirect_uris?: string[]; grant_types?: string[]; backchannel_logout_uri?: string;
+    token_endpoint_auth_method?: string; jwks_uri?: string; id_token_signed_response_alg?: string;
+  };
+  const resource = typeof m[RESOURCE_PROPERTY] === 'string' ? (m[RESOURCE_PROPERTY] as string) : undefined;
   return {
     client_id: p.clientId,
     name: p.name,
+    kind: resource ? 'resource_server' : 'portal',
     redirect_uris: m.redirect_uris ?? [],
     post_logout_redirect_uris: m.post_logout_redirect_uris ?? [],
     backchannel_logout_uri: m.backchannel_logout_uri ?? null,
     grant_types: m.grant_types ?? [],
+    auth_method: m.token_endpoint_auth_method ?? 'client_secret_basic',
+    jwks_uri: m.jwks_uri ?? null,
+    fapi: m[FAPI_PROPERTY] === true,
+    offline_access: m[OFFLINE_ACCESS_PROPERTY] === true,
+    id_token_alg: m.id_token_signed_response_alg ?? 'RS256',
     sector: p.sector,
     national_id: p.nationalId,
     disabled: p.disabled,
     created_at: new Date(p.createdAt).toISOString(),
+    ...(resource ? { resource, scopes: (m[RESOURCE_SCOPES_PROPERTY] as string[] | undefined) ?? [] } : {}),
+  };
+}
+
+/** oidc-provider client metadata for a validated registration (secrets excluded). */
+function portalMetadata(input: PortalInput): Record<string, unknown> {
+  const scopes: string[] = [...BASE_SCOPES];
+  if (input.nationalId) scopes.push(NATIONAL_ID_SCOPE);
+  if (input.offlineAccess) scopes.push('offline_access');
+  return {
+    client_name: input.name,
+    redirect_uris: input.redirectUris,
+    post_logout_redirect_uris: input.postLogoutRedirectUris,
+    grant_types: input.grantTypes,
+    response_types: ['code'],
+    token_endpoint_auth_method: input.authMethod,
+    ...(input.jwksUri ? { jwks_uri: input.jwksUri } : {}),
+    ...(input.jwks ? { jwks: input.jwks } : {}),
+    subject_type: 'pairwise',
+    scope: scopes.join(' '),
+    id_token_signed_response_alg: input.idTokenAlg,
+    ...(input.backchannelLogoutUri ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
+    // FAPI 2.0 Security Profile §5.3.2.2 (PAR), §5.3.2.1 (sender-constrained tokens: DPoP here;
+    // mTLS would need the client certificate, which the TLS-terminating proxy does not pass on).
+    ...(input.fapi ? { [FAPI_PROPERTY]: true, require_pushed_authorization_requests: true, dpop_bound_access_tokens: true } : {}),
+    ...(input.offlineAccess ? { [OFFLINE_ACCESS_PROPERTY]: true } : {}),
   };
 }
 
 export function createPortalService(deps: { repo: PortalRepository; secretBox: SecretBox; random?: (n: number) => Buffer }): PortalService {
   const random = deps.random ?? crypto.randomBytes;
+  // 256 bits: far above RFC 6749 §10.10's 128-bit guidance for credentials.
+  const newSecret = () => random(32).toString('base64url');
+
+  async function save(clientId: string, input: PortalInput, replace: boolean): Promise<RegisteredPortal> {
+    const secret = input.authMethod === 'client_secret_basic' ? newSecret() : null;
+    const secretCiphertext = secret ? deps.secretBox.seal(secret, secretAad(clientId)) : null;
+    const metadata = portalMetadata(input);
+    if (replace && (await deps.repo.update(clientId, { name: input.name, metadata, secretCiphertext }))) {
+      return { client_id: clientId, client_secret: secret };
+    }
+    await deps.repo.create({
+      clientId,
+      name: input.name,
+      metadata,
+      secretCiphertext,
+      sector: input.sector,
+      nationalId: input.nationalId,
+      nationalIdBasis: input.nationalIdBasis,
+      disabled: false,
+    });
+    return { client_id: clientId, client_secret: secret };
+  }
 
   return {
-    async register(input) {
-      const clientId = `portal-${random(12).toString('base64url')}`;
-      // 256 bits: far above RFC 6749 §10.10's 128-bit guidance for credentials.
-      const secret = random(32).toString('base64url');
-      const scopes = input.nationalId ? [...BASE_SCOPES, NATIONAL_ID_SCOPE] : [...BASE_SCOPES];
-      const metadata: Record<string, unknown> = {
-        client_name: input.name,
-        redirect_uris: input.redirectUris,
-        post_logout_redirect_uris: input.postLogoutRedirectUris,
-        grant_types: input.grantTypes,
-        response_types: ['code'],
-        token_endpoint_auth_method: 'client_secret_basic',
-        subject_type: 'pairwise',
-        scope: scopes.join(' '),
-        id_token_signed_response_alg: 'RS256',
-        ...(input.backchannelLogoutUri ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
-      };
+    register: (input) => save(`portal-${random(12).toString('base64url')}`, input, false),
+    ensure: (clientId, input) => save(clientId, input, true),
+
+    async registerResource(input) {
+      const clientId = resourceClientId(input.uri);
+      const secret = newSecret();
       await deps.repo.create({
         clientId,
         name: input.name,
-        metadata,
+        metadata: {
+          client_name: input.name,
+          redirect_uris: [],
+          grant_types: [],
+          response_types: [],
+          token_endpoint_auth_method: 'client_secret_basic',
+          [RESOURCE_PROPERTY]: input.uri,
+          [RESOURCE_SCOPES_PROPERTY]: input.scopes,
+          [RESOURCE_CC_PORTALS_PROPERTY]: input.clientCredentialsPortals,
+          [RESOURCE_ALG_PROPERTY]: input.accessTokenAlg,
+        },
         secretCiphertext: deps.secretBox.seal(secret, secretAad(clientId)),
-        sector: input.sector,
-        nationalId: input.nationalId,
-        nationalIdBasis: input.nationalIdBasis,
+        sector: new URL(input.uri).host,
+        nationalId: false,
+        nationalIdBasis: null,
         disabled: false,
       });
-      return { client_id: clientId, client_secret: secret };
+      return { client_id: clientId, client_secret: secret, resource: input.uri };
+    },
+
+    async findResource(uri) {
+      const portal = await deps.repo.find(resourceClientId(uri));
+      const m = portal?.metadata;
+      if (!portal || portal.disabled || !m || m[RESOURCE_PROPERTY] !== uri) return undefined;
+      return {
+        clientId: portal.clientId,
+        name: portal.name,
+        uri,
+        scopes: (m[RESOURCE_SCOPES_PROPERTY] as string[] | undefined) ?? [],
+        clientCredentialsPortals: (m[RESOURCE_CC_PORTALS_PROPERTY] as string[] | undefined) ?? [],
+        accessTokenAlg: m[RESOURCE_ALG_PROPERTY] === 'ES256' ? 'ES256' : 'RS256',
+      };
     },
 
     async list() {
@@ -95,8 +203,12 @@ export function createPortalService(deps: { repo: PortalRepository; secretBox: S
     async clientMetadata(clientId) {
       const portal = await deps.repo.find(clientId);
       if (!portal || portal.disabled) return undefined;
+      const {
+        [RESOURCE_SCOPES_PROPERTY]: _scopes, [RESOURCE_CC_PORTALS_PROPERTY]: _cc, [RESOURCE_ALG_PROPERTY]: _alg, [OFFLINE_ACCESS_PROPERTY]: _offline,
+        ...metadata
+      } = portal.metadata;
       return {
-        ...portal.metadata,
+        ...metadata,
         client_id: portal.clientId,
         ...(portal.secretCiphertext ? { client_secret: deps.secretBox.open(portal.secretCiphertext, secretAad(clientId)) } : {}),
         'urn:dinhdanh:sector': portal.sector,

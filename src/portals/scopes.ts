@@ -15,3 +15,10 @@ export const SCOPE_CLAIMS: Readonly<Record<string, readonly string[]>> = {
 /** Extra client metadata properties (our own, namespaced so they never collide with a registered name). */
 export const SECTOR_PROPERTY = 'urn:dinhdanh:sector';
 export const NATIONAL_ID_PROPERTY = 'urn:dinhdanh:national_id';
+export const FAPI_PROPERTY = 'urn:dinhdanh:fapi';
+export const OFFLINE_ACCESS_PROPERTY = 'urn:dinhdanh:offline_access';
+/** On a resource server's record: its indicator, scopes, portals allowed client credentials, token alg. */
+export const RESOURCE_PROPERTY = 'urn:dinhdanh:resource';
+export const RESOURCE_SCOPES_PROPERTY = 'urn:dinhdanh:resource_scopes';
+export const RESOURCE_CC_PORTALS_PROPERTY = 'urn:dinhdanh:resource_cc_portals';
+export const RESOURCE_ALG_PROPERTY = 'urn:dinhdanh:resource_alg';

@@ -8,7 +8,7 @@ import type { Config } from '../config/config.js';
 import type { KeyMaterial } from '../keys/key-files.js';
 import type { Store } from '../store/index.js';
 import type { PortalService } from '../portals/index.js';
-import { NATIONAL_ID_PROPERTY, SCOPE_CLAIMS, SECTOR_PROPERTY } from '../portals/index.js';
+import { FAPI_PROPERTY, NATIONAL_ID_PROPERTY, RESOURCE_PROPERTY, SCOPE_CLAIMS, SECTOR_PROPERTY } from '../portals/index.js';
 import type { Renderer } from '../http/render.js';
 import type { AuditService } from '../audit/index.js';
 import { localeFor } from '../http/locale.js';
@@ -29,6 +29,8 @@ export const TTL = Object.freeze({
   Grant: 12 * 60 * 60,
   /** Refresh tokens: absolute 12 h from the first issue, across rotations. */
   RefreshTokenAbsolute: 12 * 60 * 60,
+  /** ... and 30 days for `offline_access`, only for portals approved for it (PRODUCT.md). */
+  OfflineRefreshTokenAbsolute: 30 * 24 * 60 * 60,
 });
 
 export const COOKIE_NAMES = Object.freeze({ session: 'dd_session', interaction: 'dd_interaction', resume: 'dd_resume' });
@@ -185,7 +187,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       sid: null,
       ...Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
     },
-    scopes: Object.keys(SCOPE_CLAIMS),
+    // offline_access is granted only to portals whose registration lists it (their `scope`).
+    scopes: [...Object.keys(SCOPE_CLAIMS), 'offline_access'],
     responseTypes: ['code'],
     subjectTypes: ['pairwise'],
     pkce: { required: () => true },
@@ -206,10 +209,11 @@ export function createProvider(deps: ProviderDeps): Provider {
       subject_type: 'pairwise',
     },
     extraClientMetadata: {
-      properties: [SECTOR_PROPERTY, NATIONAL_ID_PROPERTY],
+      properties: [SECTOR_PROPERTY, NATIONAL_ID_PROPERTY, FAPI_PROPERTY, RESOURCE_PROPERTY],
       validator(_ctx, key, value) {
         if (key === SECTOR_PROPERTY && typeof value !== 'string') throw new Error(`${key} must be a string`);
-        if (key === NATIONAL_ID_PROPERTY && value !== undefined && typeof value !== 'boolean') throw new Error(`${key} must be a boolean`);
+        if ((key === NATIONAL_ID_PROPERTY || key === FAPI_PROPERTY) && value !== undefined && typeof value !== 'boolean') throw new Error(`${key} must be a boolean`);
+        if (key === RESOURCE_PROPERTY && value !== undefined && typeof value !== 'string') throw new Error(`${key} must be a string`);
       },
     },
     allowOmittingSingleRegisteredRedirectUri: false,
@@ -255,8 +259,13 @@ export function createProvider(deps: ProviderDeps): Provider {
       // no longer exists for the provider, so it can neither call nor have live tokens.
       introspection: {
         enabled: true,
+        // The portal a token was issued to, and a registered resource server for the tokens whose
+        // audience it is (RFC 7662 §2.1: the server decides who may introspect what).
         async allowedPolicy(_ctx, client, token) {
-          return token.clientId === client.clientId;
+          if (token.clientId === client.clientId) return true;
+          const resource = client.metadata()[RESOURCE_PROPERTY];
+          const aud = (token as unknown as { aud?: string | string[] }).aud;
+          return typeof resource === 'string' && (aud === resource || (Array.isArray(aud) && aud.includes(resource)));
         },
       },
       revocation: {
@@ -267,6 +276,42 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
       clientCredentials: { enabled: true },
       backchannelLogout: { enabled: true },
+      // RFC 9126: any portal may push its request; FAPI portals must (their registration says so).
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false, allowUnregisteredRedirectUris: false },
+      // RFC 9449: any portal may bind its tokens to a key; FAPI portals must.
+      dPoP: { enabled: true },
+      // FAPI 2.0 Security Profile per portal (`--fapi`): PKCE, client assertions addressed to the
+      // issuer; PAR, private_key_jwt and DPoP come from the portal's registered metadata.
+      fapi: {
+        enabled: true,
+        profile(_ctx: unknown, client: { metadata(): Record<string, unknown> } | undefined) {
+          return client?.metadata()[FAPI_PROPERTY] === true ? '2.0' : undefined;
+        },
+      } as unknown as NonNullable<Configuration['features']>['fapi'],
+      // RFC 8707 / RFC 9068: a portal names a registered API with `resource` and receives a JWT
+      // access token for it (audience: that API; `sub`: the portal's pairwise subject). Without
+      // `resource`, access tokens are opaque and good for userinfo only.
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async (_ctx, _client, oneOf) => oneOf,
+        // A code obtained with `resource` yields a token for it without naming it again.
+        useGrantedResource: async () => true,
+        async getResourceServerInfo(ctx, indicator, client) {
+          const rs = await portals.findResource(indicator);
+          if (!rs) throw new errors.InvalidTarget('unknown resource server');
+          // As itself (client credentials) a portal reaches only the APIs that list it.
+          if (ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials' && !rs.clientCredentialsPortals.includes(client.clientId)) {
+            throw new errors.InvalidTarget('this portal is not allowed client credentials for this resource server');
+          }
+          return {
+            scope: rs.scopes.join(' '),
+            audience: rs.uri,
+            accessTokenTTL: TTL.AccessToken,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: rs.accessTokenAlg } },
+          };
+        },
+      },
     },
     fetch: providerFetch(deps.fetch) as unknown as Configuration['fetch'],
     // A portal's key set is small; a sector identifier document is a short list of URIs.
@@ -284,10 +329,15 @@ export function createProvider(deps: ProviderDeps): Provider {
         if (typeof exp !== 'number' || ctx?.oidc?.result?.login) return TTL.Session;
         return Math.max(1, exp - Math.floor(Date.now() / 1000));
       },
-      Grant: TTL.Grant,
+      Grant(_ctx, grant) {
+        const offline = String(grant.getOIDCScope?.() ?? '').split(' ').includes('offline_access');
+        return offline ? TTL.OfflineRefreshTokenAbsolute : TTL.Grant;
+      },
       RefreshToken(_ctx, token) {
         const iiat = (token as unknown as { iiat?: number; iat?: number }).iiat ?? token.iat ?? Math.floor(Date.now() / 1000);
-        return Math.max(1, iiat + TTL.RefreshTokenAbsolute - Math.floor(Date.now() / 1000));
+        const offline = String(token.scope ?? '').split(' ').includes('offline_access');
+        const life = offline ? TTL.OfflineRefreshTokenAbsolute : TTL.RefreshTokenAbsolute;
+        return Math.max(1, iiat + life - Math.floor(Date.now() / 1000));
       },
     },
     // The account area is dinhdanh itself: its sign-ins need no consent page (the grant is made here).

@@ -128,6 +128,12 @@ describe('escaping (SECURITY.md #31)', () => {
       sector: 'localhost:9200',
       nationalId: false,
       nationalIdBasis: null,
+      authMethod: 'client_secret_basic',
+      jwksUri: null,
+      jwks: null,
+      fapi: false,
+      offlineAccess: false,
+      idTokenAlg: 'RS256',
     });
     evil = { client_id: reg.client_id, client_secret: reg.client_secret!, redirect_uri: redirect };
   });
