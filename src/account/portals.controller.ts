@@ -13,6 +13,7 @@ import { localeFor } from '../http/locale.js';
 import { csrfBinding, formatDate, readAccountPost } from './account-http.js';
 import type { Renderer } from '../http/render.js';
 import type { AccountSession, PortalGrants } from '../provider/account-session.js';
+import { resourceClientId } from '../portals/index.js';
 
 const SCOPE_ORDER = ['openid', 'profile', 'email', 'phone', 'address', 'national_id', 'offline_access'] as const;
 
@@ -36,10 +37,20 @@ export function createPortalsController(deps: PortalsDeps) {
   async function render(ctx: Context, session: AccountSession, notice?: MessageKey) {
     const locale = localeFor(ctx);
     const consents = await deps.consents.listForPerson(session.accountId);
-    const rows: Array<{ clientId: string; name: string; scopes: string[]; updatedAt: number }> = [];
+    const rows: Array<{ clientId: string; name: string; scopes: string[]; apis: Array<{ name: string; scopes: string }>; updatedAt: number }> = [];
     for (const c of consents) {
       const portal = await deps.portals.find(c.clientId);
-      rows.push({ clientId: c.clientId, name: portal?.name ?? c.clientId, scopes: c.scopes, updatedAt: c.updatedAt });
+      // An API's scopes are remembered as `<resource>#<scope>` (resource indicators have no fragment).
+      const byApi = new Map<string, string[]>();
+      for (const entry of c.scopes) {
+        const at = entry.lastIndexOf('#');
+        if (at > 0) byApi.set(entry.slice(0, at), [...(byApi.get(entry.slice(0, at)) ?? []), entry.slice(at + 1)]);
+      }
+      const apis = await Promise.all([...byApi].map(async ([uri, list]) => ({
+        name: (await deps.portals.find(resourceClientId(uri)))?.name ?? uri,
+        scopes: list.join(', '),
+      })));
+      rows.push({ clientId: c.clientId, name: portal?.name ?? c.clientId, scopes: c.scopes, apis, updatedAt: c.updatedAt });
     }
     ctx.set('Cache-Control', 'no-store');
     deps.renderer.render(ctx, 'account/portals', locale, (t: Translate) => ({
@@ -50,7 +61,7 @@ export function createPortalsController(deps: PortalsDeps) {
         clientId: r.clientId,
         name: r.name,
         since: t('account.portals_since', { date: formatDate(r.updatedAt, locale, false) }),
-        items: SCOPE_ORDER.filter((s) => r.scopes.includes(s)).map((s) => t(`scope.${s}`)),
+        items: [...SCOPE_ORDER.filter((s) => r.scopes.includes(s)).map((s) => t(`scope.${s}`)), ...r.apis.map((api) => t('scope.resource', api))],
       })),
     }));
   }

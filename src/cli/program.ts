@@ -247,13 +247,15 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
     .option('--scope <scope>', 'a scope of the API (repeatable, at least one)', collect, [])
     .option('--client-credentials-portal <client_id>', 'a portal that may call the API as itself (client credentials; repeatable)', collect, [])
     .option('--signing-alg <alg>', 'access token signing algorithm: RS256 (default) or ES256')
+    .option('--token-format <format>', 'jwt (default; the API verifies tokens itself) or opaque (the API introspects every token)')
     .option('--json', 'print JSON')
-    .action(async (opts: { name: string; uri: string; scope: string[]; clientCredentialsPortal: string[]; signingAlg?: string; json?: boolean }) => {
+    .action(async (opts: { name: string; uri: string; scope: string[]; clientCredentialsPortal: string[]; signingAlg?: string; tokenFormat?: string; json?: boolean }) => {
       const cfg = config();
       let input;
       try {
         input = validateResourceInput({
           name: opts.name, uri: opts.uri, scopes: opts.scope, clientCredentialsPortals: opts.clientCredentialsPortal, signingAlg: opts.signingAlg,
+          tokenFormat: opts.tokenFormat,
         }, { production: cfg.env === 'production' });
       } catch (err) {
         if (err instanceof PortalValidationError) throw new UsageError(err.message);

@@ -10,7 +10,7 @@ import type { Portal, PortalRepository } from '../store/index.js';
 import type { SecretBox } from '../keys/secret-box.js';
 import {
   BASE_SCOPES, FAPI_PROPERTY, NATIONAL_ID_SCOPE, OFFLINE_ACCESS_PROPERTY, RESOURCE_ALG_PROPERTY, RESOURCE_CC_PORTALS_PROPERTY,
-  RESOURCE_PROPERTY, RESOURCE_SCOPES_PROPERTY,
+  RESOURCE_FORMAT_PROPERTY, RESOURCE_PROPERTY, RESOURCE_SCOPES_PROPERTY,
 } from './scopes.js';
 import type { PortalInput, ResourceInput, SigningAlg } from './portal.validation.js';
 
@@ -40,6 +40,7 @@ export interface PortalSummary {
   /** Resource servers only. */
   resource?: string;
   scopes?: string[];
+  token_format?: 'jwt' | 'opaque';
 }
 
 export interface ResourceServer {
@@ -49,6 +50,7 @@ export interface ResourceServer {
   scopes: string[];
   clientCredentialsPortals: string[];
   accessTokenAlg: SigningAlg;
+  tokenFormat: 'jwt' | 'opaque';
 }
 
 export interface PortalService {
@@ -96,7 +98,7 @@ export function summarise(p: Portal): PortalSummary {
     national_id: p.nationalId,
     disabled: p.disabled,
     created_at: new Date(p.createdAt).toISOString(),
-    ...(resource ? { resource, scopes: (m[RESOURCE_SCOPES_PROPERTY] as string[] | undefined) ?? [] } : {}),
+    ...(resource ? { resource, scopes: (m[RESOURCE_SCOPES_PROPERTY] as string[] | undefined) ?? [], token_format: m[RESOURCE_FORMAT_PROPERTY] === 'opaque' ? 'opaque' : 'jwt' } : {}),
   };
 }
 
@@ -170,6 +172,7 @@ export function createPortalService(deps: { repo: PortalRepository; secretBox: S
           [RESOURCE_SCOPES_PROPERTY]: input.scopes,
           [RESOURCE_CC_PORTALS_PROPERTY]: input.clientCredentialsPortals,
           [RESOURCE_ALG_PROPERTY]: input.accessTokenAlg,
+          [RESOURCE_FORMAT_PROPERTY]: input.tokenFormat,
         },
         secretCiphertext: deps.secretBox.seal(secret, secretAad(clientId)),
         sector: new URL(input.uri).host,
@@ -191,6 +194,7 @@ export function createPortalService(deps: { repo: PortalRepository; secretBox: S
         scopes: (m[RESOURCE_SCOPES_PROPERTY] as string[] | undefined) ?? [],
         clientCredentialsPortals: (m[RESOURCE_CC_PORTALS_PROPERTY] as string[] | undefined) ?? [],
         accessTokenAlg: m[RESOURCE_ALG_PROPERTY] === 'ES256' ? 'ES256' : 'RS256',
+        tokenFormat: m[RESOURCE_FORMAT_PROPERTY] === 'opaque' ? 'opaque' : 'jwt',
       };
     },
 
@@ -205,6 +209,7 @@ export function createPortalService(deps: { repo: PortalRepository; secretBox: S
       if (!portal || portal.disabled) return undefined;
       const {
         [RESOURCE_SCOPES_PROPERTY]: _scopes, [RESOURCE_CC_PORTALS_PROPERTY]: _cc, [RESOURCE_ALG_PROPERTY]: _alg, [OFFLINE_ACCESS_PROPERTY]: _offline,
+        [RESOURCE_FORMAT_PROPERTY]: _format,
         ...metadata
       } = portal.metadata;
       return {

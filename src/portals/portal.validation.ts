@@ -236,6 +236,12 @@ export interface ResourceInput {
   /** Portals allowed to obtain tokens for it by client credentials (as themselves). */
   clientCredentialsPortals: string[];
   accessTokenAlg: SigningAlg;
+  /**
+   * `jwt` (RFC 9068): the API verifies tokens itself against the JWKS, and they cannot be revoked
+   * before their 10 minutes end; `opaque`: the API introspects each token, so revocation, a
+   * disabled portal or an ended delegation take effect at once.
+   */
+  tokenFormat: 'jwt' | 'opaque';
 }
 
 const RESERVED_SCOPES = new Set<string>([...BASE_SCOPES, NATIONAL_ID_SCOPE, 'offline_access', 'organization']);
@@ -248,6 +254,7 @@ export const resourceArgsSchema = z.object({
   scopes: z.array(z.string()).min(1, 'at least one --scope is required'),
   clientCredentialsPortals: z.array(z.string()).default([]),
   signingAlg: z.string().optional(),
+  tokenFormat: z.string().optional(),
 });
 
 export function validateResourceInput(raw: z.input<typeof resourceArgsSchema>, options: { production: boolean }): ResourceInput {
@@ -271,5 +278,7 @@ export function validateResourceInput(raw: z.input<typeof resourceArgsSchema>, o
   for (const p of portals) if (!CLIENT_ID_RE.test(p)) throw new PortalValidationError(`--client-credentials-portal ${JSON.stringify(p)} is not a client id`);
   const alg = args.signingAlg ?? 'RS256';
   if (!SIGNING_ALGS.has(alg)) throw new PortalValidationError(`--signing-alg ${alg} is not supported; use RS256 or ES256`);
-  return { name, uri: url.href, scopes, clientCredentialsPortals: portals, accessTokenAlg: alg as SigningAlg };
+  const tokenFormat = args.tokenFormat ?? 'jwt';
+  if (tokenFormat !== 'jwt' && tokenFormat !== 'opaque') throw new PortalValidationError(`--token-format ${tokenFormat} is not supported; use jwt or opaque`);
+  return { name, uri: url.href, scopes, clientCredentialsPortals: portals, accessTokenAlg: alg as SigningAlg, tokenFormat };
 }

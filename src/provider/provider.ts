@@ -261,11 +261,14 @@ export function createProvider(deps: ProviderDeps): Provider {
         enabled: true,
         // The portal a token was issued to, and a registered resource server for the tokens whose
         // audience it is (RFC 7662 §2.1: the server decides who may introspect what).
-        async allowedPolicy(_ctx, client, token) {
+        async allowedPolicy(ctx, client, token) {
           if (token.clientId === client.clientId) return true;
           const resource = client.metadata()[RESOURCE_PROPERTY];
           const aud = (token as unknown as { aud?: string | string[] }).aud;
-          return typeof resource === 'string' && (aud === resource || (Array.isArray(aud) && aud.includes(resource)));
+          if (typeof resource !== 'string' || !(aud === resource || (Array.isArray(aud) && aud.includes(resource)))) return false;
+          // The portal it was issued to must still exist: a disabled portal's tokens are inactive
+          // (and the library would otherwise fail computing its pairwise subject).
+          return !!(token.clientId && (await ctx.oidc.provider.Client.find(token.clientId)));
         },
       },
       revocation: {
@@ -288,8 +291,9 @@ export function createProvider(deps: ProviderDeps): Provider {
           return client?.metadata()[FAPI_PROPERTY] === true ? '2.0' : undefined;
         },
       } as unknown as NonNullable<Configuration['features']>['fapi'],
-      // RFC 8707 / RFC 9068: a portal names a registered API with `resource` and receives a JWT
-      // access token for it (audience: that API; `sub`: the portal's pairwise subject). Without
+      // RFC 8707 / RFC 9068: a portal names a registered API with `resource` and receives an access
+      // token for it (audience: that API; `sub`: the portal's pairwise subject) — a JWT the API
+      // verifies itself, or an opaque token it introspects, as the API was registered. Without
       // `resource`, access tokens are opaque and good for userinfo only.
       resourceIndicators: {
         enabled: true,
@@ -307,8 +311,8 @@ export function createProvider(deps: ProviderDeps): Provider {
             scope: rs.scopes.join(' '),
             audience: rs.uri,
             accessTokenTTL: TTL.AccessToken,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: rs.accessTokenAlg } },
+            accessTokenFormat: rs.tokenFormat,
+            ...(rs.tokenFormat === 'jwt' ? { jwt: { sign: { alg: rs.accessTokenAlg } } } : {}),
           };
         },
       },
@@ -319,6 +323,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     ttl: {
       AuthorizationCode: TTL.AuthorizationCode,
       AccessToken: TTL.AccessToken,
+      ClientCredentials: TTL.AccessToken,
       IdToken: TTL.IdToken,
       Interaction: TTL.Interaction,
       // oidc-provider re-saves the session with this TTL whenever it changes, which would make the

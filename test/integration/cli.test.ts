@@ -5,6 +5,7 @@
  * with a message that says what to fix.
  */
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import { createStore } from '../../src/store/index.js';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -176,6 +177,16 @@ describe('bad input exits 2 with a message naming what to fix, and {"error"} on 
     { name: '--grant-type implicit', args: ['portals', 'add', '--name', 'Cổng X', '--redirect-uri', 'https://portal.example.vn/cb', '--grant-type', 'implicit', '--json'], mentions: /--grant-type implicit.*not supported/ },
     { name: '--national-id without --legal-basis', args: ['portals', 'add', '--name', 'Cổng X', '--redirect-uri', 'https://portal.example.vn/cb', '--national-id', '--json'], mentions: /--legal-basis/ },
     { name: 'an unknown command', args: ['portal', 'ad', '--json'], mentions: /unknown command/ },
+    { name: '--auth-method none', args: ['portals', 'add', '--name', 'Cổng X', '--redirect-uri', 'https://portal.example.vn/cb', '--auth-method', 'none', '--json'], mentions: /--auth-method none.*not supported/ },
+    { name: 'private_key_jwt without keys', args: ['portals', 'add', '--name', 'Cổng X', '--redirect-uri', 'https://portal.example.vn/cb', '--auth-method', 'private_key_jwt', '--json'], mentions: /--jwks-uri.*--jwks-file/ },
+    { name: '--fapi with a client secret', args: ['portals', 'add', '--name', 'Cổng X', '--redirect-uri', 'https://portal.example.vn/cb', '--fapi', '--auth-method', 'client_secret_basic', '--json'], mentions: /--fapi requires --auth-method private_key_jwt/ },
+    { name: '--offline-access without refresh tokens', args: ['portals', 'add', '--name', 'Cổng X', '--redirect-uri', 'https://portal.example.vn/cb', '--offline-access', '--json'], mentions: /--offline-access needs --grant-type refresh_token/ },
+    { name: 'a back-channel logout URI over http to a public host', args: ['portals', 'add', '--name', 'Cổng X', '--redirect-uri', 'https://portal.example.vn/cb', '--backchannel-logout-uri', 'http://portal.example.vn/logout', '--json'], mentions: /--backchannel-logout-uri.*https/ },
+    { name: 'a missing --jwks-file', args: ['portals', 'add', '--name', 'Cổng X', '--redirect-uri', 'https://portal.example.vn/cb', '--jwks-file', '/nonexistent/jwks.json', '--json'], mentions: /--jwks-file.*cannot be read/ },
+    { name: 'a resource URI with a query', args: ['resources', 'add', '--name', 'API X', '--uri', 'https://api.example.vn/?v=1', '--scope', 'x:doc', '--json'], mentions: /--uri must not contain a query/ },
+    { name: 'a resource scope that is an OIDC scope', args: ['resources', 'add', '--name', 'API X', '--uri', 'https://api.example.vn/', '--scope', 'profile', '--json'], mentions: /--scope profile is an OpenID Connect scope/ },
+    { name: 'a resource without scopes', args: ['resources', 'add', '--name', 'API X', '--uri', 'https://api.example.vn/', '--json'], mentions: /--scope/ },
+    { name: 'a resource token format of its own', args: ['resources', 'add', '--name', 'API X', '--uri', 'https://api.example.vn/', '--scope', 'x:doc', '--token-format', 'saml', '--json'], mentions: /--token-format saml/ },
   ];
 
   it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
@@ -217,6 +228,48 @@ describe('portals show / disable', () => {
       expect(bad.code).toBe(2);
       expect(json(bad)).toHaveProperty('error');
     }
+  });
+});
+
+describe('portals with their own keys, back-channel logout, FAPI; resource servers', () => {
+  it('registers a private_key_jwt portal from a JWKS file (no secret) and shows what it is', async () => {
+    const { publicKey, privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const file = path.join(dir, 'portal-jwks.json');
+    fs.writeFileSync(file, JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', use: 'sig' }] }));
+    const run = await cli([
+      'portals', 'add', '--name', 'Cổng FAPI', '--redirect-uri', 'https://fapi.example.vn/cb', '--jwks-file', file, '--fapi',
+      '--backchannel-logout-uri', 'https://fapi.example.vn/logout', '--grant-type', 'refresh_token', '--offline-access', '--json',
+    ]);
+    expect(run.code).toBe(0);
+    const out = json(run) as { client_id: string; client_secret: null };
+    expect(out.client_secret).toBeNull();
+    const shown = json(await cli(['portals', 'show', out.client_id, '--json'])) as { portal: Record<string, unknown> };
+    expect(shown.portal).toMatchObject({
+      auth_method: 'private_key_jwt', fapi: true, offline_access: true, id_token_alg: 'ES256',
+      backchannel_logout_uri: 'https://fapi.example.vn/logout', grant_types: ['authorization_code', 'refresh_token'],
+    });
+
+    // A JWKS file carrying the private key is refused, and says the key is now exposed.
+    const leaked = path.join(dir, 'leaked-jwks.json');
+    fs.writeFileSync(leaked, JSON.stringify({ keys: [privateKey.export({ format: 'jwk' })] }));
+    const refused = await cli(['portals', 'add', '--name', 'Cổng Y', '--redirect-uri', 'https://y.example.vn/cb', '--jwks-file', leaked, '--json']);
+    expect(refused.code).toBe(2);
+    expect(String(json(refused).error)).toMatch(/private key material.*exposed/);
+  });
+
+  it('registers a resource server once, with its introspection credentials; a second time exits 2', async () => {
+    const args = ['resources', 'add', '--name', 'Hồ sơ', '--uri', 'https://api.hoso.example.vn/', '--scope', 'hoso:doc', '--json'];
+    const run = await cli(args);
+    expect(run.code).toBe(0);
+    const out = json(run) as { resource: string; client_id: string; client_secret: string };
+    expect(out.resource).toBe('https://api.hoso.example.vn/');
+    expect(out.client_secret.length).toBeGreaterThanOrEqual(43);
+    const listed = json(await cli(['resources', 'list', '--json'])) as { resources: Array<Record<string, unknown>> };
+    expect(listed.resources).toEqual([expect.objectContaining({ client_id: out.client_id, resource: out.resource, scopes: ['hoso:doc'], token_format: 'jwt' })]);
+    expect(JSON.stringify(listed)).not.toContain(out.client_secret);
+    const again = await cli(args);
+    expect(again.code).toBe(2);
+    expect(String(json(again).error)).toMatch(/already registered/);
   });
 });
 
