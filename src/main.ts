@@ -4,10 +4,11 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import { pathToFileURL } from 'node:url';
-import { ConfigError, loadConfig } from './config/config.js';
+import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { KeyMaterialError } from './keys/key-files.js';
-import { composeSystem } from './compose.js';
+import { composeSystem, type System } from './compose.js';
 import { createLogger } from './services.js';
+import { startDemo, type Demo } from './demo/index.js';
 
 const PURGE_INTERVAL_MS = 10 * 60_000;
 
@@ -44,20 +45,26 @@ export async function serve(): Promise<void> {
   const server = http.createServer(system.app.callback());
   server.headersTimeout = 20_000;
   server.requestTimeout = 30_000;
+  // The development demo portals start once dinhdanh listens (they discover it at their first request).
+  let demoStarting: Promise<Demo | null> = Promise.resolve(null);
   server.listen(config.port, config.host, () => {
     logger.info({ issuer: config.issuer, port: config.port, store: system.store.kind, env: config.env }, 'dinhdanh is serving');
-    if (config.env !== 'production') {
-      console.error([
-        '',
-        `dinhdanh is serving ${config.issuer} (discovery: ${config.issuer}/.well-known/openid-configuration)`,
-        system.keys.generated.length ? `WARNING: development keys were generated in ${config.keysDir}; never use them in production.` : '',
-        'Next steps, in another terminal:',
-        '  1. register a portal:  npm run cli -- portals add --name "My portal" --redirect-uri http://localhost:8080/callback',
-        '  2. add a citizen:      echo "a long passphrase of yours" | npm run cli -- accounts add --pid 001099012345 --name "Nguyễn Văn An" --birthdate 1999-05-01 --gender male --password-stdin',
-        '  3. point the portal at the discovery URL above and sign in.',
-        '',
-      ].filter((l) => l !== '').join('\n'));
+    if (config.env === 'production') return;
+    if (!config.demo) {
+      printBanner(config, system, null);
+      return;
     }
+    demoStarting = startDemo(system).then(
+      (demo) => {
+        printBanner(config, system, demo);
+        return demo;
+      },
+      (err: unknown) => {
+        logger.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'the demo portals did not start');
+        printBanner(config, system, null, err as Error);
+        return null;
+      },
+    );
   });
 
   // Back-channel logout deliveries and session-expiry sweeps (durable jobs in the store).
@@ -74,13 +81,55 @@ export async function serve(): Promise<void> {
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     clearInterval(purge);
+    const demoClosed = demoStarting.then((demo) => demo?.close()).catch(() => undefined);
     server.close(() => {
-      system.close().finally(() => process.exit(0));
+      demoClosed.then(() => system.close()).finally(() => process.exit(0));
     });
     setTimeout(() => process.exit(0), 10_000).unref();
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+/**
+ * What to do next, on the terminal (development only). The demo citizen's password is printed here
+ * and nowhere else: never through the logger.
+ */
+function printBanner(config: Config, system: System, demo: Demo | null, demoError?: Error): void {
+  const lines = [
+    '',
+    `dinhdanh is serving ${config.issuer} (discovery: ${config.issuer}/.well-known/openid-configuration)`,
+    system.keys.generated.length ? `WARNING: development keys were generated in ${config.keysDir}; never use them in production.` : null,
+    '',
+  ];
+  if (demo) {
+    const width = Math.max(...demo.portals.map((p) => p.name.length)) + 2;
+    lines.push(
+      'Try single sign-on with the two demo portals (development only; DINHDANH_DEMO=off turns them off):',
+      ...demo.portals.map((p) => `  ${`${p.name}:`.padEnd(width)} ${p.url}`),
+      `  demo citizen ${demo.citizen.name}`,
+      `    identification number:  ${demo.citizen.pid}`,
+      demo.citizen.password
+        ? `    password:               ${demo.citizen.password}   (a new one at every start)`
+        : '    password:               unchanged: this number belongs to an account that is not the demo\'s',
+      '  Sign in at the first, open the second (no password asked: single sign-on), then sign out of all portals.',
+      '',
+    );
+  } else if (demoError) {
+    lines.push(
+      `The demo portals did not start: ${demoError.message.replace(/\.$/, '')}.`,
+      '  Set DINHDANH_DEMO_PORTS=<port>,<port> to use other ports, or DINHDANH_DEMO=off to turn them off.',
+      '',
+    );
+  }
+  lines.push(
+    'Your own portal, in another terminal:',
+    '  1. register it:    npm run cli -- portals add --name "My portal" --redirect-uri http://localhost:8080/callback',
+    '  2. add a citizen:  echo "a long passphrase of yours" | npm run cli -- accounts add --pid 001099012345 --name "Nguyễn Văn An" --birthdate 1999-05-01 --gender male --password-stdin',
+    '  3. point the portal at the discovery URL above and sign in.',
+    '',
+  );
+  console.error(lines.filter((l) => l !== null).join('\n'));
 }
 
 // Run when executed directly (npm start), not when imported by the CLI.

@@ -116,3 +116,53 @@ describe('loadConfig', () => {
     });
   });
 });
+
+describe('demo portals (DINHDANH_DEMO, DINHDANH_DEMO_PORTS)', () => {
+  const prod = { NODE_ENV: 'production', DINHDANH_ISSUER: 'https://id.example.gov.vn', DINHDANH_TRUST_PROXY_HOPS: '1' };
+
+  it('is on in development, on PORT+1 and PORT+2, frozen', () => {
+    const c = loadConfig({});
+    expect(c.demo).toEqual({ ports: [3001, 3002] });
+    expect(Object.isFrozen(c.demo)).toBe(true);
+    expect(Object.isFrozen(c.demo!.ports)).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'development', PORT: '8080' }).demo).toEqual({ ports: [8081, 8082] });
+  });
+
+  it('is off by default in test and production, and can be turned off in development', () => {
+    expect(loadConfig({ NODE_ENV: 'test' }).demo).toBeNull();
+    expect(loadConfig(prod).demo).toBeNull();
+    expect(loadConfig({ ...prod, DINHDANH_DEMO: 'off' }).demo).toBeNull();
+    expect(loadConfig({ DINHDANH_DEMO: 'off' }).demo).toBeNull();
+  });
+
+  it('can be turned on in test, with chosen ports (0 picks free ones)', () => {
+    expect(loadConfig({ NODE_ENV: 'test', DINHDANH_DEMO: 'on' }).demo).toEqual({ ports: [3001, 3002] });
+    expect(loadConfig({ NODE_ENV: 'test', DINHDANH_DEMO: 'on', DINHDANH_DEMO_PORTS: '0,0' }).demo).toEqual({ ports: [0, 0] });
+    expect(loadConfig({ DINHDANH_DEMO_PORTS: ' 4001 , 4002 ' }).demo).toEqual({ ports: [4001, 4002] });
+    expect(loadConfig({ PORT: '0' }).demo).toEqual({ ports: [0, 0] });
+  });
+
+  it('refuses DINHDANH_DEMO=on in production, saying it is for development only', () => {
+    expect(() => loadConfig({ ...prod, DINHDANH_DEMO: 'on' })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...prod, DINHDANH_DEMO: 'on' })).toThrow(/DINHDANH_DEMO=on.*development only/);
+  });
+
+  it.each([
+    ['switch', { DINHDANH_DEMO: 'yes' }, /DINHDANH_DEMO must be on or off/],
+    ['switch case', { DINHDANH_DEMO: 'ON' }, /DINHDANH_DEMO must be on or off/],
+    ['one port', { DINHDANH_DEMO_PORTS: '3001' }, /DINHDANH_DEMO_PORTS must be two ports/],
+    ['three ports', { DINHDANH_DEMO_PORTS: '3001,3002,3003' }, /DINHDANH_DEMO_PORTS must be two ports/],
+    ['not a number', { DINHDANH_DEMO_PORTS: '3001,abc' }, /DINHDANH_DEMO_PORTS must be a whole number/],
+    ['out of range', { DINHDANH_DEMO_PORTS: '3001,70000' }, /DINHDANH_DEMO_PORTS must be between/],
+    ['the same port twice', { DINHDANH_DEMO_PORTS: '3001,3001' }, /two different ports/],
+    ['the server\'s port', { PORT: '3001', DINHDANH_DEMO_PORTS: '3001,3002' }, /must not include PORT/],
+    ['no room above PORT', { PORT: '65534' }, /PORT\+1 and PORT\+2/],
+  ])('refuses a bad %s with a message naming it', (_label, env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('needs no room above PORT when the demo is off', () => {
+    expect(loadConfig({ PORT: '65535', DINHDANH_DEMO: 'off' }).demo).toBeNull();
+  });
+});

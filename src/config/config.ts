@@ -26,6 +26,11 @@ export interface Config {
    * only these (SSRF guard, SECURITY.md #29).
    */
   readonly outboundAllowCidrs: readonly string[];
+  /**
+   * The two development demo portals (src/demo/): null when off. Never on in production. Port 0
+   * picks a free port (tests).
+   */
+  readonly demo: Readonly<{ ports: readonly [national: number, provincial: number] }> | null;
 }
 
 export class ConfigError extends Error {
@@ -121,6 +126,40 @@ function parseSmtp(env: NodeJS.ProcessEnv): Config['smtp'] {
   return Object.freeze({ url: url.href, from: from.trim() });
 }
 
+/**
+ * `DINHDANH_DEMO` (on/off; on by default in development only) and `DINHDANH_DEMO_PORTS` (two ports,
+ * `PORT+1,PORT+2` by default). The demo registers portals and resets a citizen's password at every
+ * start: it is a development tool, and production refuses it.
+ */
+function parseDemo(env: NodeJS.ProcessEnv, nodeEnv: Config['env'], port: number): Config['demo'] {
+  const raw = env.DINHDANH_DEMO;
+  if (raw !== undefined && raw !== 'on' && raw !== 'off') {
+    throw new ConfigError(`DINHDANH_DEMO must be on or off, got "${raw}"`);
+  }
+  if (raw === 'on' && nodeEnv === 'production') {
+    throw new ConfigError('refusing to start in production with DINHDANH_DEMO=on: the demo portals are for development only (they register portals and reset the demo citizen\'s password at every start); remove the variable or set it to off');
+  }
+  const enabled = raw === undefined ? nodeEnv === 'development' : raw === 'on';
+
+  let ports: [number, number] | undefined;
+  if (env.DINHDANH_DEMO_PORTS !== undefined) {
+    const parts = env.DINHDANH_DEMO_PORTS.split(',').map((p) => p.trim());
+    if (parts.length !== 2) {
+      throw new ConfigError(`DINHDANH_DEMO_PORTS must be two ports separated by a comma (national,provincial), e.g. 3001,3002; got "${env.DINHDANH_DEMO_PORTS}"`);
+    }
+    ports = [parseIntStrict('DINHDANH_DEMO_PORTS', parts[0]!, 0, 65535), parseIntStrict('DINHDANH_DEMO_PORTS', parts[1]!, 0, 65535)];
+    if (ports[0] !== 0 && ports[0] === ports[1]) throw new ConfigError('DINHDANH_DEMO_PORTS must be two different ports (each demo portal has its own)');
+    if (port !== 0 && ports.includes(port)) throw new ConfigError(`DINHDANH_DEMO_PORTS must not include PORT (${port}): dinhdanh listens there`);
+  }
+  if (!enabled) return null;
+  if (!ports) {
+    if (port === 0) ports = [0, 0];
+    else if (port + 2 > 65535) throw new ConfigError(`PORT ${port} leaves no room for the demo portals on PORT+1 and PORT+2: set DINHDANH_DEMO_PORTS, or DINHDANH_DEMO=off`);
+    else ports = [port + 1, port + 2];
+  }
+  return Object.freeze({ ports: Object.freeze(ports) as readonly [number, number] });
+}
+
 /** Reads and validates configuration from an environment (process.env by default). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Config {
   const nodeEnv = env.NODE_ENV ?? 'development';
@@ -146,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   } catch (err) {
     throw new ConfigError(`DINHDANH_OUTBOUND_ALLOW_CIDRS: ${(err as Error).message}`);
   }
+  const demo = parseDemo(env, nodeEnv, port);
 
   if (nodeEnv === 'production' && new URL(issuer).protocol !== 'https:') {
     throw new ConfigError(`refusing to start in production on a non-https issuer (${issuer}): set DINHDANH_ISSUER to the public https URL`);
@@ -156,5 +196,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     throw new ConfigError('refusing to start in production without DINHDANH_TRUST_PROXY_HOPS: set it to the number of TLS-terminating proxies in front (usually 1)');
   }
 
-  return Object.freeze({ env: nodeEnv, port, host, issuer, storeUrl, keysDir, trustProxyHops, logLevel, smsGateway, smtp, outboxDir, outboundAllowCidrs: Object.freeze(outboundAllowCidrs) });
+  return Object.freeze({ env: nodeEnv, port, host, issuer, storeUrl, keysDir, trustProxyHops, logLevel, smsGateway, smtp, outboxDir, outboundAllowCidrs: Object.freeze(outboundAllowCidrs), demo });
 }
