@@ -17,6 +17,7 @@ import type { FactorNotices, MessageCodeService, PasskeyService, RecoveryService
 import { SESSION_IDLE_MS, TTL } from './provider/provider.js';
 import { createAccountSessions, createGrantRevoker, createPortalGrants, createSessionDirectory } from './provider/account-session.js';
 import type { SessionLifecycle } from './provider/session-lifecycle.js';
+import type { OrgService } from './orgs/index.js';
 import { portalRefs } from './provider/session-lifecycle.js';
 import { securityRoutes } from './account/index.js';
 import { resourceClientId } from './portals/index.js';
@@ -44,6 +45,7 @@ export interface AppDeps {
   messageCodes: MessageCodeService;
   notices: FactorNotices;
   sessions: SessionLifecycle;
+  orgs: OrgService;
   cookieKeys: string[];
   now?: () => number;
 }
@@ -129,6 +131,9 @@ export function buildApp(deps: AppDeps): Koa {
     csrf: deps.csrf,
     issuerOrigin: new URL(config.issuer).origin,
     resourceName: async (uri: string) => (await deps.store.portals.find(resourceClientId(uri)))?.name,
+    orgs: deps.orgs,
+    orgGrants: deps.store.orgs,
+    grantTtlSeconds: TTL.Grant,
     now: deps.now,
   });
 
@@ -151,6 +156,7 @@ export function buildApp(deps: AppDeps): Koa {
     portalGrants,
     revokeGrant: createGrantRevoker(provider),
     sessions: createSessionDirectory(provider, deps.store, deps.now ?? Date.now, deps.sessions),
+    orgs: deps.orgs,
     notices: deps.notices,
     audit: deps.audit,
     renderer,

@@ -20,6 +20,9 @@ import { createJobRunner, type JobRunner } from './jobs/index.js';
 import { createGuardedFetch } from './outbound/index.js';
 import { DELIVERY_TIMEOUT_MS, createBackchannelLogout, createLogoutNotifier } from './provider/backchannel-logout.js';
 import { createSessionLifecycle, type SessionLifecycle } from './provider/session-lifecycle.js';
+import { createOrgContexts, createOrgJobHandlers } from './provider/org-access.js';
+import { createGrantRevoker } from './provider/account-session.js';
+import { createOrgService, type OrgService } from './orgs/index.js';
 import { type FactorNotices, createFactorNotices, createMessageCodeService, createNotifier, createPasskeyService, createRecoveryService, createTotpService } from './mfa/index.js';
 
 export interface System {
@@ -37,6 +40,7 @@ export interface System {
   /** Durable background work (back-channel logout, session expiry); main.ts starts its polling. */
   jobs: JobRunner;
   sessions: SessionLifecycle;
+  orgs: OrgService;
   close(): Promise<void>;
 }
 
@@ -58,18 +62,27 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   jobs.register(backchannel.handler);
   // The lifecycle reads sessions through the provider, which is built with the lifecycle's hooks.
   const late: { provider?: Provider } = {};
+  const notifyPortals = createLogoutNotifier({ runner: jobs, portals, logger });
   const sessions = createSessionLifecycle({
     store,
     findSession: async (uid) => late.provider!.Session.findByUid(uid),
-    notifyPortals: createLogoutNotifier({ runner: jobs, portals, logger }),
+    notifyPortals,
     runner: jobs,
     audit,
     logger,
     now: options.now,
   });
   jobs.register(sessions.expiryHandler);
-  const provider = createProvider({ config, keys, store, portals, renderer, logger, audit, pairwiseSalt: keys.pairwiseSalt, now: options.now, sessions, fetch: outbound });
+  // In the server, ending an enterprise access runs at once (the CLI's waits for the next poll).
+  const orgs = createOrgService({ orgs: store.orgs, persons: store.persons, jobs: store.jobs, audit, now: options.now, kick: () => jobs.kick() });
+  const orgContexts = createOrgContexts({ orgs: store.orgs, service: orgs });
+  const provider = createProvider({
+    config, keys, store, portals, renderer, logger, audit, pairwiseSalt: keys.pairwiseSalt, now: options.now, sessions, fetch: outbound, orgContexts,
+  });
   late.provider = provider;
+  for (const handler of createOrgJobHandlers({
+    provider: () => provider, orgs: store.orgs, service: orgs, revokeGrant: createGrantRevoker(provider), notifyPortals, audit,
+  })) jobs.register(handler);
   const auth = createAuthenticationService({ persons: store.persons, counters: store.counters, hasher, audit, now: options.now });
   const totp = createTotpService({ factors: store.factors, counters: store.counters, secretBox: services.secretBox, issuerName: 'dinhdanh', now: options.now });
   const recovery = createRecoveryService({ codes: store.recoveryCodes, counters: store.counters, now: options.now });
@@ -82,14 +95,14 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const messageCodes = createMessageCodeService({ store: store.oidc, counters: store.counters, notifier, now: options.now, logger });
   const notices = createFactorNotices({ notifier, persons: store.persons, counters: store.counters, logger, now: options.now });
   const app = buildApp({
-    config, logger, store, provider, renderer, sessions, auth, audit, totp, recovery, passkeys, messageCodes, notices, now: options.now,
+    config, logger, store, provider, renderer, sessions, orgs, auth, audit, totp, recovery, passkeys, messageCodes, notices, now: options.now,
     csrf: createCsrf(keys.cookieKeys),
     cookieKeys: keys.cookieKeys,
   });
   // The first unknown-identifier sign-in would otherwise pay for computing the dummy hash.
   await hasher.verifyDummy('warm-up');
   return {
-    ...services, provider, app, notices, jobs, sessions,
+    ...services, provider, app, notices, jobs, sessions, orgs,
     async close() {
       await jobs.stop();
       await store.close();

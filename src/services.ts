@@ -10,6 +10,7 @@ import { createSecretBox } from './keys/secret-box.js';
 import { createPortalService } from './portals/index.js';
 import { createAccountService, createPasswordHasher, type PasswordHasher } from './accounts/index.js';
 import { createAuditService } from './audit/index.js';
+import { createOrgService } from './orgs/index.js';
 import type { ChannelNotifier } from './mfa/notifier/index.js';
 
 export function createLogger(config: Config): Logger {
@@ -37,6 +38,8 @@ export async function composeServices(config: Config, options: ComposeOptions = 
   const hasher = options.hasher ?? createPasswordHasher();
   const portals = createPortalService({ repo: store.portals, secretBox });
   const accounts = createAccountService({ persons: store.persons, hasher, audit });
-  return { config, logger, keys, store, secretBox, audit, hasher, portals, accounts };
+  // Without a running provider (the CLI), ending access is enqueued; the server's jobs do it.
+  const orgs = createOrgService({ orgs: store.orgs, persons: store.persons, jobs: store.jobs, audit, now: options.now });
+  return { config, logger, keys, store, secretBox, audit, hasher, portals, accounts, orgs };
 }
 

@@ -15,7 +15,7 @@ import type { Renderer } from '../http/render.js';
 import type { AccountSession, PortalGrants } from '../provider/account-session.js';
 import { resourceClientId } from '../portals/index.js';
 
-const SCOPE_ORDER = ['openid', 'profile', 'email', 'phone', 'address', 'national_id', 'offline_access'] as const;
+const SCOPE_ORDER = ['openid', 'profile', 'email', 'phone', 'address', 'organization', 'national_id', 'offline_access'] as const;
 
 export interface PortalsDeps {
   issuer: string;

@@ -23,6 +23,9 @@ import type { Renderer } from '../http/render.js';
 import { ACCOUNT_CLIENT_ID, type AccountSession } from '../provider/account-session.js';
 
 export const REAUTH_WINDOW_MS = 5 * 60_000;
+/** Account pages (besides this one) that send the citizen through re-authentication and back. */
+const REAUTH_BACK = ['organizations'] as const;
+export type ReauthBack = (typeof REAUTH_BACK)[number];
 const STATE_COOKIE = 'dd_account_state';
 
 export interface SecurityDeps {
@@ -56,12 +59,13 @@ export function createSecurityController(deps: SecurityDeps) {
   const binding = csrfBinding;
 
   /** Sends the browser through a sign-in of the account client; back at /account/callback. */
-  async function startSignIn(ctx: Context, options: { reauth: boolean }) {
+  async function startSignIn(ctx: Context, options: { reauth: boolean; back?: ReauthBack }) {
     const state = crypto.randomBytes(24).toString('base64url');
     // PKCE is required of every client; the account area never redeems the code (the SSO session
     // the sign-in creates is what it uses), so the verifier is not kept.
     const challenge = crypto.createHash('sha256').update(crypto.randomBytes(32)).digest('base64url');
-    ctx.cookies.set(STATE_COOKIE, `${state}.${options.reauth ? 'reauth' : 'signin'}`, { httpOnly: true, sameSite: 'lax', signed: true, path: '/account', maxAge: 10 * 60_000, secure: ctx.secure, overwrite: true });
+    const purpose = options.reauth ? (options.back ? `reauth-${options.back}` : 'reauth') : 'signin';
+    ctx.cookies.set(STATE_COOKIE, `${state}.${purpose}`, { httpOnly: true, sameSite: 'lax', signed: true, path: '/account', maxAge: 10 * 60_000, secure: ctx.secure, overwrite: true });
     const url = new URL('/auth', deps.issuer);
     url.search = new URLSearchParams({
       client_id: ACCOUNT_CLIENT_ID,
@@ -85,10 +89,10 @@ export function createSecurityController(deps: SecurityDeps) {
   }
 
   /** For a POST: the session, same origin, CSRF, and a recent sign-in (else re-authentication). */
-  async function forChange<T extends z.ZodRawShape>(ctx: Context, shape: T): Promise<{ session: AccountSession; form: z.infer<z.ZodObject<T>> } | undefined> {
+  async function forChange<T extends z.ZodRawShape>(ctx: Context, shape: T, back?: ReauthBack): Promise<{ session: AccountSession; form: z.infer<z.ZodObject<T>> } | undefined> {
     const { session, form } = await readAccountPost(ctx, deps, shape);
     if (now() - session.signedInAt > REAUTH_WINDOW_MS) {
-      await startSignIn(ctx, { reauth: true });
+      await startSignIn(ctx, { reauth: true, back });
       return undefined;
     }
     return { session, form };
@@ -149,6 +153,9 @@ export function createSecurityController(deps: SecurityDeps) {
   }
 
   return {
+    forChange,
+    requireSession,
+
     async show(ctx: Context) {
       rememberLocale(ctx);
       const session = await requireSession(ctx);
@@ -169,6 +176,8 @@ export function createSecurityController(deps: SecurityDeps) {
         throw new AppError('account_signin', 400, 'account.signin_failed');
       }
       ctx.status = 303;
+      const back = purpose.startsWith('reauth-') ? purpose.slice('reauth-'.length) : undefined;
+      if (back && (REAUTH_BACK as readonly string[]).includes(back)) return ctx.redirect(`/account/${back}?reauth=1`);
       ctx.redirect(purpose === 'reauth' ? '/account/security?reauth=1' : '/account/security');
     },
 

@@ -3,12 +3,18 @@ import { noStore } from '../http/headers.js';
 import { createSecurityController, type SecurityDeps } from './security.controller.js';
 import { createPortalsController, type PortalsDeps } from './portals.controller.js';
 import { createSessionsController, type SessionsDeps } from './sessions.controller.js';
+import { createOrganizationsController } from './organizations.controller.js';
+import type { OrgService } from '../orgs/index.js';
 
-export function securityRoutes(deps: SecurityDeps & Omit<PortalsDeps, keyof SecurityDeps> & Omit<SessionsDeps, keyof SecurityDeps | keyof PortalsDeps>): Router {
+export function securityRoutes(deps: SecurityDeps & Omit<PortalsDeps, keyof SecurityDeps> & Omit<SessionsDeps, keyof SecurityDeps | keyof PortalsDeps> & { orgs: OrgService }): Router {
   const c = createSecurityController(deps);
   const p = createPortalsController(deps);
   const s = createSessionsController(deps);
+  const o = createOrganizationsController({ ...deps, requireSession: c.requireSession, forChange: c.forChange });
   const router = new Router();
+  router.get('/account/organizations', noStore, o.show);
+  router.post('/account/organizations/delegate', noStore, o.delegate);
+  router.post('/account/organizations/revoke', noStore, o.revoke);
   router.get('/account/sessions', noStore, s.show);
   router.post('/account/sessions/end', noStore, s.end);
   router.post('/account/sessions/end-others', noStore, s.endOthers);

@@ -41,6 +41,18 @@ export const SECURITY_EVENTS = {
   PORTAL_DISABLED: 3002,
   RESOURCE_SERVER_REGISTERED: 3003,
   KEYS_GENERATED: 4001,
+  ORG_REGISTERED: 5001,
+  ORG_SUSPENDED: 5002,
+  ORG_REACTIVATED: 5003,
+  DELEGATION_GRANTED: 5004,
+  DELEGATION_REVOKED: 5005,
+  /** A person chose to act for an enterprise in a sign-in (details: org, role, portal). */
+  ORG_CHOSEN: 5006,
+  /** A person asked to act for an enterprise had none available (the portal got access_denied). */
+  ORG_NONE_AVAILABLE: 5007,
+  /** Tokens issued for an enterprise were ended (revocation, expiry, suspension). */
+  ORG_ACCESS_ENDED: 5008,
+  DELEGATION_EXPIRED: 5009,
 } as const;
 
 export type SecurityEventName = keyof typeof SECURITY_EVENTS;

@@ -10,7 +10,9 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AuthenticationService } from '../accounts/index.js';
 import type { AuditService } from '../audit/index.js';
-import type { ConsentRepository, FactorRepository, PersonRepository } from '../store/index.js';
+import type { ConsentRepository, FactorRepository, OrgGrant, PersonRepository } from '../store/index.js';
+import type { OrgAccess } from '../orgs/index.js';
+import { ENTERPRISE_CODE_RE, LEGAL_REPRESENTATIVE } from '../orgs/index.js';
 import { AppError } from '../http/errors.js';
 import { parseForm, readForm } from '../http/body.js';
 import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
@@ -43,6 +45,15 @@ export interface InteractionDeps {
   issuerOrigin: string;
   /** The name of a registered resource server (API), for the consent page. */
   resourceName(uri: string): Promise<string | undefined>;
+  /** Who may act for which enterprise (issue 5), and the record of authorizations made for one. */
+  orgs: {
+    choicesFor(personId: string, clientId: string): Promise<OrgAccess[]>;
+    accessFor(personId: string, code: string, clientId: string): Promise<OrgAccess | undefined>;
+  };
+  orgGrants: { recordGrant(grant: Omit<OrgGrant, 'createdAt'>): Promise<void> };
+  /** How long a grant lives, in seconds (its org record lives as long). */
+  grantTtlSeconds: number;
+  now?: () => number;
 }
 
 const loginForm = {
@@ -54,8 +65,18 @@ const consentForm = {
   _csrf: z.string().max(128),
   decision: z.enum(['allow', 'deny']),
 };
+const orgForm = {
+  _csrf: z.string().max(128),
+  org: z.string().max(32).optional(),
+};
 
-const ABORT_REASONS = new Set(['cancel', 'unmet']);
+const ABORT_REASONS = new Set(['cancel', 'unmet', 'no_org']);
+
+/** The enterprise chosen earlier in this authorization (the `organization` prompt's result). */
+function chosenOrg(view: InteractionView): string | undefined {
+  const code = (view.lastSubmission as { organization?: { code?: unknown } } | undefined)?.organization?.code;
+  return typeof code === 'string' ? code : undefined;
+}
 
 /**
  * Scopes and claims a consent prompt asks for (oidc-provider's consent prompt details), and the
@@ -76,7 +97,7 @@ const resourceScopeKeys = (resources: Record<string, string[]>) =>
  * individually (the `claims` parameter) the line of the scope they belong to.
  */
 function dataDescriptions(scopes: string[], claims: string[], t: Translate): string[] {
-  const known = ['openid', 'profile', 'email', 'phone', 'address', 'national_id', 'offline_access'] as const;
+  const known = ['openid', 'profile', 'email', 'phone', 'address', 'organization', 'national_id', 'offline_access'] as const;
   const wanted = new Set(scopes);
   for (const claim of claims) {
     const scope = Object.entries(SCOPE_CLAIMS).find(([, list]) => list.includes(claim))?.[0];
@@ -128,6 +149,50 @@ export function createInteractionController(deps: InteractionDeps) {
     }));
   }
 
+  async function renderOrganization(ctx: Context, view: InteractionView, portalName: string, opts: { error?: boolean } = {}) {
+    const locale = localeFor(ctx, view.params.ui_locales);
+    const choices = await deps.orgs.choicesFor(view.sessionAccountId!, view.clientId);
+    if (!choices.length) deps.audit.record('ORG_NONE_AVAILABLE', { person: view.sessionAccountId!, portal: view.clientId });
+    const hint = typeof view.params.org_hint === 'string' ? view.params.org_hint : undefined;
+    const dateOf = (ms: number) => new Intl.DateTimeFormat(locale === 'vi' ? 'vi-VN' : 'en-GB', { timeZone: 'Asia/Ho_Chi_Minh', dateStyle: 'medium' }).format(ms - 1);
+    ctx.set('Cache-Control', 'no-store');
+    renderer.render(ctx, 'interactions/organization', locale, (t) => ({
+      title: t('org.title'),
+      portalName,
+      action: action(view.uid, 'org'),
+      abortHref: `/interaction/${view.uid}/abort?reason=cancel`,
+      noneHref: `/interaction/${view.uid}/abort?reason=no_org`,
+      csrf: csrf.token(view.uid),
+      error: opts.error ? t('org.choose_one') : null,
+      choices: choices.map((c) => ({
+        code: c.code,
+        name: c.name,
+        checked: c.code === hint || choices.length === 1,
+        detail: [
+          c.role === LEGAL_REPRESENTATIVE ? t('org.role_legal') : t('org.role_delegated', { role: c.role }),
+          ...(c.parentCode ? [t('org.branch_of', { parent: c.parentCode })] : []),
+          ...(c.delegationExpires !== null ? [t('org.until', { date: dateOf(c.delegationExpires) })] : []),
+        ].join(' · '),
+      })),
+    }), opts.error ? 400 : 200);
+  }
+
+  /**
+   * The grant of an authorization made for an enterprise is recorded with it, after checking once
+   * more that the person may act for it (a delegation can end between the two pages). False when
+   * the access no longer holds.
+   */
+  async function recordOrgGrant(view: InteractionView, accountId: string, grantId: string): Promise<boolean> {
+    const code = chosenOrg(view);
+    if (!code) return true;
+    if (!(await deps.orgs.accessFor(accountId, code, view.clientId))) return false;
+    await deps.orgGrants.recordGrant({
+      grantId, enterpriseCode: code, personId: accountId, clientId: view.clientId, sessionUid: view.sessionUid ?? null,
+      expiresAt: (deps.now ?? Date.now)() + deps.grantTtlSeconds * 1000,
+    });
+    return true;
+  }
+
   /**
    * A remembered consent that covers everything the prompt asks: saved as this session's grant
    * without asking again (PRODUCT.md: consent remembered per portal).
@@ -142,6 +207,7 @@ export function createInteractionController(deps: InteractionDeps) {
     const covered = [...scopes, ...resourceScopeKeys(resources)].every((s) => consent.scopes.includes(s)) && claims.every((c) => consent.claims.includes(c));
     if (!covered) return false;
     const grantId = await interactions.saveGrant({ accountId, clientId: view.clientId, grantId: view.grantId, scopes, claims, resources });
+    if (!(await recordOrgGrant(view, accountId, grantId))) return false;
     await deps.portalGrants.add(accountId, view.clientId, grantId);
     deps.audit.record('CONSENT_REUSED', { person: accountId, portal: view.clientId });
     await interactions.finish(ctx, { consent: { grantId } });
@@ -172,6 +238,8 @@ export function createInteractionController(deps: InteractionDeps) {
           }
           return renderLogin(ctx, view, client.name);
         }
+        case 'organization':
+          return renderOrganization(ctx, view, client.name);
         case 'consent':
           if (await tryRememberedConsent(ctx, view)) return;
           return renderConsent(ctx, view, client.name);
@@ -239,6 +307,9 @@ export function createInteractionController(deps: InteractionDeps) {
 
       const { scopes, claims, resources } = missingFrom(view);
       const grantId = await interactions.saveGrant({ accountId, clientId: view.clientId, grantId: view.grantId, scopes, claims, resources });
+      if (!(await recordOrgGrant(view, accountId, grantId))) {
+        return interactions.finish(ctx, { error: 'access_denied', error_description: 'the person may no longer act for the chosen enterprise' });
+      }
       await deps.portalGrants.add(accountId, view.clientId, grantId);
       const previous = await deps.consents.find(accountId, view.clientId);
       await deps.consents.put({
@@ -251,10 +322,34 @@ export function createInteractionController(deps: InteractionDeps) {
       await interactions.finish(ctx, { consent: { grantId } });
     },
 
+    async chooseOrg(ctx: Context) {
+      assertSameOrigin(ctx, deps.issuerOrigin);
+      const uid = String(ctx.params.uid);
+      const raw = await readForm(ctx);
+      const view = await interactions.load(ctx, uid);
+      assertCsrf(csrf, view.uid, raw._csrf);
+      const form = parseForm(raw, orgForm);
+      if (view.prompt.name !== 'organization' || !view.sessionAccountId) throw new AppError('wrong_step', 400, 'error.session_expired');
+      const client = await interactions.client(view.clientId);
+      // The choice is checked against the rule, not against the list shown: an edited form naming
+      // an enterprise the person does not represent is refused like an empty one.
+      const code = form.org && ENTERPRISE_CODE_RE.test(form.org) ? form.org : undefined;
+      const access = code ? await deps.orgs.accessFor(view.sessionAccountId, code, view.clientId) : undefined;
+      if (!access) {
+        if (code) deps.audit.record('ORG_CHOSEN', { person: view.sessionAccountId, portal: view.clientId, org: code, refused: true });
+        return renderOrganization(ctx, view, client.name, { error: true });
+      }
+      deps.audit.record('ORG_CHOSEN', { person: view.sessionAccountId, portal: view.clientId, org: access.code, role: access.role });
+      await interactions.finish(ctx, { organization: { code: access.code } });
+    },
+
     async abort(ctx: Context) {
       const uid = String(ctx.params.uid);
       const reason = typeof ctx.query.reason === 'string' && ABORT_REASONS.has(ctx.query.reason) ? ctx.query.reason : 'cancel';
       await interactions.load(ctx, uid);
+      if (reason === 'no_org') {
+        return interactions.finish(ctx, { error: 'access_denied', error_description: 'the person cannot act for any enterprise at this portal' });
+      }
       if (reason === 'unmet') {
         return interactions.finish(ctx, {
           error: 'unmet_authentication_requirements',

@@ -20,6 +20,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   router.get(UID, noStore, c.show);
   router.post(`${UID}/login`, noStore, c.login);
   router.post(`${UID}/consent`, noStore, c.consent);
+  router.post(`${UID}/org`, noStore, c.chooseOrg);
   router.post(`${UID}/second-factor`, noStore, secondFactor.submitCode);
   router.post(`${UID}/enrol`, noStore, secondFactor.submitEnrol);
   router.post(`${UID}/passkey`, noStore, secondFactor.submitPasskey);

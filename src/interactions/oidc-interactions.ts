@@ -72,9 +72,9 @@ export function createInteractions(provider: Provider): Interactions {
     },
 
     async finish(ctx, result) {
-      // A consent result keeps the login submitted earlier in the same interaction (else a
-      // `prompt=login` request would ask for the login again, forever).
-      const url = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: 'consent' in result });
+      // A consent or enterprise choice keeps the login submitted earlier in the same interaction
+      // (else a `prompt=login` request would ask for the login again, forever).
+      const url = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: 'consent' in result || 'organization' in result });
       ctx.status = 303;
       ctx.redirect(url);
     },

@@ -1,5 +1,5 @@
 /** Scopes and the claims each releases (PRODUCT.md, Claims). */
-export const BASE_SCOPES = ['openid', 'profile', 'email', 'phone', 'address'] as const;
+export const BASE_SCOPES = ['openid', 'profile', 'email', 'phone', 'address', 'organization'] as const;
 export const NATIONAL_ID_SCOPE = 'national_id';
 
 export const SCOPE_CLAIMS: Readonly<Record<string, readonly string[]>> = {
@@ -10,6 +10,8 @@ export const SCOPE_CLAIMS: Readonly<Record<string, readonly string[]>> = {
   phone: ['phone_number', 'phone_number_verified'],
   address: ['address'],
   national_id: ['national_id'],
+  // The enterprise the person chose to act for in this authorization (issue 5).
+  organization: ['org'],
 };
 
 /** Extra client metadata properties (our own, namespaced so they never collide with a registered name). */

@@ -30,7 +30,7 @@ const RETRY_MAX_MS = 60 * 60_000;
 const TOKEN_LIFETIME_S = 120;
 const KEEP_MS = 7 * 24 * 3600_000;
 
-export type LogoutReason = 'logout' | 'expired' | 'ended_elsewhere' | 'account_locked';
+export type LogoutReason = 'logout' | 'expired' | 'ended_elsewhere' | 'account_locked' | 'org_access_ended';
 
 /** One portal's part of a session: oidc-provider's per-client `sid`. */
 export interface PortalSessionRef {

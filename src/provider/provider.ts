@@ -17,6 +17,8 @@ import { ACCOUNT_CLIENT_ID, accountClient, recordSession } from './account-sessi
 import { personClaims } from './claims.js';
 import { pairwiseSubject } from './pairwise.js';
 import type { SessionLike } from './session-lifecycle.js';
+import { ORG_SCOPE, orgClaim, organizationPrompt, type OrgContexts } from './org-access.js';
+import { ENTERPRISE_CODE_RE } from '../orgs/index.js';
 import { ACR_VALUES, HIGH_FRESHNESS_MS, LOA, RANKS, acrRank, requestedRank } from './levels.js';
 
 export const TTL = Object.freeze({
@@ -52,6 +54,8 @@ export interface ProviderDeps {
   sessions: SessionHooks;
   /** The SSRF-guarded fetch for portal-supplied URLs (`jwks_uri`, `sector_identifier_uri`). */
   fetch: (url: string, init: RequestInit) => Promise<Response>;
+  /** The enterprise context of a token (issue 5). */
+  orgContexts: OrgContexts;
 }
 
 /**
@@ -157,6 +161,8 @@ function buildPolicy(store: Store, now: () => number, hooks: SessionHooks) {
       return Check.NO_NEED_TO_PROMPT;
     }),
   );
+  // Acting for an enterprise: chosen after sign-in, before consent (issue 5).
+  policy.add(organizationPrompt(), policy.indexOf(policy.get('consent')!));
   return policy;
 }
 
@@ -186,6 +192,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       auth_time: null,
       sid: null,
       ...Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+      // `org` belongs in the ID token too (issue 5), where only `openid` claims go (conformIdTokenClaims).
+      // findAccount returns it only for tokens of an authorization made for an enterprise.
+      openid: [...SCOPE_CLAIMS.openid!, 'org'],
     },
     // offline_access is granted only to portals whose registration lists it (their `scope`).
     scopes: [...Object.keys(SCOPE_CLAIMS), 'offline_access'],
@@ -262,6 +271,8 @@ export function createProvider(deps: ProviderDeps): Provider {
         // The portal a token was issued to, and a registered resource server for the tokens whose
         // audience it is (RFC 7662 §2.1: the server decides who may introspect what).
         async allowedPolicy(ctx, client, token) {
+          // A token issued for an enterprise is active only while the person may still act for it.
+          if ((await deps.orgContexts(token as unknown as Parameters<OrgContexts>[0])) === undefined) return false;
           if (token.clientId === client.clientId) return true;
           const resource = client.metadata()[RESOURCE_PROPERTY];
           const aud = (token as unknown as { aud?: string | string[] }).aud;
@@ -347,7 +358,17 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     // The account area is dinhdanh itself: its sign-ins need no consent page (the grant is made here).
     clients: [accountClient(config.issuer)] as unknown as Configuration['clients'],
+    // Each authorization for an enterprise gets a grant of its own, so the `org` of its tokens is
+    // the choice made in it (issue 5: the choice is per authorization).
+    extraParams: {
+      org_hint(_ctx: unknown, value: unknown) {
+        if (value !== undefined && (typeof value !== 'string' || !ENTERPRISE_CODE_RE.test(value))) {
+          throw new errors.InvalidRequest('org_hint must be an enterprise code (10 digits, or 10-3 for a branch)');
+        }
+      },
+    } as unknown as Configuration['extraParams'],
     async loadExistingGrant(ctx) {
+      if (String(ctx.oidc.params?.scope ?? '').split(' ').includes(ORG_SCOPE) && !ctx.oidc.result?.consent?.grantId) return undefined;
       const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
       if (grantId) return ctx.oidc.provider.Grant.find(grantId);
       if (ctx.oidc.client!.clientId === ACCOUNT_CLIENT_ID && ctx.oidc.session!.accountId) {
@@ -368,14 +389,19 @@ export function createProvider(deps: ProviderDeps): Provider {
       if (!sector) throw new Error('portal has no sector');
       return pairwiseSubject(deps.pairwiseSalt, String(sector), accountId);
     },
-    async findAccount(ctx, accountId) {
+    async findAccount(ctx, accountId, token) {
       const person = await store.persons.findById(accountId);
       if (!person || person.status !== 'active') return undefined;
+      // Tokens issued for an enterprise stop working (invalid_grant at refresh, 401 at userinfo)
+      // once the person may no longer act for it.
+      const org = await deps.orgContexts(token as unknown as Parameters<OrgContexts>[0]);
+      if (org === undefined) return undefined;
       return {
         accountId: person.id,
         async claims(_use, _scope, _claims, _rejected) {
           // `sub` here is replaced by the pairwise value for pairwise portals by oidc-provider.
-          return personClaims(person, person.id, ctx.oidc.client ?? undefined) as { sub: string };
+          const claims = personClaims(person, person.id, ctx.oidc.client ?? undefined);
+          return (org ? { ...claims, org: orgClaim(org) } : claims) as { sub: string };
         },
       };
     },

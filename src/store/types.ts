@@ -235,6 +235,89 @@ export interface RecoveryCodeRepository {
   removeAll(personId: string): Promise<void>;
 }
 
+export type EnterpriseStatus = 'active' | 'suspended' | 'dissolved';
+
+/** An enterprise (PRODUCT.md: 10-digit code) or a dependent unit (branch: `NNNNNNNNNN-NNN`). */
+export interface Enterprise {
+  /** 10 digits, or the parent's 10 digits, a hyphen and 3 digits for a branch. */
+  code: string;
+  name: string;
+  status: EnterpriseStatus;
+  /** A branch's parent (its first 10 digits); null for an enterprise. */
+  parentCode: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A person allowed to act for an enterprise in a role, until a date, optionally at some portals only. */
+export interface Delegation {
+  enterpriseCode: string;
+  personId: string;
+  /** A short code such as `ke-toan`. */
+  role: string;
+  /** Epoch ms after which it no longer applies; null for no end. */
+  until: number | null;
+  /** Client ids of the portals where it applies; null for every portal. */
+  portals: string[] | null;
+  /** Who granted it: a person id, or `operator:<name>`. */
+  grantedBy: string;
+  createdAt: number;
+  /** Epoch ms when revoked; null while in force. */
+  revokedAt: number | null;
+}
+
+/**
+ * An authorization made for an enterprise: the grant it produced, so that ending the person's
+ * right to act for it (revocation, expiry, suspension) can find and end those tokens.
+ */
+export interface OrgGrant {
+  grantId: string;
+  enterpriseCode: string;
+  personId: string;
+  clientId: string;
+  /** The SSO session it was made in (to tell the portal by back-channel logout). */
+  sessionUid: string | null;
+  createdAt: number;
+  /** Epoch ms after which the record may be forgotten (the grant's own end). */
+  expiresAt: number;
+}
+
+export interface OrgRepository {
+  /** Fails with StoreConflictError(field "code") when the code exists. */
+  createEnterprise(enterprise: Omit<Enterprise, 'createdAt' | 'updatedAt'>): Promise<Enterprise>;
+  findEnterprise(code: string): Promise<Enterprise | undefined>;
+  /** Ordered by code. */
+  listEnterprises(options: { limit: number; offset: number }): Promise<Enterprise[]>;
+  /** A parent's branches, ordered by code. */
+  listBranches(parentCode: string): Promise<Enterprise[]>;
+  setEnterpriseStatus(code: string, status: EnterpriseStatus): Promise<boolean>;
+
+  /** Idempotent; false when the pair was already recorded. */
+  addRepresentative(code: string, personId: string): Promise<boolean>;
+  removeRepresentative(code: string, personId: string): Promise<boolean>;
+  /** Person ids, oldest first. */
+  listRepresentatives(code: string): Promise<string[]>;
+  /** Enterprise codes the person represents, ordered by code. */
+  representedBy(personId: string): Promise<string[]>;
+
+  /** Creates or replaces the delegation of (enterpriseCode, personId); a revoked one comes back in force. */
+  putDelegation(delegation: Omit<Delegation, 'createdAt' | 'revokedAt'>): Promise<Delegation>;
+  findDelegation(code: string, personId: string): Promise<Delegation | undefined>;
+  /** Marks it revoked (atomically, once): false when missing or already revoked. */
+  revokeDelegation(code: string, personId: string, now: number): Promise<boolean>;
+  /** An enterprise's delegations, revoked ones included, oldest first. */
+  listDelegations(code: string): Promise<Delegation[]>;
+  /** A person's delegations, revoked ones included, ordered by enterprise code. */
+  delegationsOf(personId: string): Promise<Delegation[]>;
+
+  /** Records an authorization made for an enterprise (idempotent by grantId). */
+  recordGrant(grant: Omit<OrgGrant, 'createdAt'>): Promise<void>;
+  findGrant(grantId: string): Promise<OrgGrant | undefined>;
+  /** Unexpired grants of an enterprise, optionally of one person only. */
+  grantsFor(code: string, personId?: string): Promise<OrgGrant[]>;
+  forgetGrant(grantId: string): Promise<void>;
+}
+
 export type JobStatus = 'pending' | 'done' | 'failed';
 
 /**
@@ -288,6 +371,7 @@ export interface Store {
   readonly factors: FactorRepository;
   readonly recoveryCodes: RecoveryCodeRepository;
   readonly jobs: JobRepository;
+  readonly orgs: OrgRepository;
   /** Applies pending schema migrations (idempotent). */
   migrate(): Promise<void>;
   /** Resolves when the store answers a trivial query; rejects otherwise. */

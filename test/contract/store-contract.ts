@@ -12,10 +12,13 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   StoreConflictError,
   StoreUnavailableError,
+  type Delegation,
+  type Enterprise,
   type Factor,
   type NewFactor,
   type NewPerson,
   type NewPortal,
+  type OrgGrant,
   type Person,
   type Store,
 } from '../../src/store/types.js';
@@ -34,6 +37,47 @@ function ns(): string {
 
 function randomPid(): string {
   return String(randomInt(0, 1e12)).padStart(12, '0');
+}
+
+/** A random 10-digit enterprise code. */
+function randomCode(): string {
+  return String(randomInt(0, 1e10)).padStart(10, '0');
+}
+
+/** `n` distinct random enterprise codes, ascending. */
+function randomCodes(n: number): string[] {
+  const codes = new Set<string>();
+  while (codes.size < n) codes.add(randomCode());
+  return [...codes].sort(compareStrings);
+}
+
+function newEnterprise(overrides: Partial<Omit<Enterprise, 'createdAt' | 'updatedAt'>> = {}): Omit<Enterprise, 'createdAt' | 'updatedAt'> {
+  return { code: randomCode(), name: 'Công ty TNHH Một thành viên Ánh Dương', status: 'active', parentCode: null, ...overrides };
+}
+
+function newDelegation(
+  enterpriseCode: string,
+  personId: string,
+  overrides: Partial<Omit<Delegation, 'createdAt' | 'revokedAt'>> = {},
+): Omit<Delegation, 'createdAt' | 'revokedAt'> {
+  return { enterpriseCode, personId, role: 'ke-toan', until: null, portals: null, grantedBy: randomUUID(), ...overrides };
+}
+
+function newOrgGrant(
+  enterpriseCode: string,
+  personId: string,
+  expiresAt: number,
+  overrides: Partial<Omit<OrgGrant, 'createdAt'>> = {},
+): Omit<OrgGrant, 'createdAt'> {
+  return {
+    grantId: `grant-${randomUUID()}`,
+    enterpriseCode,
+    personId,
+    clientId: `portal-${randomUUID()}`,
+    sessionUid: `sess-${randomUUID()}`,
+    expiresAt,
+    ...overrides,
+  };
 }
 
 function newPerson(overrides: Partial<NewPerson> = {}): NewPerson {
@@ -1066,6 +1110,374 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await expect(store.recoveryCodes.consume(personId, `${set[0]}`, clock)).resolves.toBe(false);
         await expect(store.recoveryCodes.countUnused(other)).resolves.toBe(3);
         await expect(store.recoveryCodes.removeAll(randomUUID())).resolves.toBeUndefined();
+      });
+    });
+
+    describe('orgs', () => {
+      // Every org grant made here expires well before T0 + 1 year, so the maintenance test's
+      // opening purge clears whatever these tests leave behind in a shared store.
+      const HOUR = 3600 * SECOND;
+
+      it('creates an enterprise and a branch stamped with the store clock and finds them', async () => {
+        const input = newEnterprise({ name: 'Công ty Cổ phần Đầu tư 𠀧 Việt' });
+        const created = await store.orgs.createEnterprise(input);
+        expect(created).toEqual({ ...input, createdAt: clock, updatedAt: clock });
+        tick(SECOND);
+        const branchInput = newEnterprise({ code: `${input.code}-001`, name: 'Chi nhánh Hà Nội', parentCode: input.code });
+        const branch = await store.orgs.createEnterprise(branchInput);
+        expect(branch).toEqual({ ...branchInput, createdAt: clock, updatedAt: clock });
+        await expect(store.orgs.findEnterprise(input.code)).resolves.toEqual(created);
+        await expect(store.orgs.findEnterprise(branch.code)).resolves.toEqual(branch);
+        expect(utf8((await store.orgs.findEnterprise(input.code))?.name ?? '')).toBe(utf8(input.name));
+        await expect(store.orgs.findEnterprise(`${input.code}-002`)).resolves.toBeUndefined();
+        await expect(store.orgs.findEnterprise(randomCode())).resolves.toBeUndefined();
+      });
+
+      it('rejects a duplicate code with StoreConflictError(field "code")', async () => {
+        const first = await store.orgs.createEnterprise(newEnterprise());
+        const attempt = store.orgs.createEnterprise(newEnterprise({ code: first.code, name: 'Impostor', status: 'dissolved' }));
+        await expect(attempt).rejects.toBeInstanceOf(StoreConflictError);
+        await expect(attempt).rejects.toMatchObject({ field: 'code', code: 'store_conflict' });
+        await expect(store.orgs.findEnterprise(first.code)).resolves.toEqual(first);
+      });
+
+      it('lists enterprises ordered by code, with limit and offset', async () => {
+        const [c0, c1, c2] = randomCodes(3) as [string, string, string];
+        // Created out of code order, so only the code can explain the order.
+        const e2 = await store.orgs.createEnterprise(newEnterprise({ code: c2 }));
+        tick(1);
+        const e0 = await store.orgs.createEnterprise(newEnterprise({ code: c0 }));
+        const e1 = await store.orgs.createEnterprise(newEnterprise({ code: c1 }));
+        tick(1);
+        const b0 = await store.orgs.createEnterprise(newEnterprise({ code: `${c0}-001`, parentCode: c0 }));
+        const mine = new Set([c0, c1, c2, b0.code]);
+
+        const all = await store.orgs.listEnterprises({ limit: 1_000_000, offset: 0 });
+        const total = all.length;
+        expect(all.map((x) => x.code)).toEqual(all.map((x) => x.code).sort(compareStrings));
+        expect(new Set(all.map((x) => x.code)).size).toBe(total);
+        expect(all.filter((x) => mine.has(x.code))).toEqual([e0, b0, e1, e2]);
+
+        const start = all.findIndex((x) => x.code === c0);
+        for (const [offset, limit] of [
+          [start, 2],
+          [start + 1, 2],
+          [start + 2, 1],
+          [0, 1],
+          [total, 5],
+        ] as const) {
+          await expect(store.orgs.listEnterprises({ limit, offset })).resolves.toEqual(all.slice(offset, offset + limit));
+        }
+      });
+
+      it("listBranches returns a parent's branches ordered by code", async () => {
+        const [parent, other] = randomCodes(2) as [string, string];
+        await store.orgs.createEnterprise(newEnterprise({ code: parent }));
+        await store.orgs.createEnterprise(newEnterprise({ code: other }));
+        const b2 = await store.orgs.createEnterprise(newEnterprise({ code: `${parent}-002`, parentCode: parent }));
+        tick(1);
+        const b1 = await store.orgs.createEnterprise(newEnterprise({ code: `${parent}-001`, parentCode: parent, status: 'suspended' }));
+        const theirs = await store.orgs.createEnterprise(newEnterprise({ code: `${other}-001`, parentCode: other }));
+        await expect(store.orgs.listBranches(parent)).resolves.toEqual([b1, b2]);
+        await expect(store.orgs.listBranches(other)).resolves.toEqual([theirs]);
+        await expect(store.orgs.listBranches(b1.code)).resolves.toEqual([]);
+        await expect(store.orgs.listBranches(randomCode())).resolves.toEqual([]);
+      });
+
+      it('setEnterpriseStatus changes the status and reports whether the enterprise exists', async () => {
+        const enterprise = await store.orgs.createEnterprise(newEnterprise());
+        const bystander = await store.orgs.createEnterprise(newEnterprise({ code: `${enterprise.code}-001`, parentCode: enterprise.code }));
+        tick(SECOND);
+        await expect(store.orgs.setEnterpriseStatus(enterprise.code, 'suspended')).resolves.toBe(true);
+        await expect(store.orgs.findEnterprise(enterprise.code)).resolves.toEqual({
+          ...enterprise,
+          status: 'suspended',
+          updatedAt: clock,
+        });
+        tick(SECOND);
+        await expect(store.orgs.setEnterpriseStatus(enterprise.code, 'dissolved')).resolves.toBe(true);
+        await expect(store.orgs.findEnterprise(enterprise.code)).resolves.toEqual({
+          ...enterprise,
+          status: 'dissolved',
+          updatedAt: clock,
+        });
+        await expect(store.orgs.findEnterprise(bystander.code)).resolves.toEqual(bystander);
+        await expect(store.orgs.setEnterpriseStatus(randomCode(), 'active')).resolves.toBe(false);
+      });
+
+      it('records representatives idempotently, lists them oldest first and removes them', async () => {
+        const [code, second] = randomCodes(2) as [string, string];
+        const p = `p-${ns()}-`;
+        await expect(store.orgs.listRepresentatives(code)).resolves.toEqual([]);
+        await expect(store.orgs.addRepresentative(code, `${p}b`)).resolves.toBe(true);
+        tick(1);
+        await expect(store.orgs.addRepresentative(code, `${p}a`)).resolves.toBe(true);
+        tick(1);
+        await expect(store.orgs.addRepresentative(code, `${p}b`)).resolves.toBe(false);
+        await expect(store.orgs.listRepresentatives(code)).resolves.toEqual([`${p}b`, `${p}a`]);
+
+        // representedBy is ordered by code, not by when the pair was recorded.
+        await expect(store.orgs.addRepresentative(second, `${p}b`)).resolves.toBe(true);
+        await expect(store.orgs.representedBy(`${p}b`)).resolves.toEqual([code, second]);
+        await expect(store.orgs.representedBy(`${p}a`)).resolves.toEqual([code]);
+        await expect(store.orgs.representedBy(`${p}c`)).resolves.toEqual([]);
+
+        await expect(store.orgs.removeRepresentative(code, `${p}b`)).resolves.toBe(true);
+        await expect(store.orgs.removeRepresentative(code, `${p}b`)).resolves.toBe(false);
+        await expect(store.orgs.removeRepresentative(randomCode(), `${p}a`)).resolves.toBe(false);
+        await expect(store.orgs.listRepresentatives(code)).resolves.toEqual([`${p}a`]);
+        await expect(store.orgs.representedBy(`${p}b`)).resolves.toEqual([second]);
+        // Removed, then added again: a fresh pair, now the newest.
+        tick(1);
+        await expect(store.orgs.addRepresentative(code, `${p}b`)).resolves.toBe(true);
+        await expect(store.orgs.listRepresentatives(code)).resolves.toEqual([`${p}a`, `${p}b`]);
+      });
+
+      it('putDelegation creates a delegation stamped with the store clock; until and portals round-trip', async () => {
+        const code = randomCode();
+        const open = newDelegation(code, randomUUID());
+        const created = await store.orgs.putDelegation(open);
+        expect(created).toEqual({ ...open, createdAt: clock, revokedAt: null });
+        await expect(store.orgs.findDelegation(code, open.personId)).resolves.toEqual(created);
+
+        tick(SECOND);
+        const bounded = newDelegation(code, randomUUID(), {
+          role: 'nhan-su',
+          until: clock + 30 * 24 * HOUR,
+          portals: ['portal-thue', 'portal-bhxh'],
+          grantedBy: 'operator:quản-trị',
+        });
+        const second = await store.orgs.putDelegation(bounded);
+        expect(second).toEqual({ ...bounded, createdAt: clock, revokedAt: null });
+        await expect(store.orgs.findDelegation(code, bounded.personId)).resolves.toEqual(second);
+        const none = newDelegation(code, randomUUID(), { portals: [] });
+        await expect(store.orgs.putDelegation(none)).resolves.toMatchObject({ portals: [] });
+
+        await expect(store.orgs.findDelegation(code, randomUUID())).resolves.toBeUndefined();
+        await expect(store.orgs.findDelegation(randomCode(), open.personId)).resolves.toBeUndefined();
+      });
+
+      it('putDelegation replaces the delegation in place and brings a revoked one back in force', async () => {
+        const code = randomCode();
+        const personId = randomUUID();
+        await store.orgs.putDelegation(newDelegation(code, personId, { until: clock + HOUR, portals: ['portal-a'] }));
+        tick(SECOND);
+        await expect(store.orgs.revokeDelegation(code, personId, clock)).resolves.toBe(true);
+        await expect(store.orgs.findDelegation(code, personId)).resolves.toMatchObject({ revokedAt: clock });
+
+        tick(SECOND);
+        const again = newDelegation(code, personId, { role: 'giam-doc', until: null, portals: null, grantedBy: 'operator:an' });
+        const replaced = await store.orgs.putDelegation(again);
+        expect(replaced).toEqual({ ...again, createdAt: clock, revokedAt: null });
+        await expect(store.orgs.findDelegation(code, personId)).resolves.toEqual(replaced);
+        await expect(store.orgs.listDelegations(code)).resolves.toEqual([replaced]);
+        await expect(store.orgs.delegationsOf(personId)).resolves.toEqual([replaced]);
+
+        // Replacing one in force keeps a single row too.
+        tick(SECOND);
+        const third = await store.orgs.putDelegation(newDelegation(code, personId, { portals: ['portal-b'] }));
+        await expect(store.orgs.listDelegations(code)).resolves.toEqual([third]);
+        expect(third).toMatchObject({ portals: ['portal-b'], until: null, createdAt: clock, revokedAt: null });
+      });
+
+      it('revokeDelegation revokes once, then returns false', async () => {
+        const code = randomCode();
+        const personId = randomUUID();
+        const bystander = await store.orgs.putDelegation(newDelegation(code, randomUUID()));
+        const delegation = await store.orgs.putDelegation(newDelegation(code, personId));
+        tick(SECOND);
+        const revokedAt = clock;
+        await expect(store.orgs.revokeDelegation(code, personId, revokedAt)).resolves.toBe(true);
+        await expect(store.orgs.findDelegation(code, personId)).resolves.toEqual({ ...delegation, revokedAt });
+        tick(SECOND);
+        await expect(store.orgs.revokeDelegation(code, personId, clock)).resolves.toBe(false);
+        await expect(store.orgs.findDelegation(code, personId)).resolves.toMatchObject({ revokedAt });
+        await expect(store.orgs.findDelegation(code, bystander.personId)).resolves.toEqual(bystander);
+        await expect(store.orgs.revokeDelegation(code, randomUUID(), clock)).resolves.toBe(false);
+        await expect(store.orgs.revokeDelegation(randomCode(), personId, clock)).resolves.toBe(false);
+      });
+
+      it('of 20 parallel revokeDelegation calls exactly one returns true', async () => {
+        const code = randomCode();
+        const personId = randomUUID();
+        await store.orgs.putDelegation(newDelegation(code, personId));
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.orgs.revokeDelegation(code, personId, clock)));
+        expect(results.filter((r) => r)).toHaveLength(1);
+        expect(results.filter((r) => !r)).toHaveLength(19);
+        await expect(store.orgs.findDelegation(code, personId)).resolves.toMatchObject({ revokedAt: clock });
+      });
+
+      it('listDelegations is oldest first and delegationsOf is by code, revoked ones included', async () => {
+        const [c0, c1, c2] = randomCodes(3) as [string, string, string];
+        const p = `p-${ns()}-`;
+        // Created out of person-id order, so only createdAt can explain the enterprise's order.
+        const dc = await store.orgs.putDelegation(newDelegation(c0, `${p}c`));
+        tick(1);
+        const da = await store.orgs.putDelegation(newDelegation(c0, `${p}a`, { role: 'thu-quy' }));
+        tick(1);
+        const db = await store.orgs.putDelegation(newDelegation(c0, `${p}b`));
+        tick(1);
+        await store.orgs.revokeDelegation(c0, `${p}a`, clock);
+        const revokedA = { ...da, revokedAt: clock };
+        await expect(store.orgs.listDelegations(c0)).resolves.toEqual([dc, revokedA, db]);
+
+        // Created out of code order for one person.
+        const a2 = await store.orgs.putDelegation(newDelegation(c2, `${p}a`));
+        tick(1);
+        const a1 = await store.orgs.putDelegation(newDelegation(c1, `${p}a`));
+        await expect(store.orgs.delegationsOf(`${p}a`)).resolves.toEqual([revokedA, a1, a2]);
+        await expect(store.orgs.delegationsOf(`${p}c`)).resolves.toEqual([dc]);
+        await expect(store.orgs.listDelegations(c1)).resolves.toEqual([a1]);
+        await expect(store.orgs.listDelegations(randomCode())).resolves.toEqual([]);
+        await expect(store.orgs.delegationsOf(`${p}z`)).resolves.toEqual([]);
+      });
+
+      it('recordGrant is idempotent by grantId; findGrant and grantsFor return unexpired grants', async () => {
+        const [code, other] = randomCodes(2) as [string, string];
+        const alice = randomUUID();
+        const bob = randomUUID();
+        const g1 = newOrgGrant(code, alice, clock + HOUR, { grantId: `${ns()}-1` });
+        await store.orgs.recordGrant(g1);
+        const recorded: OrgGrant = { ...g1, createdAt: clock };
+        await expect(store.orgs.findGrant(g1.grantId)).resolves.toEqual(recorded);
+        tick(SECOND);
+        // The same grant id again keeps the first record.
+        await store.orgs.recordGrant({ ...g1, personId: bob, enterpriseCode: other, expiresAt: clock + 2 * HOUR });
+        await expect(store.orgs.findGrant(g1.grantId)).resolves.toEqual(recorded);
+
+        const g2 = newOrgGrant(code, bob, clock + HOUR, { sessionUid: null });
+        const g3 = newOrgGrant(code, alice, clock + 2 * HOUR);
+        const g4 = newOrgGrant(other, alice, clock + HOUR);
+        for (const g of [g2, g3, g4]) await store.orgs.recordGrant(g);
+        const at = clock;
+        const byId = (x: OrgGrant, y: OrgGrant): number => compareStrings(x.grantId, y.grantId);
+
+        const forCode = await store.orgs.grantsFor(code);
+        expect([...forCode].sort(byId)).toEqual(
+          [recorded, { ...g2, createdAt: at }, { ...g3, createdAt: at }].sort(byId),
+        );
+        const forAlice = await store.orgs.grantsFor(code, alice);
+        expect([...forAlice].sort(byId)).toEqual([recorded, { ...g3, createdAt: at }].sort(byId));
+        await expect(store.orgs.grantsFor(code, bob)).resolves.toEqual([{ ...g2, createdAt: at }]);
+        await expect(store.orgs.grantsFor(other)).resolves.toEqual([{ ...g4, createdAt: at }]);
+        await expect(store.orgs.grantsFor(other, bob)).resolves.toEqual([]);
+        await expect(store.orgs.grantsFor(randomCode())).resolves.toEqual([]);
+        await expect(store.orgs.findGrant(`grant-${randomUUID()}`)).resolves.toBeUndefined();
+      });
+
+      it('checks grant expiry on read: a grant is gone once now reaches expiresAt', async () => {
+        const code = randomCode();
+        const personId = randomUUID();
+        const short = newOrgGrant(code, personId, clock + 60 * SECOND);
+        const long = newOrgGrant(code, personId, clock + HOUR);
+        await store.orgs.recordGrant(short);
+        await store.orgs.recordGrant(long);
+        tick(60 * SECOND - 1);
+        await expect(store.orgs.findGrant(short.grantId)).resolves.toBeDefined();
+        await expect(store.orgs.grantsFor(code)).resolves.toHaveLength(2);
+        tick(1);
+        await expect(store.orgs.findGrant(short.grantId)).resolves.toBeUndefined();
+        await expect(store.orgs.grantsFor(code)).resolves.toEqual([{ ...long, createdAt: T0 }]);
+        await expect(store.orgs.grantsFor(code, personId)).resolves.toEqual([{ ...long, createdAt: T0 }]);
+        tick(HOUR);
+        await expect(store.orgs.findGrant(long.grantId)).resolves.toBeUndefined();
+        await expect(store.orgs.grantsFor(code)).resolves.toEqual([]);
+      });
+
+      it('forgetGrant removes one grant and tolerates a missing id', async () => {
+        const code = randomCode();
+        const personId = randomUUID();
+        const gone = newOrgGrant(code, personId, clock + HOUR);
+        const kept = newOrgGrant(code, personId, clock + HOUR);
+        await store.orgs.recordGrant(gone);
+        await store.orgs.recordGrant(kept);
+        await store.orgs.forgetGrant(gone.grantId);
+        await expect(store.orgs.findGrant(gone.grantId)).resolves.toBeUndefined();
+        await expect(store.orgs.grantsFor(code)).resolves.toEqual([{ ...kept, createdAt: clock }]);
+        await expect(store.orgs.forgetGrant(gone.grantId)).resolves.toBeUndefined();
+        await expect(store.orgs.forgetGrant(`grant-${randomUUID()}`)).resolves.toBeUndefined();
+      });
+
+      it('purgeExpired removes expired org grants and counts them', async () => {
+        // Clear anything another test left behind in a shared store, so the count below is ours.
+        await store.purgeExpired(clock + 365 * 24 * HOUR);
+        const code = randomCode();
+        const personId = randomUUID();
+        const short1 = newOrgGrant(code, personId, clock + 10 * SECOND);
+        const short2 = newOrgGrant(code, randomUUID(), clock + 10 * SECOND);
+        const long = newOrgGrant(code, personId, clock + 1000 * SECOND);
+        for (const g of [short1, short2, long]) await store.orgs.recordGrant(g);
+
+        tick(10 * SECOND);
+        await expect(store.purgeExpired(clock)).resolves.toBe(2);
+        await expect(store.purgeExpired(clock)).resolves.toBe(0);
+        await expect(store.orgs.findGrant(long.grantId)).resolves.toEqual({ ...long, createdAt: T0 });
+        await expect(store.orgs.grantsFor(code)).resolves.toEqual([{ ...long, createdAt: T0 }]);
+        // Purged means gone: the id can be recorded afresh.
+        await store.orgs.recordGrant({ ...short1, expiresAt: clock + HOUR });
+        await expect(store.orgs.findGrant(short1.grantId)).resolves.toEqual({ ...short1, expiresAt: clock + HOUR, createdAt: clock });
+        await store.orgs.forgetGrant(short1.grantId);
+        await store.orgs.forgetGrant(long.grantId);
+      });
+
+      it('enterprise codes, person ids and grant ids match literally', async () => {
+        const code = randomCode();
+        const p = ns();
+        const plain = await store.orgs.createEnterprise(newEnterprise({ code }));
+        for (const s of HOSTILE) await store.orgs.createEnterprise(newEnterprise({ code: `${code}${s}`, parentCode: `${code}${s}` }));
+        for (const s of HOSTILE) {
+          await expect(store.orgs.findEnterprise(`${code}${s}`)).resolves.toMatchObject({ code: `${code}${s}` });
+          await expect(store.orgs.listBranches(`${code}${s}`)).resolves.toHaveLength(1);
+          await expect(store.orgs.findEnterprise(s)).resolves.toBeUndefined();
+          await expect(store.orgs.listBranches(s)).resolves.toEqual([]);
+          await expect(store.orgs.listRepresentatives(s)).resolves.toEqual([]);
+          await expect(store.orgs.representedBy(s)).resolves.toEqual([]);
+          await expect(store.orgs.findDelegation(s, s)).resolves.toBeUndefined();
+          await expect(store.orgs.listDelegations(s)).resolves.toEqual([]);
+          await expect(store.orgs.delegationsOf(s)).resolves.toEqual([]);
+          await expect(store.orgs.revokeDelegation(s, s, clock)).resolves.toBe(false);
+          await expect(store.orgs.findGrant(s)).resolves.toBeUndefined();
+          await expect(store.orgs.grantsFor(s)).resolves.toEqual([]);
+        }
+        await expect(store.orgs.findEnterprise('%')).resolves.toBeUndefined();
+        await expect(store.orgs.findEnterprise(`${code.slice(0, 9)}_`)).resolves.toBeUndefined();
+        await expect(store.orgs.setEnterpriseStatus(`${code}%`, 'suspended')).resolves.toBe(true);
+        await expect(store.orgs.findEnterprise(code)).resolves.toEqual(plain);
+        await expect(store.orgs.findEnterprise(`${code}_`)).resolves.toMatchObject({ status: 'active' });
+
+        const hostile = `${p}' OR 1=1 --`;
+        await store.orgs.addRepresentative(code, hostile);
+        await store.orgs.addRepresentative(code, `${p}%`);
+        await store.orgs.addRepresentative(code, `${p}-plain`);
+        await expect(store.orgs.representedBy('%')).resolves.toEqual([]);
+        await expect(store.orgs.representedBy(`${p}_`)).resolves.toEqual([]);
+        await expect(store.orgs.representedBy(`${p}%`)).resolves.toEqual([code]);
+        await expect(store.orgs.removeRepresentative(code, `${p}_`)).resolves.toBe(false);
+        await expect(store.orgs.removeRepresentative('%', `${p}%`)).resolves.toBe(false);
+        await expect(store.orgs.listRepresentatives(code)).resolves.toHaveLength(3);
+        await expect(store.orgs.removeRepresentative(code, `${p}%`)).resolves.toBe(true);
+        await expect(store.orgs.listRepresentatives(code)).resolves.toEqual([hostile, `${p}-plain`]);
+
+        await store.orgs.putDelegation(newDelegation(code, `${p}%`, { portals: ['%', "' OR 1=1 --"] }));
+        await store.orgs.putDelegation(newDelegation(code, `${p}-plain`));
+        await expect(store.orgs.revokeDelegation(code, `${p}_`, clock)).resolves.toBe(false);
+        await expect(store.orgs.revokeDelegation(`${code.slice(0, 9)}%`, `${p}%`, clock)).resolves.toBe(false);
+        await expect(store.orgs.findDelegation(code, '%')).resolves.toBeUndefined();
+        await expect(store.orgs.delegationsOf(`${p}_`)).resolves.toEqual([]);
+        await expect(store.orgs.findDelegation(code, `${p}%`)).resolves.toMatchObject({ portals: ['%', "' OR 1=1 --"], revokedAt: null });
+        await expect(store.orgs.revokeDelegation(code, `${p}%`, clock)).resolves.toBe(true);
+        await expect(store.orgs.findDelegation(code, `${p}-plain`)).resolves.toMatchObject({ revokedAt: null });
+
+        await store.orgs.recordGrant(newOrgGrant(code, `${p}%`, clock + HOUR, { grantId: `${p}%` }));
+        await store.orgs.recordGrant(newOrgGrant(code, `${p}-plain`, clock + HOUR, { grantId: `${p}-plain` }));
+        await expect(store.orgs.findGrant(`${p}_`)).resolves.toBeUndefined();
+        await expect(store.orgs.grantsFor(code, '%')).resolves.toEqual([]);
+        await expect(store.orgs.grantsFor(code, `${p}_`)).resolves.toEqual([]);
+        await expect(store.orgs.grantsFor(`${code.slice(0, 9)}_`)).resolves.toEqual([]);
+        await store.orgs.forgetGrant(`${p}_`);
+        await store.orgs.forgetGrant('%');
+        await expect(store.orgs.grantsFor(code)).resolves.toHaveLength(2);
+        await expect(store.orgs.grantsFor(code, `${p}%`)).resolves.toMatchObject([{ grantId: `${p}%` }]);
       });
     });
 

@@ -273,6 +273,65 @@ describe('portals with their own keys, back-channel logout, FAPI; resource serve
   });
 });
 
+/** accounts add for a second person (079301000789: Ho Chi Minh City, female, born 2001). */
+const account2 = () => ['accounts', 'add', '--pid', '079301000789', '--name', 'Lê Thị Cúc', '--birthdate', '2001-05-20', '--gender', 'female', '--password-stdin', '--json'];
+
+/** A last day next year (delegations end within ten years). */
+const UNTIL = `${new Date().getUTCFullYear() + 1}-12-31`;
+
+describe('orgs', () => {
+  it('add, delegate, show (masked), revoke, suspend — each printing one JSON object', async () => {
+    const add = await cli(['orgs', 'add', '--code', '0101234567', '--name', 'Công ty TNHH Sông Hồng', '--representative', PID, '--json']);
+    expect(add.code).toBe(0);
+    expect(json(add)).toEqual({ code: '0101234567', name: 'Công ty TNHH Sông Hồng', status: 'active', parent_code: null });
+    const branch = await cli(['orgs', 'add', '--code', '0101234567-001', '--name', 'Chi nhánh Hải Phòng', '--json']);
+    expect(json(branch)).toMatchObject({ code: '0101234567-001', parent_code: '0101234567' });
+
+    const other = await cli(account2(), PASSWORD);
+    expect(other.code).toBe(0);
+    const delegated = await cli(['orgs', 'delegate', '--code', '0101234567', '--pid', '079301000789', '--role', 'ke-toan', '--until', UNTIL, '--json']);
+    expect(delegated.code).toBe(0);
+    // The last day is held through its end in Vietnam: 17:00 UTC.
+    expect(json(delegated)).toMatchObject({ code: '0101234567', pid: '*********789', role: 'ke-toan', until: `${UNTIL}T17:00:00.000Z`, portals: null });
+
+    const shown = json(await cli(['orgs', 'show', '0101234567', '--json'])) as { enterprise: Record<string, unknown> };
+    expect(shown.enterprise).toMatchObject({
+      code: '0101234567', status: 'active', branches: [{ code: '0101234567-001', name: 'Chi nhánh Hải Phòng', status: 'active' }],
+      delegations: [expect.objectContaining({ role: 'ke-toan', pid: '*********789', revoked_at: null })],
+    });
+    expect(JSON.stringify(shown)).not.toContain(PID);
+    expect(JSON.stringify(shown)).not.toContain('079301000789');
+
+    expect(json(await cli(['orgs', 'list', '--json']))).toEqual({ enterprises: [
+      { code: '0101234567', name: 'Công ty TNHH Sông Hồng', status: 'active', parent_code: null },
+      { code: '0101234567-001', name: 'Chi nhánh Hải Phòng', status: 'active', parent_code: '0101234567' },
+    ] });
+    const revoked = await cli(['orgs', 'revoke', '--code', '0101234567', '--pid', '079301000789', '--json']);
+    expect(json(revoked)).toEqual({ code: '0101234567', pid: '*********789', revoked: true });
+    const again = await cli(['orgs', 'revoke', '--code', '0101234567', '--pid', '079301000789', '--json']);
+    expect(again.code).toBe(2);
+    const suspended = await cli(['orgs', 'suspend', '0101234567', '--reason', 'unpaid tax', '--json']);
+    expect(json(suspended)).toEqual({ code: '0101234567', status: 'suspended' });
+  });
+
+  it.each([
+    ['a 9-digit code', ['orgs', 'add', '--code', '010123456', '--name', 'X Y', '--representative', '001090000001'], /--code must be an enterprise code/],
+    ['a branch with 2 digits', ['orgs', 'add', '--code', '0101234567-01', '--name', 'X Y'], /--code must be an enterprise code/],
+    ['an injection-shaped code', ['orgs', 'show', "0101234567' OR 1=1 --"], /<code> must be an enterprise code/],
+    ['a branch of an unknown enterprise', ['orgs', 'add', '--code', '0999999999-001', '--name', 'X Y'], /not registered/],
+    ['an enterprise without a representative', ['orgs', 'add', '--code', '0202020202', '--name', 'X Y'], /--representative/],
+    ['an unknown representative', ['orgs', 'add', '--code', '0202020202', '--name', 'X Y', '--representative', '001090999999'], /no account/],
+    ['a role with capitals', ['orgs', 'delegate', '--code', '0101234567', '--pid', '079301000789', '--role', 'KeToan'], /--role must be a short code/],
+    ['a date in the past', ['orgs', 'delegate', '--code', '0101234567', '--pid', '079301000789', '--role', 'ke-toan', '--until', '2001-01-01'], /--until must be today or a later date/],
+    ['an impossible date', ['orgs', 'delegate', '--code', '0101234567', '--pid', '079301000789', '--role', 'ke-toan', '--until', '2099-02-30'], /--until must be a date/],
+    ['a duplicate code', ['orgs', 'add', '--code', '0101234567', '--name', 'X Y', '--representative', PID], /already registered/],
+  ])('%s exits 2 saying what to fix', async (_label, args, message) => {
+    const run = await cli([...args, '--json']);
+    expect(run.code).toBe(2);
+    expect(String(json(run).error)).toMatch(message);
+  });
+});
+
 describe('accounts unlock', () => {
   it('unlocks a locked account and clears its failure count; an unknown number exits 2', async () => {
     const store = await createStore(env.DINHDANH_STORE!);

@@ -137,6 +137,54 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX jobs_expires_at ON jobs (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
+  {
+    version: 4,
+    name: 'enterprises, representatives, delegations, org grants',
+    up: `
+      CREATE TABLE enterprises (
+        code        TEXT PRIMARY KEY NOT NULL,
+        name        TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('active', 'suspended', 'dissolved')),
+        parent_code TEXT,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX enterprises_parent_code ON enterprises (parent_code, code) WHERE parent_code IS NOT NULL;
+
+      CREATE TABLE org_representatives (
+        enterprise_code TEXT NOT NULL,
+        person_id       TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        PRIMARY KEY (enterprise_code, person_id)
+      ) STRICT;
+      CREATE INDEX org_representatives_person_id ON org_representatives (person_id, enterprise_code);
+
+      CREATE TABLE delegations (
+        enterprise_code TEXT NOT NULL,
+        person_id       TEXT NOT NULL,
+        role            TEXT NOT NULL,
+        until           INTEGER,
+        portals         TEXT CHECK (portals IS NULL OR json_valid(portals)),
+        granted_by      TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        revoked_at      INTEGER,
+        PRIMARY KEY (enterprise_code, person_id)
+      ) STRICT;
+      CREATE INDEX delegations_person_id ON delegations (person_id, enterprise_code);
+
+      CREATE TABLE org_grants (
+        grant_id        TEXT PRIMARY KEY NOT NULL,
+        enterprise_code TEXT NOT NULL,
+        person_id       TEXT NOT NULL,
+        client_id       TEXT NOT NULL,
+        session_uid     TEXT,
+        created_at      INTEGER NOT NULL,
+        expires_at      INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX org_grants_enterprise ON org_grants (enterprise_code, person_id);
+      CREATE INDEX org_grants_expires_at ON org_grants (expires_at);
+    `,
+  },
 ];
 
 /**

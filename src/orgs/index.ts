@@ -1,0 +1,2 @@
+export * from './org.service.js';
+export * from './org.validation.js';
