@@ -43,6 +43,15 @@ export class PortalValidationError extends Error {
 const SUPPORTED_GRANTS = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
 const HOST_RE = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$/;
 
+/** The name citizens see on the consent page: NFC, trimmed, 2–120 characters, nothing markup-like. */
+function checkName(raw: string): string {
+  const name = raw.normalize('NFC').trim();
+  if (name.length < 2 || name.length > 120 || /[\p{Cc}<>]/u.test(name)) {
+    throw new PortalValidationError('--name must be 2–120 characters, without control characters or angle brackets');
+  }
+  return name;
+}
+
 function checkUri(label: string, value: string, production: boolean): URL {
   let url: URL;
   try {
@@ -136,10 +145,7 @@ export function validatePortalInput(raw: z.input<typeof portalArgsSchema>, optio
   if (!parsed.success) throw new PortalValidationError(parsed.error.issues[0]?.message ?? 'invalid portal');
   const args = parsed.data;
 
-  const name = args.name.normalize('NFC').trim();
-  if (name.length < 2 || name.length > 120 || /[\p{Cc}<>]/u.test(name)) {
-    throw new PortalValidationError('--name must be 2–120 characters, without control characters or angle brackets');
-  }
+  const name = checkName(args.name);
   if (args.public) {
     // Public clients authenticate with `none`, which this provider does not offer (discovery must
     // advertise no `none`; SECURITY.md #1). Native and browser apps use a back end (BFF) instead.
@@ -261,10 +267,7 @@ export function validateResourceInput(raw: z.input<typeof resourceArgsSchema>, o
   const parsed = resourceArgsSchema.safeParse(raw);
   if (!parsed.success) throw new PortalValidationError(parsed.error.issues[0]?.message ?? 'invalid resource server');
   const args = parsed.data;
-  const name = args.name.normalize('NFC').trim();
-  if (name.length < 2 || name.length > 120 || /[\p{Cc}<>]/u.test(name)) {
-    throw new PortalValidationError('--name must be 2–120 characters, without control characters or angle brackets');
-  }
+  const name = checkName(args.name);
   const url = checkUri('--uri', args.uri, options.production);
   // RFC 8707 §2: an absolute URI, no fragment, and no query (it identifies the API, not a call).
   if (url.search) throw new PortalValidationError('--uri must not contain a query (RFC 8707 §2)');

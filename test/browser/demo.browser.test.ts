@@ -10,22 +10,16 @@
  * http://localhost:<port> and the provincial one on http://127.0.0.1:<port>; the browser keeps its
  * own cookies for each. Runs only when /usr/bin/chromium exists, like signin.browser.test.ts.
  */
-import fs from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { browserSuite, launchChromium } from '../helpers/chromium.js';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
 import { DEMO_CITIZEN, startDemo, type Demo } from '../../src/demo/index.js';
 import { translator } from '../../src/http/i18n.js';
 
 jest.setTimeout(60000);
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = fs.existsSync(CHROMIUM);
-const describeBrowser = HAVE_CHROMIUM ? describe : describe.skip;
-const SUITE = HAVE_CHROMIUM
-  ? 'the demo portals in headless Chromium (README "Try it")'
-  : 'the demo portals in headless Chromium (skipped: /usr/bin/chromium is not installed — .ci/run installs it)';
-if (!HAVE_CHROMIUM) console.warn(SUITE);
+const { describeBrowser, suite: SUITE } = browserSuite('the demo portals in headless Chromium (README "Try it")');
 
 const vi = translator('vi');
 const SIGN_IN = 'Đăng nhập bằng dinhdanh';
@@ -67,11 +61,7 @@ describeBrowser(SUITE, () => {
     srv = await startTestServer({ host: 'localhost' });
     demo = await startDemo(srv.system, { ports: [0, 0] });
     [national, provincial] = demo.urls as [string, string];
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

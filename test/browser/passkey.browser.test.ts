@@ -8,24 +8,18 @@
  *
  * Runs only when /usr/bin/chromium exists, like signin.browser.test.ts.
  */
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
+import { type Browser, type CDPSession, type Page } from 'playwright-core';
+import { browserSuite, launchChromium } from '../helpers/chromium.js';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
 import { authRequest, discover, redeem, type Portal } from '../helpers/rp.js';
 import { translator } from '../../src/http/i18n.js';
 
 jest.setTimeout(60000);
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = fs.existsSync(CHROMIUM);
-const describeBrowser = HAVE_CHROMIUM ? describe : describe.skip;
-const SUITE = HAVE_CHROMIUM
-  ? 'passkeys in headless Chromium (virtual authenticator)'
-  : 'passkeys in headless Chromium (skipped: /usr/bin/chromium is not installed — .ci/run installs it)';
-if (!HAVE_CHROMIUM) console.warn(SUITE);
+const { describeBrowser, suite: SUITE } = browserSuite('passkeys in headless Chromium (virtual authenticator)');
 
 const vi = translator('vi');
 const SUBSTANTIAL = 'urn:dinhdanh:loa:substantial';
@@ -42,11 +36,7 @@ describeBrowser(SUITE, () => {
     portalServer = http.createServer((_req, res) => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end('portal'); });
     await new Promise<void>((resolve) => portalServer.listen(0, 'localhost', resolve));
     portal = await srv.addPortal({ redirectUris: [`http://localhost:${(portalServer.address() as AddressInfo).port}/callback`] });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -10,25 +10,16 @@
  * Runs only when /usr/bin/chromium exists (`.ci/run` installs it with apt-get); otherwise the
  * describe is skipped with a name that says why.
  */
-import fs from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { chromium, type Browser, type BrowserContext, type Page, type Request, type Response } from 'playwright-core';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
+import { type Browser, type BrowserContext, type Page, type Request, type Response } from 'playwright-core';
+import { browserSuite, launchChromium } from '../helpers/chromium.js';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
 import { authRequest, discover, redeem, type Portal } from '../helpers/rp.js';
 import { translator } from '../../src/http/i18n.js';
 
 jest.setTimeout(60000);
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = fs.existsSync(CHROMIUM);
-const describeBrowser = HAVE_CHROMIUM
-  ? describe
-  : describe.skip;
-const SUITE = HAVE_CHROMIUM
-  ? 'browser tests (headless Chromium)'
-  : 'browser tests (skipped: /usr/bin/chromium is not installed — .ci/run installs it)';
-// Jest lists no test names for a file whose tests are all skipped: say why in the run's output too.
-if (!HAVE_CHROMIUM) console.warn(SUITE);
+const { describeBrowser, suite: SUITE } = browserSuite('browser tests (headless Chromium)');
 
 /** Runs in the page (the project's type-check has no DOM library). */
 declare function getComputedStyle(element: unknown): { backgroundColor: string };
@@ -121,11 +112,7 @@ async function scrollWidth(page: Page): Promise<number> {
 
 /** Debian's Chromium; the background-networking flags keep it off this machine's closed network. */
 function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  return launchChromium();
 }
 
 async function newPhone(options: { javaScriptEnabled?: boolean; in?: Browser } = {}): Promise<{ context: BrowserContext; page: Page }> {
