@@ -34,7 +34,8 @@ export interface AppDeps {
   config: Config;
   logger: Logger;
   store: Store;
-  provider: Provider;
+  /** The current provider (replaced when signing keys rotate). */
+  provider: () => Provider;
   renderer: Renderer;
   csrf: Csrf;
   auth: AuthenticationService;
@@ -171,7 +172,7 @@ export function buildApp(deps: AppDeps): Koa {
     // Which portals the sign-out ends is read before oidc-provider changes the session, and they
     // are told (back-channel logout) once it has succeeded.
     async before(ctx) {
-      const session = await provider.Session.get(ctx);
+      const session = await provider().Session.get(ctx);
       const state = session.state as { clientId?: unknown } | undefined;
       return {
         accountId: session.accountId,
@@ -186,6 +187,18 @@ export function buildApp(deps: AppDeps): Koa {
       await deps.sessions.ended(snapshot.accountId, refs, 'logout');
     },
   }));
-  app.use(mount(provider));
+  // The provider in use at the moment a request arrives handles all of it (a rotation swaps it).
+  const mounted = new WeakMap<Provider, Koa.Middleware>();
+  app.use(async function currentProvider(ctx, next) {
+    const current = provider();
+    let middleware = mounted.get(current);
+    if (!middleware) {
+      middleware = mount(current) as unknown as Koa.Middleware;
+      mounted.set(current, middleware);
+    }
+    await middleware(ctx, next);
+    // Portals cache the key set; 10 minutes is well inside the delay before a new key signs.
+    if (ctx.path === '/jwks' && ctx.status === 200) ctx.set('Cache-Control', 'public, max-age=600');
+  });
   return app;
 }

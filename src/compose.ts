@@ -7,7 +7,8 @@ import type Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from './config/config.js';
 import type { Store } from './store/index.js';
-import type { KeyMaterial } from './keys/key-files.js';
+import { KeyMaterialError, type KeyMaterial } from './keys/key-files.js';
+import { createSigningKeys, type SigningKeys } from './keys/signing-keys.js';
 import type { PortalService } from './portals/index.js';
 import { createAuthenticationService, type AccountService, type PasswordHasher } from './accounts/index.js';
 import type { AuditService } from './audit/index.js';
@@ -21,7 +22,8 @@ import { createGuardedFetch } from './outbound/index.js';
 import { DELIVERY_TIMEOUT_MS, createBackchannelLogout, createLogoutNotifier } from './provider/backchannel-logout.js';
 import { createSessionLifecycle, type SessionLifecycle } from './provider/session-lifecycle.js';
 import { createOrgContexts, createOrgJobHandlers } from './provider/org-access.js';
-import { createGrantRevoker } from './provider/account-session.js';
+import { createGrantRevoker, createSessionDirectory } from './provider/account-session.js';
+import { ACCOUNT_LOCKED_JOB, createAccountAdmin, type AccountAdmin } from './accounts/index.js';
 import { createOrgService, type OrgService } from './orgs/index.js';
 import { type FactorNotices, createFactorNotices, createMessageCodeService, createNotifier, createPasskeyService, createRecoveryService, createTotpService } from './mfa/index.js';
 
@@ -34,13 +36,18 @@ export interface System {
   accounts: AccountService;
   hasher: PasswordHasher;
   audit: AuditService;
-  provider: Provider;
+  /** The current provider: a key rotation replaces it (the old one finishes its requests). */
+  provider: () => Provider;
   app: Koa;
   notices: FactorNotices;
   /** Durable background work (back-channel logout, session expiry); main.ts starts its polling. */
   jobs: JobRunner;
   sessions: SessionLifecycle;
   orgs: OrgService;
+  signingKeys: SigningKeys;
+  accountAdmin: AccountAdmin;
+  /** Reloads the signing keys from the store; rebuilds the provider when they changed. main.ts polls it. */
+  reloadKeys(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -56,16 +63,24 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
     maxResponseBytes: 64 * 1024,
   });
   const jobs = createJobRunner({ jobs: store.jobs, logger, now: options.now });
+  // Signing keys live in the store (rotation without restart); the keys folder seeds them once.
+  const signingKeys = createSigningKeys({ repo: store.signingKeys, box: services.keyEncryptionBox, logger, now: options.now });
+  await signingKeys.bootstrap(keys.jwks.keys, keys.signingOrigin);
+  let keySet = await signingKeys.load();
+  if (config.env === 'production' && keySet.origins.has('development')) {
+    throw new KeyMaterialError('refusing to start in production: the store publishes development signing keys; run "dinhdanh keys rotate --activate-after 0", then retire the development keys');
+  }
   const backchannel = createBackchannelLogout({
-    issuer: config.issuer, keys, pairwiseSalt: keys.pairwiseSalt, portals, fetch: outbound, audit, logger, now: options.now,
+    issuer: config.issuer, signingKey: (alg) => keySet.active.get(alg), pairwiseSalt: keys.pairwiseSalt, portals, fetch: outbound, audit, logger, now: options.now,
   });
   jobs.register(backchannel.handler);
   // The lifecycle reads sessions through the provider, which is built with the lifecycle's hooks.
   const late: { provider?: Provider } = {};
+  const providerRef = () => late.provider!;
   const notifyPortals = createLogoutNotifier({ runner: jobs, portals, logger });
   const sessions = createSessionLifecycle({
     store,
-    findSession: async (uid) => late.provider!.Session.findByUid(uid),
+    findSession: async (uid) => providerRef().Session.findByUid(uid),
     notifyPortals,
     runner: jobs,
     audit,
@@ -76,12 +91,38 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   // In the server, ending an enterprise access runs at once (the CLI's waits for the next poll).
   const orgs = createOrgService({ orgs: store.orgs, persons: store.persons, jobs: store.jobs, audit, now: options.now, kick: () => jobs.kick() });
   const orgContexts = createOrgContexts({ orgs: store.orgs, service: orgs });
-  const provider = createProvider({
-    config, keys, store, portals, renderer, logger, audit, pairwiseSalt: keys.pairwiseSalt, now: options.now, sessions, fetch: outbound, orgContexts,
+  const buildProvider = () => createProvider({
+    config, jwks: keySet.jwks, cookieKeys: keys.cookieKeys, store, portals, renderer, logger, audit, pairwiseSalt: keys.pairwiseSalt,
+    now: options.now, sessions, fetch: outbound, orgContexts,
   });
-  late.provider = provider;
+  late.provider = buildProvider();
+  async function reloadKeys(): Promise<boolean> {
+    const next = await signingKeys.load();
+    if (next.fingerprint === keySet.fingerprint) return false;
+    keySet = next;
+    // A new provider with the new key set; requests already inside the old one finish there.
+    late.provider = buildProvider();
+    logger.info({ keys: next.fingerprint }, 'signing keys changed: provider rebuilt');
+    return true;
+  }
+  // A locked person's sessions end everywhere, and their portals are told (issue 6).
+  const directory = createSessionDirectory(providerRef, store, options.now ?? Date.now, sessions);
+  jobs.register({
+    kind: ACCOUNT_LOCKED_JOB,
+    leaseMs: 60_000,
+    keepMs: 7 * 24 * 3600_000,
+    async run(job) {
+      const personId = job.payload.personId;
+      if (typeof personId !== 'string') return { status: 'failed', outcome: 'malformed job' };
+      return { status: 'done', outcome: `${await directory.endAll(personId, 'account_locked')} session(s) ended` };
+    },
+  });
+  const accountAdmin = createAccountAdmin({
+    persons: store.persons, factors: store.factors, recoveryCodes: store.recoveryCodes, counters: store.counters, evidence: store.accountEvidence,
+    jobs: store.jobs, audit, now: options.now, kick: () => jobs.kick(),
+  });
   for (const handler of createOrgJobHandlers({
-    provider: () => provider, orgs: store.orgs, service: orgs, revokeGrant: createGrantRevoker(provider), notifyPortals, audit,
+    provider: providerRef, orgs: store.orgs, service: orgs, revokeGrant: createGrantRevoker(providerRef), notifyPortals, audit,
   })) jobs.register(handler);
   const auth = createAuthenticationService({ persons: store.persons, counters: store.counters, hasher, audit, now: options.now });
   const totp = createTotpService({ factors: store.factors, counters: store.counters, secretBox: services.secretBox, issuerName: 'dinhdanh', now: options.now });
@@ -95,16 +136,17 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const messageCodes = createMessageCodeService({ store: store.oidc, counters: store.counters, notifier, now: options.now, logger });
   const notices = createFactorNotices({ notifier, persons: store.persons, counters: store.counters, logger, now: options.now });
   const app = buildApp({
-    config, logger, store, provider, renderer, sessions, orgs, auth, audit, totp, recovery, passkeys, messageCodes, notices, now: options.now,
+    config, logger, store, provider: providerRef, renderer, sessions, orgs, auth, audit, totp, recovery, passkeys, messageCodes, notices, now: options.now,
     csrf: createCsrf(keys.cookieKeys),
     cookieKeys: keys.cookieKeys,
   });
   // The first unknown-identifier sign-in would otherwise pay for computing the dummy hash.
   await hasher.verifyDummy('warm-up');
   return {
-    ...services, provider, app, notices, jobs, sessions, orgs,
+    ...services, provider: providerRef, app, notices, jobs, sessions, orgs, signingKeys, reloadKeys, accountAdmin,
     async close() {
       await jobs.stop();
+      await audit.flush();
       await store.close();
     },
   };

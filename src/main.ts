@@ -8,9 +8,11 @@ import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { KeyMaterialError } from './keys/key-files.js';
 import { composeSystem, type System } from './compose.js';
 import { createLogger } from './services.js';
+import { KEY_RELOAD_MS, KeyRingError } from './keys/signing-keys.js';
 import { startDemo, type Demo } from './demo/index.js';
 
 const PURGE_INTERVAL_MS = 10 * 60_000;
+const AUDIT_HEAD_INTERVAL_MS = 5 * 60_000;
 
 export async function serve(): Promise<void> {
   let config;
@@ -28,7 +30,7 @@ export async function serve(): Promise<void> {
   try {
     system = await composeSystem(config, { logger });
   } catch (err) {
-    if (err instanceof KeyMaterialError) {
+    if (err instanceof KeyMaterialError || err instanceof KeyRingError) {
       logger.fatal({ code: 'key_material' }, err.message);
       console.error(`dinhdanh: ${err.message}`);
       process.exit(2);
@@ -69,6 +71,20 @@ export async function serve(): Promise<void> {
 
   // Back-channel logout deliveries and session-expiry sweeps (durable jobs in the store).
   system.jobs.start();
+  // Key rotations (by any instance or the CLI) and scheduled activations reach this instance here.
+  const keyReload = setInterval(() => {
+    system.reloadKeys().catch((err: unknown) => logger.error({ err }, 'signing keys could not be reloaded; still using the previous set'));
+  }, KEY_RELOAD_MS);
+  keyReload.unref();
+  // The audit chain's head goes to the log output (shipped elsewhere): a rewrite of the whole
+  // table then disagrees with heads already on record (`dinhdanh audit verify --head <seq:hash>`).
+  const auditHead = setInterval(() => {
+    system.store.audit.head().then(
+      (head) => head && logger.info({ audit_head: `${head.seq}:${head.hash}` }, 'audit log head'),
+      (err: unknown) => logger.warn({ err }, 'audit log head could not be read'),
+    );
+  }, AUDIT_HEAD_INTERVAL_MS);
+  auditHead.unref();
 
   const purge = setInterval(() => {
     system.store.purgeExpired(Date.now()).then(
@@ -81,6 +97,8 @@ export async function serve(): Promise<void> {
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'shutting down');
     clearInterval(purge);
+    clearInterval(keyReload);
+    clearInterval(auditHead);
     const demoClosed = demoStarting.then((demo) => demo?.close()).catch(() => undefined);
     server.close(() => {
       demoClosed.then(() => system.close()).finally(() => process.exit(0));

@@ -8,7 +8,7 @@ import { createStore } from './store/index.js';
 import { loadKeyMaterial } from './keys/key-files.js';
 import { createSecretBox } from './keys/secret-box.js';
 import { createPortalService } from './portals/index.js';
-import { createAccountService, createPasswordHasher, type PasswordHasher } from './accounts/index.js';
+import { createAccountAdmin, createAccountService, createPasswordHasher, type PasswordHasher } from './accounts/index.js';
 import { createAuditService } from './audit/index.js';
 import { createOrgService } from './orgs/index.js';
 import type { ChannelNotifier } from './mfa/notifier/index.js';
@@ -34,12 +34,19 @@ export async function composeServices(config: Config, options: ComposeOptions = 
   const keys = await loadKeyMaterial({ keysDir: config.keysDir, production: config.env === 'production' });
   const store = await createStore(config.storeUrl);
   const secretBox = createSecretBox(keys.dataKeys);
-  const audit = createAuditService({ logger });
+  // Signing keys in the store are sealed under a key-encryption key: from the environment when
+  // given (a secret manager), else the keys folder's data keys.
+  const keyEncryptionBox = config.keyEncryptionKey ? createSecretBox([{ kid: 'kek-env', key: config.keyEncryptionKey }]) : secretBox;
+  const audit = createAuditService({ logger, repo: store.audit, now: options.now });
   const hasher = options.hasher ?? createPasswordHasher();
   const portals = createPortalService({ repo: store.portals, secretBox });
   const accounts = createAccountService({ persons: store.persons, hasher, audit });
   // Without a running provider (the CLI), ending access is enqueued; the server's jobs do it.
   const orgs = createOrgService({ orgs: store.orgs, persons: store.persons, jobs: store.jobs, audit, now: options.now });
-  return { config, logger, keys, store, secretBox, audit, hasher, portals, accounts, orgs };
+  const accountAdmin = createAccountAdmin({
+    persons: store.persons, factors: store.factors, recoveryCodes: store.recoveryCodes, counters: store.counters, evidence: store.accountEvidence,
+    jobs: store.jobs, audit, now: options.now,
+  });
+  return { config, logger, keys, store, secretBox, keyEncryptionBox, audit, hasher, portals, accounts, orgs, accountAdmin };
 }
 

@@ -4,3 +4,4 @@ export * from './password-hasher.js';
 export * from './password-policy.js';
 export * from './pid.js';
 export * from './names.js';
+export * from './account-admin.service.js';

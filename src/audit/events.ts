@@ -37,10 +37,20 @@ export const SECURITY_EVENTS = {
   MESSAGE_CODE_DELIVERY_FAILED: 1410,
   ACCOUNT_CREATED: 2001,
   ACCOUNT_UNLOCKED: 2002,
+  /** An operator locked an account (details: operator, reason; sessions ended everywhere). */
+  ACCOUNT_LOCKED: 2003,
+  /** An operator changed the identity level (details: operator, reason, evidence id, masked document number). */
+  ACCOUNT_LEVEL_CHANGED: 2004,
+  /** An operator removed every second factor after re-verifying the person (details: operator, reason, evidence id). */
+  ACCOUNT_MFA_RESET: 2005,
   PORTAL_REGISTERED: 3001,
   PORTAL_DISABLED: 3002,
   RESOURCE_SERVER_REGISTERED: 3003,
+  /** An operator approved a portal for national_id or offline_access, with the legal basis. */
+  PORTAL_APPROVED: 3004,
   KEYS_GENERATED: 4001,
+  KEYS_ROTATED: 4002,
+  KEY_RETIRED: 4003,
   ORG_REGISTERED: 5001,
   ORG_SUSPENDED: 5002,
   ORG_REACTIVATED: 5003,

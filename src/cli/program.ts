@@ -6,9 +6,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../config/config.js';
+import os from 'node:os';
+import { ConfigError, loadConfig, parseOperator, type Config } from '../config/config.js';
 import { composeServices } from '../services.js';
-import { AccountInputError, maskPid } from '../accounts/index.js';
+import { AccountAdminError, AccountInputError, maskPid } from '../accounts/index.js';
+import { verifyAuditLog } from '../audit/index.js';
 import { PortalValidationError, summarise, validatePortalInput, validateResourceInput } from '../portals/index.js';
 import { OrgInputError } from '../orgs/index.js';
 import {
@@ -16,6 +18,7 @@ import {
   readSecrets, readSigningKeys, writePrivateJson,
 } from '../keys/key-files.js';
 import pino from 'pino';
+import { KeyRingError, createSigningKeys, parseDuration, type KeyView } from '../keys/signing-keys.js';
 
 export interface CliIo {
   env: NodeJS.ProcessEnv;
@@ -24,6 +27,9 @@ export interface CliIo {
   stderr: (s: string) => void;
   readStdin: () => Promise<string>;
 }
+
+/** `audit verify` found a broken chain: exit 1 (its message is already printed). */
+class VerifyFailed extends Error {}
 
 /** Bad input: exit 2 with a message saying what to fix. */
 export class UsageError extends Error {
@@ -51,8 +57,25 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
     .exitOverride();
 
   const config = (): Config => loadConfig(io.env, io.cwd);
+  /** `--operator <name>`, taken from anywhere on the command line by run(). */
+  let cliOperator: string | undefined;
+  /**
+   * Who is acting, for the audit log (issue 6): `--operator` or DINHDANH_OPERATOR; required in
+   * production, the local user name otherwise.
+   */
+  const operatorFor = (cfg: Config): string => {
+    const named = cliOperator !== undefined ? parseOperator(cliOperator) : cfg.operator;
+    if (named) return named;
+    if (cfg.env === 'production') throw new UsageError('name the operator: --operator <name> or DINHDANH_OPERATOR (required in production, recorded in the audit log)');
+    return parseOperator(os.userInfo().username.replace(/[^A-Za-z0-9._@-]/g, '_').slice(0, 64).padEnd(2, '_')) ?? 'local';
+  };
   // The CLI logs security events at warn and above only; its output is the JSON it prints.
-  const services = async () => composeServices(config(), { logger: pino({ level: 'warn' }, pino.destination(2)) });
+  const services = async () => {
+    const s = await composeServices(config(), { logger: pino({ level: 'warn' }, pino.destination(2)) });
+    // Closing the store first waits for the audit entries this command recorded.
+    const close = s.store.close.bind(s.store);
+    return { ...s, store: { ...s.store, close: async () => { await s.audit.flush(); await close(); } } };
+  };
 
   const print = (out: Output, value: Record<string, unknown>, human: () => string) => {
     io.stdout(out.json ? `${JSON.stringify(value)}\n` : `${human()}\n`);
@@ -100,15 +123,66 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
       print({ json: !!opts.json }, { keys_dir: cfg.keysDir, keys: listed }, () =>
         `generated production keys in ${cfg.keysDir}:\n${listed.map((k) => `  ${k.kid}  ${k.alg}`).join('\n')}`);
     });
+  /** The store's signing keys, seeded from the keys folder on first use (as the server does). */
+  const withSigningKeys = async <T>(fn: (ring: ReturnType<typeof createSigningKeys>, s: Awaited<ReturnType<typeof services>>) => Promise<T>): Promise<T> => {
+    const s = await services();
+    try {
+      const ring = createSigningKeys({ repo: s.store.signingKeys, box: s.keyEncryptionBox, logger: pino({ level: 'warn' }, pino.destination(2)) });
+      await ring.bootstrap(s.keys.jwks.keys, s.keys.signingOrigin);
+      return await fn(ring, s);
+    } catch (err) {
+      if (err instanceof KeyRingError) throw new UsageError(err.message);
+      throw err;
+    } finally {
+      await s.store.close();
+    }
+  };
+  const keyLine = (k: KeyView) => `${k.kid}  ${k.alg}  ${k.state.padEnd(8)}  ${k.origin}  activates ${k.activate_at}${k.retire_after ? `  retire after ${k.retire_after}` : ''}${k.retired_at ? `  retired ${k.retired_at}` : ''}`;
   keys.command('list')
-    .description('list the signing keys (public information only)')
+    .description('the signing keys in the store: state (next, active, retiring, retired) and dates; public information only')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
+      const listed = await withSigningKeys((ring) => ring.describe());
+      print({ json: !!opts.json }, { keys: listed }, () => listed.map(keyLine).join('\n'));
+    });
+  keys.command('rotate')
+    .description('add the next RS256 and ES256 keys: published now, signing after --activate-after (default 1h); running servers pick it up within a minute')
+    .option('--activate-after <duration>', 'delay before the new keys sign: 0, 90s, 15m, 1h, 2d', '1h')
+    .option('--reason <text>', 'why (recorded in the audit log)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { activateAfter: string; reason?: string; json?: boolean }) => {
       const cfg = config();
-      const file = readSigningKeys(cfg.keysDir);
-      const listed = file ? describeSigningKeys(file) : [];
-      print({ json: !!opts.json }, { keys: listed }, () =>
-        listed.length ? listed.map((k) => `${k.kid}  ${k.alg}  ${k.kty}  ${k.origin}  ${k.createdAt}`).join('\n') : `no signing keys in ${cfg.keysDir}`);
+      const operator = operatorFor(cfg);
+      let delay: number;
+      try {
+        delay = parseDuration(opts.activateAfter);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      const listed = await withSigningKeys(async (ring, s) => {
+        const added = await ring.rotate(delay, cfg.env === 'production' ? 'operator' : 'development');
+        s.audit.record('KEYS_ROTATED', { kids: added.map((k) => k.kid), activate_at: new Date(added[0]!.activateAt).toISOString(), operator, reason: opts.reason ?? null });
+        await s.audit.flush();
+        return (await ring.describe()).filter((k) => added.some((a) => a.kid === k.kid));
+      });
+      print({ json: !!opts.json }, { keys: listed }, () => listed.map(keyLine).join('\n'));
+    });
+  keys.command('retire')
+    .description('stop publishing a key (never the active one): do it once its retire-after date has passed')
+    .argument('<kid>', 'the key id')
+    .option('--reason <text>', 'why (recorded in the audit log)')
+    .option('--json', 'print JSON')
+    .action(async (kid: string, opts: { reason?: string; json?: boolean }) => {
+      const operator = operatorFor(config());
+      if (!/^[A-Za-z0-9_-]{1,128}$/.test(kid)) throw new UsageError('<kid> is not a key id');
+      const retired = await withSigningKeys(async (ring, s) => {
+        const before = (await ring.describe()).find((k) => k.kid === kid);
+        const record = await ring.retire(kid);
+        s.audit.record('KEY_RETIRED', { kid, alg: record.alg, was: before?.state ?? null, operator, reason: opts.reason ?? null });
+        await s.audit.flush();
+        return { alg: record.alg, was: before?.state ?? 'unknown' };
+      });
+      print({ json: !!opts.json }, { kid, alg: retired.alg, retired: true }, () => `retired ${kid} (${retired.alg}, was ${retired.was})`);
     });
 
   const portals = program.command('portals').description('relying parties (portals)');
@@ -180,6 +254,7 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
       try {
         const reg = await s.portals.register(input);
         s.audit.record('PORTAL_REGISTERED', {
+          operator: operatorFor(cfg),
           portal: reg.client_id, national_id: input.nationalId, offline_access: input.offlineAccess, fapi: input.fapi, auth_method: input.authMethod,
         });
         print({ json: !!opts.json }, { client_id: reg.client_id, client_secret: reg.client_secret }, () =>
@@ -224,6 +299,31 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
         await s.store.close();
       }
     });
+  portals.command('approve')
+    .description('approve what a portal may receive, recording the legal basis: national_id, or offline_access (30-day refresh tokens)')
+    .argument('<client_id>', 'the portal\'s client_id')
+    .option('--national-id', 'the 12-digit identification number (scope national_id)')
+    .option('--offline-access', 'refresh tokens that outlive the session (scope offline_access)')
+    .requiredOption('--legal-basis <text>', 'the legal instrument that allows it')
+    .option('--json', 'print JSON')
+    .action(async (clientId: string, opts: { nationalId?: boolean; offlineAccess?: boolean; legalBasis: string; json?: boolean }) => {
+      if (!!opts.nationalId === !!opts.offlineAccess) throw new UsageError('give exactly one of --national-id or --offline-access');
+      const what = opts.nationalId ? 'national_id' : 'offline_access';
+      const operator = operatorFor(config());
+      const s = await services();
+      try {
+        await portalById(s, clientId);
+        const portal = await s.portals.approve(clientId, what, opts.legalBasis);
+        s.audit.record('PORTAL_APPROVED', { portal: clientId, scope: what, legal_basis: opts.legalBasis.trim().slice(0, 500), operator });
+        const summary = summarise(portal);
+        print({ json: !!opts.json }, { client_id: clientId, approved: what, national_id: summary.national_id, offline_access: summary.offline_access }, () => `${clientId} may now receive ${what}`);
+      } catch (err) {
+        if (err instanceof PortalValidationError) throw new UsageError(err.message);
+        throw err;
+      } finally {
+        await s.store.close();
+      }
+    });
   portals.command('disable')
     .description('disable a portal: no new sign-ins, its tokens stop working (userinfo, introspection, refresh)')
     .argument('<client_id>', 'the portal\'s client_id')
@@ -233,7 +333,7 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
       try {
         await portalById(s, clientId);
         await s.store.portals.setDisabled(clientId, true);
-        s.audit.record('PORTAL_DISABLED', { portal: clientId });
+        s.audit.record('PORTAL_DISABLED', { portal: clientId, operator: operatorFor(config()) });
         print({ json: !!opts.json }, { client_id: clientId, disabled: true }, () => `disabled ${clientId}`);
       } finally {
         await s.store.close();
@@ -273,7 +373,7 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
           }
         }
         const reg = await s.portals.registerResource(input);
-        s.audit.record('RESOURCE_SERVER_REGISTERED', { resource_server: reg.client_id, resource: input.uri, scopes: input.scopes });
+        s.audit.record('RESOURCE_SERVER_REGISTERED', { resource_server: reg.client_id, resource: input.uri, scopes: input.scopes, operator: operatorFor(cfg) });
         print({ json: !!opts.json }, { resource: reg.resource, client_id: reg.client_id, client_secret: reg.client_secret }, () =>
           `registered "${input.name}" (${reg.resource})\nclient_id:     ${reg.client_id}\nclient_secret: ${reg.client_secret}\n(for token introspection; the secret is shown only now)`);
       } finally {
@@ -307,7 +407,7 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
       await s.store.close();
     }
   };
-  const OPERATOR = { operator: 'cli' } as const;
+  const asOperator = () => ({ operator: operatorFor(config()) });
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   orgs.command('add')
     .description('register an enterprise (or a branch, NNNNNNNNNN-NNN) and its legal representatives')
@@ -316,7 +416,7 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
     .option('--representative <pid>', 'a legal representative\'s identification number (repeatable; required for an enterprise)', collect, [])
     .option('--json', 'print JSON')
     .action(async (opts: { code: string; name: string; representative: string[]; json?: boolean }) => {
-      const e = await orgAction((s) => s.orgs.register({ code: opts.code, name: opts.name, representatives: opts.representative }, OPERATOR));
+      const e = await orgAction((s) => s.orgs.register({ code: opts.code, name: opts.name, representatives: opts.representative }, asOperator()));
       print({ json: !!opts.json }, { code: e.code, name: e.name, status: e.status, parent_code: e.parentCode }, () => `registered ${e.code} "${e.name}"`);
     });
   orgs.command('list')
@@ -361,7 +461,7 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
       .option('--reason <text>', 'why (recorded in the audit log)')
       .option('--json', 'print JSON')
       .action(async (code: string, opts: { reason?: string; json?: boolean }) => {
-        const e = await orgAction((s) => s.orgs.setStatus(code, status, OPERATOR, opts.reason?.slice(0, 500)));
+        const e = await orgAction((s) => s.orgs.setStatus(code, status, asOperator(), opts.reason?.slice(0, 500)));
         print({ json: !!opts.json }, { code: e.code, status: e.status }, () => `${e.code} is now ${e.status}`);
       });
   }
@@ -374,7 +474,7 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
     .option('--portal <client_id>', 'only at this portal (repeatable; default every portal)', collect, [])
     .option('--json', 'print JSON')
     .action(async (opts: { code: string; pid: string; role: string; until?: string; portal: string[]; json?: boolean }) => {
-      const d = await orgAction((s) => s.orgs.delegate({ code: opts.code, pid: opts.pid, role: opts.role, until: opts.until, portals: opts.portal }, OPERATOR));
+      const d = await orgAction((s) => s.orgs.delegate({ code: opts.code, pid: opts.pid, role: opts.role, until: opts.until, portals: opts.portal }, asOperator()));
       print({ json: !!opts.json }, { code: d.enterpriseCode, pid: maskPid(opts.pid), role: d.role, until: iso(d.until), portals: d.portals }, () =>
         `${maskPid(opts.pid)} may act for ${d.enterpriseCode} as ${d.role}${d.until ? ` until ${iso(d.until)}` : ''}`);
     });
@@ -384,7 +484,7 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
     .requiredOption('--pid <pid>', 'the person\'s identification number')
     .option('--json', 'print JSON')
     .action(async (opts: { code: string; pid: string; json?: boolean }) => {
-      const revoked = await orgAction((s) => s.orgs.revoke(opts.code, opts.pid, OPERATOR));
+      const revoked = await orgAction((s) => s.orgs.revoke(opts.code, opts.pid, asOperator()));
       if (!revoked) throw new UsageError(`no delegation in force for ${maskPid(opts.pid)} at ${opts.code}`);
       print({ json: !!opts.json }, { code: opts.code, pid: maskPid(opts.pid), revoked: true }, () => `revoked ${maskPid(opts.pid)} at ${opts.code}`);
     });
@@ -444,27 +544,142 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
       }
     });
 
-  accounts.command('unlock')
-    .description('unlock an account locked after too many failed sign-ins, and clear its failure count')
+  /** Runs an account action; bad input exits 2 with its message. */
+  const adminAction = async <T>(fn: (s: Awaited<ReturnType<typeof services>>) => Promise<T>): Promise<T> => {
+    const s = await services();
+    try {
+      return await fn(s);
+    } catch (err) {
+      if (err instanceof AccountAdminError) throw new UsageError(err.message);
+      throw err;
+    } finally {
+      await s.store.close();
+    }
+  };
+  accounts.command('show')
+    .description('one person: level, status, second factors, and the operators\' actions with their evidence (numbers masked)')
     .argument('<pid>', 'personal identification number (12 digits)')
     .option('--json', 'print JSON')
     .action(async (pid: string, opts: { json?: boolean }) => {
-      if (!/^[0-9]{12}$/.test(pid)) throw new UsageError('<pid> must be exactly 12 digits');
+      const shown = await adminAction((s) => s.accountAdmin.show(pid));
+      print({ json: !!opts.json }, { account: shown }, () => [
+        `${shown.pid}  ${shown.name}  level ${shown.level}  ${shown.status}  (${shown.id})`,
+        ...shown.factors.map((f) => `  factor ${f.type}  ${f.label}  since ${f.created_at}`),
+        `  recovery codes left: ${shown.recovery_codes_left}`,
+        ...shown.actions.map((a) => `  ${a.at}  ${a.action} by ${a.operator}: ${a.reason}`),
+      ].join('\n'));
+    });
+  accounts.command('lock')
+    .description('lock an account: no sign-in, its tokens stop working, every session ends (portals told by back-channel logout)')
+    .argument('<pid>', 'personal identification number (12 digits)')
+    .requiredOption('--reason <text>', 'why (recorded and audited)')
+    .option('--json', 'print JSON')
+    .action(async (pid: string, opts: { reason: string; json?: boolean }) => {
+      const operator = operatorFor(config());
+      const p = await adminAction((s) => s.accountAdmin.lock(pid, { operator, reason: opts.reason }));
+      print({ json: !!opts.json }, { id: p.id, status: 'locked' }, () => `locked ${maskPid(p.pid)} (${p.id}); its sessions end within seconds on a running server`);
+    });
+  accounts.command('unlock')
+    .description('unlock an account (locked by an operator or after too many failed sign-ins) and clear its failure count')
+    .argument('<pid>', 'personal identification number (12 digits)')
+    .option('--reason <text>', 'why (recorded and audited)')
+    .option('--json', 'print JSON')
+    .action(async (pid: string, opts: { reason?: string; json?: boolean }) => {
+      const operator = operatorFor(config());
+      const p = await adminAction((s) => s.accountAdmin.unlock(pid, { operator, reason: opts.reason }));
+      print({ json: !!opts.json }, { id: p.id, status: 'active' }, () => `unlocked ${maskPid(p.pid)} (${p.id})`);
+    });
+  accounts.command('set-level')
+    .description('set the identity level; level 2 needs the in-person verification\'s evidence')
+    .argument('<pid>', 'personal identification number (12 digits)')
+    .argument('<level>', '1 or 2')
+    .requiredOption('--reason <text>', 'why (recorded and audited)')
+    .option('--document-type <type>', 'level 2: cccd, cccd-chip, can-cuoc or passport')
+    .option('--document-number <number>', 'level 2: the document\'s number (stored; masked in logs)')
+    .option('--place <text>', 'level 2: where the person was verified')
+    .option('--json', 'print JSON')
+    .action(async (pid: string, level: string, opts: { reason: string; documentType?: string; documentNumber?: string; place?: string; json?: boolean }) => {
+      const operator = operatorFor(config());
+      const p = await adminAction((s) => s.accountAdmin.setLevel(pid, level, { operator, reason: opts.reason }, {
+        documentType: opts.documentType, documentNumber: opts.documentNumber, place: opts.place,
+      }));
+      print({ json: !!opts.json }, { id: p.id, level: p.level }, () => `${maskPid(p.pid)} is now at identity level ${p.level}`);
+    });
+  accounts.command('reset-mfa')
+    .description('remove every second factor and recovery code after re-verifying the person (they set up a new one at the next sign-in that needs it)')
+    .argument('<pid>', 'personal identification number (12 digits)')
+    .requiredOption('--reason <text>', 'why (recorded and audited)')
+    .requiredOption('--evidence <text>', 'how the person was re-verified')
+    .option('--json', 'print JSON')
+    .action(async (pid: string, opts: { reason: string; evidence: string; json?: boolean }) => {
+      const operator = operatorFor(config());
+      const r = await adminAction((s) => s.accountAdmin.resetMfa(pid, { operator, reason: opts.reason }, opts.evidence));
+      print({ json: !!opts.json }, { id: r.person.id, factors_removed: r.removed }, () => `removed ${r.removed} second factor(s) and the recovery codes of ${maskPid(r.person.pid)}`);
+    });
+
+  const audit = program.command('audit').description('the tamper-evident audit log');
+  audit.command('verify')
+    .description('check the whole hash chain; names the first broken entry and exits 1 if any')
+    .option('--head <seq:hash>', 'a head logged earlier ("audit log head" lines): it must still be in the chain, unchanged')
+    .option('--json', 'print JSON')
+    .action(async (opts: { head?: string; json?: boolean }) => {
+      let expect: { seq: number; hash: string } | undefined;
+      if (opts.head !== undefined) {
+        const m = /^(\d{1,12}):([0-9a-f]{64})$/.exec(opts.head);
+        if (!m) throw new UsageError('--head must be <seq>:<64 hex characters>, as in the "audit log head" log lines');
+        expect = { seq: Number(m[1]), hash: m[2]! };
+      }
+      const s = await services();
+      let result;
+      try {
+        result = await verifyAuditLog(s.store.audit, expect);
+      } finally {
+        await s.store.close();
+      }
+      if (!result.ok) {
+        if (opts.json) io.stdout(`${JSON.stringify({ ok: false, broken_at: result.seq, problem: result.problem, verified_before: result.entries })}\n`);
+        io.stderr(`dinhdanh: the audit log is broken at entry ${result.seq}: ${result.problem}\n`);
+        throw new VerifyFailed();
+      }
+      print({ json: !!opts.json }, { ok: true, entries: result.entries, head: result.head }, () =>
+        `audit log intact: ${result.entries} entries${result.head ? `, head ${result.head.seq}:${result.head.hash}` : ''}`);
+    });
+  audit.command('export')
+    .description('write the audit log as JSON lines (one entry per line, for a SIEM)')
+    .option('--since <date>', 'only entries at or after this date (YYYY-MM-DD or an ISO time)')
+    .action(async (opts: { since?: string }) => {
+      let since = 0;
+      if (opts.since !== undefined) {
+        since = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(opts.since) ? Date.parse(opts.since) : NaN;
+        if (Number.isNaN(since)) throw new UsageError('--since must be a date (YYYY-MM-DD) or an ISO time');
+      }
       const s = await services();
       try {
-        const person = await s.store.persons.findByPid(pid);
-        if (!person) throw new UsageError(`no account with identification number ${maskPid(pid)}`);
-        await s.store.persons.setStatus(person.id, 'active');
-        await s.store.counters.reset(`login-fail:${person.id}`);
-        s.audit.record('ACCOUNT_UNLOCKED', { person: person.id, pid: maskPid(pid), was: person.status });
-        print({ json: !!opts.json }, { id: person.id, status: 'active' }, () => `unlocked ${maskPid(pid)} (${person.id})`);
+        let after = 0;
+        for (;;) {
+          const page = await s.store.audit.listSince(since, after, 1000);
+          if (page.length === 0) break;
+          io.stdout(page.map((e) => JSON.stringify({
+            seq: e.seq, at: new Date(e.at).toISOString(), event: e.event, event_id: e.eventId, details: e.details, prev_hash: e.prevHash, hash: e.hash,
+          })).join('\n') + '\n');
+          after = page[page.length - 1]!.seq;
+        }
       } finally {
         await s.store.close();
       }
     });
 
-  async function run(argv: string[]): Promise<number> {
-    const json = argv.includes('--json');
+  async function run(rawArgv: string[]): Promise<number> {
+    const json = rawArgv.includes('--json');
+    const argv = [...rawArgv];
+    const at = argv.indexOf('--operator');
+    if (at !== -1) {
+      cliOperator = argv[at + 1] ?? '';
+      argv.splice(at, 2);
+    } else {
+      const inline = argv.findIndex((a) => a.startsWith('--operator='));
+      if (inline !== -1) cliOperator = argv.splice(inline, 1)[0]!.slice('--operator='.length);
+    }
     const fail = (code: number, message: string) => {
       io.stderr(`dinhdanh: ${message}\n`);
       if (json) io.stdout(`${JSON.stringify({ error: message })}\n`);
@@ -480,6 +695,7 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
         if (json) io.stdout(`${JSON.stringify({ error: err.message.replace(/^error: /, '') })}\n`);
         return 2;
       }
+      if (err instanceof VerifyFailed) return 1;
       if (err instanceof UsageError || err instanceof ConfigError) return fail(2, err.message);
       if (err instanceof KeyMaterialError) return fail(1, err.message);
       return fail(1, (err as Error).message);

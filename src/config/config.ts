@@ -27,6 +27,13 @@ export interface Config {
    */
   readonly outboundAllowCidrs: readonly string[];
   /**
+   * Key-encryption key for the signing keys in the store (32 bytes, base64url), from a secret
+   * manager; null: the keys folder's data keys seal them.
+   */
+  readonly keyEncryptionKey: string | null;
+  /** Who runs the CLI (`DINHDANH_OPERATOR`; `--operator` overrides); required in production. */
+  readonly operator: string | null;
+  /**
    * The two development demo portals (src/demo/): null when off. Never on in production. Port 0
    * picks a free port (tests).
    */
@@ -160,6 +167,13 @@ function parseDemo(env: NodeJS.ProcessEnv, nodeEnv: Config['env'], port: number)
   return Object.freeze({ ports: Object.freeze(ports) as readonly [number, number] });
 }
 
+/** An operator's name as recorded in the audit log: a short login or e-mail-like handle. */
+export function parseOperator(value: string | undefined): string | null {
+  if (value === undefined || value === '') return null;
+  if (!/^[A-Za-z0-9._@-]{2,64}$/.test(value)) throw new ConfigError('the operator (DINHDANH_OPERATOR or --operator) must be 2–64 letters, digits or . _ @ -');
+  return value;
+}
+
 /** Reads and validates configuration from an environment (process.env by default). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Config {
   const nodeEnv = env.NODE_ENV ?? 'development';
@@ -179,6 +193,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   const smtp = parseSmtp(env);
   const outboxDir = path.resolve(cwd, env.DINHDANH_OUTBOX_DIR || 'data/outbox');
   const host = env.HOST ?? (nodeEnv === 'production' ? '0.0.0.0' : '127.0.0.1');
+  const keyEncryptionKey = env.DINHDANH_KEY_ENCRYPTION_KEY ?? null;
+  if (keyEncryptionKey !== null && !/^[A-Za-z0-9_-]{43}$/.test(keyEncryptionKey)) {
+    throw new ConfigError('DINHDANH_KEY_ENCRYPTION_KEY must be 32 random bytes in base64url (43 characters), e.g. from: node -e "console.log(require(\'crypto\').randomBytes(32).toString(\'base64url\'))"');
+  }
+  const operator = parseOperator(env.DINHDANH_OPERATOR);
   let outboundAllowCidrs: string[] = [];
   try {
     outboundAllowCidrs = env.DINHDANH_OUTBOUND_ALLOW_CIDRS ? parseCidrList(env.DINHDANH_OUTBOUND_ALLOW_CIDRS) : [];
@@ -196,5 +215,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     throw new ConfigError('refusing to start in production without DINHDANH_TRUST_PROXY_HOPS: set it to the number of TLS-terminating proxies in front (usually 1)');
   }
 
-  return Object.freeze({ env: nodeEnv, port, host, issuer, storeUrl, keysDir, trustProxyHops, logLevel, smsGateway, smtp, outboxDir, outboundAllowCidrs: Object.freeze(outboundAllowCidrs), demo });
+  return Object.freeze({ env: nodeEnv, port, host, issuer, storeUrl, keysDir, trustProxyHops, logLevel, smsGateway, smtp, outboxDir, outboundAllowCidrs: Object.freeze(outboundAllowCidrs), demo, keyEncryptionKey, operator });
 }

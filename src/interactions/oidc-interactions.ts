@@ -36,12 +36,12 @@ export interface Interactions {
   saveGrant(input: { accountId: string; clientId: string; grantId?: string; scopes: string[]; claims: string[]; resources?: Record<string, string[]> }): Promise<string>;
 }
 
-export function createInteractions(provider: Provider): Interactions {
+export function createInteractions(ref: () => Provider): Interactions {
   return {
     async load(ctx, uid) {
       let details: Awaited<ReturnType<Provider['interactionDetails']>>;
       try {
-        details = await provider.interactionDetails(ctx.req, ctx.res);
+        details = await ref().interactionDetails(ctx.req, ctx.res);
       } catch (err) {
         if (err instanceof errors.SessionNotFound || (err as { name?: string }).name === 'SessionNotFound') {
           throw new AppError('interaction_expired', 400, 'error.session_expired', { cause: err });
@@ -62,7 +62,7 @@ export function createInteractions(provider: Provider): Interactions {
     },
 
     async client(clientId) {
-      const client = await provider.Client.find(clientId);
+      const client = await ref().Client.find(clientId);
       if (!client) throw new AppError('unknown_portal', 400, 'error.session_expired');
       return {
         clientId: client.clientId,
@@ -74,12 +74,13 @@ export function createInteractions(provider: Provider): Interactions {
     async finish(ctx, result) {
       // A consent or enterprise choice keeps the login submitted earlier in the same interaction
       // (else a `prompt=login` request would ask for the login again, forever).
-      const url = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: 'consent' in result || 'organization' in result });
+      const url = await ref().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: 'consent' in result || 'organization' in result });
       ctx.status = 303;
       ctx.redirect(url);
     },
 
     async saveGrant({ accountId, clientId, grantId, scopes, claims, resources = {} }) {
+      const provider = ref();
       const existing = grantId ? await provider.Grant.find(grantId) : undefined;
       const grant = existing ?? new provider.Grant({ accountId, clientId });
       if (scopes.length) grant.addOIDCScope(scopes.join(' '));

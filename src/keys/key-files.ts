@@ -53,7 +53,7 @@ export class KeyMaterialError extends Error {
   }
 }
 
-async function newSigningJwk(alg: 'RS256' | 'ES256'): Promise<JWK> {
+export async function newSigningJwk(alg: 'RS256' | 'ES256'): Promise<JWK> {
   const { privateKey } = alg === 'RS256'
     ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })
     : crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });

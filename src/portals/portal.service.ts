@@ -10,9 +10,9 @@ import type { Portal, PortalRepository } from '../store/index.js';
 import type { SecretBox } from '../keys/secret-box.js';
 import {
   BASE_SCOPES, FAPI_PROPERTY, NATIONAL_ID_SCOPE, OFFLINE_ACCESS_PROPERTY, RESOURCE_ALG_PROPERTY, RESOURCE_CC_PORTALS_PROPERTY,
-  RESOURCE_FORMAT_PROPERTY, RESOURCE_PROPERTY, RESOURCE_SCOPES_PROPERTY,
+  RESOURCE_FORMAT_PROPERTY, RESOURCE_PROPERTY, RESOURCE_SCOPES_PROPERTY, OFFLINE_ACCESS_BASIS_PROPERTY,
 } from './scopes.js';
-import type { PortalInput, ResourceInput, SigningAlg } from './portal.validation.js';
+import { PortalValidationError, type PortalInput, type ResourceInput, type SigningAlg } from './portal.validation.js';
 
 export interface RegisteredPortal {
   client_id: string;
@@ -32,6 +32,7 @@ export interface PortalSummary {
   jwks_uri: string | null;
   fapi: boolean;
   offline_access: boolean;
+  offline_access_basis: string | null;
   id_token_alg: string;
   sector: string;
   national_id: boolean;
@@ -61,6 +62,11 @@ export interface PortalService {
    */
   ensure(clientId: string, input: PortalInput): Promise<RegisteredPortal>;
   registerResource(input: ResourceInput): Promise<RegisteredPortal & { resource: string }>;
+  /**
+   * An operator's approval of what a portal may receive (issue 6), with the legal basis recorded:
+   * `national_id`, or `offline_access` (which needs the refresh_token grant).
+   */
+  approve(clientId: string, what: 'national_id' | 'offline_access', legalBasis: string): Promise<Portal>;
   findResource(uri: string): Promise<ResourceServer | undefined>;
   list(): Promise<PortalSummary[]>;
   find(clientId: string): Promise<Portal | undefined>;
@@ -93,6 +99,7 @@ export function summarise(p: Portal): PortalSummary {
     jwks_uri: m.jwks_uri ?? null,
     fapi: m[FAPI_PROPERTY] === true,
     offline_access: m[OFFLINE_ACCESS_PROPERTY] === true,
+    offline_access_basis: typeof m[OFFLINE_ACCESS_BASIS_PROPERTY] === 'string' ? (m[OFFLINE_ACCESS_BASIS_PROPERTY] as string) : null,
     id_token_alg: m.id_token_signed_response_alg ?? 'RS256',
     sector: p.sector,
     national_id: p.nationalId,
@@ -183,6 +190,28 @@ export function createPortalService(deps: { repo: PortalRepository; secretBox: S
       return { client_id: clientId, client_secret: secret, resource: input.uri };
     },
 
+    async approve(clientId, what, legalBasis) {
+      const portal = await deps.repo.find(clientId);
+      if (!portal || portal.metadata[RESOURCE_PROPERTY]) throw new PortalValidationError(`no portal with client_id ${clientId}`);
+      const basis = legalBasis.normalize('NFC').trim();
+      if (basis.length < 5 || basis.length > 500 || /\p{Cc}/u.test(basis)) throw new PortalValidationError('--legal-basis must name the legal instrument (5–500 characters)');
+      const scopes = new Set(String(portal.metadata.scope ?? '').split(' ').filter(Boolean));
+      scopes.add(what);
+      if (what === 'national_id') {
+        await deps.repo.setNationalId(clientId, basis, { ...portal.metadata, scope: [...scopes].join(' ') });
+      } else {
+        if (!(portal.metadata.grant_types as string[] | undefined)?.includes('refresh_token')) {
+          throw new PortalValidationError('offline_access needs a portal registered with --grant-type refresh_token');
+        }
+        await deps.repo.update(clientId, {
+          name: portal.name,
+          metadata: { ...portal.metadata, scope: [...scopes].join(' '), [OFFLINE_ACCESS_PROPERTY]: true, [OFFLINE_ACCESS_BASIS_PROPERTY]: basis },
+          secretCiphertext: portal.secretCiphertext,
+        });
+      }
+      return (await deps.repo.find(clientId))!;
+    },
+
     async findResource(uri) {
       const portal = await deps.repo.find(resourceClientId(uri));
       const m = portal?.metadata;
@@ -208,7 +237,7 @@ export function createPortalService(deps: { repo: PortalRepository; secretBox: S
       const portal = await deps.repo.find(clientId);
       if (!portal || portal.disabled) return undefined;
       const {
-        [RESOURCE_SCOPES_PROPERTY]: _scopes, [RESOURCE_CC_PORTALS_PROPERTY]: _cc, [RESOURCE_ALG_PROPERTY]: _alg, [OFFLINE_ACCESS_PROPERTY]: _offline,
+        [RESOURCE_SCOPES_PROPERTY]: _scopes, [RESOURCE_CC_PORTALS_PROPERTY]: _cc, [RESOURCE_ALG_PROPERTY]: _alg, [OFFLINE_ACCESS_PROPERTY]: _offline, [OFFLINE_ACCESS_BASIS_PROPERTY]: _offlineBasis,
         [RESOURCE_FORMAT_PROPERTY]: _format,
         ...metadata
       } = portal.metadata;

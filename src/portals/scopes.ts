@@ -25,3 +25,4 @@ export const RESOURCE_SCOPES_PROPERTY = 'urn:dinhdanh:resource_scopes';
 export const RESOURCE_CC_PORTALS_PROPERTY = 'urn:dinhdanh:resource_cc_portals';
 export const RESOURCE_ALG_PROPERTY = 'urn:dinhdanh:resource_alg';
 export const RESOURCE_FORMAT_PROPERTY = 'urn:dinhdanh:resource_token_format';
+export const OFFLINE_ACCESS_BASIS_PROPERTY = 'urn:dinhdanh:offline_access_basis';

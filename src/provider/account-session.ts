@@ -47,9 +47,12 @@ export function accountClient(issuer: string): Record<string, unknown> {
  * as the provider's `session_expired` check (the counters it keeps), and using the account area
  * counts as activity.
  */
-export function createAccountSessions(provider: Provider, store: Store, now: () => number, idleMs: number) {
+/** The current provider (a key rotation replaces it). */
+export type ProviderRef = () => Provider;
+
+export function createAccountSessions(provider: ProviderRef, store: Store, now: () => number, idleMs: number) {
   return async function accountSession(ctx: Context): Promise<AccountSession | undefined> {
-    const session = await provider.Session.get(ctx);
+    const session = await provider().Session.get(ctx);
     if (!session.accountId) return undefined;
     const t = now();
     const [start, seen, auth] = await Promise.all([
@@ -73,8 +76,9 @@ export function createAccountSessions(provider: Provider, store: Store, now: () 
  * Revokes everything a grant carries: its access and refresh tokens and codes (RFC 7009 §2.1: a
  * revoked grant's tokens stop working), then the grant itself.
  */
-export function createGrantRevoker(provider: Provider) {
+export function createGrantRevoker(ref: ProviderRef) {
   return async function revokeGrant(grantId: string): Promise<void> {
+    const provider = ref();
     await Promise.all([provider.AccessToken, provider.RefreshToken, provider.AuthorizationCode].map((model) => model.revokeByGrantId(grantId)));
     await provider.Grant.adapter.destroy(grantId);
   };
@@ -133,7 +137,7 @@ export interface LiveSession extends SessionRecord {
  * absolute clocks removed, so the browser holding it is signed out everywhere at its next request,
  * and its portals are told by back-channel logout.
  */
-export function createSessionDirectory(provider: Provider, store: Store, now: () => number, lifecycle: Pick<SessionLifecycle, 'end'>) {
+export function createSessionDirectory(provider: ProviderRef, store: Store, now: () => number, lifecycle: Pick<SessionLifecycle, 'end'>) {
   async function list(accountId: string): Promise<LiveSession[]> {
     const current = (await store.oidc.find(ACCOUNT_SESSIONS, accountId)) as { sessions?: SessionRecord[] } | undefined;
     const t = now();
@@ -141,7 +145,7 @@ export function createSessionDirectory(provider: Provider, store: Store, now: ()
     for (const record of current?.sessions ?? []) {
       const [start, seen] = await Promise.all([store.counters.get(`session-start:${record.uid}`, t), store.counters.get(`session-seen:${record.uid}`, t)]);
       if (!start || !seen) continue;
-      const session = await provider.Session.findByUid(record.uid);
+      const session = await provider().Session.findByUid(record.uid);
       if (!session || session.accountId !== accountId) continue;
       live.push({ ...record, lastUsedAt: seen.updatedAt, portals: Object.keys(session.authorizations ?? {}) });
     }

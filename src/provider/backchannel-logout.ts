@@ -12,7 +12,6 @@ import crypto from 'node:crypto';
 import { SignJWT, importJWK, type JWK } from 'jose';
 import type { Logger } from 'pino';
 import type { AuditService } from '../audit/index.js';
-import type { KeyMaterial } from '../keys/key-files.js';
 import type { JobHandler, JobResult, JobRunner } from '../jobs/index.js';
 import type { PortalService } from '../portals/index.js';
 import type { Job } from '../store/index.js';
@@ -59,7 +58,8 @@ function readPayload(job: Job): DeliveryPayload | undefined {
 
 export function createBackchannelLogout(deps: {
   issuer: string;
-  keys: KeyMaterial;
+  /** The active signing key (private JWK) of an algorithm, from the current key set. */
+  signingKey: (alg: string) => JWK | undefined;
   pairwiseSalt: string;
   portals: PortalService;
   fetch: Fetch;
@@ -72,7 +72,7 @@ export function createBackchannelLogout(deps: {
 
   /** The logout token of §2.4: `typ` logout+jwt, `events`, `sub` and `sid`, never a `nonce`. */
   async function logoutToken(payload: DeliveryPayload, sector: string, alg: string): Promise<string> {
-    const jwk = deps.keys.jwks.keys.find((k) => k.alg === alg) ?? deps.keys.jwks.keys.find((k) => k.alg === 'RS256');
+    const jwk = deps.signingKey(alg) ?? deps.signingKey('RS256');
     if (!jwk) throw new Error(`no signing key for ${alg}`);
     const key = await importJWK(jwk as JWK, String(jwk.alg));
     const iat = Math.floor(now() / 1000);

@@ -5,7 +5,7 @@
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import type { KeyMaterial } from '../keys/key-files.js';
+import type { JWK } from 'jose';
 import type { Store } from '../store/index.js';
 import type { PortalService } from '../portals/index.js';
 import { FAPI_PROPERTY, NATIONAL_ID_PROPERTY, RESOURCE_PROPERTY, SCOPE_CLAIMS, SECTOR_PROPERTY } from '../portals/index.js';
@@ -41,7 +41,9 @@ const ASYMMETRIC_JWS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 
 export interface ProviderDeps {
   config: Config;
-  keys: KeyMaterial;
+  /** Private signing JWKs, active first (keys/signing-keys.ts); rebuilt into a new provider on rotation. */
+  jwks: JWK[];
+  cookieKeys: string[];
   store: Store;
   portals: PortalService;
   renderer: Renderer;
@@ -169,16 +171,16 @@ function buildPolicy(store: Store, now: () => number, hooks: SessionHooks) {
 export { pairwiseSubject };
 
 export function createProvider(deps: ProviderDeps): Provider {
-  const { config, keys, store, portals, renderer } = deps;
+  const { config, store, portals, renderer } = deps;
   const now_ = deps.now ?? Date.now;
   const log = deps.logger.child({ component: 'provider' });
   const https = config.issuer.startsWith('https:');
 
   const configuration: Configuration = {
     adapter: createAdapterClass(store, portals),
-    jwks: keys.jwks as Configuration['jwks'],
+    jwks: { keys: deps.jwks } as Configuration['jwks'],
     cookies: {
-      keys: keys.cookieKeys,
+      keys: deps.cookieKeys,
       // On https the session cookie is `__Host-` prefixed: Secure, Path=/, no Domain, so a sibling
       // portal on the parent domain cannot plant one (session fixation).
       names: https ? { ...COOKIE_NAMES, session: `__Host-${COOKIE_NAMES.session}` } : COOKIE_NAMES,
@@ -271,6 +273,12 @@ export function createProvider(deps: ProviderDeps): Provider {
         // The portal a token was issued to, and a registered resource server for the tokens whose
         // audience it is (RFC 7662 §2.1: the server decides who may introspect what).
         async allowedPolicy(ctx, client, token) {
+          // A locked (or removed) person's tokens are inactive at once (issue 6).
+          const accountId = (token as { accountId?: string }).accountId;
+          if (accountId) {
+            const person = await store.persons.findById(accountId);
+            if (!person || person.status !== 'active') return false;
+          }
           // A token issued for an enterprise is active only while the person may still act for it.
           if ((await deps.orgContexts(token as unknown as Parameters<OrgContexts>[0])) === undefined) return false;
           if (token.clientId === client.clientId) return true;

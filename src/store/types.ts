@@ -75,6 +75,8 @@ export interface PersonRepository {
   /** Replaces the hash only if it still equals `expectedHash` (no lost update on concurrent rehash). */
   updatePasswordHash(id: string, expectedHash: string, newHash: string): Promise<boolean>;
   setStatus(id: string, status: PersonStatus): Promise<boolean>;
+  /** Sets the identity level; false when the person does not exist. */
+  setLevel(id: string, level: 1 | 2): Promise<boolean>;
 }
 
 export interface Portal {
@@ -108,6 +110,8 @@ export interface PortalRepository {
   setDisabled(clientId: string, disabled: boolean): Promise<boolean>;
   /** Replaces a portal's name, metadata and secret (re-registration); false when it does not exist. */
   update(clientId: string, changes: { name: string; metadata: Record<string, unknown>; secretCiphertext: string | null }): Promise<boolean>;
+  /** Approves (a legal basis) or withdraws (null) the release of `national_id`; false when missing. */
+  setNationalId(clientId: string, legalBasis: string | null, metadata: Record<string, unknown>): Promise<boolean>;
 }
 
 /** A remembered consent: which scopes and claims a person let a portal receive. */
@@ -318,6 +322,92 @@ export interface OrgRepository {
   forgetGrant(grantId: string): Promise<void>;
 }
 
+/**
+ * A signing key in the store (issue 6). Its state follows from its times: `next` before
+ * `activateAt` (published, not signing), then the newest activated key of its algorithm is
+ * `active` (signing) and older ones `retiring` (published so their tokens still verify), until an
+ * operator retires them (`retiredAt`: no longer published).
+ */
+export interface SigningKeyRecord {
+  kid: string;
+  /** `RS256` or `ES256`. */
+  alg: string;
+  /** The public JWK (kty, n/e or crv/x/y, kid, alg, use). */
+  publicJwk: Record<string, unknown>;
+  /** The private JWK, sealed under the key-encryption key (secret box format). */
+  privateJwkSealed: string;
+  /** `development` or `operator`. */
+  origin: string;
+  createdAt: number;
+  activateAt: number;
+  retiredAt: number | null;
+}
+
+export interface SigningKeyRepository {
+  /** Fails with StoreConflictError(field "kid") on a duplicate kid. */
+  add(key: SigningKeyRecord): Promise<void>;
+  /** Every key, retired ones included, ordered by activateAt then kid. */
+  list(): Promise<SigningKeyRecord[]>;
+  /** Marks a key retired (once): false when missing or already retired. */
+  retire(kid: string, now: number): Promise<boolean>;
+  /**
+   * A number that changes whenever the key set changes (add, retire), so instances can notice a
+   * rotation cheaply. Monotonic within one store.
+   */
+  version(): Promise<number>;
+}
+
+/** One entry of the tamper-evident audit log (issue 6). */
+export interface AuditEntry {
+  /** 1, 2, 3, … without gaps. */
+  seq: number;
+  /** Epoch ms. */
+  at: number;
+  /** The event name (SECURITY_EVENTS key) and its number. */
+  event: string;
+  eventId: number;
+  /** Pseudonymised details as JSON (never secrets). */
+  details: Record<string, unknown>;
+  /** Hash of the previous entry (64 hex zeros for the first). */
+  prevHash: string;
+  /** sha256 over the canonical form of (seq, at, event, eventId, details, prevHash), hex. */
+  hash: string;
+}
+
+export interface AuditRepository {
+  /**
+   * Appends an entry after the current last one, atomically: `seq` is the last seq + 1 and
+   * `prevHash` the last entry's hash, computed by `seal(prev)` inside the same atomic step, so two
+   * concurrent appends never share a seq or a previous hash. Returns the stored entry.
+   */
+  append(entry: { at: number; event: string; eventId: number; details: Record<string, unknown> }, seal: (seq: number, prevHash: string) => string): Promise<AuditEntry>;
+  /** Entries with seq > afterSeq, ascending, at most `limit`. */
+  list(afterSeq: number, limit: number): Promise<AuditEntry[]>;
+  /** Entries at or after `since` (epoch ms), ascending, at most `limit`, after seq `afterSeq`. */
+  listSince(since: number, afterSeq: number, limit: number): Promise<AuditEntry[]>;
+  /** The last entry, or undefined when the log is empty. */
+  head(): Promise<AuditEntry | undefined>;
+}
+
+/** Evidence behind an operator's action on an account (issue 6): why, on what proof, by whom. */
+export interface AccountEvidence {
+  id: string;
+  personId: string;
+  /** `set-level`, `reset-mfa`, `lock`, `unlock`. */
+  action: string;
+  reason: string;
+  /** For `set-level 2`: documentType, documentNumber, place; free-form otherwise. */
+  evidence: Record<string, unknown>;
+  operator: string;
+  createdAt: number;
+}
+
+export interface AccountEvidenceRepository {
+  add(record: AccountEvidence): Promise<void>;
+  /** A person's records, oldest first. */
+  listForPerson(personId: string): Promise<AccountEvidence[]>;
+}
+
 export type JobStatus = 'pending' | 'done' | 'failed';
 
 /**
@@ -372,6 +462,9 @@ export interface Store {
   readonly recoveryCodes: RecoveryCodeRepository;
   readonly jobs: JobRepository;
   readonly orgs: OrgRepository;
+  readonly signingKeys: SigningKeyRepository;
+  readonly audit: AuditRepository;
+  readonly accountEvidence: AccountEvidenceRepository;
   /** Applies pending schema migrations (idempotent). */
   migrate(): Promise<void>;
   /** Resolves when the store answers a trivial query; rejects otherwise. */

@@ -7,11 +7,13 @@
  * every test works in its own random namespace and checks relative facts (count deltas, order of
  * its own rows), so a backend that can only share one database (e.g. a CI MongoDB) can run it too.
  */
-import { randomInt, randomUUID } from 'node:crypto';
+import { createHash, randomInt, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   StoreConflictError,
   StoreUnavailableError,
+  type AccountEvidence,
+  type AuditEntry,
   type Delegation,
   type Enterprise,
   type Factor,
@@ -20,6 +22,7 @@ import {
   type NewPortal,
   type OrgGrant,
   type Person,
+  type SigningKeyRecord,
   type Store,
 } from '../../src/store/types.js';
 
@@ -151,6 +154,75 @@ function newPasskey(personId: string, overrides: Partial<NewFactor> = {}): NewFa
     ...overrides,
   };
 }
+
+function newSigningKey(kid: string, overrides: Partial<SigningKeyRecord> = {}): SigningKeyRecord {
+  return {
+    kid,
+    alg: 'ES256',
+    publicJwk: { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid, alg: 'ES256', use: 'sig' },
+    privateJwkSealed: `v1.nonce.sealed-private-jwk-${kid}`,
+    origin: 'operator',
+    createdAt: T0,
+    activateAt: T0,
+    retiredAt: null,
+    ...overrides,
+  };
+}
+
+function newEvidence(personId: string, overrides: Partial<AccountEvidence> = {}): AccountEvidence {
+  return {
+    id: randomUUID(),
+    personId,
+    action: 'set-level',
+    reason: 'Đối chiếu trực tiếp tại bộ phận một cửa',
+    evidence: { documentType: 'cccd', documentNumber: '001090000001', place: 'Công an phường Tràng Tiền' },
+    operator: 'operator:quản-trị',
+    createdAt: T0,
+    ...overrides,
+  };
+}
+
+type AuditInput = Pick<AuditEntry, 'at' | 'event' | 'eventId' | 'details'>;
+
+/** JSON with object keys sorted: the same value always gives the same text. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => compareStrings(a, b));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** What a real seal computes: sha256 over the canonical form of the entry and its place in the chain. */
+function auditHash(seq: number, prevHash: string, entry: AuditInput): string {
+  const { at, event, eventId, details } = entry;
+  return createHash('sha256').update(canonical({ seq, at, event, eventId, details, prevHash })).digest('hex');
+}
+
+/** A seal for `entry` that records every call it gets. */
+function recordingSeal(entry: AuditInput): { seal: (seq: number, prevHash: string) => string; calls: unknown[][] } {
+  const calls: unknown[][] = [];
+  return {
+    calls,
+    seal: (...args: [number, string]) => {
+      calls.push(args);
+      return auditHash(args[0], args[1], entry);
+    },
+  };
+}
+
+function auditInput(overrides: Partial<AuditInput> = {}): AuditInput {
+  return {
+    at: T0,
+    event: 'LOGIN_SUCCEEDED',
+    eventId: 1001,
+    details: { person: `pseudo-${randomUUID()}`, portal: 'portal-dichvucong', amr: ['pwd', 'otp'] },
+    ...overrides,
+  };
+}
+
+const ZERO_HASH = '0'.repeat(64);
 
 /** Binary (code unit) order; tests that rely on it use ASCII ids, where all backends agree. */
 function compareStrings(a: string, b: string): number {
@@ -447,6 +519,25 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await expect(store.persons.setStatus(randomUUID(), 'locked')).resolves.toBe(false);
       });
 
+      it('setLevel changes the level, moves updatedAt and reports whether the person exists', async () => {
+        const person = await store.persons.create(newPerson({ level: 1 }));
+        const bystander = await store.persons.create(newPerson({ level: 1 }));
+        tick(SECOND);
+        await expect(store.persons.setLevel(person.id, 2)).resolves.toBe(true);
+        await expect(store.persons.findById(person.id)).resolves.toEqual({ ...person, level: 2, updatedAt: clock });
+        tick(SECOND);
+        await expect(store.persons.setLevel(person.id, 1)).resolves.toBe(true);
+        await expect(store.persons.findById(person.id)).resolves.toEqual({ ...person, level: 1, updatedAt: clock });
+        // Setting the level it already has is not a failure: the person exists.
+        tick(SECOND);
+        await expect(store.persons.setLevel(person.id, 1)).resolves.toBe(true);
+        await expect(store.persons.findByPid(person.pid)).resolves.toEqual({ ...person, level: 1, updatedAt: clock });
+        await expect(store.persons.findById(bystander.id)).resolves.toEqual(bystander);
+        await expect(store.persons.setLevel(randomUUID(), 2)).resolves.toBe(false);
+        await expect(store.persons.setLevel(`${person.id}%`, 2)).resolves.toBe(false);
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ level: 1 });
+      });
+
       it('round-trips Unicode names byte-exact, without normalising them', async () => {
         const nfc = 'Nguyễn Văn Á';
         const nfd = nfc.normalize('NFD');
@@ -536,6 +627,21 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await expect(store.portals.update(portal.clientId, { name: 'Cổng mới', metadata, secretCiphertext: null })).resolves.toBe(true);
         await expect(store.portals.find(portal.clientId)).resolves.toMatchObject({ secretCiphertext: null });
         await expect(store.portals.update(`portal-${randomUUID()}`, { name: 'x', metadata: {}, secretCiphertext: null })).resolves.toBe(false);
+      });
+    });
+
+    describe('portals: national_id approval', () => {
+      it('setNationalId records the legal basis with the metadata, withdraws it with null, and reports missing portals', async () => {
+        const portal = await store.portals.create(newPortal({ nationalId: false, nationalIdBasis: null }));
+        tick(SECOND);
+        const metadata = { ...portal.metadata, scope: 'openid national_id' };
+        await expect(store.portals.setNationalId(portal.clientId, 'Nghị định 59/2022/NĐ-CP', metadata)).resolves.toBe(true);
+        await expect(store.portals.find(portal.clientId)).resolves.toEqual({
+          ...portal, nationalId: true, nationalIdBasis: 'Nghị định 59/2022/NĐ-CP', metadata, updatedAt: clock,
+        });
+        await expect(store.portals.setNationalId(portal.clientId, null, portal.metadata)).resolves.toBe(true);
+        await expect(store.portals.find(portal.clientId)).resolves.toMatchObject({ nationalId: false, nationalIdBasis: null, metadata: portal.metadata });
+        await expect(store.portals.setNationalId(`portal-${randomUUID()}`, 'x', {})).resolves.toBe(false);
       });
     });
 
@@ -1478,6 +1584,295 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await store.orgs.forgetGrant('%');
         await expect(store.orgs.grantsFor(code)).resolves.toHaveLength(2);
         await expect(store.orgs.grantsFor(code, `${p}%`)).resolves.toMatchObject([{ grantId: `${p}%` }]);
+      });
+    });
+
+    describe('signing keys', () => {
+      // The key set is global: tests look at their own kids (and at relative facts about the rest).
+      const ours = (keys: SigningKeyRecord[], p: string): SigningKeyRecord[] => keys.filter((k) => k.kid.startsWith(p));
+
+      it('adds keys and lists them all ordered by activateAt then kid; every field round-trips', async () => {
+        const p = `kid-${ns()}-`;
+        const HOUR = 3600 * SECOND;
+        // Added out of order; two share an activateAt so the kid tiebreak shows.
+        const late = newSigningKey(`${p}a`, { activateAt: T0 + 2 * HOUR, alg: 'RS256', origin: 'development', publicJwk: {
+          kty: 'RSA', n: 'sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw',
+          e: 'AQAB', kid: `${p}a`, alg: 'RS256', use: 'sig', nested: { list: [1, 'hai', true, null] },
+        } });
+        const second = newSigningKey(`${p}c`, { activateAt: T0 + HOUR, createdAt: T0 - HOUR });
+        const first = newSigningKey(`${p}d`, { activateAt: T0 });
+        const tie = newSigningKey(`${p}b`, { activateAt: T0 + HOUR, retiredAt: T0 + 3 * HOUR });
+        for (const key of [late, second, first, tie]) await expect(store.signingKeys.add(key)).resolves.toBeUndefined();
+
+        const all = await store.signingKeys.list();
+        const sorted = [...all].sort((x, y) => x.activateAt - y.activateAt || compareStrings(x.kid, y.kid));
+        expect(all.map((k) => k.kid)).toEqual(sorted.map((k) => k.kid));
+        expect(ours(all, p)).toEqual([first, tie, second, late]);
+        // Reads hand out copies: changing one does not change the store.
+        const [copy] = ours(all, p);
+        if (copy) copy.publicJwk.kty = 'oct';
+        await expect(store.signingKeys.list().then((keys) => ours(keys, p))).resolves.toEqual([first, tie, second, late]);
+      });
+
+      it('rejects a duplicate kid with StoreConflictError(field "kid"), keeping the first', async () => {
+        const kid = `kid-${ns()}`;
+        const original = newSigningKey(kid);
+        await store.signingKeys.add(original);
+        const attempt = store.signingKeys.add(newSigningKey(kid, { alg: 'RS256', activateAt: T0 + SECOND, privateJwkSealed: 'impostor' }));
+        await expect(attempt).rejects.toBeInstanceOf(StoreConflictError);
+        await expect(attempt).rejects.toMatchObject({ field: 'kid', code: 'store_conflict' });
+        await expect(store.signingKeys.list().then((keys) => ours(keys, kid))).resolves.toEqual([original]);
+      });
+
+      it('retire marks a key retired once, then returns false; other keys are untouched', async () => {
+        const p = `kid-${ns()}-`;
+        const key = newSigningKey(`${p}a`);
+        const bystander = newSigningKey(`${p}b`);
+        await store.signingKeys.add(key);
+        await store.signingKeys.add(bystander);
+        tick(SECOND);
+        const retiredAt = clock;
+        await expect(store.signingKeys.retire(key.kid, retiredAt)).resolves.toBe(true);
+        await expect(store.signingKeys.list().then((keys) => ours(keys, p))).resolves.toEqual([{ ...key, retiredAt }, bystander]);
+        tick(SECOND);
+        await expect(store.signingKeys.retire(key.kid, clock)).resolves.toBe(false);
+        await expect(store.signingKeys.retire(`${p}zz`, clock)).resolves.toBe(false);
+        await expect(store.signingKeys.retire(`${p}%`, clock)).resolves.toBe(false);
+        await expect(store.signingKeys.list().then((keys) => ours(keys, p))).resolves.toEqual([{ ...key, retiredAt }, bystander]);
+        // A key added already retired stays so.
+        const old = newSigningKey(`${p}c`, { retiredAt: T0 });
+        await store.signingKeys.add(old);
+        await expect(store.signingKeys.retire(old.kid, clock)).resolves.toBe(false);
+      });
+
+      it('of 20 parallel retire calls exactly one returns true', async () => {
+        const key = newSigningKey(`kid-${ns()}`);
+        await store.signingKeys.add(key);
+        const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.signingKeys.retire(key.kid, clock + i)));
+        expect(results.filter((r) => r)).toHaveLength(1);
+        const winner = results.indexOf(true);
+        await expect(store.signingKeys.list().then((keys) => ours(keys, key.kid))).resolves.toEqual([{ ...key, retiredAt: clock + winner }]);
+      });
+
+      it('version grows on add and on retire, and not on reads or a failed retire or add', async () => {
+        const p = `kid-${ns()}-`;
+        const v0 = await store.signingKeys.version();
+        expect(Number.isSafeInteger(v0)).toBe(true);
+        await store.signingKeys.list();
+        await expect(store.signingKeys.version()).resolves.toBe(v0);
+
+        await store.signingKeys.add(newSigningKey(`${p}a`));
+        const v1 = await store.signingKeys.version();
+        expect(v1).toBeGreaterThan(v0);
+        await store.signingKeys.list();
+        await expect(store.signingKeys.version()).resolves.toBe(v1);
+
+        await store.signingKeys.add(newSigningKey(`${p}b`));
+        const v2 = await store.signingKeys.version();
+        expect(v2).toBeGreaterThan(v1);
+
+        await expect(store.signingKeys.retire(`${p}a`, clock)).resolves.toBe(true);
+        const v3 = await store.signingKeys.version();
+        expect(v3).toBeGreaterThan(v2);
+
+        await expect(store.signingKeys.retire(`${p}a`, clock)).resolves.toBe(false);
+        await expect(store.signingKeys.retire(`${p}missing`, clock)).resolves.toBe(false);
+        await expect(store.signingKeys.add(newSigningKey(`${p}b`))).rejects.toBeInstanceOf(StoreConflictError);
+        await store.signingKeys.list();
+        await expect(store.signingKeys.version()).resolves.toBe(v3);
+      });
+    });
+
+    describe('audit log', () => {
+      // The log is one global chain, which a shared store may already hold entries of: every test
+      // checks its entries relative to the head it saw before appending.
+      const startOf = (head: AuditEntry | undefined): { seq: number; hash: string } =>
+        head ? { seq: head.seq, hash: head.hash } : { seq: 0, hash: ZERO_HASH };
+
+      /** Checks that `entries` follow each other, and `before`, in one unbroken chain. */
+      function expectChain(entries: AuditEntry[], before: AuditEntry | undefined, inputs?: AuditInput[]): void {
+        let prev = startOf(before);
+        entries.forEach((entry, i) => {
+          expect(entry.seq).toBe(prev.seq + 1);
+          expect(entry.prevHash).toBe(prev.hash);
+          expect(entry.hash).toBe(auditHash(entry.seq, entry.prevHash, inputs?.[i] ?? entry));
+          expect(entry.hash).toMatch(/^[0-9a-f]{64}$/);
+          prev = entry;
+        });
+      }
+
+      it('appends entries with consecutive seqs, each chained to the previous hash', async () => {
+        const before = await store.audit.head();
+        if (before === undefined) {
+          await expect(store.audit.list(0, 10)).resolves.toEqual([]);
+        }
+        const inputs = [
+          auditInput({ at: clock }),
+          auditInput({ at: clock + SECOND, event: 'LOGIN_FAILED', eventId: 1002, details: { reason: 'bad_password', count: 3 } }),
+          auditInput({ at: clock + 2 * SECOND, event: 'LEVEL_SET', eventId: 3001, details: {} }),
+        ];
+        const appended: AuditEntry[] = [];
+        for (const input of inputs) {
+          const { seal, calls } = recordingSeal(input);
+          const entry = await store.audit.append(input, seal);
+          // seal gets exactly (seq, prevHash), and what it returns is the stored hash.
+          expect(calls.length).toBeGreaterThanOrEqual(1);
+          for (const call of calls) expect(call).toHaveLength(2);
+          expect(calls[calls.length - 1]).toEqual([entry.seq, entry.prevHash]);
+          expect(entry).toEqual({ ...input, seq: entry.seq, prevHash: entry.prevHash, hash: auditHash(entry.seq, entry.prevHash, input) });
+          appended.push(entry);
+        }
+        expectChain(appended, before, inputs);
+        const [first] = appended;
+        if (before === undefined) {
+          expect(first).toMatchObject({ seq: 1, prevHash: ZERO_HASH });
+        } else {
+          expect(first?.seq).toBe(before.seq + 1);
+          expect(first?.prevHash).toBe(before.hash);
+          expect(first?.prevHash).not.toBe(ZERO_HASH);
+        }
+        await expect(store.audit.head()).resolves.toEqual(appended[2]);
+        await expect(store.audit.list(startOf(before).seq, 100)).resolves.toEqual(appended);
+      });
+
+      it('20 parallel appends get 20 distinct consecutive seqs in one unbroken chain', async () => {
+        const before = await store.audit.head();
+        const inputs = Array.from({ length: 20 }, (_, i) => auditInput({ at: clock + i, details: { n: i } }));
+        const results = await Promise.all(inputs.map((input) => store.audit.append(input, recordingSeal(input).seal)));
+        const start = startOf(before).seq;
+        expect(results.map((e) => e.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => start + 1 + i));
+        expect(new Set(results.map((e) => e.prevHash)).size).toBe(20);
+
+        const listed = await store.audit.list(start, 100);
+        expect(listed).toHaveLength(20);
+        expectChain(listed, before);
+        // Each call got back the entry that was stored for its input.
+        for (const [i, entry] of results.entries()) {
+          expect(entry).toMatchObject(inputs[i] ?? {});
+          expect(listed.find((e) => e.seq === entry.seq)).toEqual(entry);
+        }
+        await expect(store.audit.head()).resolves.toEqual(listed[19]);
+      });
+
+      it('list returns entries after a seq, ascending, at most limit', async () => {
+        const before = await store.audit.head();
+        const start = startOf(before).seq;
+        const appended: AuditEntry[] = [];
+        for (let i = 0; i < 4; i++) {
+          const input = auditInput({ at: clock + i * SECOND, details: { i } });
+          appended.push(await store.audit.append(input, recordingSeal(input).seal));
+        }
+        const [e1, e2, e3, e4] = appended as [AuditEntry, AuditEntry, AuditEntry, AuditEntry];
+        await expect(store.audit.list(start, 100)).resolves.toEqual([e1, e2, e3, e4]);
+        await expect(store.audit.list(start, 2)).resolves.toEqual([e1, e2]);
+        await expect(store.audit.list(e1.seq, 2)).resolves.toEqual([e2, e3]);
+        await expect(store.audit.list(e3.seq, 100)).resolves.toEqual([e4]);
+        await expect(store.audit.list(e4.seq, 100)).resolves.toEqual([]);
+        await expect(store.audit.list(start, 0)).resolves.toEqual([]);
+        if (start > 0) {
+          // Older entries come before ours, in seq order.
+          const older = await store.audit.list(Math.max(0, start - 3), 100);
+          expect(older.map((e) => e.seq)).toEqual(older.map((e) => e.seq).sort((a, b) => a - b));
+          expect(older.slice(-4)).toEqual([e1, e2, e3, e4]);
+        }
+      });
+
+      it('listSince returns entries at or after a time and after a seq, ascending by seq', async () => {
+        const before = await store.audit.head();
+        const start = startOf(before).seq;
+        // Times out of seq order: only seq can explain the order of the result.
+        const ats = [clock + 20 * SECOND, clock, clock + 10 * SECOND, clock + 30 * SECOND];
+        const appended: AuditEntry[] = [];
+        for (const at of ats) {
+          const input = auditInput({ at });
+          appended.push(await store.audit.append(input, recordingSeal(input).seal));
+        }
+        const [e1, e2, e3, e4] = appended as [AuditEntry, AuditEntry, AuditEntry, AuditEntry];
+        await expect(store.audit.listSince(clock, start, 100)).resolves.toEqual([e1, e2, e3, e4]);
+        await expect(store.audit.listSince(clock + 10 * SECOND, start, 100)).resolves.toEqual([e1, e3, e4]);
+        await expect(store.audit.listSince(clock + 10 * SECOND + 1, start, 100)).resolves.toEqual([e1, e4]);
+        await expect(store.audit.listSince(clock + 10 * SECOND, start, 2)).resolves.toEqual([e1, e3]);
+        await expect(store.audit.listSince(clock + 10 * SECOND, e1.seq, 100)).resolves.toEqual([e3, e4]);
+        await expect(store.audit.listSince(clock + 30 * SECOND, start, 100)).resolves.toEqual([e4]);
+        await expect(store.audit.listSince(clock + 30 * SECOND + 1, start, 100)).resolves.toEqual([]);
+        await expect(store.audit.listSince(clock, e4.seq, 100)).resolves.toEqual([]);
+      });
+
+      it('round-trips Unicode and nested details byte-exact', async () => {
+        const nfc = 'Nguyễn Văn Á';
+        const nfd = nfc.normalize('NFD');
+        const details = {
+          person: nfc,
+          decomposed: nfd,
+          astral: 'Trần Thị 𠀧 😀',
+          nested: { list: [1, 'hai', true, null, { ba: 3.5, sâu: { hơn: ['nữa'] } }], empty: {}, none: [] },
+          'khóa có dấu': 'giá trị',
+        };
+        const input = auditInput({ event: 'ACCOUNT_UPDATED', details });
+        const entry = await store.audit.append(input, recordingSeal(input).seal);
+        expect(entry.details).toEqual(details);
+        const [listed] = await store.audit.list(entry.seq - 1, 1);
+        expect(listed).toEqual(entry);
+        expect(utf8(String(listed?.details.person))).toBe(utf8(nfc));
+        expect(utf8(String(listed?.details.decomposed))).toBe(utf8(nfd));
+        expect(utf8(JSON.stringify(listed?.details))).toBe(utf8(JSON.stringify(details)));
+        expect(listed?.hash).toBe(auditHash(entry.seq, entry.prevHash, input));
+      });
+
+      it('injection-shaped events and details are stored literally', async () => {
+        const before = await store.audit.head();
+        const appended: AuditEntry[] = [];
+        for (const s of HOSTILE) {
+          const input = auditInput({ event: s, details: { [s]: s, list: [s], nested: { $where: s } } });
+          appended.push(await store.audit.append(input, recordingSeal(input).seal));
+        }
+        const listed = await store.audit.list(startOf(before).seq, 100);
+        expect(listed).toEqual(appended);
+        expectChain(listed, before);
+        expect(listed.map((e) => e.event)).toEqual(HOSTILE);
+        for (const [i, s] of HOSTILE.entries()) {
+          expect(listed[i]?.details).toEqual({ [s]: s, list: [s], nested: { $where: s } });
+        }
+      });
+    });
+
+    describe('account evidence', () => {
+      it("adds records and lists a person's records oldest first; evidence round-trips", async () => {
+        const personId = randomUUID();
+        const p = `ev-${ns()}-`;
+        // Added out of time order; two share a createdAt.
+        const third = newEvidence(personId, { id: `${p}c`, createdAt: T0 + 2 * SECOND, action: 'lock', reason: 'Yêu cầu của công dân', evidence: {} });
+        const first = newEvidence(personId, { id: `${p}a`, createdAt: T0 });
+        const second = newEvidence(personId, {
+          id: `${p}b`,
+          createdAt: T0 + SECOND,
+          action: 'reset-mfa',
+          evidence: { ticket: 'HT-2030-0001', nested: { list: [1, 'hai', null, { ba: true }] }, astral: '𠀧 😀' },
+          operator: 'operator:an',
+        });
+        for (const record of [third, first, second]) await expect(store.accountEvidence.add(record)).resolves.toBeUndefined();
+        await expect(store.accountEvidence.listForPerson(personId)).resolves.toEqual([first, second, third]);
+        const [, found] = await store.accountEvidence.listForPerson(personId);
+        expect(utf8(String(found?.evidence.astral))).toBe(utf8('𠀧 😀'));
+        expect(utf8(found?.operator ?? '')).toBe(utf8('operator:an'));
+      });
+
+      it('isolates persons: each sees only its own records, and ids match literally', async () => {
+        const p = ns();
+        const alice = `${p}%`;
+        const bob = `${p}_`;
+        const carol = `${p}' OR 1=1 --`;
+        const a1 = newEvidence(alice);
+        tick(SECOND);
+        const b1 = newEvidence(bob, { createdAt: clock, action: 'unlock' });
+        const a2 = newEvidence(alice, { createdAt: clock, action: 'set-level', evidence: { documentType: 'cccd', documentNumber: '079090000002', place: '%' } });
+        for (const record of [a1, b1, a2]) await store.accountEvidence.add(record);
+        await expect(store.accountEvidence.listForPerson(alice)).resolves.toEqual([a1, a2]);
+        await expect(store.accountEvidence.listForPerson(bob)).resolves.toEqual([b1]);
+        await expect(store.accountEvidence.listForPerson(carol)).resolves.toEqual([]);
+        await expect(store.accountEvidence.listForPerson(p)).resolves.toEqual([]);
+        await expect(store.accountEvidence.listForPerson('%')).resolves.toEqual([]);
+        await expect(store.accountEvidence.listForPerson(randomUUID())).resolves.toEqual([]);
       });
     });
 

@@ -5,6 +5,7 @@
  * with a message that says what to fix.
  */
 import { spawn } from 'node:child_process';
+import Database from 'better-sqlite3';
 import crypto from 'node:crypto';
 import { createStore } from '../../src/store/index.js';
 import fs from 'node:fs';
@@ -352,6 +353,98 @@ describe('accounts unlock', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no account/);
     expect(json(unknown)).toHaveProperty('error');
+  });
+});
+
+describe('operators: keys rotate / retire, accounts lock / set-level / reset-mfa, portals approve, audit verify / export', () => {
+  it('rotates keys: the next pair is listed with its activation date; the active key cannot be retired', async () => {
+    const before = (json(await cli(['keys', 'list', '--json'])) as { keys: Array<{ kid: string; state: string; alg: string }> }).keys;
+    expect(before.filter((k) => k.state === 'active').map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);
+    const rotated = await cli(['keys', 'rotate', '--activate-after', '2h', '--operator', 'ops.an', '--reason', 'scheduled rotation', '--json']);
+    expect(rotated.code).toBe(0);
+    const added = (json(rotated) as { keys: Array<{ kid: string; state: string; activate_at: string }> }).keys;
+    expect(added.map((k) => k.state)).toEqual(['next', 'next']);
+    expect(Date.parse(added[0]!.activate_at) - Date.now()).toBeGreaterThan(119 * 60_000);
+    const active = before.find((k) => k.state === 'active')!;
+    const refused = await cli(['keys', 'retire', active.kid, '--json']);
+    expect(refused.code).toBe(2);
+    expect(String(json(refused).error)).toMatch(/active .* key/);
+    const retired = await cli(['keys', 'retire', added[0]!.kid, '--operator', 'ops.an', '--json']);
+    expect(json(retired)).toMatchObject({ kid: added[0]!.kid, retired: true });
+    const bad = await cli(['keys', 'rotate', '--activate-after', 'soon', '--json']);
+    expect(bad.code).toBe(2);
+    expect(String(json(bad).error)).toMatch(/--activate-after must be a duration/);
+  });
+
+  it('locks, shows, raises the level with evidence and resets second factors; refuses without a reason or evidence', async () => {
+    const noReason = await cli(['accounts', 'lock', PID, '--json']);
+    expect(noReason.code).toBe(2);
+    expect(json(await cli(['accounts', 'lock', PID, '--reason', 'suspected account takeover', '--operator', 'ops.an', '--json']))).toMatchObject({ status: 'locked' });
+    expect(json(await cli(['accounts', 'unlock', PID, '--reason', 'owner verified in person', '--operator', 'ops.an', '--json']))).toMatchObject({ status: 'active' });
+    const missing = await cli(['accounts', 'set-level', PID, '2', '--reason', 'verified in person', '--json']);
+    expect(missing.code).toBe(2);
+    expect(String(json(missing).error)).toMatch(/--document-type/);
+    const raised = await cli(['accounts', 'set-level', PID, '2', '--reason', 'verified in person', '--document-type', 'cccd-chip',
+      '--document-number', '001090000123', '--place', 'UBND phường Bến Nghé', '--operator', 'ops.binh', '--json']);
+    expect(json(raised)).toMatchObject({ level: 2 });
+    const reset = await cli(['accounts', 'reset-mfa', PID, '--reason', 'lost authenticator', '--evidence', 'CCCD checked at the counter', '--operator', 'ops.binh', '--json']);
+    expect(json(reset)).toMatchObject({ factors_removed: 0 });
+    const shown = json(await cli(['accounts', 'show', PID, '--json'])) as { account: { pid: string; level: number; actions: Array<{ action: string; operator: string }> } };
+    expect(shown.account.pid).toBe('*********123');
+    expect(shown.account.level).toBe(2);
+    expect(shown.account.actions.map((a) => `${a.action}:${a.operator}`).slice(-4)).toEqual(['lock:ops.an', 'unlock:ops.an', 'set-level:ops.binh', 'reset-mfa:ops.binh']);
+    expect(JSON.stringify(shown)).not.toContain('001090000123');
+  });
+
+  it('approves a portal for national_id with the legal basis; offline_access needs refresh tokens', async () => {
+    const reg = json(await cli(['portals', 'add', '--name', 'Cổng BHXH', '--redirect-uri', 'https://bhxh.example.vn/cb', '--json'])) as { client_id: string };
+    const approved = await cli(['portals', 'approve', reg.client_id, '--national-id', '--legal-basis', 'Luật Căn cước 2023, Điều 10', '--operator', 'ops.an', '--json']);
+    expect(json(approved)).toMatchObject({ approved: 'national_id', national_id: true });
+    const shown = json(await cli(['portals', 'show', reg.client_id, '--json'])) as { portal: Record<string, unknown> };
+    expect(shown.portal).toMatchObject({ national_id: true, national_id_basis: 'Luật Căn cước 2023, Điều 10' });
+    const offline = await cli(['portals', 'approve', reg.client_id, '--offline-access', '--legal-basis', 'Quyết định 06/QĐ-TTg', '--json']);
+    expect(offline.code).toBe(2);
+    expect(String(json(offline).error)).toMatch(/refresh_token/);
+  });
+
+  it('audit verify passes on the log the commands above wrote, and export prints JSON lines', async () => {
+    const verified = await cli(['audit', 'verify', '--json']);
+    expect(verified.code).toBe(0);
+    const out = json(verified) as { ok: boolean; entries: number; head: { seq: number; hash: string } };
+    expect(out.ok).toBe(true);
+    expect(out.entries).toBeGreaterThan(5);
+    const exported = await cli(['audit', 'export', '--since', '2020-01-01']);
+    const lines = exported.stdout.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; event: string; hash: string; details: Record<string, unknown> });
+    expect(lines).toHaveLength(out.entries);
+    expect(lines.map((l) => l.seq)).toEqual(lines.map((_l, i) => i + 1));
+    expect(lines.map((l) => l.event)).toEqual(expect.arrayContaining(['KEYS_ROTATED', 'ACCOUNT_LOCKED', 'ACCOUNT_LEVEL_CHANGED', 'PORTAL_APPROVED']));
+    expect(lines.find((l) => l.event === 'ACCOUNT_LOCKED')?.details).toMatchObject({ operator: 'ops.an', reason: 'suspected account takeover' });
+    expect(exported.stdout).not.toContain('001090000123');
+
+    // Editing any entry makes verify fail, name it, and exit 1.
+    const db = new Database(path.join(dir, 'data', 'x.db'));
+    try {
+      db.prepare("UPDATE audit_log SET details = json_set(details, '$.reason', 'nothing to see') WHERE event = 'ACCOUNT_LOCKED'").run();
+      const seq = (db.prepare("SELECT seq FROM audit_log WHERE event = 'ACCOUNT_LOCKED'").get() as { seq: number }).seq;
+      const broken = await cli(['audit', 'verify', '--json']);
+      expect(broken.code).toBe(1);
+      expect(json(broken)).toMatchObject({ ok: false, broken_at: seq });
+      expect(broken.stderr).toContain(`broken at entry ${seq}`);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('in production, an action without an operator is refused', async () => {
+    const saved = env;
+    env = { ...env, NODE_ENV: 'production', DINHDANH_ISSUER: 'https://id.example.gov.vn', DINHDANH_TRUST_PROXY_HOPS: '1' };
+    try {
+      const run = await cli(['accounts', 'lock', PID, '--reason', 'suspected account takeover', '--json']);
+      expect(run.code).toBe(2);
+      expect(String(json(run).error)).toMatch(/--operator <name> or DINHDANH_OPERATOR/);
+    } finally {
+      env = saved;
+    }
   });
 });
 

@@ -185,6 +185,53 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX org_grants_expires_at ON org_grants (expires_at);
     `,
   },
+  {
+    version: 5,
+    name: 'signing keys, audit log, account evidence',
+    up: `
+      CREATE TABLE signing_keys (
+        kid                TEXT PRIMARY KEY NOT NULL,
+        alg                TEXT NOT NULL,
+        public_jwk         TEXT NOT NULL CHECK (json_valid(public_jwk)),
+        private_jwk_sealed TEXT NOT NULL,
+        origin             TEXT NOT NULL,
+        created_at         INTEGER NOT NULL,
+        activate_at        INTEGER NOT NULL,
+        retired_at         INTEGER
+      ) STRICT;
+      CREATE INDEX signing_keys_activate_at ON signing_keys (activate_at, kid);
+
+      -- One row: bumped in the same transaction as every add/retire, so instances notice a rotation
+      -- by reading one integer.
+      CREATE TABLE signing_keys_version (
+        id      INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+        version INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO signing_keys_version (id, version) VALUES (1, 0);
+
+      CREATE TABLE audit_log (
+        seq       INTEGER PRIMARY KEY NOT NULL CHECK (seq > 0),
+        at        INTEGER NOT NULL,
+        event     TEXT NOT NULL,
+        event_id  INTEGER NOT NULL,
+        details   TEXT NOT NULL CHECK (json_valid(details)),
+        prev_hash TEXT NOT NULL,
+        hash      TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX audit_log_at ON audit_log (at);
+
+      CREATE TABLE account_evidence (
+        id         TEXT PRIMARY KEY NOT NULL,
+        person_id  TEXT NOT NULL,
+        action     TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        evidence   TEXT NOT NULL CHECK (json_valid(evidence)),
+        operator   TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX account_evidence_person_id ON account_evidence (person_id, created_at);
+    `,
+  },
 ];
 
 /**

@@ -4,7 +4,11 @@ import Database from 'better-sqlite3';
 import {
   StoreConflictError,
   StoreUnavailableError,
+  type AccountEvidence,
+  type AccountEvidenceRepository,
   type Address,
+  type AuditEntry,
+  type AuditRepository,
   type Consent,
   type ConsentRepository,
   type CounterRepository,
@@ -26,6 +30,8 @@ import {
   type Portal,
   type PortalRepository,
   type RecoveryCodeRepository,
+  type SigningKeyRecord,
+  type SigningKeyRepository,
   type Store,
 } from '../types.js';
 import { migrate } from './migrations.js';
@@ -298,6 +304,77 @@ function orgGrantRow(row: OrgGrantRow): OrgGrant {
   };
 }
 
+interface SigningKeyRow {
+  kid: string;
+  alg: string;
+  public_jwk: string;
+  private_jwk_sealed: string;
+  origin: string;
+  created_at: number;
+  activate_at: number;
+  retired_at: number | null;
+}
+
+interface AuditRow {
+  seq: number;
+  at: number;
+  event: string;
+  event_id: number;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+interface AccountEvidenceRow {
+  id: string;
+  person_id: string;
+  action: string;
+  reason: string;
+  evidence: string;
+  operator: string;
+  created_at: number;
+}
+
+function signingKeyRow(row: SigningKeyRow): SigningKeyRecord {
+  return {
+    kid: row.kid,
+    alg: row.alg,
+    publicJwk: JSON.parse(row.public_jwk) as Record<string, unknown>,
+    privateJwkSealed: row.private_jwk_sealed,
+    origin: row.origin,
+    createdAt: row.created_at,
+    activateAt: row.activate_at,
+    retiredAt: row.retired_at,
+  };
+}
+
+function auditRow(row: AuditRow): AuditEntry {
+  return {
+    seq: row.seq,
+    at: row.at,
+    event: row.event,
+    eventId: row.event_id,
+    details: JSON.parse(row.details) as Record<string, unknown>,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+function accountEvidenceRow(row: AccountEvidenceRow): AccountEvidence {
+  return {
+    id: row.id,
+    personId: row.person_id,
+    action: row.action,
+    reason: row.reason,
+    evidence: JSON.parse(row.evidence) as Record<string, unknown>,
+    operator: row.operator,
+    createdAt: row.created_at,
+  };
+}
+
+/** The previous hash of the first audit entry. */
+const AUDIT_GENESIS_HASH = '0'.repeat(64);
+
 function oidcRow(row: OidcRow | undefined): OidcPayload | undefined {
   if (!row) return undefined;
   const payload = JSON.parse(row.payload) as OidcPayload;
@@ -442,6 +519,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const personSetStatus = statement<[string, number, string]>(
     'UPDATE persons SET status = ?, updated_at = ? WHERE id = ?',
   );
+  const personSetLevel = statement<[number, number, string]>(
+    'UPDATE persons SET level = ?, updated_at = ? WHERE id = ?',
+  );
 
   const persons: PersonRepository = {
     create: (person) =>
@@ -487,6 +567,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     updatePasswordHash: (id, expectedHash, newHash) =>
       call(() => personSetHash().run(newHash, now(), id, expectedHash).changes === 1),
     setStatus: (id, status) => call(() => personSetStatus().run(status, now(), id).changes === 1),
+    setLevel: (id, level) => call(() => personSetLevel().run(level, now(), id).changes === 1),
   };
 
   // --- portals ------------------------------------------------------------------------------
@@ -506,6 +587,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   const portalUpdate = statement<[{ clientId: string; name: string; metadata: string; secretCiphertext: string | null; now: number }]>(
     'UPDATE portals SET name = @name, metadata = @metadata, secret_ciphertext = @secretCiphertext, updated_at = @now WHERE client_id = @clientId',
+  );
+
+  const portalSetNationalId = statement<[{ clientId: string; nationalId: number; basis: string | null; metadata: string; now: number }]>(
+    'UPDATE portals SET national_id = @nationalId, national_id_basis = @basis, metadata = @metadata, updated_at = @now WHERE client_id = @clientId',
   );
 
   const portals: PortalRepository = {
@@ -538,6 +623,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     list: () => call(() => portalList().all().map(portalRow)),
     setDisabled: (clientId, disabled) =>
       call(() => portalSetDisabled().run(disabled ? 1 : 0, now(), clientId).changes === 1),
+    setNationalId: (clientId, basis, metadata) =>
+      call(() => portalSetNationalId().run({ clientId, nationalId: basis === null ? 0 : 1, basis, metadata: JSON.stringify(metadata), now: now() }).changes === 1),
     update: (clientId, changes) =>
       call(
         () =>
@@ -978,6 +1065,137 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       }),
   };
 
+  // --- signing keys -------------------------------------------------------------------------
+
+  const signingKeyInsert = statement<
+    [{ kid: string; alg: string; publicJwk: string; privateJwkSealed: string; origin: string; createdAt: number; activateAt: number; retiredAt: number | null }]
+  >(`
+    INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk_sealed, origin, created_at, activate_at, retired_at)
+    VALUES (@kid, @alg, @publicJwk, @privateJwkSealed, @origin, @createdAt, @activateAt, @retiredAt)
+  `);
+  const signingKeyList = statement<[], SigningKeyRow>('SELECT * FROM signing_keys ORDER BY activate_at, kid');
+  const signingKeyRetire = statement<[number, string]>(
+    'UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL',
+  );
+  const signingKeysBump = statement<[]>('UPDATE signing_keys_version SET version = version + 1 WHERE id = 1');
+  const signingKeysVersion = statement<[], { version: number }>('SELECT version FROM signing_keys_version WHERE id = 1');
+  // The change and the version bump commit together: a reader never sees a new key set under an old
+  // version (and so never misses a rotation).
+  const signingKeyAdd = db.transaction((key: SigningKeyRecord) => {
+    signingKeyInsert().run({
+      kid: key.kid,
+      alg: key.alg,
+      publicJwk: JSON.stringify(key.publicJwk),
+      privateJwkSealed: key.privateJwkSealed,
+      origin: key.origin,
+      createdAt: key.createdAt,
+      activateAt: key.activateAt,
+      retiredAt: key.retiredAt,
+    });
+    signingKeysBump().run();
+  });
+  const signingKeyRetireOnce = db.transaction((kid: string, at: number) => {
+    const retired = signingKeyRetire().run(at, kid).changes === 1;
+    if (retired) signingKeysBump().run();
+    return retired;
+  });
+
+  const signingKeys: SigningKeyRepository = {
+    add: (key) =>
+      call(
+        () => {
+          signingKeyAdd(key);
+        },
+        () => 'kid',
+      ),
+    list: () => call(() => signingKeyList().all().map(signingKeyRow)),
+    retire: (kid, at) => call(() => signingKeyRetireOnce(kid, at)),
+    version: () => call(() => signingKeysVersion().get()?.version ?? 0),
+  };
+
+  // --- audit log ----------------------------------------------------------------------------
+
+  const auditLast = statement<[], { seq: number; hash: string }>(
+    'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
+  );
+  const auditInsert = statement<
+    [{ seq: number; at: number; event: string; eventId: number; details: string; prevHash: string; hash: string }],
+    AuditRow
+  >(`
+    INSERT INTO audit_log (seq, at, event, event_id, details, prev_hash, hash)
+    VALUES (@seq, @at, @event, @eventId, @details, @prevHash, @hash)
+    RETURNING *
+  `);
+  const auditList = statement<[number, number], AuditRow>('SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?');
+  const auditListSince = statement<[number, number, number], AuditRow>(
+    'SELECT * FROM audit_log WHERE at >= ? AND seq > ? ORDER BY seq LIMIT ?',
+  );
+  const auditHead = statement<[], AuditRow>('SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1');
+  type AuditInput = Parameters<AuditRepository['append']>[0];
+  type AuditSeal = Parameters<AuditRepository['append']>[1];
+  // Read the last entry, seal and insert under one write lock (IMMEDIATE: taken before the read),
+  // so two appends, from this connection or another process, never share a seq or a prevHash.
+  // A seal that throws rolls the transaction back and nothing is appended.
+  const auditAppend = db.transaction((entry: AuditInput, seal: AuditSeal) => {
+    const last = auditLast().get();
+    const seq = last ? last.seq + 1 : 1;
+    const prevHash = last ? last.hash : AUDIT_GENESIS_HASH;
+    const hash = seal(seq, prevHash);
+    const row = auditInsert().get({
+      seq,
+      at: entry.at,
+      event: entry.event,
+      eventId: entry.eventId,
+      details: JSON.stringify(entry.details),
+      prevHash,
+      hash,
+    });
+    if (!row) throw new Error('INSERT … RETURNING returned no row');
+    return auditRow(row);
+  });
+
+  const audit: AuditRepository = {
+    append: (entry, seal) => call(() => auditAppend.immediate(entry, seal), () => 'seq'),
+    list: (afterSeq, limit) => call(() => auditList().all(afterSeq, limit).map(auditRow)),
+    listSince: (since, afterSeq, limit) => call(() => auditListSince().all(since, afterSeq, limit).map(auditRow)),
+    head: () =>
+      call(() => {
+        const row = auditHead().get();
+        return row && auditRow(row);
+      }),
+  };
+
+  // --- account evidence ---------------------------------------------------------------------
+
+  const evidenceInsert = statement<
+    [{ id: string; personId: string; action: string; reason: string; evidence: string; operator: string; createdAt: number }]
+  >(`
+    INSERT INTO account_evidence (id, person_id, action, reason, evidence, operator, created_at)
+    VALUES (@id, @personId, @action, @reason, @evidence, @operator, @createdAt)
+  `);
+  const evidenceList = statement<[string], AccountEvidenceRow>(
+    'SELECT * FROM account_evidence WHERE person_id = ? ORDER BY created_at, id',
+  );
+
+  const accountEvidence: AccountEvidenceRepository = {
+    add: (record) =>
+      call(
+        () => {
+          evidenceInsert().run({
+            id: record.id,
+            personId: record.personId,
+            action: record.action,
+            reason: record.reason,
+            evidence: JSON.stringify(record.evidence),
+            operator: record.operator,
+            createdAt: record.createdAt,
+          });
+        },
+        () => 'id',
+      ),
+    listForPerson: (personId) => call(() => evidenceList().all(personId).map(accountEvidenceRow)),
+  };
+
   // --- maintenance --------------------------------------------------------------------------
 
   const purgeOidc = statement<[number]>('DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ?');
@@ -1004,6 +1222,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     recoveryCodes,
     jobs,
     orgs,
+    signingKeys,
+    audit,
+    accountEvidence,
     migrate: () => call(() => migrate(db)),
     ping: () =>
       call(() => {

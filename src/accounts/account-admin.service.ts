@@ -1,0 +1,161 @@
+/**
+ * What operators do to accounts (issue 6), each with a reason, recorded evidence and an audit entry
+ * naming the operator:
+ *
+ * - lock: the person cannot sign in, their tokens stop working (findAccount refuses locked
+ *   persons), and every session ends everywhere — portals registered for back-channel logout are
+ *   told (a durable job the server runs; the CLI only enqueues it);
+ * - unlock;
+ * - set-level: level 2 needs the in-person (or chip) verification's evidence: document type and
+ *   number, place, and the operator (Decree 59/2022/ND-CP);
+ * - reset-mfa: removes every second factor and recovery code after the person was re-verified
+ *   (NIST SP 800-63B §6.1.2.3), with the evidence of that re-verification.
+ */
+import crypto from 'node:crypto';
+import type { AuditService } from '../audit/index.js';
+import type { AccountEvidenceRepository, CounterRepository, FactorRepository, JobRepository, Person, PersonRepository, RecoveryCodeRepository } from '../store/index.js';
+import { maskPid } from './pid.js';
+
+export const ACCOUNT_LOCKED_JOB = 'account-locked';
+
+export class AccountAdminError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AccountAdminError';
+  }
+}
+
+export interface OperatorAct {
+  operator: string;
+  reason: string;
+}
+
+export interface LevelEvidence {
+  documentType: string;
+  documentNumber: string;
+  place: string;
+}
+
+const DOCUMENT_TYPES = new Set(['cccd', 'cccd-chip', 'can-cuoc', 'passport']);
+
+function checkReason(reason: unknown): string {
+  const r = typeof reason === 'string' ? reason.normalize('NFC').trim() : '';
+  if (r.length < 5 || r.length > 500 || /\p{Cc}/u.test(r)) throw new AccountAdminError('--reason is required: 5–500 characters saying why (it is recorded and audited)');
+  return r;
+}
+
+/** The last 4 characters of a document number: enough to find the record, not to reuse it. */
+const maskDocument = (n: string) => `${'*'.repeat(Math.max(0, n.length - 4))}${n.slice(-4)}`;
+
+export function createAccountAdmin(deps: {
+  persons: PersonRepository;
+  factors: FactorRepository;
+  recoveryCodes: RecoveryCodeRepository;
+  counters: CounterRepository;
+  evidence: AccountEvidenceRepository;
+  jobs: JobRepository;
+  audit: AuditService;
+  now?: () => number;
+  /** Runs the session ending at once (the server); the CLI leaves it to the server's polling. */
+  kick?: () => void;
+}) {
+  const now = deps.now ?? Date.now;
+
+  async function person(pid: unknown): Promise<Person> {
+    if (typeof pid !== 'string' || !/^\d{12}$/.test(pid)) throw new AccountAdminError('<pid> must be exactly 12 digits');
+    const found = await deps.persons.findByPid(pid);
+    if (!found) throw new AccountAdminError(`no account with identification number ${maskPid(pid)}`);
+    return found;
+  }
+
+  async function record(p: Person, action: string, act: OperatorAct, evidence: Record<string, unknown>): Promise<string> {
+    const id = crypto.randomUUID();
+    await deps.evidence.add({ id, personId: p.id, action, reason: act.reason, evidence, operator: act.operator, createdAt: now() });
+    return id;
+  }
+
+  return {
+    async show(pid: unknown) {
+      const p = await person(pid);
+      const factors = (await deps.factors.listForPerson(p.id)).filter((f) => f.confirmed);
+      const evidence = await deps.evidence.listForPerson(p.id);
+      return {
+        id: p.id,
+        pid: maskPid(p.pid),
+        name: p.name,
+        level: p.level,
+        status: p.status,
+        created_at: new Date(p.createdAt).toISOString(),
+        factors: factors.map((f) => ({ type: f.type, label: f.label, created_at: new Date(f.createdAt).toISOString() })),
+        recovery_codes_left: await deps.recoveryCodes.countUnused(p.id),
+        actions: evidence.map((e) => ({
+          action: e.action, reason: e.reason, operator: e.operator, at: new Date(e.createdAt).toISOString(),
+          evidence: typeof e.evidence.documentNumber === 'string' ? { ...e.evidence, documentNumber: maskDocument(e.evidence.documentNumber) } : e.evidence,
+        })),
+      };
+    },
+
+    async lock(pid: unknown, act: OperatorAct): Promise<Person> {
+      const p = await person(pid);
+      const reason = checkReason(act.reason);
+      await deps.persons.setStatus(p.id, 'locked');
+      const evidenceId = await record(p, 'lock', { ...act, reason }, {});
+      deps.audit.record('ACCOUNT_LOCKED', { person: p.id, pid: maskPid(p.pid), operator: act.operator, reason, evidence: evidenceId });
+      const t = now();
+      await deps.jobs.enqueue({ id: `account-locked:${p.id}:${t}`, kind: ACCOUNT_LOCKED_JOB, payload: { personId: p.id }, dueAt: t }, t);
+      deps.kick?.();
+      return { ...p, status: 'locked' };
+    },
+
+    async unlock(pid: unknown, act: { operator: string; reason?: string }): Promise<Person> {
+      const p = await person(pid);
+      const reason = act.reason === undefined ? 'unlocked' : checkReason(act.reason);
+      await deps.persons.setStatus(p.id, 'active');
+      await deps.counters.reset(`login-fail:${p.id}`);
+      const evidenceId = await record(p, 'unlock', { operator: act.operator, reason }, {});
+      deps.audit.record('ACCOUNT_UNLOCKED', { person: p.id, pid: maskPid(p.pid), was: p.status, operator: act.operator, reason, evidence: evidenceId });
+      return { ...p, status: 'active' };
+    },
+
+    async setLevel(pid: unknown, level: unknown, act: OperatorAct, evidence?: Partial<LevelEvidence>): Promise<Person> {
+      const p = await person(pid);
+      if (level !== '1' && level !== '2' && level !== 1 && level !== 2) throw new AccountAdminError('<level> must be 1 or 2');
+      const to = Number(level) as 1 | 2;
+      const reason = checkReason(act.reason);
+      let proof: Record<string, unknown> = {};
+      if (to === 2) {
+        const type = evidence?.documentType?.trim().toLowerCase();
+        const number = evidence?.documentNumber?.trim().toUpperCase();
+        const place = evidence?.place?.normalize('NFC').trim();
+        if (!type || !DOCUMENT_TYPES.has(type)) throw new AccountAdminError(`--document-type is required for level 2: one of ${[...DOCUMENT_TYPES].join(', ')}`);
+        if (!number || !/^[A-Z0-9]{6,20}$/.test(number)) throw new AccountAdminError('--document-number is required for level 2: 6–20 letters or digits');
+        if (!place || place.length < 2 || place.length > 200 || /\p{Cc}/u.test(place)) throw new AccountAdminError('--place is required for level 2: where the person was verified (2–200 characters)');
+        proof = { documentType: type, documentNumber: number, place };
+      }
+      await deps.persons.setLevel(p.id, to);
+      const evidenceId = await record(p, 'set-level', { ...act, reason }, { from: p.level, to, ...proof });
+      deps.audit.record('ACCOUNT_LEVEL_CHANGED', {
+        person: p.id, pid: maskPid(p.pid), from: p.level, to, operator: act.operator, reason, evidence: evidenceId,
+        ...(to === 2 ? { document_type: String(proof.documentType), document: maskDocument(String(proof.documentNumber)), place: String(proof.place) } : {}),
+      });
+      return { ...p, level: to };
+    },
+
+    async resetMfa(pid: unknown, act: OperatorAct, evidence: unknown): Promise<{ person: Person; removed: number }> {
+      const p = await person(pid);
+      const reason = checkReason(act.reason);
+      const proof = typeof evidence === 'string' ? evidence.normalize('NFC').trim() : '';
+      if (proof.length < 5 || proof.length > 500 || /\p{Cc}/u.test(proof)) {
+        throw new AccountAdminError('--evidence is required: how the person was re-verified (e.g. "CCCD checked in person at …"), 5–500 characters');
+      }
+      const factors = await deps.factors.listForPerson(p.id);
+      for (const f of factors) await deps.factors.remove(p.id, f.id);
+      await deps.recoveryCodes.removeAll(p.id);
+      await deps.counters.reset(`mfa-fail:${p.id}`);
+      const evidenceId = await record(p, 'reset-mfa', { ...act, reason }, { verification: proof, factorsRemoved: factors.length });
+      deps.audit.record('ACCOUNT_MFA_RESET', { person: p.id, pid: maskPid(p.pid), operator: act.operator, reason, evidence: evidenceId, factors_removed: factors.length });
+      return { person: p, removed: factors.length };
+    },
+  };
+}
+export type AccountAdmin = ReturnType<typeof createAccountAdmin>;
