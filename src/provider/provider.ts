@@ -6,7 +6,7 @@ import Provider, { errors, interactionPolicy, type Configuration, type KoaContex
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { JWK } from 'jose';
-import type { Store } from '../store/index.js';
+import { StoreUnavailableError, type Store } from '../store/index.js';
 import type { PortalService } from '../portals/index.js';
 import { FAPI_PROPERTY, NATIONAL_ID_PROPERTY, RESOURCE_PROPERTY, SCOPE_CLAIMS, SECTOR_PROPERTY } from '../portals/index.js';
 import type { Renderer } from '../http/render.js';
@@ -418,11 +418,13 @@ export function createProvider(deps: ProviderDeps): Provider {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     async renderError(ctx, out, error) {
+      // The store down is a 503 with a page that says so, not a server error (issue 7).
+      if (error instanceof StoreUnavailableError || (error as { cause?: unknown })?.cause instanceof StoreUnavailableError) ctx.status = 503;
       const status = ctx.status >= 400 ? ctx.status : 400;
       if (status >= 500) log.error({ err: error }, 'provider error');
       renderer.render(ctx, 'message', localeFor(ctx), (t) => ({
         title: t('error.title'),
-        alert: status >= 500 ? t('error.server_error') : t('error.oauth'),
+        alert: status === 503 ? t('error.unavailable') : status >= 500 ? t('error.server_error') : t('error.oauth'),
         details: [
           { label: t('error.code'), value: String(out.error) },
           ...(out.error_description && status < 500 ? [{ label: 'error_description', value: String(out.error_description) }] : []),
