@@ -11,6 +11,7 @@ import { ConfigError, loadConfig, parseOperator, type Config } from '../config/c
 import { composeServices } from '../services.js';
 import { AccountAdminError, AccountInputError, maskPid } from '../accounts/index.js';
 import { verifyAuditLog } from '../audit/index.js';
+import { StoreCopyError, copyStore, createStore } from '../store/index.js';
 import { PortalValidationError, summarise, validatePortalInput, validateResourceInput } from '../portals/index.js';
 import { OrgInputError } from '../orgs/index.js';
 import {
@@ -487,6 +488,64 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
       const revoked = await orgAction((s) => s.orgs.revoke(opts.code, opts.pid, asOperator()));
       if (!revoked) throw new UsageError(`no delegation in force for ${maskPid(opts.pid)} at ${opts.code}`);
       print({ json: !!opts.json }, { code: opts.code, pid: maskPid(opts.pid), revoked: true }, () => `revoked ${maskPid(opts.pid)} at ${opts.code}`);
+    });
+
+  const storeCmd = program.command('store').description('the store: schema migrations, copying between backends');
+  storeCmd.command('migrate')
+    .description('create or upgrade the schema (collections, tables, indexes) of DINHDANH_STORE; the server never does it at request time')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const cfg = config();
+      let store;
+      try {
+        store = await createStore(cfg.storeUrl);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      await store.close();
+      print({ json: !!opts.json }, { store: store.kind, migrated: true }, () => `the ${store.kind} store is migrated`);
+    });
+  storeCmd.command('copy')
+    .description('copy every record from one store into another, empty one, and verify each collection by count and checksum')
+    .requiredOption('--from <url>', 'source store URL (sqlite:<path>, mongodb://…)')
+    .requiredOption('--to <url>', 'target store URL')
+    .option('--json', 'print JSON')
+    .action(async (opts: { from: string; to: string; json?: boolean }) => {
+      operatorFor(config());
+      if (opts.from === opts.to) throw new UsageError('--from and --to name the same store');
+      const open = async (label: string, url: string) => {
+        try {
+          return await createStore(url);
+        } catch (err) {
+          throw new UsageError(`${label}: ${(err as Error).message}`);
+        }
+      };
+      const from = await open('--from', opts.from);
+      try {
+        const to = await open('--to', opts.to);
+        try {
+          let results;
+          try {
+            results = await copyStore(from, to);
+          } catch (err) {
+            if (err instanceof StoreCopyError) throw new UsageError(err.message);
+            throw err;
+          }
+          const ok = results.every((r) => r.verified);
+          if (!ok) {
+            const bad = results.filter((r) => !r.verified).map((r) => r.collection).join(', ');
+            io.stderr(`dinhdanh: the copy differs from the source in: ${bad}\n`);
+          }
+          print({ json: !!opts.json }, { from: from.kind, to: to.kind, verified: ok, collections: results }, () =>
+            [...results.map((r) => `${r.verified ? 'ok  ' : 'DIFF'}  ${r.collection.padEnd(16)} ${String(r.count).padStart(8)}  ${r.checksum.slice(0, 16)}`),
+              ok ? `copied and verified: ${from.kind} → ${to.kind}` : 'the copy is NOT verified'].join('\n'));
+          if (!ok) throw new VerifyFailed();
+        } finally {
+          await to.close();
+        }
+      } finally {
+        await from.close();
+      }
     });
 
   const accounts = program.command('accounts').description('persons (citizens)');

@@ -408,6 +408,34 @@ export interface AccountEvidenceRepository {
   listForPerson(personId: string): Promise<AccountEvidence[]>;
 }
 
+/**
+ * Every record, in a backend-neutral form, for `dinhdanh store copy` (issue 7). Each collection's
+ * records are plain JSON objects with the fields below (camelCase; JSON columns as values;
+ * booleans as booleans; missing optional values as null), the same from every backend, so that a
+ * copy can be verified by count and checksum:
+ *
+ * - oidc: model, id, payload, uid, userCode, grantId, expiresAt, consumedAt
+ * - persons: Person; portals: Portal; consents: Consent; factors: Factor
+ * - counters: key, count, updatedAt, expiresAt
+ * - recoveryCodes: personId, codeHash, createdAt, usedAt
+ * - jobs: Job and expiresAt
+ * - enterprises: Enterprise; representatives: enterpriseCode, personId, createdAt
+ * - delegations: Delegation; orgGrants: OrgGrant
+ * - signingKeys: SigningKeyRecord; auditLog: AuditEntry; accountEvidence: AccountEvidence
+ */
+export const COPY_COLLECTIONS = [
+  'persons', 'portals', 'consents', 'counters', 'factors', 'recoveryCodes', 'oidc', 'jobs',
+  'enterprises', 'representatives', 'delegations', 'orgGrants', 'signingKeys', 'auditLog', 'accountEvidence',
+] as const;
+export type CopyCollection = (typeof COPY_COLLECTIONS)[number];
+
+export interface StoreCopy {
+  /** Every record of a collection (expired ones included), in a stable order. */
+  exportAll(collection: CopyCollection): AsyncIterable<Record<string, unknown>>;
+  /** Writes records as they are (replacing any with the same key). */
+  importMany(collection: CopyCollection, records: readonly Record<string, unknown>[]): Promise<void>;
+}
+
 export type JobStatus = 'pending' | 'done' | 'failed';
 
 /**
@@ -465,6 +493,7 @@ export interface Store {
   readonly signingKeys: SigningKeyRepository;
   readonly audit: AuditRepository;
   readonly accountEvidence: AccountEvidenceRepository;
+  readonly copy: StoreCopy;
   /** Applies pending schema migrations (idempotent). */
   migrate(): Promise<void>;
   /** Resolves when the store answers a trivial query; rejects otherwise. */

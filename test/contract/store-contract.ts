@@ -24,7 +24,9 @@ import {
   type Person,
   type SigningKeyRecord,
   type Store,
+  COPY_COLLECTIONS,
 } from '../../src/store/types.js';
+import { createStore } from '../../src/store/create-store.js';
 
 export type MakeStore = (opts: { now: () => number }) => Promise<Store>;
 
@@ -642,6 +644,51 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await expect(store.portals.setNationalId(portal.clientId, null, portal.metadata)).resolves.toBe(true);
         await expect(store.portals.find(portal.clientId)).resolves.toMatchObject({ nationalId: false, nationalIdBasis: null, metadata: portal.metadata });
         await expect(store.portals.setNationalId(`portal-${randomUUID()}`, 'x', {})).resolves.toBe(false);
+      });
+    });
+
+    describe('copy (dinhdanh store copy)', () => {
+      it('exports every collection as neutral records that import unchanged into an empty SQLite store', async () => {
+        const p = ns();
+        const person = await store.persons.create(newPerson({ address: { locality: 'Huế' }, email: `${p}@x.vn`, emailVerified: true }));
+        const portal = await store.portals.create(newPortal());
+        await store.consents.put({ personId: person.id, clientId: portal.clientId, scopes: ['openid', 'profile'], claims: [] });
+        await store.counters.increment(`${p}:c`, 60_000, clock);
+        await store.factors.create(newPasskey(person.id));
+        await store.recoveryCodes.replace(person.id, [`${p}-h1`, `${p}-h2`], clock);
+        await store.recoveryCodes.consume(person.id, `${p}-h1`, clock);
+        await store.oidc.upsert('Session', `${p}-s`, { uid: `${p}-u`, accountId: person.id, nested: { a: [1] } }, 600);
+        await store.oidc.upsert('AuthorizationCode', `${p}-c`, { grantId: `${p}-g` }, 60);
+        await store.oidc.consume('AuthorizationCode', `${p}-c`);
+        await store.jobs.enqueue({ id: `${p}-j`, kind: 'k', payload: { x: 'ý' }, dueAt: clock }, clock);
+        const enterprise = await store.orgs.createEnterprise(newEnterprise());
+        await store.orgs.addRepresentative(enterprise.code, person.id);
+        await store.orgs.putDelegation(newDelegation(enterprise.code, `${p}-d`));
+        await store.orgs.recordGrant(newOrgGrant(enterprise.code, person.id, clock + 60_000));
+        await store.signingKeys.add(newSigningKey(`${p}-kid`));
+        await store.audit.append({ at: clock, event: 'E', eventId: 1, details: { person: person.id } }, (seq, prev) => `${seq}-${prev}`.padEnd(64, '0').slice(0, 64));
+        await store.accountEvidence.add(newEvidence(person.id));
+
+        const target = await createStore('sqlite::memory:', { now: () => clock });
+        try {
+          for (const collection of COPY_COLLECTIONS) {
+            const records: Record<string, unknown>[] = [];
+            for await (const r of store.copy.exportAll(collection)) records.push(r);
+            expect({ collection, some: records.length > 0 }).toEqual({ collection, some: true });
+            await target.copy.importMany(collection, records);
+            const back: Record<string, unknown>[] = [];
+            for await (const r of target.copy.exportAll(collection)) back.push(r);
+            const canon = (list: Record<string, unknown>[]) => list.map((r) => JSON.stringify(Object.fromEntries(Object.entries(r).sort()))).sort();
+            expect(canon(back)).toEqual(canon(records));
+          }
+          // The imported store works through its repositories.
+          await expect(target.persons.findByPid(person.pid)).resolves.toEqual(person);
+          await expect(target.recoveryCodes.countUnused(person.id)).resolves.toBe(1);
+          await expect(target.oidc.find('AuthorizationCode', `${p}-c`)).resolves.toMatchObject({ grantId: `${p}-g`, consumed: expect.any(Number) });
+          await expect(target.orgs.listRepresentatives(enterprise.code)).resolves.toEqual([person.id]);
+        } finally {
+          await target.close();
+        }
       });
     });
 

@@ -435,6 +435,39 @@ describe('operators: keys rotate / retire, accounts lock / set-level / reset-mfa
     }
   });
 
+  it('store copy moves the whole populated store into an empty one, verified per collection; a populated target is refused', async () => {
+    const target = `sqlite:${path.join(dir, 'data', 'copy.db')}`;
+    const run = await cli(['store', 'copy', '--from', env.DINHDANH_STORE!, '--to', target, '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const out = json(run) as { verified: boolean; collections: Array<{ collection: string; count: number; verified: boolean }> };
+    expect(out.verified).toBe(true);
+    const counts = Object.fromEntries(out.collections.map((c) => [c.collection, c.count]));
+    expect(counts.persons).toBeGreaterThanOrEqual(2);
+    expect(counts.portals).toBeGreaterThanOrEqual(2);
+    expect(counts.auditLog).toBeGreaterThan(5);
+    expect(counts.signingKeys).toBeGreaterThanOrEqual(2);
+    expect(counts.enterprises).toBeGreaterThanOrEqual(2);
+    // The copy is a working store: its audit chain verifies and its people are there.
+    const verified = await cli(['audit', 'verify', '--json'], undefined);
+    expect(verified.code).toBe(1); // the source's chain was edited on purpose above …
+    const saved = env;
+    env = { ...env, DINHDANH_STORE: target };
+    try {
+      const copyVerify = await cli(['audit', 'verify', '--json']);
+      expect(copyVerify.code).toBe(1); // … and the copy carries exactly that history, edit included
+      expect((json(await cli(['accounts', 'show', PID, '--json'])) as { account: { level: number } }).account.level).toBe(2);
+    } finally {
+      env = saved;
+    }
+    const again = await cli(['store', 'copy', '--from', env.DINHDANH_STORE!, '--to', target, '--json']);
+    expect(again.code).toBe(2);
+    expect(String(json(again).error)).toMatch(/already holds persons/);
+    const bad = await cli(['store', 'copy', '--from', 'postgres://u:hunter2@db/x', '--to', target, '--json']);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout + bad.stderr).not.toContain('hunter2');
+  });
+
   it('in production, an action without an operator is refused', async () => {
     const saved = env;
     env = { ...env, NODE_ENV: 'production', DINHDANH_ISSUER: 'https://id.example.gov.vn', DINHDANH_TRUST_PROXY_HOPS: '1' };

@@ -35,6 +35,7 @@ import {
   type Store,
 } from '../types.js';
 import { migrate } from './migrations.js';
+import { createSqliteCopy } from './sqlite-copy.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -1225,6 +1226,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     signingKeys,
     audit,
     accountEvidence,
+    copy: createSqliteCopy(() => db, (fn) => call(fn)),
     migrate: () => call(() => migrate(db)),
     ping: () =>
       call(() => {

@@ -1,0 +1,84 @@
+/**
+ * `store copy` for SQLite: every table as backend-neutral records (types.ts, StoreCopy) and back.
+ * Column names map to camelCase; JSON columns are parsed; 0/1 columns become booleans.
+ */
+import type Database from 'better-sqlite3';
+import type { CopyCollection, StoreCopy } from '../types.js';
+
+interface TableSpec {
+  table: string;
+  /** Columns that order the export (the primary key). */
+  order: string;
+  json?: readonly string[];
+  bool?: readonly string[];
+  /** Column name overrides (neutral field → column) where the rule snake_case ↔ camelCase does not hold. */
+  rename?: Readonly<Record<string, string>>;
+}
+
+const SPECS: Record<CopyCollection, TableSpec> = {
+  persons: { table: 'persons', order: 'id', json: ['address'], bool: ['email_verified', 'phone_verified'] },
+  portals: { table: 'portals', order: 'client_id', json: ['metadata'], bool: ['national_id', 'disabled'] },
+  consents: { table: 'consents', order: 'person_id, client_id', json: ['scopes', 'claims'] },
+  counters: { table: 'counters', order: 'key' },
+  factors: { table: 'factors', order: 'id', json: ['transports'], bool: ['confirmed'] },
+  recoveryCodes: { table: 'recovery_codes', order: 'person_id, code_hash' },
+  oidc: { table: 'oidc_models', order: 'model, id', json: ['payload'] },
+  jobs: { table: 'jobs', order: 'id', json: ['payload'] },
+  enterprises: { table: 'enterprises', order: 'code' },
+  representatives: { table: 'org_representatives', order: 'enterprise_code, person_id' },
+  delegations: { table: 'delegations', order: 'enterprise_code, person_id', json: ['portals'] },
+  orgGrants: { table: 'org_grants', order: 'grant_id' },
+  signingKeys: { table: 'signing_keys', order: 'kid', json: ['public_jwk'] },
+  auditLog: { table: 'audit_log', order: 'seq', json: ['details'] },
+  accountEvidence: { table: 'account_evidence', order: 'id', json: ['evidence'] },
+};
+
+const camel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+
+
+export function createSqliteCopy(db: () => Database.Database, call: <T>(fn: () => T) => Promise<T>): StoreCopy {
+  return {
+    async *exportAll(collection) {
+      const spec = SPECS[collection];
+      const rows = await call(() => db().prepare(`SELECT * FROM ${spec.table} ORDER BY ${spec.order}`).all() as Record<string, unknown>[]);
+      for (const row of rows) {
+        const out: Record<string, unknown> = {};
+        for (const [col, value] of Object.entries(row)) {
+          let v = value;
+          if (spec.json?.includes(col) && typeof v === 'string') v = JSON.parse(v);
+          if (spec.bool?.includes(col)) v = v === 1;
+          out[camel(col)] = v;
+        }
+        yield out;
+      }
+    },
+
+    async importMany(collection, records) {
+      if (records.length === 0) return;
+      const spec = SPECS[collection];
+      await call(() => {
+        const columns = (db().prepare(`PRAGMA table_info(${spec.table})`).all() as Array<{ name: string }>).map((c) => c.name);
+        const insert = db().prepare(`INSERT OR REPLACE INTO ${spec.table} (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`);
+        const run = db().transaction(() => {
+          for (const record of records) {
+            const row: Record<string, unknown> = {};
+            for (const col of columns) {
+              let v = record[camel(col)] ?? record[col] ?? null;
+              if (spec.json?.includes(col) && v !== null) v = JSON.stringify(v);
+              if (spec.bool?.includes(col)) v = v ? 1 : 0;
+              row[col] = v;
+            }
+            insert.run(row);
+          }
+          if (collection === 'signingKeys') {
+            // Readers notice a changed key set by its version.
+            db().prepare('UPDATE signing_keys_version SET version = version + 1 WHERE id = 1').run();
+          }
+        });
+        run.immediate();
+      });
+    },
+  };
+}
+
+
