@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Store } from './types.js';
+import { DEFAULT_MONGO_DB_NAME, createMongoStore, describeMongoUrl } from './mongo/mongo-store.js';
 import { createSqliteStore } from './sqlite/sqlite-store.js';
 
 const ACCEPTED = 'sqlite:<path>, sqlite::memory:, mongodb://… or mongodb+srv://…';
@@ -11,12 +12,23 @@ export interface CreateStoreOptions {
 
 /**
  * Opens the store named by `url` and applies pending migrations.
- * Accepted: `sqlite:<path>` (relative to the working directory), `sqlite::memory:`.
+ * Accepted: `sqlite:<path>` (relative to the working directory), `sqlite::memory:`,
+ * `mongodb://…` and `mongodb+srv://…` (the database is the URL's path, default `dinhdanh`).
  * Error messages never repeat the URL: it may carry a password.
  */
 export async function createStore(url: string, options: CreateStoreOptions = {}): Promise<Store> {
   if (url.startsWith('mongodb://') || url.startsWith('mongodb+srv://')) {
-    throw new Error('the MongoDB store backend is not available yet; use a sqlite:<path> store URL');
+    const target = describeMongoUrl(url);
+    const store = createMongoStore({ url, now: options.now, dbName: target.dbName ?? DEFAULT_MONGO_DB_NAME });
+    try {
+      // Connects (or fails within the 5 s server selection timeout) before migrating.
+      await store.ping();
+      await store.migrate();
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    return store;
   }
   if (url.startsWith('sqlite:')) {
     const target = url.slice('sqlite:'.length);

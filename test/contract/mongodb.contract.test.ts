@@ -1,12 +1,154 @@
-import { describe, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { MongoClient, type Db } from 'mongodb';
 import { createStore } from '../../src/store/create-store.js';
+import { mongoMigrations } from '../../src/store/mongo/migrations.js';
+import { DEFAULT_MONGO_DB_NAME, describeMongoUrl } from '../../src/store/mongo/mongo-store.js';
+import { StoreConflictError, type Store } from '../../src/store/types.js';
 import { storeContract } from './store-contract.js';
 
 const uri = process.env.MONGODB_URI;
 
+describe('MongoDB store URLs (no server needed)', () => {
+  it('names the hosts and the database, never the userinfo', () => {
+    expect(describeMongoUrl('mongodb://admin:hunter2@db1.example:27017,db2.example/dinhdanh_prod?replicaSet=rs0&w=majority')).toMatchObject({
+      scheme: 'mongodb',
+      hosts: 'db1.example:27017,db2.example',
+      dbName: 'dinhdanh_prod',
+    });
+    const srv = describeMongoUrl('mongodb+srv://admin:p%40ss%2Fw0rd@cluster.example/');
+    expect(srv).toMatchObject({ scheme: 'mongodb+srv', hosts: 'cluster.example', dbName: undefined });
+    expect(srv.secrets).toEqual(expect.arrayContaining(['admin', 'p%40ss%2Fw0rd', 'p@ss/w0rd']));
+    expect(describeMongoUrl('mongodb://localhost')).toMatchObject({ hosts: 'localhost', dbName: undefined });
+  });
+
+  it('refuses a malformed URL without echoing it', () => {
+    for (const url of ['mongodb://', 'mongodb://admin:hunter2@/x', 'mongodb://admin:hunter2@host/%E0%A4%A']) {
+      expect(() => describeMongoUrl(url)).toThrow(/MongoDB store URL/);
+      expect(() => describeMongoUrl(url)).not.toThrow(/hunter2/);
+    }
+  });
+});
+
 if (uri) {
   // The contract tolerates a shared database (each test uses its own random keys).
   storeContract('mongodb', ({ now }) => createStore(uri, { now }));
+
+  describe('mongodb specifics', () => {
+    const dbName = describeMongoUrl(uri).dbName ?? DEFAULT_MONGO_DB_NAME;
+    let client: MongoClient;
+    let db: Db;
+    const open: Store[] = [];
+    const track = (store: Store): Store => {
+      open.push(store);
+      return store;
+    };
+
+    beforeAll(async () => {
+      client = new MongoClient(uri, { serverSelectionTimeoutMS: 5000 });
+      await client.connect();
+      db = client.db(dbName);
+    });
+
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((s) => s.close()));
+    });
+
+    afterAll(async () => {
+      await client.close();
+    });
+
+    it('uses the database named in the URL path and records each migration once', async () => {
+      const store = track(await createStore(uri));
+      expect(store.kind).toBe('mongodb');
+      await store.migrate();
+      await track(await createStore(uri)).migrate();
+      const applied = await db.collection<{ _id: number; name: string; appliedAt: Date; skipped: string[] }>('schema_migrations').find({}).sort({ _id: 1 }).toArray();
+      expect(applied.map((m) => [m._id, m.name])).toEqual(mongoMigrations.map((m) => [m.version, m.name]));
+      const collections = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
+      for (const spec of mongoMigrations.flatMap((m) => m.collections)) expect(collections.has(spec.name)).toBe(true);
+    });
+
+    it('creates the unique and TTL indexes, or records a TTL index the server cannot make as skipped', async () => {
+      track(await createStore(uri));
+      // FerretDB 1.x accepts `sparse` but does not report it (its unique indexes never count a
+      // missing field, so the behaviour is the same; the contract checks that behaviour).
+      const info = await db.admin().command({ buildInfo: 1 });
+      const reportsSparse = typeof info.ferretdbVersion !== 'string';
+      const [first] = await db.collection<{ _id: number; skipped: string[] }>('schema_migrations').find({ _id: 1 }).toArray();
+      const skipped = new Set(first?.skipped ?? []);
+      for (const spec of mongoMigrations.flatMap((m) => m.collections)) {
+        const indexes = await db.collection(spec.name).listIndexes().toArray();
+        for (const index of spec.indexes) {
+          const found = indexes.find((i) => i.name === index.name);
+          if (index.expireAfterSeconds !== undefined && skipped.has(`${spec.name}.${index.name}`)) {
+            expect(found).toBeUndefined();
+            continue;
+          }
+          expect({ collection: spec.name, index: index.name, found: found !== undefined }).toEqual({ collection: spec.name, index: index.name, found: true });
+          if (index.unique) expect(found?.unique).toBe(true);
+          if (index.sparse && reportsSparse) expect(found?.sparse).toBe(true);
+          if (index.expireAfterSeconds !== undefined) expect(found?.expireAfterSeconds).toBe(index.expireAfterSeconds);
+        }
+      }
+    });
+
+    it('refuses a non-string where an id belongs, so no operator object reaches a filter', async () => {
+      const store = track(await createStore(uri));
+      const person = await store.persons.create({
+        id: randomUUID(), pid: String(Date.now()).slice(-12).padStart(12, '0'), name: 'Trần Thị B', familyName: 'Trần', givenName: 'Thị B',
+        birthdate: '1991-02-03', gender: 'female', email: null, emailVerified: false, phone: null, phoneVerified: false, address: null,
+        level: 1, passwordHash: 'h', status: 'active',
+      });
+      const operator = { $ne: null } as unknown as string;
+      await expect(store.persons.findById(operator)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.persons.findByPid(operator)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.persons.updatePasswordHash(person.id, operator, 'pwned')).rejects.toBeInstanceOf(TypeError);
+      await expect(store.oidc.find('Session', operator)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.counters.get(operator, 0)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.recoveryCodes.consume(person.id, operator, 0)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.persons.findById(person.id)).resolves.toMatchObject({ passwordHash: 'h' });
+    });
+
+    it('stores free-form JSON whose keys look like operators or paths as data', async () => {
+      const store = track(await createStore(uri));
+      const id = `id-${randomUUID()}`;
+      const payload = { $where: 'sleep(1000)', 'a.b': { $ne: null, 'c.d': ['$x'] }, uid: `uid-${randomUUID()}` };
+      await store.oidc.upsert('Session', id, payload, 600);
+      await expect(store.oidc.find('Session', id)).resolves.toEqual(payload);
+      await expect(store.oidc.findByUid('Session', payload.uid)).resolves.toEqual(payload);
+      const jobId = `job-${randomUUID()}`;
+      await store.jobs.enqueue({ id: jobId, kind: 'k', payload: { $set: { admin: true } }, dueAt: 0 }, 0);
+      await expect(store.jobs.find(jobId)).resolves.toMatchObject({ payload: { $set: { admin: true } } });
+    });
+
+    it('recovery code replace is all or nothing: a duplicated hash keeps the old set', async () => {
+      const store = track(await createStore(uri));
+      const p = randomUUID();
+      await store.recoveryCodes.replace(p, ['a', 'b', 'c'], 1);
+      await store.recoveryCodes.consume(p, 'a', 2);
+      await expect(store.recoveryCodes.replace(p, ['x', 'y', 'x'], 3)).rejects.toBeInstanceOf(StoreConflictError);
+      await expect(store.recoveryCodes.countUnused(p)).resolves.toBe(2);
+      await expect(store.recoveryCodes.createdAt(p)).resolves.toBe(1);
+      await expect(store.recoveryCodes.consume(p, 'x', 4)).resolves.toBe(false);
+      await expect(store.recoveryCodes.consume(p, 'b', 4)).resolves.toBe(true);
+    });
+
+    it('two store instances on one database see each other and share one audit chain', async () => {
+      const a = track(await createStore(uri));
+      const b = track(await createStore(uri));
+      const key = `ip:${randomUUID()}`;
+      await a.counters.increment(key, 60_000, 1);
+      await expect(b.counters.increment(key, 60_000, 1)).resolves.toMatchObject({ count: 2 });
+      const before = await a.audit.head();
+      const seal = (seq: number, prev: string): string => `${seq}:${prev}`.padEnd(64, '0').slice(0, 64);
+      const [x, y] = await Promise.all([
+        a.audit.append({ at: 1, event: 'A', eventId: 1, details: {} }, seal),
+        b.audit.append({ at: 1, event: 'B', eventId: 2, details: {} }, seal),
+      ]);
+      expect([x?.seq, y?.seq].sort((m, n) => (m ?? 0) - (n ?? 0))).toEqual([(before?.seq ?? 0) + 1, (before?.seq ?? 0) + 2]);
+    });
+  });
 } else {
   describe.skip('mongodb contract (skipped: set MONGODB_URI to run against MongoDB)', () => {
     it('runs the store contract against MongoDB', () => {

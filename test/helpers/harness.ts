@@ -21,6 +21,20 @@ export interface TestServer {
   addPerson(input?: Partial<{ pid: string; name: string; birthdate: string; gender: string; email: string; phone: string; level: string; password: string }>): Promise<{ id: string; pid: string; password: string }>;
 }
 
+/**
+ * The store of a test server: a SQLite file in its folder, or — when the suite runs against
+ * MongoDB (`DINHDANH_TEST_STORE=mongodb` with `MONGODB_URI`, as `.ci/run` does) — a database of
+ * its own on that server.
+ */
+export const TEST_STORE_KIND: 'sqlite' | 'mongodb' = process.env.DINHDANH_TEST_STORE === 'mongodb' && process.env.MONGODB_URI ? 'mongodb' : 'sqlite';
+
+function testStoreUrl(dir: string): string {
+  if (TEST_STORE_KIND === 'sqlite') return `sqlite:${path.join(dir, 'data', 'dinhdanh.db')}`;
+  const url = new URL(process.env.MONGODB_URI!);
+  url.pathname = `/dd_${path.basename(dir).replace(/[^A-Za-z0-9]/g, '').slice(-12)}_${Date.now().toString(36)}`;
+  return url.href;
+}
+
 export const DEFAULT_PASSWORD = 'mây trắng bay về phía núi xa 2024';
 
 /**
@@ -44,7 +58,7 @@ export async function startTestServer(options: {
     NODE_ENV: 'test',
     PORT: String(port),
     DINHDANH_ISSUER: issuer,
-    DINHDANH_STORE: `sqlite:${path.join(dir, 'data', 'dinhdanh.db')}`,
+    DINHDANH_STORE: testStoreUrl(dir),
     DINHDANH_KEYS_DIR: path.join(dir, 'keys'),
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...options.env,

@@ -71,6 +71,22 @@ describe('production start-up refusals', () => {
     expect(r.stderr).toMatch(/no cookie secrets/);
   });
 
+  it('an unreachable MongoDB stops the start within seconds, naming MongoDB and the host, never the password', async () => {
+    const keysDir = path.join(dir, 'k5');
+    writePrivateJson(path.join(keysDir, SIGNING_KEYS_FILE), await newSigningKeysFile('operator'));
+    writePrivateJson(path.join(keysDir, SECRETS_FILE), newSecretsFile('operator'));
+    const started = Date.now();
+    const r = await start({
+      DINHDANH_ISSUER: 'https://id.example.gov.vn', DINHDANH_TRUST_PROXY_HOPS: '1',
+      DINHDANH_STORE: 'mongodb://dinhdanh:hunter2@127.0.0.1:9/dinhdanh',
+    }, keysDir);
+    expect(r.code).not.toBe(0);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(r.stderr).toMatch(/MongoDB/);
+    expect(r.stderr).toContain('127.0.0.1:9');
+    expect(r.stderr + r.stdout).not.toContain('hunter2');
+  });
+
   it('starts with operator keys and secrets on an https issuer', async () => {
     const keysDir = path.join(dir, 'k4');
     writePrivateJson(path.join(keysDir, SIGNING_KEYS_FILE), await newSigningKeysFile('operator'));
