@@ -468,6 +468,25 @@ describe('operators: keys rotate / retire, accounts lock / set-level / reset-mfa
     expect(bad.stdout + bad.stderr).not.toContain('hunter2');
   });
 
+  const itMongo = process.env.MONGODB_URI ? it : it.skip;
+  itMongo(`store copy moves the populated SQLite store into MongoDB, verified${process.env.MONGODB_URI ? '' : ' (skipped: set MONGODB_URI)'}`, async () => {
+    const url = new URL(process.env.MONGODB_URI!);
+    url.pathname = `/dd_copy_${Date.now().toString(36)}`;
+    const run = await cli(['store', 'copy', '--from', env.DINHDANH_STORE!, '--to', url.href, '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const out = json(run) as { from: string; to: string; verified: boolean; collections: Array<{ collection: string; count: number }> };
+    expect(out).toMatchObject({ from: 'sqlite', to: 'mongodb', verified: true });
+    expect(out.collections.find((c) => c.collection === 'persons')!.count).toBeGreaterThanOrEqual(2);
+    const saved = env;
+    env = { ...env, DINHDANH_STORE: url.href };
+    try {
+      expect((json(await cli(['accounts', 'show', PID, '--json'])) as { account: { level: number } }).account.level).toBe(2);
+    } finally {
+      env = saved;
+    }
+  });
+
   it('in production, an action without an operator is refused', async () => {
     const saved = env;
     env = { ...env, NODE_ENV: 'production', DINHDANH_ISSUER: 'https://id.example.gov.vn', DINHDANH_TRUST_PROXY_HOPS: '1' };
