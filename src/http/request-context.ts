@@ -13,14 +13,17 @@ export function requestContext(logger: Logger, options: { trustRequestId: boolea
     const incoming = ctx.get('x-request-id');
     const id = options.trustRequestId && SAFE_ID.test(incoming) ? incoming : crypto.randomUUID();
     ctx.state.requestId = id;
-    ctx.state.log = logger.child({ req_id: id });
+    // The request's logger is made only when something logs through it (most requests only write
+    // the access line below, which needs none).
+    let child: Logger | undefined;
+    Object.defineProperty(ctx.state, 'log', { get: () => (child ??= logger.child({ req_id: id })), configurable: true, enumerable: true });
     ctx.set('X-Request-Id', id);
     const start = process.hrtime.bigint();
     try {
       await next();
     } finally {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      (ctx.state.log as Logger).info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+      logger.info({ req_id: id, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
     }
   };
 }
