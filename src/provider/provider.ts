@@ -273,6 +273,16 @@ export function createProvider(deps: ProviderDeps): Provider {
         // The portal a token was issued to, and a registered resource server for the tokens whose
         // audience it is (RFC 7662 §2.1: the server decides who may introspect what).
         async allowedPolicy(ctx, client, token) {
+          // Who may see it first (no store read): the portal it was issued to, or an API that is its audience.
+          const own = token.clientId === client.clientId;
+          if (!own) {
+            const resource = client.metadata()[RESOURCE_PROPERTY];
+            const aud = (token as unknown as { aud?: string | string[] }).aud;
+            if (typeof resource !== 'string' || !(aud === resource || (Array.isArray(aud) && aud.includes(resource)))) return false;
+            // The portal it was issued to must still exist: a disabled portal's tokens are inactive
+            // (and the library would otherwise fail computing its pairwise subject).
+            if (!token.clientId || !(await ctx.oidc.provider.Client.find(token.clientId))) return false;
+          }
           // A locked (or removed) person's tokens are inactive at once (issue 6).
           const accountId = (token as { accountId?: string }).accountId;
           if (accountId) {
@@ -280,14 +290,7 @@ export function createProvider(deps: ProviderDeps): Provider {
             if (!person || person.status !== 'active') return false;
           }
           // A token issued for an enterprise is active only while the person may still act for it.
-          if ((await deps.orgContexts(token as unknown as Parameters<OrgContexts>[0])) === undefined) return false;
-          if (token.clientId === client.clientId) return true;
-          const resource = client.metadata()[RESOURCE_PROPERTY];
-          const aud = (token as unknown as { aud?: string | string[] }).aud;
-          if (typeof resource !== 'string' || !(aud === resource || (Array.isArray(aud) && aud.includes(resource)))) return false;
-          // The portal it was issued to must still exist: a disabled portal's tokens are inactive
-          // (and the library would otherwise fail computing its pairwise subject).
-          return !!(token.clientId && (await ctx.oidc.provider.Client.find(token.clientId)));
+          return (await deps.orgContexts(token as unknown as Parameters<OrgContexts>[0])) !== undefined;
         },
       },
       revocation: {
