@@ -16,7 +16,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { composeSystem, type System } from '../src/compose.js';
-import { createLogger } from '../src/services.js';
+import { createAccessLogger, createLogger } from '../src/services.js';
 import { KEY_RELOAD_MS } from '../src/keys/signing-keys.js';
 import { SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, TTL } from '../src/provider/provider.js';
 import { createPortalGrants, recordSession } from '../src/provider/account-session.js';
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   if (!dir) throw new Error('--dir is required');
   const config = benchConfig(dir, args['log-level']);
   const { portal, persons } = readSeed(dir);
-  const sys = await composeSystem(config, { logger: createLogger(config) });
+  const sys = await composeSystem(config, { logger: createLogger(config), accessLogger: createAccessLogger(config) });
   system = sys;
 
   // The timers src/main.ts starts in production.

@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Koa from 'koa';
 import Router from '@koa/router';
-import mount from 'koa-mount';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Config } from './config/config.js';
@@ -19,6 +18,7 @@ import { createAccountSessions, createGrantRevoker, createPortalGrants, createSe
 import type { SessionLifecycle } from './provider/session-lifecycle.js';
 import type { OrgService } from './orgs/index.js';
 import { portalRefs } from './provider/session-lifecycle.js';
+import { isProtocolPath, providerMount } from './provider/mount.js';
 import { securityRoutes } from './account/index.js';
 import { resourceClientId } from './portals/index.js';
 import { errorHandler } from './http/error-handler.js';
@@ -33,6 +33,8 @@ import { createInteractions, interactionRoutes, logoutConfirm } from './interact
 export interface AppDeps {
   config: Config;
   logger: Logger;
+  /** Writes the one line per request (no redaction: the line has only id, method, path, status, time); else `logger`. */
+  accessLogger?: Logger;
   store: Store;
   /** The current provider (replaced when signing keys rotate). */
   provider: () => Provider;
@@ -64,9 +66,16 @@ export function buildApp(deps: AppDeps): Koa {
   app.maxIpsCount = config.trustProxyHops;
   app.silent = true;
 
-  app.use(requestContext(deps.logger, { trustRequestId: config.trustProxyHops > 0 }));
+  app.use(requestContext(deps.accessLogger ?? deps.logger, { trustRequestId: config.trustProxyHops > 0 }));
   app.use(errorHandler(renderer));
   app.use(securityHeaders({ https: config.issuer.startsWith('https:') }));
+  // oidc-provider's own endpoints go straight to it: none of our routes or checks apply to them.
+  const serveProvider = providerMount({ provider, issuer: config.issuer });
+  const noDownstream = async () => {};
+  app.use(async function protocolEndpoints(ctx, next) {
+    if (isProtocolPath(ctx.path)) return serveProvider(ctx, noDownstream);
+    return next();
+  });
 
   const router = new Router();
   router.get('/healthz', (ctx) => {
@@ -187,18 +196,6 @@ export function buildApp(deps: AppDeps): Koa {
       await deps.sessions.ended(snapshot.accountId, refs, 'logout');
     },
   }));
-  // The provider in use at the moment a request arrives handles all of it (a rotation swaps it).
-  const mounted = new WeakMap<Provider, Koa.Middleware>();
-  app.use(async function currentProvider(ctx, next) {
-    const current = provider();
-    let middleware = mounted.get(current);
-    if (!middleware) {
-      middleware = mount(current) as unknown as Koa.Middleware;
-      mounted.set(current, middleware);
-    }
-    await middleware(ctx, next);
-    // Portals cache the key set; 10 minutes is well inside the delay before a new key signs.
-    if (ctx.path === '/jwks' && ctx.status === 200) ctx.set('Cache-Control', 'public, max-age=600');
-  });
+  app.use(serveProvider);
   return app;
 }

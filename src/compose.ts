@@ -12,7 +12,7 @@ import { createSigningKeys, type SigningKeys } from './keys/signing-keys.js';
 import type { PortalService } from './portals/index.js';
 import { createAuthenticationService, type AccountService, type PasswordHasher } from './accounts/index.js';
 import type { AuditService } from './audit/index.js';
-import { composeServices, type ComposeOptions } from './services.js';
+import { composeServices, createAccessLogger, type ComposeOptions } from './services.js';
 import { createRenderer } from './http/render.js';
 import { createCsrf } from './http/csrf.js';
 import { createProvider } from './provider/provider.js';
@@ -136,7 +136,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const messageCodes = createMessageCodeService({ store: store.oidc, counters: store.counters, notifier, now: options.now, logger });
   const notices = createFactorNotices({ notifier, persons: store.persons, counters: store.counters, logger, now: options.now });
   const app = buildApp({
-    config, logger, store, provider: providerRef, renderer, sessions, orgs, auth, audit, totp, recovery, passkeys, messageCodes, notices, now: options.now,
+    config, logger, accessLogger: options.accessLogger ?? (options.logger ? undefined : createAccessLogger(config)), store, provider: providerRef, renderer, sessions, orgs, auth, audit, totp, recovery, passkeys, messageCodes, notices, now: options.now,
     csrf: createCsrf(keys.cookieKeys),
     cookieKeys: keys.cookieKeys,
   });

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { KeyMaterialError } from './keys/key-files.js';
 import { composeSystem, type System } from './compose.js';
-import { createLogger } from './services.js';
+import { createAccessLogger, createLogger } from './services.js';
 import { KEY_RELOAD_MS, KeyRingError } from './keys/signing-keys.js';
 import { startDemo, type Demo } from './demo/index.js';
 
@@ -28,7 +28,7 @@ export async function serve(): Promise<void> {
   const logger = createLogger(config);
   let system;
   try {
-    system = await composeSystem(config, { logger });
+    system = await composeSystem(config, { logger, accessLogger: createAccessLogger(config) });
   } catch (err) {
     if (err instanceof KeyMaterialError || err instanceof KeyRingError) {
       logger.fatal({ code: 'key_material' }, err.message);

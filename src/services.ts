@@ -21,8 +21,18 @@ export function createLogger(config: Config): Logger {
   });
 }
 
+/**
+ * The access log: one line per request with id, method, path, status and time, nothing to redact
+ * (query strings are never logged). A logger of its own, so the line skips redaction's per-line cost.
+ */
+export function createAccessLogger(config: Config): Logger {
+  return pino({ level: config.logLevel, base: { service: 'dinhdanh' } });
+}
+
 export interface ComposeOptions {
   logger?: Logger;
+  /** The access log; by default `logger` when one is given (tests), else createAccessLogger. */
+  accessLogger?: Logger;
   /** Replaces the configured message delivery (tests). */
   notifier?: ChannelNotifier;
   hasher?: PasswordHasher;

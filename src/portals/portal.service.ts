@@ -70,7 +70,13 @@ export interface PortalService {
   findResource(uri: string): Promise<ResourceServer | undefined>;
   list(): Promise<PortalSummary[]>;
   find(clientId: string): Promise<Portal | undefined>;
-  /** oidc-provider client metadata (secret included), or undefined for unknown or disabled portals. */
+  /**
+   * oidc-provider client metadata (secret included), or undefined for unknown or disabled portals.
+   * Kept in this process per portal while its revision in the store stays the same: each call
+   * reads that one number, so an operator's change (a disabled portal, a new secret) holds at the
+   * next request on every instance, without decrypting the secret on every request (issue 8).
+   * The same object is returned while it holds; callers must not change it.
+   */
   clientMetadata(clientId: string): Promise<Record<string, unknown> | undefined>;
 }
 
@@ -135,6 +141,22 @@ function portalMetadata(input: PortalInput): Record<string, unknown> {
 }
 
 export function createPortalService(deps: { repo: PortalRepository; secretBox: SecretBox; random?: (n: number) => Buffer }): PortalService {
+  const clientCache = new Map<string, { revision: number; metadata: Record<string, unknown> | undefined }>();
+  function clientMetadataOf(portal: Portal): Record<string, unknown> | undefined {
+    if (portal.disabled) return undefined;
+    const {
+      [RESOURCE_SCOPES_PROPERTY]: _scopes, [RESOURCE_CC_PORTALS_PROPERTY]: _cc, [RESOURCE_ALG_PROPERTY]: _alg, [OFFLINE_ACCESS_PROPERTY]: _offline, [OFFLINE_ACCESS_BASIS_PROPERTY]: _offlineBasis,
+      [RESOURCE_FORMAT_PROPERTY]: _format,
+      ...metadata
+    } = portal.metadata;
+    return Object.freeze({
+      ...metadata,
+      client_id: portal.clientId,
+      ...(portal.secretCiphertext ? { client_secret: deps.secretBox.open(portal.secretCiphertext, secretAad(portal.clientId)) } : {}),
+      'urn:dinhdanh:sector': portal.sector,
+      'urn:dinhdanh:national_id': portal.nationalId,
+    });
+  }
   const random = deps.random ?? crypto.randomBytes;
   // 256 bits: far above RFC 6749 §10.10's 128-bit guidance for credentials.
   const newSecret = () => random(32).toString('base64url');
@@ -234,20 +256,19 @@ export function createPortalService(deps: { repo: PortalRepository; secretBox: S
     find: (clientId) => deps.repo.find(clientId),
 
     async clientMetadata(clientId) {
+      // Read the revision first: a change that lands between the two reads is then seen as a
+      // newer revision at the next request, never hidden behind the older one.
+      const revision = await deps.repo.revision(clientId);
+      if (revision === undefined) {
+        clientCache.delete(clientId);
+        return undefined;
+      }
+      const cached = clientCache.get(clientId);
+      if (cached?.revision === revision) return cached.metadata;
       const portal = await deps.repo.find(clientId);
-      if (!portal || portal.disabled) return undefined;
-      const {
-        [RESOURCE_SCOPES_PROPERTY]: _scopes, [RESOURCE_CC_PORTALS_PROPERTY]: _cc, [RESOURCE_ALG_PROPERTY]: _alg, [OFFLINE_ACCESS_PROPERTY]: _offline, [OFFLINE_ACCESS_BASIS_PROPERTY]: _offlineBasis,
-        [RESOURCE_FORMAT_PROPERTY]: _format,
-        ...metadata
-      } = portal.metadata;
-      return {
-        ...metadata,
-        client_id: portal.clientId,
-        ...(portal.secretCiphertext ? { client_secret: deps.secretBox.open(portal.secretCiphertext, secretAad(clientId)) } : {}),
-        'urn:dinhdanh:sector': portal.sector,
-        'urn:dinhdanh:national_id': portal.nationalId,
-      };
+      const metadata = portal && clientMetadataOf(portal);
+      if (portal) clientCache.set(clientId, { revision, metadata });
+      return metadata;
     },
   };
 }

@@ -108,6 +108,11 @@ export interface PortalRepository {
   find(clientId: string): Promise<Portal | undefined>;
   list(): Promise<Portal[]>;
   setDisabled(clientId: string, disabled: boolean): Promise<boolean>;
+  /**
+   * A number that changes with every change of the portal (undefined when it does not exist): a
+   * process keeps what it derived from a portal while this stays the same (portal.service.ts).
+   */
+  revision(clientId: string): Promise<number | undefined>;
   /** Replaces a portal's name, metadata and secret (re-registration); false when it does not exist. */
   update(clientId: string, changes: { name: string; metadata: Record<string, unknown>; secretCiphertext: string | null }): Promise<boolean>;
   /** Approves (a legal basis) or withdraws (null) the release of `national_id`; false when missing. */

@@ -630,6 +630,27 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await expect(store.portals.find(portal.clientId)).resolves.toMatchObject({ secretCiphertext: null });
         await expect(store.portals.update(`portal-${randomUUID()}`, { name: 'x', metadata: {}, secretCiphertext: null })).resolves.toBe(false);
       });
+
+      it('revision changes with every change of a portal, even within one millisecond, and is undefined for unknown ones', async () => {
+        const portal = await store.portals.create(newPortal({ nationalId: false, nationalIdBasis: null }));
+        const seen = [await store.portals.revision(portal.clientId)];
+        expect(typeof seen[0]).toBe('number');
+        await expect(store.portals.revision(portal.clientId)).resolves.toBe(seen[0]);
+        // The clock does not move: a timestamp could not tell these changes apart.
+        await store.portals.setDisabled(portal.clientId, true);
+        seen.push(await store.portals.revision(portal.clientId));
+        await store.portals.setDisabled(portal.clientId, false);
+        seen.push(await store.portals.revision(portal.clientId));
+        await store.portals.update(portal.clientId, { name: portal.name, metadata: portal.metadata, secretCiphertext: 'v1.k.rotated' });
+        seen.push(await store.portals.revision(portal.clientId));
+        await store.portals.setNationalId(portal.clientId, 'Nghị định 59/2022/NĐ-CP', portal.metadata);
+        seen.push(await store.portals.revision(portal.clientId));
+        expect(new Set(seen).size).toBe(seen.length);
+        await expect(store.portals.revision(`portal-${randomUUID()}`)).resolves.toBeUndefined();
+        // A failed change (no such portal) changes nothing.
+        await store.portals.setDisabled(`portal-${randomUUID()}`, true);
+        await expect(store.portals.revision(portal.clientId)).resolves.toBe(seen.at(-1));
+      });
     });
 
     describe('portals: national_id approval', () => {

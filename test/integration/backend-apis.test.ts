@@ -98,3 +98,30 @@ describe('a disabled portal', () => {
     expect(page.location).toBeNull();
   });
 });
+
+describe('a portal changed while the server runs (its metadata is kept per revision)', () => {
+  it('a new secret works and the old one stops at the next request; disabling and enabling hold at once', async () => {
+    const portal = await srv.addPortal({ grantTypes: ['authorization_code', 'client_credentials'] });
+    const grant = (secret: string) =>
+      fetch(`${srv.issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${portal.client_id}:${secret}`).toString('base64')}` },
+        body: 'grant_type=client_credentials',
+      });
+    expect((await grant(portal.client_secret)).status).toBe(200);
+    expect((await grant(portal.client_secret)).status).toBe(200);
+
+    // Re-registration (as the demo portals do at every start) replaces the secret.
+    const again = await srv.system.portals.ensure(portal.client_id, portal.input);
+    expect(again.client_secret).not.toBe(portal.client_secret);
+    const old = await grant(portal.client_secret);
+    expect(old.status).toBe(401);
+    expect(await old.json()).toMatchObject({ error: 'invalid_client' });
+    expect((await grant(again.client_secret!)).status).toBe(200);
+
+    await srv.system.store.portals.setDisabled(portal.client_id, true);
+    expect((await grant(again.client_secret!)).status).toBe(401);
+    await srv.system.store.portals.setDisabled(portal.client_id, false);
+    expect((await grant(again.client_secret!)).status).toBe(200);
+  });
+});

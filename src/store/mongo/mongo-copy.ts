@@ -91,12 +91,12 @@ const SPECS: Record<Exclude<CopyCollection, 'recoveryCodes'>, CopySpec> = {
     toNeutral: (d) => [{
       clientId: d._id, name: d.name, metadata: parsed(d.metadata), secretCiphertext: nullable(d.secretCiphertext), sector: d.sector,
       nationalId: d.nationalId === true, nationalIdBasis: nullable(d.nationalIdBasis), disabled: d.disabled === true,
-      createdAt: d.createdAt, updatedAt: d.updatedAt,
+      createdAt: d.createdAt, updatedAt: d.updatedAt, revision: d.revision ?? 0,
     }],
     toDocument: (r) => ({
       _id: str(r, 'clientId'), name: str(r, 'name'), metadata: json(r.metadata), secretCiphertext: optStr(r, 'secretCiphertext'),
       sector: str(r, 'sector'), nationalId: r.nationalId === true, nationalIdBasis: optStr(r, 'nationalIdBasis'),
-      disabled: r.disabled === true, createdAt: num(r, 'createdAt'), updatedAt: num(r, 'updatedAt'),
+      disabled: r.disabled === true, createdAt: num(r, 'createdAt'), updatedAt: num(r, 'updatedAt'), revision: r.revision === undefined ? 0 : num(r, 'revision'),
     }),
   },
   consents: {

@@ -158,6 +158,8 @@ interface PortalDoc {
   disabled: boolean;
   createdAt: number;
   updatedAt: number;
+  /** Bumped by every change (absent: 0). */
+  revision?: number;
 }
 
 interface ConsentDoc {
@@ -906,11 +908,16 @@ export function createMongoStore(options: MongoStoreOptions): Store {
         return doc ? portalDoc(doc) : undefined;
       }),
     list: () => run(async () => (await col.portals.find({}).sort({ createdAt: 1, _id: 1 }).toArray()).map(portalDoc)),
+    revision: (clientId) =>
+      run(async () => {
+        const doc = await col.portals.findOne({ _id: str(clientId, 'clientId') }, { projection: { revision: 1 } });
+        return doc ? (doc.revision ?? 0) : undefined;
+      }),
     setDisabled: (clientId, disabled) =>
       write('portals', async () => {
         const result = await col.portals.updateOne(
           { _id: str(clientId, 'clientId') },
-          { $set: { disabled: disabled === true, updatedAt: now() } },
+          { $set: { disabled: disabled === true, updatedAt: now() }, $inc: { revision: 1 } },
         );
         return result.matchedCount === 1;
       }),
@@ -925,6 +932,7 @@ export function createMongoStore(options: MongoStoreOptions): Store {
               secretCiphertext: changes.secretCiphertext,
               updatedAt: now(),
             },
+            $inc: { revision: 1 },
           },
         );
         return result.matchedCount === 1;
@@ -940,6 +948,7 @@ export function createMongoStore(options: MongoStoreOptions): Store {
               metadata: JSON.stringify(metadata),
               updatedAt: now(),
             },
+            $inc: { revision: 1 },
           },
         );
         return result.matchedCount === 1;

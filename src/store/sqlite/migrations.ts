@@ -232,6 +232,14 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX account_evidence_person_id ON account_evidence (person_id, created_at);
     `,
   },
+  {
+    version: 6,
+    name: 'portal revisions',
+    up: `
+      -- Bumped by every change of a portal: instances keep a portal's decoded metadata while it holds.
+      ALTER TABLE portals ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /**

@@ -13,11 +13,13 @@ interface TableSpec {
   bool?: readonly string[];
   /** Column name overrides (neutral field → column) where the rule snake_case ↔ camelCase does not hold. */
   rename?: Readonly<Record<string, string>>;
+  /** Values for columns added after records may have been exported (absent in older records). */
+  defaults?: Readonly<Record<string, unknown>>;
 }
 
 const SPECS: Record<CopyCollection, TableSpec> = {
   persons: { table: 'persons', order: 'id', json: ['address'], bool: ['email_verified', 'phone_verified'] },
-  portals: { table: 'portals', order: 'client_id', json: ['metadata'], bool: ['national_id', 'disabled'] },
+  portals: { table: 'portals', order: 'client_id', json: ['metadata'], bool: ['national_id', 'disabled'], defaults: { revision: 0 } },
   consents: { table: 'consents', order: 'person_id, client_id', json: ['scopes', 'claims'] },
   counters: { table: 'counters', order: 'key' },
   factors: { table: 'factors', order: 'id', json: ['transports'], bool: ['confirmed'] },
@@ -63,7 +65,7 @@ export function createSqliteCopy(db: () => Database.Database, call: <T>(fn: () =
           for (const record of records) {
             const row: Record<string, unknown> = {};
             for (const col of columns) {
-              let v = record[camel(col)] ?? record[col] ?? null;
+              let v = record[camel(col)] ?? record[col] ?? spec.defaults?.[col] ?? null;
               if (spec.json?.includes(col) && v !== null) v = JSON.stringify(v);
               if (spec.bool?.includes(col)) v = v ? 1 : 0;
               row[col] = v;

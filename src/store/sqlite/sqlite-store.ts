@@ -582,16 +582,17 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   `);
   const portalFind = statement<[string], PortalRow>('SELECT * FROM portals WHERE client_id = ?');
   const portalList = statement<[], PortalRow>('SELECT * FROM portals ORDER BY created_at, client_id');
+  const portalRevision = statement<[string], { revision: number }>('SELECT revision FROM portals WHERE client_id = ?');
   const portalSetDisabled = statement<[number, number, string]>(
-    'UPDATE portals SET disabled = ?, updated_at = ? WHERE client_id = ?',
+    'UPDATE portals SET disabled = ?, updated_at = ?, revision = revision + 1 WHERE client_id = ?',
   );
 
   const portalUpdate = statement<[{ clientId: string; name: string; metadata: string; secretCiphertext: string | null; now: number }]>(
-    'UPDATE portals SET name = @name, metadata = @metadata, secret_ciphertext = @secretCiphertext, updated_at = @now WHERE client_id = @clientId',
+    'UPDATE portals SET name = @name, metadata = @metadata, secret_ciphertext = @secretCiphertext, updated_at = @now, revision = revision + 1 WHERE client_id = @clientId',
   );
 
   const portalSetNationalId = statement<[{ clientId: string; nationalId: number; basis: string | null; metadata: string; now: number }]>(
-    'UPDATE portals SET national_id = @nationalId, national_id_basis = @basis, metadata = @metadata, updated_at = @now WHERE client_id = @clientId',
+    'UPDATE portals SET national_id = @nationalId, national_id_basis = @basis, metadata = @metadata, updated_at = @now, revision = revision + 1 WHERE client_id = @clientId',
   );
 
   const portals: PortalRepository = {
@@ -622,6 +623,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         return row && portalRow(row);
       }),
     list: () => call(() => portalList().all().map(portalRow)),
+    revision: (clientId) => call(() => portalRevision().get(clientId)?.revision),
     setDisabled: (clientId, disabled) =>
       call(() => portalSetDisabled().run(disabled ? 1 : 0, now(), clientId).changes === 1),
     setNationalId: (clientId, basis, metadata) =>

@@ -1,0 +1,75 @@
+/**
+ * How requests reach oidc-provider. Its own endpoints skip dinhdanh's routers (they are never
+ * ours), and the two public documents that change only with the key set — discovery and the JWKS —
+ * are served from bytes kept per provider instance: a key rotation builds a new provider, and with
+ * it a new cache (issue 8's profiles: both cost twice the bare library's CPU before).
+ */
+import type Koa from 'koa';
+import mount from 'koa-mount';
+import type Provider from 'oidc-provider';
+
+/** oidc-provider's routes (its defaults; `/auth/<uid>` resumes an interaction). Not ours: `/session/end/confirm`. */
+const PROTOCOL_PATHS = new Set([
+  '/.well-known/openid-configuration',
+  '/.well-known/oauth-authorization-server',
+  '/jwks',
+  '/auth',
+  '/request',
+  '/token',
+  '/token/introspection',
+  '/token/revocation',
+  '/me',
+  '/session/end',
+  '/session/end/success',
+]);
+
+const DOCUMENTS = new Set(['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server', '/jwks']);
+
+/** The paths oidc-provider alone answers (dinhdanh adds nothing before them). */
+export function isProtocolPath(path: string): boolean {
+  return PROTOCOL_PATHS.has(path) || (path.startsWith('/auth/') && path.length > 6);
+}
+
+interface Document {
+  body: Buffer;
+  type: string;
+  vary: string;
+}
+
+export function providerMount(options: { provider: () => Provider; issuer: string }): Koa.Middleware {
+  const issuerOrigin = new URL(options.issuer).origin;
+  const mounted = new WeakMap<Provider, Koa.Middleware>();
+  const documents = new WeakMap<Provider, Map<string, Document>>();
+  return async function currentProvider(ctx, next) {
+    // The provider in use when a request arrives handles all of it (a rotation swaps it).
+    const current = options.provider();
+    // Only plain GETs at the issuer's own origin: the endpoints in discovery follow the request's
+    // host, and a request with an `Origin` gets CORS headers computed for it.
+    const cacheable = ctx.method === 'GET' && DOCUMENTS.has(ctx.path) && !ctx.get('origin') && `${ctx.protocol}://${ctx.host}` === issuerOrigin;
+    if (cacheable) {
+      const doc = documents.get(current)?.get(ctx.path);
+      if (doc) {
+        if (doc.vary) ctx.set('Vary', doc.vary);
+        if (ctx.path === '/jwks') ctx.set('Cache-Control', 'public, max-age=600');
+        ctx.type = doc.type;
+        ctx.body = doc.body;
+        return;
+      }
+    }
+    let middleware = mounted.get(current);
+    if (!middleware) {
+      middleware = mount(current) as unknown as Koa.Middleware;
+      mounted.set(current, middleware);
+    }
+    await middleware(ctx, next);
+    if (ctx.status !== 200) return;
+    // Portals cache the key set; 10 minutes is well inside the delay before a new key signs.
+    if (ctx.path === '/jwks') ctx.set('Cache-Control', 'public, max-age=600');
+    const body: unknown = ctx.body;
+    if (cacheable && body && typeof body === 'object' && !Buffer.isBuffer(body)) {
+      let docs = documents.get(current);
+      if (!docs) documents.set(current, (docs = new Map()));
+      docs.set(ctx.path, { body: Buffer.from(JSON.stringify(body)), type: ctx.response.get('Content-Type'), vary: ctx.response.get('Vary') });
+    }
+  };
+}
