@@ -1,5 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
-import { ARGON2_PARAMS, createPasswordHasher } from './password-hasher.js';
+import { ARGON2_PARAMS, createLimiter, createPasswordHasher } from './password-hasher.js';
 
 // Cheap parameters keep the suite fast; one test runs the product's own.
 const cheap = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
@@ -69,5 +69,46 @@ describe('createPasswordHasher', () => {
   it('verifyDummy always resolves false', async () => {
     await expect(hasher.verifyDummy(NFC)).resolves.toBe(false);
     await expect(hasher.verifyDummy('')).resolves.toBe(false);
+  });
+});
+
+describe('createLimiter (hashes at once: one per core)', () => {
+  it('runs at most `limit` tasks at once, starts the others in arrival order, and frees the slot of a failed task', async () => {
+    const limited = createLimiter(2);
+    let running = 0;
+    let peak = 0;
+    const started: number[] = [];
+    const gates: Array<() => void> = [];
+    const task = (n: number, fail = false) => limited(async () => {
+      started.push(n);
+      running += 1;
+      peak = Math.max(peak, running);
+      await new Promise<void>((resolve) => gates.push(resolve));
+      running -= 1;
+      if (fail) throw new Error(`task ${n} failed`);
+      return n;
+    });
+    const results = [task(1, true), task(2), task(3), task(4)].map((p) => p.then((v) => v, (e: Error) => e.message));
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual([1, 2]);
+    gates.shift()!(); // task 1 fails: its slot goes to task 3
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual([1, 2, 3]);
+    while (started.length < 4 || gates.length) {
+      gates.shift()?.();
+      await new Promise((r) => setImmediate(r));
+    }
+    await expect(Promise.all(results)).resolves.toEqual(['task 1 failed', 2, 3, 4]);
+    expect(peak).toBe(2);
+    // Free again: a new task starts at once.
+    const next = limited(async () => 'now');
+    await expect(next).resolves.toBe('now');
+  });
+
+  it('limits real hashes too: a burst completes with every result correct', async () => {
+    const one = createPasswordHasher(cheap, 1);
+    const hashes = await Promise.all(['a1b2c3d4e5f6g7', 'h8i9j0k1l2m3n4', 'o5p6q7r8s9t0u1'].map((p) => one.hash(p)));
+    await expect(Promise.all(hashes.map((h, i) => one.verify(h, ['a1b2c3d4e5f6g7', 'h8i9j0k1l2m3n4', 'o5p6q7r8s9t0u1'][i]!)))).resolves.toEqual([true, true, true]);
+    await expect(one.verify(hashes[0]!, 'wrong')).resolves.toBe(false);
   });
 });

@@ -113,11 +113,10 @@ function buildPolicy(store: Store, now: () => number, hooks: SessionHooks) {
         // a new session — a step-up (a code on an existing session) must not extend its life.
         // `session-auth` records when the person last authenticated (for re-authentication windows).
         const start = await store.counters.get(startKey, t);
-        const restart = (key: string, ttl: number) => store.counters.reset(key).then(() => store.counters.increment(key, ttl, t, { slide: true }));
         await Promise.all([
-          start ? Promise.resolve() : store.counters.increment(startKey, SESSION_ABSOLUTE_MS, t),
-          restart(seenKey, SESSION_IDLE_MS),
-          restart(`session-auth:${session.uid}`, SESSION_ABSOLUTE_MS),
+          start ? Promise.resolve() : store.counters.start(startKey, SESSION_ABSOLUTE_MS, t),
+          store.counters.start(seenKey, SESSION_IDLE_MS, t),
+          store.counters.start(`session-auth:${session.uid}`, SESSION_ABSOLUTE_MS, t),
         ]);
         if (!start) {
           await hooks.started(session.uid, t, SESSION_IDLE_MS);
@@ -125,8 +124,8 @@ function buildPolicy(store: Store, now: () => number, hooks: SessionHooks) {
         }
         // When this sign-in used a second factor, `high` stays available for 15 minutes.
         const mfaKey = `session-mfa:${session.uid}`;
-        await store.counters.reset(mfaKey);
-        if (ctx.oidc.result.login.amr?.includes('mfa')) await store.counters.increment(mfaKey, HIGH_FRESHNESS_MS, t);
+        if (ctx.oidc.result.login.amr?.includes('mfa')) await store.counters.start(mfaKey, HIGH_FRESHNESS_MS, t);
+        else await store.counters.reset(mfaKey);
         return Check.NO_NEED_TO_PROMPT;
       }
       const [start, seen, mfa] = await Promise.all([

@@ -157,6 +157,8 @@ export interface CounterRepository {
    */
   increment(key: string, ttlMs: number, now: number, options?: { slide?: boolean }): Promise<CounterState>;
   get(key: string, now: number): Promise<CounterState | undefined>;
+  /** Sets the counter to 1 with `expiresAt = now + ttlMs`, whatever it held: one write (a clock that starts again). */
+  start(key: string, ttlMs: number, now: number): Promise<CounterState>;
   reset(key: string): Promise<void>;
   /**
    * Admits and counts one attempt under a delay policy, atomically: read, decide and increment are

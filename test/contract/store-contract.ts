@@ -876,6 +876,26 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     });
 
     describe('counters', () => {
+      it('start sets 1 with expiresAt = now + ttl over any state: missing, counting, lapsed', async () => {
+        const key = `session-seen:${ns()}`;
+        await expect(store.counters.start(key, 60 * SECOND, clock)).resolves.toEqual({ count: 1, updatedAt: clock, expiresAt: clock + 60 * SECOND });
+        await store.counters.increment(key, 60 * SECOND, clock);
+        await store.counters.increment(key, 60 * SECOND, clock);
+        tick(SECOND);
+        // A shorter window than the one it had: start replaces it, it does not keep the later one.
+        const state = await store.counters.start(key, 10 * SECOND, clock);
+        expect(state).toEqual({ count: 1, updatedAt: clock, expiresAt: clock + 10 * SECOND });
+        await expect(store.counters.get(key, clock)).resolves.toEqual(state);
+        tick(20 * SECOND);
+        await expect(store.counters.get(key, clock)).resolves.toBeUndefined();
+        await expect(store.counters.start(key, 60 * SECOND, clock)).resolves.toEqual({ count: 1, updatedAt: clock, expiresAt: clock + 60 * SECOND });
+        await expect(store.counters.get(key, clock)).resolves.toMatchObject({ count: 1 });
+        // Many at once on a new key: every one succeeds and one row remains.
+        const fresh = `session-auth:${ns()}`;
+        await Promise.all(Array.from({ length: 8 }, () => store.counters.start(fresh, 60 * SECOND, clock)));
+        await expect(store.counters.get(fresh, clock)).resolves.toEqual({ count: 1, updatedAt: clock, expiresAt: clock + 60 * SECOND });
+      });
+
       it('increment starts at 1 with expiresAt = now + ttl', async () => {
         const key = `login:${ns()}`;
         await expect(store.counters.get(key, clock)).resolves.toBeUndefined();

@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -15,7 +16,7 @@ let dir: string;
 beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dd-prod-')); });
 afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
 
-function start(env: Record<string, string>, keysDir: string, waitFor?: RegExp): Promise<{ code: number | null; stderr: string; stdout: string }> {
+function start(env: Record<string, string>, keysDir: string, waitFor?: RegExp, whenServing?: () => Promise<void>): Promise<{ code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolve) => {
     const child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(ROOT, 'src/main.ts')], {
       cwd: dir,
@@ -26,11 +27,23 @@ function start(env: Record<string, string>, keysDir: string, waitFor?: RegExp): 
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
-      if (waitFor && waitFor.test(stdout)) child.kill('SIGTERM');
+      if (waitFor && waitFor.test(stdout)) {
+        waitFor = undefined;
+        void (whenServing ?? (async () => {}))().finally(() => child.kill('SIGTERM'));
+      }
     });
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
     child.on('exit', (code) => { clearTimeout(timer); resolve({ code, stderr, stdout }); });
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    }).on('error', reject);
   });
 }
 
@@ -91,8 +104,17 @@ describe('production start-up refusals', () => {
     const keysDir = path.join(dir, 'k4');
     writePrivateJson(path.join(keysDir, SIGNING_KEYS_FILE), await newSigningKeysFile('operator'));
     writePrivateJson(path.join(keysDir, SECRETS_FILE), newSecretsFile('operator'));
-    const r = await start({ DINHDANH_ISSUER: 'https://id.example.gov.vn', HOST: '127.0.0.1', DINHDANH_TRUST_PROXY_HOPS: '1' }, keysDir, /dinhdanh is serving/);
+    const port = await freePort();
+    let health = 0;
+    const r = await start({ DINHDANH_ISSUER: 'https://id.example.gov.vn', HOST: '127.0.0.1', PORT: String(port), DINHDANH_TRUST_PROXY_HOPS: '1' }, keysDir, /dinhdanh is serving/, async () => {
+      health = (await fetch(`http://127.0.0.1:${port}/healthz?secret=not-logged`)).status;
+    });
+    expect(health).toBe(200);
     expect(r.stdout).toMatch(/"msg":"dinhdanh is serving"/);
     expect(r.stdout).not.toMatch(/DEVELOPMENT/);
+    // The access line (written in batches) is out by the time the process has stopped; the query is not.
+    const access = r.stdout.split('\n').filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(access).toContainEqual(expect.objectContaining({ method: 'GET', path: '/healthz', status: 200 }));
+    expect(r.stdout).not.toContain('not-logged');
   });
 });

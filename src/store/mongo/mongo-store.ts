@@ -1043,6 +1043,24 @@ export function createMongoStore(options: MongoStoreOptions): Store {
         const doc = await col.counters.findOne({ _id: str(key, 'key'), expiresAt: { $gt: num(at, 'now') } });
         return doc ? counterDoc(doc) : undefined;
       }),
+    start: (key, ttlMs, at) =>
+      write('counters', async () => {
+        const k = str(key, 'key');
+        const t = num(at, 'now');
+        const expiresAt = t + num(ttlMs, 'ttlMs');
+        const set = { count: 1, updatedAt: t, expiresAt, expireAt: new Date(expiresAt) };
+        // Two upserts of a new key at once: one inserts, the other gets a duplicate key and
+        // then finds the document to overwrite.
+        for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
+          try {
+            await col.counters.updateOne({ _id: k }, { $set: set }, { upsert: true });
+            return { count: 1, updatedAt: t, expiresAt };
+          } catch (err) {
+            if ((err as { code?: unknown }).code !== 11000) throw err;
+          }
+        }
+        throw new StoreUnavailableError(`${where}: counter start made no progress under contention`);
+      }),
     reset: (key) =>
       write('counters', async () => {
         await col.counters.deleteOne({ _id: str(key, 'key') });

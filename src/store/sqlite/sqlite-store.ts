@@ -698,6 +698,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const counterGet = statement<[string, number], CounterRow>(
     'SELECT count, updated_at, expires_at FROM counters WHERE key = ? AND expires_at > ?',
   );
+  const counterStart = statement<[{ key: string; now: number; expiresAt: number }], CounterRow>(`
+    INSERT INTO counters (key, count, updated_at, expires_at) VALUES (@key, 1, @now, @expiresAt)
+    ON CONFLICT (key) DO UPDATE SET count = 1, updated_at = excluded.updated_at, expires_at = excluded.expires_at
+    RETURNING count, updated_at, expires_at
+  `);
   const counterReset = statement<[string]>('DELETE FROM counters WHERE key = ?');
   // Admission and increment in one statement: the DO UPDATE's WHERE sees the old row, and a row
   // that fails it is left alone and returns nothing (the attempt is refused, not counted).
@@ -724,6 +729,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       call(() => {
         const row = counterGet().get(key, at);
         return row && counterRow(row);
+      }),
+    start: (key, ttlMs, at) =>
+      call(() => {
+        const row = counterStart().get({ key, now: at, expiresAt: at + ttlMs });
+        if (!row) throw new Error('INSERT … RETURNING returned no row');
+        return counterRow(row);
       }),
     reset: (key) =>
       call(() => {
