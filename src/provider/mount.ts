@@ -30,10 +30,12 @@ export function isProtocolPath(path: string): boolean {
   return PROTOCOL_PATHS.has(path) || (path.startsWith('/auth/') && path.length > 6);
 }
 
+/** The headers oidc-provider sets on these documents (CORS for any origin, the content type); ours are set before. */
+const DOCUMENT_HEADERS = ['Content-Type', 'Vary', 'Access-Control-Allow-Origin', 'Access-Control-Expose-Headers'];
+
 interface Document {
   body: Buffer;
-  type: string;
-  vary: string;
+  headers: Array<[string, string]>;
 }
 
 export function providerMount(options: { provider: () => Provider; issuer: string }): Koa.Middleware {
@@ -49,9 +51,8 @@ export function providerMount(options: { provider: () => Provider; issuer: strin
     if (cacheable) {
       const doc = documents.get(current)?.get(ctx.path);
       if (doc) {
-        if (doc.vary) ctx.set('Vary', doc.vary);
+        for (const [name, value] of doc.headers) ctx.set(name, value);
         if (ctx.path === '/jwks') ctx.set('Cache-Control', 'public, max-age=600');
-        ctx.type = doc.type;
         ctx.body = doc.body;
         return;
       }
@@ -69,7 +70,8 @@ export function providerMount(options: { provider: () => Provider; issuer: strin
     if (cacheable && body && typeof body === 'object' && !Buffer.isBuffer(body)) {
       let docs = documents.get(current);
       if (!docs) documents.set(current, (docs = new Map()));
-      docs.set(ctx.path, { body: Buffer.from(JSON.stringify(body)), type: ctx.response.get('Content-Type'), vary: ctx.response.get('Vary') });
+      const headers = DOCUMENT_HEADERS.map((name) => [name, ctx.response.get(name)] as [string, string]).filter(([, value]) => value);
+      docs.set(ctx.path, { body: Buffer.from(JSON.stringify(body)), headers });
     }
   };
 }
