@@ -51,7 +51,8 @@ function isRealDate(s: string): boolean {
 }
 
 export interface AccountService {
-  create(input: z.input<typeof newAccountSchema>): Promise<Person>;
+  /** `actor.operator`: who registered the person (the CLI), recorded with the audit event. */
+  create(input: z.input<typeof newAccountSchema>, actor?: { operator: string }): Promise<Person>;
   findById(id: string): Promise<Person | undefined>;
   list(options: { limit: number; offset: number }): Promise<Person[]>;
 }
@@ -59,7 +60,7 @@ export interface AccountService {
 export function createAccountService(deps: { persons: PersonRepository; hasher: PasswordHasher; audit: AuditService; today?: () => string }): AccountService {
   const today = deps.today ?? (() => new Date().toISOString().slice(0, 10));
   return {
-    async create(raw) {
+    async create(raw, actor) {
       const parsed = newAccountSchema.safeParse(raw);
       if (!parsed.success) throw new AccountInputError('missing or malformed account fields');
       const input = parsed.data;
@@ -119,7 +120,7 @@ export function createAccountService(deps: { persons: PersonRepository; hasher: 
           passwordHash,
           status: 'active',
         });
-        deps.audit.record('ACCOUNT_CREATED', { person: person.id, pid: maskPid(person.pid), level });
+        deps.audit.record('ACCOUNT_CREATED', { person: person.id, pid: maskPid(person.pid), level, ...(actor ? { operator: actor.operator } : {}) });
         return person;
       } catch (err) {
         if (err instanceof StoreConflictError) throw new AccountInputError('an account with this --pid already exists');

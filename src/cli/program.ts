@@ -567,12 +567,13 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
       const raw = await io.readStdin();
       const password = raw.replace(/\r?\n$/, '');
       if (!password) throw new UsageError('no password on standard input');
+      const operator = operatorFor(config());
       const s = await services();
       try {
         const person = await s.accounts.create({
           pid: opts.pid, name: opts.name, birthdate: opts.birthdate, gender: opts.gender,
           email: opts.email, phone: opts.phone, level: opts.level, password,
-        });
+        }, { operator });
         print({ json: !!opts.json }, { id: person.id }, () => `registered ${maskPid(person.pid)} as ${person.id}`);
       } catch (err) {
         if (err instanceof AccountInputError) throw new UsageError(err.message);

@@ -419,6 +419,9 @@ describe('operators: keys rotate / retire, accounts lock / set-level / reset-mfa
     expect(lines.map((l) => l.seq)).toEqual(lines.map((_l, i) => i + 1));
     expect(lines.map((l) => l.event)).toEqual(expect.arrayContaining(['KEYS_ROTATED', 'ACCOUNT_LOCKED', 'ACCOUNT_LEVEL_CHANGED', 'PORTAL_APPROVED']));
     expect(lines.find((l) => l.event === 'ACCOUNT_LOCKED')?.details).toMatchObject({ operator: 'ops.an', reason: 'suspected account takeover' });
+    // Registering a person records who did it too (the local user name outside production).
+    const created = lines.find((l) => l.event === 'ACCOUNT_CREATED' && l.details.pid === '*********123');
+    expect(created?.details.operator).toEqual(expect.stringMatching(/^[A-Za-z0-9._@-]{2,64}$/));
     expect(exported.stdout).not.toContain('001090000123');
 
     // Editing any entry makes verify fail, name it, and exit 1.
