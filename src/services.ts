@@ -24,12 +24,16 @@ export function createLogger(config: Config): Logger {
 /**
  * The access log: one line per request with id, method, path, status and time, nothing to redact
  * (query strings are never logged). A logger of its own, so the line skips redaction's per-line cost,
- * written to stdout in batches (4 kB, or every second) instead of one write per request; what is
+ * written to stdout in batches (2 kB, or every second) instead of one write per request; what is
  * buffered is written when the process exits. Errors and security events go through the main
  * logger, which writes each line at once.
+ *
+ * A batch is written once it reaches 2 kB, and a line is short (its path is cut at 256
+ * characters), so each write stays under PIPE_BUF (4 kB): on a pipe it is atomic and the main
+ * logger's lines cannot land inside it.
  */
 export function createAccessLogger(config: Config): Logger {
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 2048 });
   setInterval(() => {
     try {
       destination.flush();

@@ -19,7 +19,7 @@ const CSP = [
   // form post, which ends at the portal's redirect_uri (another origin).
 ].join(';');
 
-export function securityHeaderList(options: { https: boolean }): ReadonlyArray<readonly [string, string]> {
+function securityHeaderList(options: { https: boolean }): ReadonlyArray<readonly [string, string]> {
   return Object.freeze([
     ['Content-Security-Policy', CSP],
     ['Cross-Origin-Opener-Policy', 'same-origin'],

@@ -7,6 +7,12 @@ import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
 
 const SAFE_ID = /^[A-Za-z0-9._-]{8,64}$/;
+/** A path longer than this is cut in the access line: a request must not make a log line as long as it likes. */
+export const LOGGED_PATH_MAX = 256;
+
+export function loggedPath(path: string): string {
+  return path.length > LOGGED_PATH_MAX ? `${path.slice(0, LOGGED_PATH_MAX)}…` : path;
+}
 
 export function requestContext(logger: Logger, options: { trustRequestId: boolean }): Middleware {
   return async function requestContextMiddleware(ctx, next) {
@@ -23,7 +29,7 @@ export function requestContext(logger: Logger, options: { trustRequestId: boolea
       await next();
     } finally {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      logger.info({ req_id: id, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+      logger.info({ req_id: id, method: ctx.method, path: loggedPath(ctx.path), status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
     }
   };
 }
