@@ -28,12 +28,12 @@ export function createLogger(config: Config): Logger {
  * buffered is written when the process exits. Errors and security events go through the main
  * logger, which writes each line at once.
  *
- * A batch is written once it reaches 2 kB, and a line is short (its path is cut at 256
- * characters), so each write stays under PIPE_BUF (4 kB): on a pipe it is atomic and the main
- * logger's lines cannot land inside it.
+ * Each write is at most 4 kB of whole lines (`maxWrite`: lines that arrive while one write is in
+ * flight start the next chunk; a line is short, its path cut at 256 characters), so it stays within
+ * PIPE_BUF: on a pipe it is atomic and the main logger's lines cannot land inside it.
  */
 export function createAccessLogger(config: Config): Logger {
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 2048 });
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 2048, maxWrite: 4096 });
   setInterval(() => {
     try {
       destination.flush();
