@@ -30,7 +30,7 @@ export function createRenderer(options: { cache: boolean }): Renderer {
   return {
     html,
     render(ctx, view, locale, data, status = 200) {
-      const switchHref = ctx.method === 'GET' ? withLang(ctx.path, ctx.querystring, locale === 'vi' ? 'en' : 'vi') : null;
+      const switchHref = ctx.method === 'GET' ? switchTo(locale === 'vi' ? 'en' : 'vi') : null;
       ctx.status = status;
       ctx.type = 'text/html; charset=utf-8';
       ctx.body = html(view, locale, data, switchHref ?? undefined);
@@ -38,7 +38,11 @@ export function createRenderer(options: { cache: boolean }): Renderer {
   };
 }
 
-/** The current page's URL with `lang` set (keeps the path; drops other query parameters). */
-function withLang(pathname: string, _query: string, lang: Locale): string {
-  return `${pathname}?lang=${lang}`;
+/**
+ * The language switch: a query-only relative reference, which keeps the current path and replaces
+ * the query (RFC 3986 §5.2.2). Never built from the request path: `GET //evil.example/login` would
+ * otherwise render a scheme-relative link to another site (RFC 3986 §4.2).
+ */
+function switchTo(lang: Locale): string {
+  return `?lang=${lang}`;
 }

@@ -85,3 +85,18 @@ describe('sign-out confirmation', () => {
     expect(new URL(silent.location!).searchParams.get('code')).toBeTruthy();
   });
 });
+
+describe('the language switch', () => {
+  it.each(['//evil.example/login', '/\\evil.example/login', '//evil.example/%2e%2e/login', '/interaction/x//evil.example'])(
+    'on a page for %s links only to this site (never a scheme-relative URL to another host)',
+    async (path) => {
+      const res = await fetch(`${srv.issuer}${path}`, { redirect: 'manual' });
+      const html = await res.text();
+      const href = /<a class="lang" href="([^"]*)"/.exec(html)?.[1];
+      expect(href).toBeDefined();
+      const target = new URL(href!.replace(/&amp;/g, '&'), `${srv.issuer}${path.replace(/\\/g, '/')}`);
+      expect(target.origin).toBe(srv.issuer);
+      expect(target.searchParams.get('lang')).toBe('en');
+    },
+  );
+});
