@@ -5,6 +5,8 @@
  */
 import type { AnyBulkWriteOperation, Collection, Db, Document, Sort } from 'mongodb';
 import type { CopyCollection, StoreCopy } from '../types.js';
+import type { RecoveryCodesDoc } from './recovery-codes.js';
+import { pairId } from './shared.js';
 
 type Neutral = Record<string, unknown>;
 
@@ -16,8 +18,6 @@ interface CopySpec {
   toNeutral(doc: Document): Neutral[];
   toDocument(record: Neutral): Document;
 }
-
-const pairId = (a: string, b: string): string => JSON.stringify([a, b]);
 
 function str(record: Neutral, field: string): string {
   const value = record[field];
@@ -258,13 +258,6 @@ const SPECS: Record<Exclude<CopyCollection, 'recoveryCodes'>, CopySpec> = {
     }),
   },
 };
-
-interface RecoveryCodesDoc {
-  _id: string;
-  createdAt: number;
-  unused: string[];
-  used: { hash: string; usedAt: number }[];
-}
 
 /** One neutral record per code (personId, codeHash, createdAt, usedAt), ordered by code hash. */
 function recoveryNeutral(doc: RecoveryCodesDoc): Neutral[] {
