@@ -18,7 +18,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AuditService } from '../audit/index.js';
 import type { FactorRepository, Person, PersonRepository } from '../store/index.js';
-import { CODE_ATTEMPTS, PASSKEY_CHALLENGE_TTL_MS, maskEmail, maskPhone, type FactorNotices, type MessageCodeService, type PasskeyService, type RecoveryService, type TotpService } from '../mfa/index.js';
+import { CODE_ATTEMPTS, PASSKEY_CHALLENGE_TTL_MS, keptAsOnlyFactor, maskEmail, maskPhone, type FactorNotices, type MessageCodeService, type PasskeyService, type RecoveryService, type TotpService } from '../mfa/index.js';
 import { AppError } from '../http/errors.js';
 import { parseForm, readForm } from '../http/body.js';
 import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
@@ -156,7 +156,26 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
     }), opts.status ?? 200);
   }
 
+  /**
+   * Enrolment inside a sign-in is for a person without a second factor. Once one exists (added
+   * meanwhile, elsewhere), the pending seed is dropped and the sign-in asks for that factor: an
+   * enrolment page left open never binds a factor next to it.
+   */
+  async function useExistingFactor(ctx: Context, view: InteractionView, portalName: string, journey: Journey) {
+    const next: Journey = { ...journey, stage: 'second_factor' };
+    delete next.enrolFactorId;
+    delete next.passkeyChallenge;
+    if (journey.enrolFactorId) {
+      const pending = await deps.factors.find(journey.enrolFactorId);
+      if (pending && !pending.confirmed && pending.personId === journey.personId) await deps.factors.remove(journey.personId, pending.id);
+    }
+    await journeys.put(view.uid, next);
+    deps.audit.record('MFA_FAILED', { person: journey.personId, stage: 'enrol', reason: 'factor_exists' });
+    return renderCode(ctx, view, portalName, next, { error: 'enrol.factor_added', status: 400 });
+  }
+
   async function renderEnrol(ctx: Context, view: InteractionView, portalName: string, journey: Journey, error?: MessageKey) {
+    if (await hasSecondFactor(deps.factors, journey.personId)) return useExistingFactor(ctx, view, portalName, journey);
     const p = await person(journey.personId);
     const accountName = `${p.pid.slice(0, 3)}…${p.pid.slice(-3)}`;
     let enrolment = journey.enrolFactorId ? await deps.totp.resumeEnrolment(p.id, journey.enrolFactorId, accountName) : undefined;
@@ -367,7 +386,8 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       const { raw, view, journey, portalName } = await loadJourney(ctx, ['enrol']);
       const form = parseForm(raw, enrolForm);
       if (!journey.enrolFactorId) throw new AppError('wrong_step', 400, 'error.session_expired');
-      const result = await deps.totp.confirmEnrolment(journey.personId, journey.enrolFactorId, form.code.trim());
+      const result = await deps.totp.confirmEnrolment(journey.personId, journey.enrolFactorId, form.code.trim(), { onlyFactor: true });
+      if (!result.ok && result.reason === 'factor_exists') return useExistingFactor(ctx, view, portalName, journey);
       if (!result.ok) {
         deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: journey.personId, method: 'totp', stage: 'enrol' });
         if (result.reason === 'locked') return renderLocked(ctx, view, portalName);
@@ -412,7 +432,7 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       const personId = loaded.journey.personId;
       // Enrolment inside a sign-in is for a person without a second factor; one added meanwhile
       // (elsewhere) must be used instead.
-      if (await hasSecondFactor(deps.factors, personId)) throw new AppError('wrong_step', 400, 'error.session_expired');
+      if (await hasSecondFactor(deps.factors, personId)) return useExistingFactor(ctx, view, portalName, loaded.journey);
       const { challenge, journey } = await takeChallenge(view.uid, loaded.journey, 'register');
       if (!challenge) {
         deps.audit.record('MFA_FAILED', { person: personId, method: 'passkey', type: 'passkey', stage: 'enrol', reason: 'expired' });
@@ -423,6 +443,7 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
         deps.audit.record('MFA_FAILED', { person: personId, method: 'passkey', type: 'passkey', stage: 'enrol', reason: result.reason });
         return renderEnrol(ctx, view, portalName, journey, PASSKEY_ENROL_ERRORS[result.reason] ?? 'enrol.passkey_failed');
       }
+      if (!(await keptAsOnlyFactor(deps.factors, personId, result.factor.id))) return useExistingFactor(ctx, view, portalName, journey);
       deps.audit.record('FACTOR_ENROLLED', { person: personId, type: 'passkey', factor: result.factor.id, amr: result.amr });
       await deps.notices.factorAdded(personId, 'passkey', localeFor(ctx, view.params.ui_locales));
       // The authenticator app offered on the same page was not chosen: drop its unconfirmed seed.

@@ -17,7 +17,7 @@ export { CODE_ATTEMPTS } from './attempts.js';
 
 export type CodeResult =
   | { ok: true; factor: Factor }
-  | { ok: false; reason: 'invalid' | 'replayed' | 'locked' };
+  | { ok: false; reason: 'invalid' | 'replayed' | 'locked' | 'factor_exists' };
 
 export interface TotpEnrolment {
   factorId: string;
@@ -31,11 +31,35 @@ export interface TotpService {
   startEnrolment(personId: string, label: string, accountName: string): Promise<TotpEnrolment>;
   /** Shows an unfinished enrolment again (same seed) if it exists and is the person's. */
   resumeEnrolment(personId: string, factorId: string, accountName: string): Promise<TotpEnrolment | undefined>;
-  confirmEnrolment(personId: string, factorId: string, code: string): Promise<CodeResult>;
+  /**
+   * Confirms an enrolment with its first code. `onlyFactor`: the enrolment is the person's first
+   * second factor (inside a sign-in, proven by the password alone) and must not be bound once
+   * another factor exists — `factor_exists`, and the pending seed is removed.
+   */
+  confirmEnrolment(personId: string, factorId: string, code: string, options?: { onlyFactor?: boolean }): Promise<CodeResult>;
   verify(personId: string, code: string): Promise<CodeResult>;
 }
 
 const aad = (factorId: string) => `totp:${factorId}`;
+
+async function otherConfirmedFactor(factors: FactorRepository, personId: string, factorId: string): Promise<boolean> {
+  return (await factors.listForPerson(personId)).some((f) => f.confirmed && f.id !== factorId);
+}
+
+/**
+ * A first second factor bound with the password alone is kept only if it is still the person's
+ * only confirmed factor after it was confirmed; otherwise it is removed again. Write, then check:
+ * of two confirmations that race (this one and one in the account area, or two sign-ins), the
+ * later to confirm always sees the earlier, so a factor added meanwhile is never joined by one
+ * bound by someone holding only the password (NIST SP 800-63B §6.1.2.1: binding an additional
+ * authenticator needs an authenticated session at the level of the existing ones). It holds on
+ * every backend, without a multi-record transaction. Also used for passkeys registered in a sign-in.
+ */
+export async function keptAsOnlyFactor(factors: FactorRepository, personId: string, factorId: string): Promise<boolean> {
+  if (!(await otherConfirmedFactor(factors, personId, factorId))) return true;
+  await factors.remove(personId, factorId);
+  return false;
+}
 export const CODE_RE = /^[0-9]{6}$/;
 
 export function createTotpService(deps: {
@@ -95,11 +119,17 @@ export function createTotpService(deps: {
       return present(factor, accountName);
     },
 
-    async confirmEnrolment(personId, factorId, code) {
+    async confirmEnrolment(personId, factorId, code, options = {}) {
       const factor = await deps.factors.find(factorId);
       if (!factor || factor.personId !== personId || factor.type !== 'totp' || factor.confirmed) return { ok: false, reason: 'invalid' };
+      if (options.onlyFactor && (await otherConfirmedFactor(deps.factors, personId, factorId))) {
+        await deps.factors.remove(personId, factorId);
+        return { ok: false, reason: 'factor_exists' };
+      }
       const result = await check(personId, code, [factor]);
-      if (result.ok) await deps.factors.confirm(personId, factorId, now());
+      if (!result.ok) return result;
+      await deps.factors.confirm(personId, factorId, now());
+      if (options.onlyFactor && !(await keptAsOnlyFactor(deps.factors, personId, factorId))) return { ok: false, reason: 'factor_exists' };
       return result;
     },
 

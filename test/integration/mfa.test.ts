@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type * as oidc from 'openid-client';
 import type { TestServer } from '../helpers/harness.js';
-import { Browser, alertText } from '../helpers/browser.js';
+import { Browser, alertText, hiddenField } from '../helpers/browser.js';
 import { authRequest, redeem, type Portal } from '../helpers/rp.js';
 import { HIGH, LOW, MINUTE, SUBSTANTIAL, TOTP_SECRET, pageSteps, shownRecoveryCodes, startWithPortal, totpCode, totpSecret, type Person } from '../helpers/pages.js';
 
@@ -74,6 +74,52 @@ describe('enrolment inside the sign-in', () => {
     const page = await password(browser, req, person);
     const back = await toPortal(browser, await submit(browser, page, { code: await totp(secret) }));
     expect((await redeem(config, req, back.location!)).claims()!.acr).toBe(HIGH);
+  });
+});
+
+describe('an enrolment page left open', () => {
+  it('cannot bind its authenticator once the person has added one elsewhere, whatever the page is sent', async () => {
+    const person = await srv.addPerson();
+    now += MINUTE;
+    // Someone holding only the password opens a substantial sign-in and keeps the enrolment page.
+    const intruder = new Browser(srv.issuer);
+    const req = await authRequest(config, portal, { acr_values: SUBSTANTIAL });
+    const page = await password(intruder, req, person);
+    const intruderSeed = totpSecret(page.text);
+
+    // The person adds an authenticator app in their account area.
+    const owner = new Browser(srv.issuer);
+    let account = await owner.get(url('/account/security'));
+    account = await submit(owner, account, { identifier: person.pid, password: person.password });
+    const enrolPage = await owner.post(url('/account/security/totp'), { _csrf: hiddenField(account.text, '_csrf') });
+    const ownerSeed = totpSecret(enrolPage.text);
+    const confirmed = await owner.post(url('/account/security/totp/confirm'), {
+      _csrf: hiddenField(enrolPage.text, '_csrf'), factor: hiddenField(enrolPage.text, 'factor'), code: await totp(ownerSeed),
+    });
+    expect(shownRecoveryCodes(confirmed.text)).toHaveLength(10);
+
+    // The intruder's page is submitted with a right code for its own seed — and, if the page
+    // offers a new seed, with a right code for that one: refused, nothing bound, and the sign-in
+    // asks for the person's factor instead.
+    let answer = page;
+    let seed = intruderSeed;
+    for (let i = 0; i < 2; i += 1) {
+      now += MINUTE;
+      answer = await submit(intruder, answer, { code: await totp(seed) });
+      expect(answer.status).toBeLessThan(500);
+      expect(answer.location).toBeNull();
+      expect(shownRecoveryCodes(answer.text)).toHaveLength(0);
+      if (!TOTP_SECRET.test(answer.text)) break;
+      seed = totpSecret(answer.text);
+    }
+    expect(answer.text).not.toContain('data-testid="totp-secret"');
+    expect(answer.text).toContain('name="code"');
+    const factors = await srv.system.store.factors.listForPerson(person.id);
+    expect(factors.filter((f) => f.confirmed)).toHaveLength(1);
+    // The intruder's code does not pass as the second factor either.
+    const again = await submit(intruder, answer, { code: await totp(intruderSeed) });
+    expect(again.location).toBeNull();
+    expect(again.status).toBe(400);
   });
 });
 

@@ -76,6 +76,7 @@ export const en: Record<keyof typeof vi, string> = {
   'enrol.passkey_noscript': 'Passkeys need JavaScript. Turn JavaScript on in your browser, or use an authenticator app above.',
   'enrol.passkey_failed': 'The passkey could not be registered. Try again, or use an authenticator app.',
   'enrol.passkey_duplicate': 'This passkey is already registered. Use another one, or an authenticator app.',
+  'enrol.factor_added': 'A second factor has just been added to this account. Use it to continue.',
   'recovery.title': 'Your recovery codes',
   'recovery.intro': 'If you lose your phone, you can sign in with one of these codes. Each code works once.',
   'recovery.warning': 'The codes are shown only now. Print or copy them and keep them somewhere safe.',

@@ -74,6 +74,7 @@ export const vi = {
   'enrol.passkey_noscript': 'Khóa truy cập cần JavaScript. Hãy bật JavaScript trong trình duyệt, hoặc dùng ứng dụng xác thực ở trên.',
   'enrol.passkey_failed': 'Không đăng ký được khóa truy cập. Vui lòng thử lại, hoặc dùng ứng dụng xác thực.',
   'enrol.passkey_duplicate': 'Khóa truy cập này đã được đăng ký. Hãy dùng một khóa khác, hoặc ứng dụng xác thực.',
+  'enrol.factor_added': 'Tài khoản này vừa được thêm một phương thức xác thực bước hai. Hãy dùng phương thức đó để tiếp tục.',
   'recovery.title': 'Mã khôi phục của bạn',
   'recovery.intro': 'Nếu mất điện thoại, bạn có thể đăng nhập bằng một trong các mã này. Mỗi mã dùng được một lần.',
   'recovery.warning': 'Các mã chỉ hiển thị lần này. Hãy in hoặc chép lại và cất ở nơi an toàn.',
