@@ -89,7 +89,10 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   });
   jobs.register(sessions.expiryHandler);
   // In the server, ending an enterprise access runs at once (the CLI's waits for the next poll).
-  const orgs = createOrgService({ orgs: store.orgs, persons: store.persons, jobs: store.jobs, audit, now: options.now, kick: () => jobs.kick() });
+  const orgs = createOrgService({
+    orgs: store.orgs, persons: store.persons, jobs: store.jobs, audit, now: options.now, kick: () => jobs.kick(),
+    counters: store.counters, tellDelegate: (personId, what) => notices.delegated(personId, what),
+  });
   const orgContexts = createOrgContexts({ orgs: store.orgs, service: orgs });
   const buildProvider = () => createProvider({
     config, jwks: keySet.jwks, cookieKeys: keys.cookieKeys, store, portals, renderer, logger, audit, pairwiseSalt: keys.pairwiseSalt,

@@ -27,6 +27,7 @@ const delegateForm = {
   _csrf: z.string().max(128),
   code: CODE,
   pid: z.string().max(32),
+  full_name: z.string().max(200),
   role: z.string().max(64),
   until: z.string().max(16).optional(),
 };
@@ -39,10 +40,13 @@ const PROBLEMS: Record<OrgInputProblem, MessageKey> = {
   until: 'account.orgs_error_until',
   pid: 'account.orgs_error_pid',
   no_account: 'account.orgs_error_no_account',
+  rate_limited: 'account.orgs_error_rate',
   already_representative: 'account.orgs_error_representative',
   forbidden: 'account.orgs_error_forbidden',
   other: 'account.orgs_error_other',
 };
+
+const STATUS: Partial<Record<OrgInputProblem, number>> = { forbidden: 403, rate_limited: 429 };
 
 export function createOrganizationsController(deps: OrganizationsDeps) {
   async function render(ctx: Context, session: AccountSession, opts: { notice?: MessageKey; error?: MessageKey; status?: number } = {}) {
@@ -87,9 +91,9 @@ export function createOrganizationsController(deps: OrganizationsDeps) {
       if (!change) return;
       const { session, form } = change;
       try {
-        await deps.orgs.delegate({ code: form.code, pid: form.pid.trim(), role: form.role.trim(), until: form.until || undefined }, { personId: session.accountId });
+        await deps.orgs.delegate({ code: form.code, pid: form.pid.trim(), fullName: form.full_name, role: form.role.trim(), until: form.until || undefined }, { personId: session.accountId });
       } catch (err) {
-        if (err instanceof OrgInputError) return render(ctx, session, { error: PROBLEMS[err.problem], status: err.problem === 'forbidden' ? 403 : 400 });
+        if (err instanceof OrgInputError) return render(ctx, session, { error: PROBLEMS[err.problem], status: STATUS[err.problem] ?? 400 });
         throw err;
       }
       await render(ctx, session, { notice: 'account.orgs_delegated' });
@@ -103,7 +107,7 @@ export function createOrganizationsController(deps: OrganizationsDeps) {
         const revoked = await deps.orgs.revokePerson(form.code, form.person, { personId: session.accountId });
         return render(ctx, session, revoked ? { notice: 'account.orgs_revoked' } : { error: 'account.orgs_error_none', status: 404 });
       } catch (err) {
-        if (err instanceof OrgInputError) return render(ctx, session, { error: PROBLEMS[err.problem], status: err.problem === 'forbidden' ? 403 : 400 });
+        if (err instanceof OrgInputError) return render(ctx, session, { error: PROBLEMS[err.problem], status: STATUS[err.problem] ?? 400 });
         throw err;
       }
     },

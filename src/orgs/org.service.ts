@@ -12,7 +12,8 @@
  * the tokens and the back-channel logout follow as durable jobs (see provider/org-access.ts).
  */
 import type { AuditService } from '../audit/index.js';
-import type { Delegation, Enterprise, JobRepository, OrgGrant, OrgRepository, PersonRepository } from '../store/index.js';
+import type { CounterRepository, Delegation, Enterprise, JobRepository, OrgGrant, OrgRepository, PersonRepository } from '../store/index.js';
+import { normaliseName } from '../accounts/names.js';
 import { StoreConflictError } from '../store/index.js';
 import { LEGAL_REPRESENTATIVE, OrgInputError, checkCode, checkName, checkRole, checkUntil, parentOf } from './org.validation.js';
 
@@ -37,9 +38,18 @@ const actorLabel = (actor: Actor) => ('personId' in actor ? actor.personId : `op
 export interface DelegateInput {
   code: string;
   pid: string;
+  /** The delegate's full name as on their identity card: required when a citizen delegates. */
+  fullName?: string;
   role: string;
   until?: string;
   portals?: string[];
+}
+
+export const DELEGATIONS_PER_HOUR = 10;
+
+/** A full name as people type it: NFC, case-folded (Vietnamese rules), spaces collapsed; diacritics kept. */
+function comparableName(name: string): string {
+  return normaliseName(name).toLocaleLowerCase('vi');
 }
 
 export function createOrgService(deps: {
@@ -50,9 +60,35 @@ export function createOrgService(deps: {
   now?: () => number;
   /** Runs enqueued jobs soon (the server); the CLI leaves them to the server's polling. */
   kick?: () => void;
+  /** Counts a citizen's delegation attempts (the account area); without it they are not limited. */
+  counters?: CounterRepository;
+  /** Tells a person that they may now act for an enterprise (their contacts on file). */
+  tellDelegate?: (personId: string, what: { enterprise: string; code: string; role: string }) => Promise<void>;
 }) {
   const now = deps.now ?? Date.now;
   const { orgs } = deps;
+
+  /**
+   * The person a legal representative names in the account area: the number and the full name must
+   * both match, and an unknown number or a wrong name get one and the same answer — a citizen is not
+   * a directory of who has an account (OWASP ASVS 5.0 6.3.8). Names compare after NFC and case and
+   * space normalisation, never after removing diacritics ("Hoà" is not "Hoa").
+   */
+  async function personByPidAndName(pid: unknown, fullName: unknown) {
+    const noMatch = new OrgInputError('no account matches this identification number and full name', 'no_account');
+    if (typeof pid !== 'string' || !/^\d{12}$/.test(pid)) throw new OrgInputError('the personal identification number must have 12 digits', 'pid');
+    const person = await deps.persons.findByPid(pid);
+    const typed = typeof fullName === 'string' ? comparableName(fullName) : '';
+    if (!person || typed.length === 0 || comparableName(person.name) !== typed) throw noMatch;
+    return person;
+  }
+
+  /** At most DELEGATIONS_PER_HOUR attempts an hour per representative: looking people up one by one is cut short. */
+  async function countAttempt(personId: string): Promise<void> {
+    if (!deps.counters) return;
+    const state = await deps.counters.increment(`delegate-attempts:${personId}`, 60 * 60_000, now());
+    if (state.count > DELEGATIONS_PER_HOUR) throw new OrgInputError('too many delegation attempts; try again in an hour', 'rate_limited');
+  }
 
   async function personByPid(label: string, pid: unknown) {
     if (typeof pid !== 'string' || !/^\d{12}$/.test(pid)) throw new OrgInputError(`${label} must be a personal identification number of 12 digits`, 'pid');
@@ -224,7 +260,8 @@ export function createOrgService(deps: {
       if (!enterprise) throw new OrgInputError(`no enterprise with code ${code}`);
       if (enterprise.status === 'dissolved') throw new OrgInputError(`${code} is dissolved`);
       if ('personId' in actor && !(await canManage(actor.personId, code))) throw new OrgInputError('only a legal representative of this enterprise may delegate', 'forbidden');
-      const person = await personByPid('--pid', input.pid);
+      if ('personId' in actor) await countAttempt(actor.personId);
+      const person = 'personId' in actor ? await personByPidAndName(input.pid, input.fullName) : await personByPid('--pid', input.pid);
       if (await isRepresentative(person.id, enterprise)) throw new OrgInputError('this person is a legal representative of the enterprise already', 'already_representative');
       const before = await orgs.findDelegation(code, person.id);
       const delegation = await orgs.putDelegation({ enterpriseCode: code, personId: person.id, role, until, portals, grantedBy: actorLabel(actor) });
@@ -234,6 +271,9 @@ export function createOrgService(deps: {
       // A narrower delegation (another role, fewer portals, an earlier end) must not leave tokens
       // carrying the old one: they are ended, and the next sign-in picks the new terms.
       if (before && before.revokedAt === null) await endAccess(await orgs.grantsFor(code, person.id), 'delegation_changed');
+      // The delegate hears of it on their own contacts: acting for an enterprise is not something
+      // to learn about from someone else, and a mistaken delegation is noticed.
+      await deps.tellDelegate?.(person.id, { enterprise: enterprise.name, code, role });
       if (until !== null) {
         await deps.jobs.enqueue({
           id: `delegation-expiry:${code}:${person.id}:${until}`, kind: DELEGATION_EXPIRY_JOB, payload: { code, personId: person.id, until }, dueAt: until,

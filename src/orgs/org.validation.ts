@@ -5,7 +5,7 @@
 import { z } from 'zod';
 
 /** What was wrong, for pages that say it in the citizen's language (the message is for the CLI). */
-export type OrgInputProblem = 'code' | 'name' | 'role' | 'until' | 'pid' | 'no_account' | 'already_representative' | 'forbidden' | 'other';
+export type OrgInputProblem = 'code' | 'name' | 'role' | 'until' | 'pid' | 'no_account' | 'already_representative' | 'forbidden' | 'rate_limited' | 'other';
 
 export class OrgInputError extends Error {
   constructor(message: string, readonly problem: OrgInputProblem = 'other') {

@@ -4,6 +4,8 @@
  * limited in time and to portals, and revocation, expiry and suspension taking effect at once —
  * tokens inactive, refresh refused, portals told by back-channel logout. Forged choices refused.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as jose from 'jose';
 import * as oidc from 'openid-client';
@@ -172,7 +174,7 @@ describe('choosing the enterprise', () => {
 
 describe('delegations', () => {
   it('a delegate acts in the delegated role until its date; only at the portals it lists', async () => {
-    await srv.system.orgs.delegate({ code: ENTERPRISE, pid: staff.pid, role: 'ke-toan', until: '2030-06-30', portals: [portal.client_id] }, { personId: (await srv.system.store.persons.findByPid(rep.pid))!.id });
+    await srv.system.orgs.delegate({ code: ENTERPRISE, pid: staff.pid, fullName: 'Nguyễn Văn An', role: 'ke-toan', until: '2030-06-30', portals: [portal.client_id] }, { personId: (await srv.system.store.persons.findByPid(rep.pid))!.id });
     const s = await toOrgPage(portal, staff);
     expect(radios(s.page)).toEqual([{ code: ENTERPRISE, checked: true }]);
     expect(s.page.text).toContain('ke-toan');
@@ -273,7 +275,7 @@ describe('/account/organizations', () => {
     expect(page.text).toContain('Hợp tác xã Lúa Vàng');
     const csrf = hiddenField(page.text, '_csrf');
 
-    const done = await browser.post(url('/account/organizations/delegate'), { _csrf: csrf, code: '0500000001', pid: clerk.pid, role: 'thu-quy', until: '' });
+    const done = await browser.post(url('/account/organizations/delegate'), { _csrf: csrf, code: '0500000001', pid: clerk.pid, full_name: '  nguyễn   văn AN ', role: 'thu-quy', until: '' });
     expect(done.status).toBe(200);
     expect(alertText(done.text)).toBe('Đã ủy quyền.');
     expect(done.text).toContain('…031');
@@ -292,7 +294,10 @@ describe('/account/organizations', () => {
   it.each([
     ['a role with spaces', { role: 'kế toán' }, 400, /Vai trò phải là mã ngắn/],
     ['a short pid', { pid: '12345' }, 400, /12 chữ số/],
-    ['an unknown person', { pid: '001090999999' }, 400, /Không có tài khoản/],
+    ['an unknown person', { pid: '001090999999' }, 400, /Không có tài khoản nào khớp/],
+    ['a known person under another name', { full_name: 'Trần Thị Bình' }, 400, /Không có tài khoản nào khớp/],
+    ['a known person under the name without its diacritics', { full_name: 'Nguyen Van An' }, 400, /Không có tài khoản nào khớp/],
+    ['no name', { full_name: '' }, 400, /Không có tài khoản nào khớp/],
     ['a past date', { until: '2020-01-01' }, 400, /Ngày kết thúc/],
     ['another enterprise', { code: OTHER }, 403, /Chỉ người đại diện theo pháp luật/],
     ['a malformed code', { code: "0101234567' --" }, 400, /Mã doanh nghiệp không hợp lệ/],
@@ -301,11 +306,44 @@ describe('/account/organizations', () => {
     const page = await browser.get(url('/account/organizations'));
     const before = (await srv.system.store.orgs.listDelegations(ENTERPRISE)).length;
     const res = await browser.post(url('/account/organizations/delegate'), {
-      _csrf: hiddenField(page.text, '_csrf'), code: ENTERPRISE, pid: stranger.pid, role: 'ke-toan', until: '', ...change,
+      _csrf: hiddenField(page.text, '_csrf'), code: ENTERPRISE, pid: stranger.pid, full_name: 'Nguyễn Văn An', role: 'ke-toan', until: '', ...change,
     });
     expect(res.status).toBe(status);
     expect(alertText(res.text)).toMatch(message);
     expect((await srv.system.store.orgs.listDelegations(ENTERPRISE)).length).toBe(before);
+  });
+
+  it('reveals nothing about a number: an unknown one and a known one with the wrong name get the same page; attempts are limited; the delegate is told', async () => {
+    const owner = await srv.addPerson({ pid: '001090100040' });
+    const known = await srv.addPerson({ pid: '001090100041', name: 'Lê Thị Hoa', phone: '+84912000041', email: 'hoa@example.vn' });
+    await srv.system.orgs.register({ code: '0500000002', name: 'Công ty Hoa Sen', representatives: [owner.pid] }, OPERATOR);
+    const browser = await signedIn(owner);
+    const page = await browser.get(url('/account/organizations'));
+    const csrf = hiddenField(page.text, '_csrf');
+    const attempt = (pid: string, fullName: string) => browser.post(url('/account/organizations/delegate'), { _csrf: csrf, code: '0500000002', pid, full_name: fullName, role: 'ke-toan', until: '' });
+    const unknown = await attempt('001090100049', 'Lê Thị Hoa');
+    const wrongName = await attempt(known.pid, 'Lê Thị Hòa');
+    expect(wrongName.status).toBe(unknown.status);
+    expect(alertText(wrongName.text)).toBe(alertText(unknown.text));
+    expect(wrongName.text.replace(/value="[^"]{20,}"/g, '')).toBe(unknown.text.replace(/value="[^"]{20,}"/g, ''));
+    expect(wrongName.text).not.toContain('Lê Thị Hòa');
+    expect(await srv.system.store.orgs.listDelegations('0500000002')).toEqual([]);
+
+    // The right number and name: delegated, and the delegate hears of it on their contacts.
+    const done = await attempt(known.pid, 'lê thị hoa');
+    expect(alertText(done.text)).toBe('Đã ủy quyền.');
+    const outbox = fs.readFileSync(path.join(srv.system.config.outboxDir, 'outbox.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { to: string; text: string });
+    const told = outbox.filter((m) => m.to === '+84912000041' || m.to === 'hoa@example.vn');
+    expect(told.map((m) => m.to).sort()).toEqual(['+84912000041', 'hoa@example.vn']);
+    expect(told[0]!.text).toContain('Công ty Hoa Sen');
+
+    // Trying numbers one after another is cut short.
+    let last = done;
+    for (let i = 0; i < 12 && last.status !== 429; i += 1) last = await attempt(`0010901001${String(50 + i)}`, 'Lê Thị Hoa');
+    expect(last.status).toBe(429);
+    expect(alertText(last.text)).toMatch(/quá nhiều lần/);
+    const afterLimit = await attempt(known.pid, 'Lê Thị Hoa');
+    expect(afterLimit.status).toBe(429);
   });
 
   it('needs a recent sign-in: an older one is sent through re-authentication first', async () => {
@@ -316,7 +354,7 @@ describe('/account/organizations', () => {
     try {
       const res = await browser.request(url('/account/organizations/delegate'), {
         method: 'POST',
-        body: new URLSearchParams({ _csrf: hiddenField(page.text, '_csrf'), code: ENTERPRISE, pid: stranger.pid, role: 'ke-toan' }).toString(),
+        body: new URLSearchParams({ _csrf: hiddenField(page.text, '_csrf'), code: ENTERPRISE, pid: stranger.pid, full_name: 'Nguyễn Văn An', role: 'ke-toan' }).toString(),
         headers: { origin: srv.issuer, 'sec-fetch-site': 'same-origin' },
       });
       expect(res.status).toBe(303);
