@@ -38,6 +38,17 @@ interface Document {
   headers: Array<[string, string]>;
 }
 
+/**
+ * A `__Host-` cookie must have Path=/ or browsers drop it (RFC 6265bis §4.1.3.2). oidc-provider sets
+ * the resume cookie (and clears it) with the path `/auth/<uid>` whatever the configuration says, so
+ * its Set-Cookie lines are given Path=/ here. Only `__Host-` names (https) are touched.
+ */
+function hostCookiesAtRoot(ctx: Koa.Context): void {
+  const header = ctx.res.getHeader('set-cookie');
+  if (!Array.isArray(header) || !header.some((c) => c.startsWith('__Host-'))) return;
+  ctx.res.setHeader('set-cookie', header.map((c) => (c.startsWith('__Host-') ? c.replace(/; path=[^;]*/i, '; path=/') : c)));
+}
+
 export function providerMount(options: { provider: () => Provider; issuer: string }): Koa.Middleware {
   const issuerOrigin = new URL(options.issuer).origin;
   const mounted = new WeakMap<Provider, Koa.Middleware>();
@@ -63,6 +74,7 @@ export function providerMount(options: { provider: () => Provider; issuer: strin
       mounted.set(current, middleware);
     }
     await middleware(ctx, next);
+    hostCookiesAtRoot(ctx);
     if (ctx.status !== 200) return;
     // Portals cache the key set; 10 minutes is well inside the delay before a new key signs.
     if (ctx.path === '/jwks') ctx.set('Cache-Control', 'public, max-age=600');

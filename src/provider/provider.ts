@@ -37,6 +37,10 @@ export const TTL = Object.freeze({
 
 export const COOKIE_NAMES = Object.freeze({ session: 'dd_session', interaction: 'dd_interaction', resume: 'dd_resume' });
 
+function hostPrefixed(names: typeof COOKIE_NAMES): Record<keyof typeof COOKIE_NAMES, string> {
+  return { session: `__Host-${names.session}`, interaction: `__Host-${names.interaction}`, resume: `__Host-${names.resume}` };
+}
+
 const ASYMMETRIC_JWS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 
 export interface ProviderDeps {
@@ -180,11 +184,17 @@ export function createProvider(deps: ProviderDeps): Provider {
     jwks: { keys: deps.jwks } as Configuration['jwks'],
     cookies: {
       keys: deps.cookieKeys,
-      // On https the session cookie is `__Host-` prefixed: Secure, Path=/, no Domain, so a sibling
-      // portal on the parent domain cannot plant one (session fixation).
-      names: https ? { ...COOKIE_NAMES, session: `__Host-${COOKIE_NAMES.session}` } : COOKIE_NAMES,
+      // On https every cookie of a sign-in is `__Host-` prefixed: Secure, Path=/, no Domain, so a
+      // sibling portal on the parent domain cannot plant one (RFC 6265bis §4.1.3.2). For the session
+      // that prevents fixation; for the interaction and resume cookies, a planted pair (signature
+      // included, taken from the attacker's own sign-in) would make a victim's browser finish the
+      // attacker's sign-in (login CSRF) or type the victim's password into it. Path=/ is required by
+      // the prefix: one sign-in at a time per browser (a second one started in another tab takes
+      // over, and the first asks to start again). The library pins the resume cookie's path to
+      // `/auth/<uid>`; mount.ts moves it to `/`.
+      names: https ? hostPrefixed(COOKIE_NAMES) : COOKIE_NAMES,
       long: { httpOnly: true, sameSite: 'lax', overwrite: true },
-      short: { httpOnly: true, sameSite: 'lax', overwrite: true },
+      short: { httpOnly: true, sameSite: 'lax', overwrite: true, ...(https ? { path: '/' } : {}) },
     },
     acrValues: [...ACR_VALUES],
     claims: {

@@ -85,4 +85,57 @@ describe('HSTS on https', () => {
     expect(session!.toLowerCase()).not.toContain('domain=');
     expect(res.headers.getSetCookie().some((c) => c.startsWith('dd_session='))).toBe(false);
   });
+
+  /**
+   * The interaction and resume cookies bind a sign-in to the browser that started it. A sibling
+   * sub-domain could otherwise plant another sign-in's pair (its signature included) and make a
+   * victim's browser finish the attacker's sign-in (login CSRF) or type their password into it.
+   */
+  it('carries the interaction and resume cookies as __Host- (Secure, Path=/, no Domain), and signs in with them', async () => {
+    const browser = new Browser(srv.issuer);
+    const portal = await srv.addPortal({ redirectUris: ['https://portal.example.vn/cb3'] });
+    const person = await srv.addPerson();
+    const auth = new URL(`${srv.issuer}/auth`);
+    auth.search = new URLSearchParams({
+      client_id: portal.client_id, response_type: 'code', scope: 'openid', redirect_uri: portal.redirect_uri,
+      state: oidc.randomState(),
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    }).toString();
+    const local = (location: string) => { const u = new URL(location); return `${srv.issuer}${u.pathname}${u.search}`; };
+    let res = await browser.request(auth.href, { headers: viaProxy });
+    const set = res.headers.getSetCookie();
+    for (const name of ['dd_interaction', 'dd_interaction.sig', 'dd_resume', 'dd_resume.sig']) {
+      expect(set.some((c) => c.startsWith(`${name}=`))).toBe(false);
+      const cookie = set.find((c) => c.startsWith(`__Host-${name}=`))?.toLowerCase();
+      expect({ name, secure: cookie?.includes('; secure'), root: /; path=\/(;|$)/.test(cookie ?? ''), domain: cookie?.includes('domain=') })
+        .toEqual({ name, secure: true, root: true, domain: false });
+    }
+    res = await browser.request(local(res.location!), { headers: viaProxy });
+    const action = /<form[^>]*action="([^"]*)"/.exec(res.text)![1]!;
+    const csrf = /name="_csrf" value="([^"]*)"/.exec(res.text)![1]!;
+    res = await browser.request(`${srv.issuer}${action}`, {
+      method: 'POST',
+      body: new URLSearchParams({ _csrf: csrf, identifier: person.pid, password: person.password }).toString(),
+      headers: { ...viaProxy, origin: ISSUER, 'sec-fetch-site': 'same-origin' },
+    });
+    expect(res.status).toBe(303);
+    const follow = async (r: Response) => {
+      for (let i = 0; i < 5 && r.location && !r.location.startsWith('https://portal.example.vn/'); i += 1) r = await browser.request(local(r.location), { headers: viaProxy });
+      return r;
+    };
+    res = await follow(res);
+    if (res.status === 200 && res.text.includes('name="decision"')) {
+      const consent = /<form[^>]*action="([^"]*)"/.exec(res.text)![1]!;
+      res = await follow(await browser.request(`${srv.issuer}${consent}`, {
+        method: 'POST',
+        body: new URLSearchParams({ _csrf: /name="_csrf" value="([^"]*)"/.exec(res.text)![1]!, decision: 'allow' }).toString(),
+        headers: { ...viaProxy, origin: ISSUER, 'sec-fetch-site': 'same-origin' },
+      }));
+    }
+    expect(res.location).toMatch(/^https:\/\/portal\.example\.vn\/cb3\?code=/);
+    // Once resumed, the resume cookie is cleared where it was set.
+    const cleared = browser.cookies().get('__Host-dd_resume');
+    expect(cleared).toBeUndefined();
+  });
 });
