@@ -9,6 +9,7 @@
  *   so a legitimate person is not locked out further by an attacker's guesses.
  * - A per-IP budget of attempts bounds guessing across many accounts from one address.
  */
+import crypto from 'node:crypto';
 import type { AuditService } from '../audit/index.js';
 import type { CounterRepository, Person, PersonRepository } from '../store/index.js';
 import type { PasswordHasher } from './password-hasher.js';
@@ -31,6 +32,9 @@ export const LOCKOUT = Object.freeze({
   ipBudget: 600,
   ipWindowMs: 15 * 60_000,
 });
+
+/** Looked up for identifiers that are not shaped like a number: province code 000 does not exist. */
+const NO_SUCH_PID = '000000000000';
 
 export type AuthResult =
   | { ok: true; person: Person }
@@ -76,6 +80,7 @@ export function createAuthenticationService(deps: {
   const now = deps.now ?? Date.now;
   const failKey = (personId: string) => `login-fail:${personId}`;
   const ipKey = (ip: string) => `login-ip:${ipBucket(ip)}`;
+  const unknownKey = (identifier: string) => `login-fail:unknown:${crypto.createHash('sha256').update(identifier).digest('base64url').slice(0, 22)}`;
 
   return {
     async authenticate({ identifier, password, ip }) {
@@ -86,16 +91,19 @@ export function createAuthenticationService(deps: {
         return { ok: false, reason: 'ip_limited' };
       }
 
-      const person = isPidShape(identifier) ? await deps.persons.findByPid(identifier) : undefined;
+      // Known, unknown and malformed identifiers cost the same store work before the hash: one
+      // read, then one atomic claim on a failure counter — the person's, or one kept for the
+      // unknown identifier (a hash of it) — so neither a missing write nor a missing read tells
+      // which numbers have accounts (OWASP ASVS 5.0 6.3.8; on MongoDB the claim is a majority write).
+      const person = await deps.persons.findByPid(isPidShape(identifier) ? identifier : NO_SUCH_PID);
+      // Claimed before the (slow) password check, atomically in the store: a burst of parallel
+      // guesses is admitted only as far as the delay schedule allows (NIST SP 800-63B §5.2.2).
+      const claim = await deps.counters.claimAttempt(person ? failKey(person.id) : unknownKey(identifier), t, ATTEMPT_POLICY);
       if (!person) {
         await deps.hasher.verifyDummy(password);
         deps.audit.record('LOGIN_FAILED', { reason: 'unknown_identifier', ip });
         return { ok: false, reason: 'invalid' };
       }
-
-      // Claimed before the (slow) password check, atomically in the store: a burst of parallel
-      // guesses is admitted only as far as the delay schedule allows (NIST SP 800-63B §5.2.2).
-      const claim = await deps.counters.claimAttempt(failKey(person.id), t, ATTEMPT_POLICY);
       const valid = await deps.hasher.verify(person.passwordHash, password);
 
       if (!claim.admitted || person.status !== 'active') {
