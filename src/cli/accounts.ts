@@ -1,0 +1,121 @@
+/**
+ * `dinhdanh accounts`: persons (citizens) — registering, listing, and the operators' actions on an account.
+ */
+import { Option, type Command } from 'commander';
+import { AccountAdminError, AccountInputError, maskPid } from '../accounts/index.js';
+import { UsageError, type CliContext, type CliServices } from './shared.js';
+
+const ACCOUNT_LIST_MAX = 1000;
+
+export function registerAccountCommands(program: Command, cli: CliContext): void {
+  const { io, config, operatorFor, print, withServices } = cli;
+  const accounts = program.command('accounts').description('persons (citizens)');
+  accounts.command('add')
+    .description('register a person; the password is read from standard input')
+    .requiredOption('--pid <12 digits>', 'personal identification number')
+    .requiredOption('--name <full name>', 'full name, family name first')
+    .requiredOption('--birthdate <YYYY-MM-DD>', 'date of birth')
+    .addOption(new Option('--gender <gender>', 'male or female').makeOptionMandatory())
+    .option('--email <address>', 'e-mail address')
+    .option('--phone <number>', 'phone number (0912345678 or +84912345678)')
+    .option('--level <1|2>', 'identity level', '1')
+    .option('--password-stdin', 'read the password from standard input (required)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { pid: string; name: string; birthdate: string; gender: string; email?: string; phone?: string; level: string; passwordStdin?: boolean; json?: boolean }) => {
+      if (!opts.passwordStdin) {
+        throw new UsageError('pass --password-stdin and pipe the password on standard input (passwords are never taken as arguments: they would land in shell history and process lists)');
+      }
+      const raw = await io.readStdin();
+      const password = raw.replace(/\r?\n$/, '');
+      if (!password) throw new UsageError('no password on standard input');
+      const operator = operatorFor(config());
+      await withServices(async (s) => {
+        const person = await s.accounts.create({
+          pid: opts.pid, name: opts.name, birthdate: opts.birthdate, gender: opts.gender,
+          email: opts.email, phone: opts.phone, level: opts.level, password,
+        }, { operator });
+        print({ json: !!opts.json }, { id: person.id }, () => `registered ${maskPid(person.pid)} as ${person.id}`);
+      }, AccountInputError);
+    });
+  accounts.command('list')
+    .description('list persons (identification numbers masked)')
+    .option('--limit <n>', `at most n persons (1–${ACCOUNT_LIST_MAX})`, '100')
+    .option('--offset <n>', 'skip the first n persons', '0')
+    .option('--json', 'print JSON')
+    .action(async (opts: { limit: string; offset: string; json?: boolean }) => {
+      if (!/^\d+$/.test(opts.limit) || Number(opts.limit) < 1 || Number(opts.limit) > ACCOUNT_LIST_MAX) {
+        throw new UsageError(`--limit must be a whole number from 1 to ${ACCOUNT_LIST_MAX}`);
+      }
+      if (!/^\d+$/.test(opts.offset)) throw new UsageError('--offset must be a whole number');
+      await withServices(async (s) => {
+        const list = await s.accounts.list({ limit: Number(opts.limit), offset: Number(opts.offset) });
+        const total = await s.store.persons.count();
+        const rows = list.map((p) => ({ id: p.id, pid: maskPid(p.pid), name: p.name, level: p.level, status: p.status, created_at: new Date(p.createdAt).toISOString() }));
+        print({ json: !!opts.json }, { total, accounts: rows }, () =>
+          rows.length ? rows.map((r) => `${r.id}  ${r.pid}  level ${r.level}  ${r.status}  ${r.name}`).join('\n') : 'no accounts');
+      });
+    });
+
+  /** Runs an account action; bad input exits 2 with its message. */
+  const adminAction = <T>(fn: (s: CliServices) => Promise<T>): Promise<T> => withServices(fn, AccountAdminError);
+  accounts.command('show')
+    .description('one person: level, status, second factors, and the operators\' actions with their evidence (numbers masked)')
+    .argument('<pid>', 'personal identification number (12 digits)')
+    .option('--json', 'print JSON')
+    .action(async (pid: string, opts: { json?: boolean }) => {
+      const shown = await adminAction((s) => s.accountAdmin.show(pid));
+      print({ json: !!opts.json }, { account: shown }, () => [
+        `${shown.pid}  ${shown.name}  level ${shown.level}  ${shown.status}  (${shown.id})`,
+        ...shown.factors.map((f) => `  factor ${f.type}  ${f.label}  since ${f.created_at}`),
+        `  recovery codes left: ${shown.recovery_codes_left}`,
+        ...shown.actions.map((a) => `  ${a.at}  ${a.action} by ${a.operator}: ${a.reason}`),
+      ].join('\n'));
+    });
+  accounts.command('lock')
+    .description('lock an account: no sign-in, its tokens stop working, every session ends (portals told by back-channel logout)')
+    .argument('<pid>', 'personal identification number (12 digits)')
+    .requiredOption('--reason <text>', 'why (recorded and audited)')
+    .option('--json', 'print JSON')
+    .action(async (pid: string, opts: { reason: string; json?: boolean }) => {
+      const operator = operatorFor(config());
+      const p = await adminAction((s) => s.accountAdmin.lock(pid, { operator, reason: opts.reason }));
+      print({ json: !!opts.json }, { id: p.id, status: 'locked' }, () => `locked ${maskPid(p.pid)} (${p.id}); its sessions end within seconds on a running server`);
+    });
+  accounts.command('unlock')
+    .description('unlock an account (locked by an operator or after too many failed sign-ins) and clear its failure count')
+    .argument('<pid>', 'personal identification number (12 digits)')
+    .option('--reason <text>', 'why (recorded and audited)')
+    .option('--json', 'print JSON')
+    .action(async (pid: string, opts: { reason?: string; json?: boolean }) => {
+      const operator = operatorFor(config());
+      const p = await adminAction((s) => s.accountAdmin.unlock(pid, { operator, reason: opts.reason }));
+      print({ json: !!opts.json }, { id: p.id, status: 'active' }, () => `unlocked ${maskPid(p.pid)} (${p.id})`);
+    });
+  accounts.command('set-level')
+    .description('set the identity level; level 2 needs the in-person verification\'s evidence')
+    .argument('<pid>', 'personal identification number (12 digits)')
+    .argument('<level>', '1 or 2')
+    .requiredOption('--reason <text>', 'why (recorded and audited)')
+    .option('--document-type <type>', 'level 2: cccd, cccd-chip, can-cuoc or passport')
+    .option('--document-number <number>', 'level 2: the document\'s number (stored; masked in logs)')
+    .option('--place <text>', 'level 2: where the person was verified')
+    .option('--json', 'print JSON')
+    .action(async (pid: string, level: string, opts: { reason: string; documentType?: string; documentNumber?: string; place?: string; json?: boolean }) => {
+      const operator = operatorFor(config());
+      const p = await adminAction((s) => s.accountAdmin.setLevel(pid, level, { operator, reason: opts.reason }, {
+        documentType: opts.documentType, documentNumber: opts.documentNumber, place: opts.place,
+      }));
+      print({ json: !!opts.json }, { id: p.id, level: p.level }, () => `${maskPid(p.pid)} is now at identity level ${p.level}`);
+    });
+  accounts.command('reset-mfa')
+    .description('remove every second factor and recovery code after re-verifying the person (they set up a new one at the next sign-in that needs it)')
+    .argument('<pid>', 'personal identification number (12 digits)')
+    .requiredOption('--reason <text>', 'why (recorded and audited)')
+    .requiredOption('--evidence <text>', 'how the person was re-verified')
+    .option('--json', 'print JSON')
+    .action(async (pid: string, opts: { reason: string; evidence: string; json?: boolean }) => {
+      const operator = operatorFor(config());
+      const r = await adminAction((s) => s.accountAdmin.resetMfa(pid, { operator, reason: opts.reason }, opts.evidence));
+      print({ json: !!opts.json }, { id: r.person.id, factors_removed: r.removed }, () => `removed ${r.removed} second factor(s) and the recovery codes of ${maskPid(r.person.pid)}`);
+    });
+}
