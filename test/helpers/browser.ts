@@ -10,10 +10,17 @@ export interface Response {
   text: string;
 }
 
+export interface BrowserOptions {
+  /** The fetch to send requests with (default the global one), e.g. one that trusts a test CA. */
+  fetch?: typeof fetch;
+  /** Sees every response, redirects included (their headers: cookies set on the way, HSTS). */
+  onResponse?: (res: Response) => void;
+}
+
 export class Browser {
   private jar = new Map<string, Map<string, string>>();
 
-  constructor(private readonly origin: string) {}
+  constructor(private readonly origin: string, private readonly options: BrowserOptions = {}) {}
 
   cookieHeader(url: string): string {
     const host = new URL(url).host;
@@ -49,10 +56,12 @@ export class Browser {
     const cookie = this.cookieHeader(url);
     if (cookie) headers.cookie = cookie;
     if (init.body !== undefined && !headers['content-type']) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const res = await fetch(url, { method: init.method ?? 'GET', body: init.body, headers, redirect: 'manual' });
+    const res = await (this.options.fetch ?? fetch)(url, { method: init.method ?? 'GET', body: init.body, headers, redirect: 'manual' });
     this.store(url, res.headers);
     const location = res.headers.get('location');
-    return { status: res.status, url, location: location ? new URL(location, url).href : null, headers: res.headers, text: await res.text() };
+    const response = { status: res.status, url, location: location ? new URL(location, url).href : null, headers: res.headers, text: await res.text() };
+    this.options.onResponse?.(response);
+    return response;
   }
 
   /** GET, following redirects on our origin; stops at the first response that is not a redirect or leaves our origin. */

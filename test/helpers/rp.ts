@@ -10,9 +10,12 @@ export interface Portal {
   redirect_uri: string;
 }
 
-export async function discover(issuer: string, portal: Portal): Promise<oidc.Configuration> {
+/** `fetch` replaces the relying party's HTTP client for every call (e.g. one trusting a test CA). */
+export async function discover(issuer: string, portal: Portal, options: { fetch?: typeof fetch } = {}): Promise<oidc.Configuration> {
   return oidc.discovery(new URL(issuer), portal.client_id, portal.client_secret, undefined, {
-    execute: [oidc.allowInsecureRequests],
+    // Plain http only for the loopback test servers; an https issuer gets no such allowance.
+    execute: new URL(issuer).protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
+    ...(options.fetch ? { [oidc.customFetch]: options.fetch } : {}),
   });
 }
 
