@@ -99,6 +99,26 @@ export function useMemoryOidcStore(store: { oidc: OidcModelStore }): void {
       for (const k of [...(byGrant.get(key(model, grantId)) ?? [])]) remove(k);
       byGrant.delete(key(model, grantId));
     },
+    async insertIfAbsent(model, id, payload, expiresIn) {
+      if (live(rows.get(key(model, id)))) return false;
+      await memory.upsert(model, id, payload, expiresIn);
+      return true;
+    },
+    // Scans: the benchmarks' scenarios do not end people's access.
+    async listByAccount(model, accountId) {
+      return [...rows].filter(([k, e]) => k.startsWith(`${model}\u0000`) && e.payload.accountId === accountId && live(e))
+        .map(([k, e]) => ({ id: k.slice(k.indexOf('\u0000') + 1), payload: out(e)! }));
+    },
+    async destroyByAccount(models, accountId, clientId) {
+      const hit = [...rows].filter(([k, e]) => models.some((m) => k.startsWith(`${m}\u0000`)) && e.payload.accountId === accountId && (clientId === undefined || e.payload.clientId === clientId));
+      for (const [k] of hit) remove(k);
+      return hit.length;
+    },
+    async destroyByClient(models, clientId) {
+      const hit = [...rows].filter(([k, e]) => models.some((m) => k.startsWith(`${m}\u0000`)) && e.payload.clientId === clientId);
+      for (const [k] of hit) remove(k);
+      return hit.length;
+    },
   };
   Object.assign(store.oidc, memory);
 }

@@ -24,6 +24,22 @@ export interface OidcModelStore {
   consume(model: string, id: string): Promise<boolean>;
   destroy(model: string, id: string): Promise<void>;
   revokeByGrantId(model: string, grantId: string): Promise<void>;
+  /**
+   * Inserts the record unless a live one with this (model, id) exists (an expired one is replaced):
+   * true when this call inserted it. Atomic: of any number of concurrent calls for one id, exactly
+   * one returns true — replay detection across instances (a DPoP proof's or an assertion's `jti`).
+   */
+  insertIfAbsent(model: string, id: string, payload: OidcPayload, expiresInSeconds: number): Promise<boolean>;
+  /** The live records of `model` whose payload's `accountId` is this one (a person's sessions), with their ids. */
+  listByAccount(model: string, accountId: string): Promise<Array<{ id: string; payload: OidcPayload }>>;
+  /**
+   * Deletes every record of these models whose payload's `accountId` is this one — and, when
+   * `clientId` is given, whose `clientId` is that one — in one operation; returns how many. Ending a
+   * person's grants and tokens without a list that can expire, drop entries or lose one to a race.
+   */
+  destroyByAccount(models: readonly string[], accountId: string, clientId?: string): Promise<number>;
+  /** Deletes every record of these models whose payload's `clientId` is this one; returns how many. */
+  destroyByClient(models: readonly string[], clientId: string): Promise<number>;
 }
 
 export type Gender = 'male' | 'female';
@@ -59,11 +75,17 @@ export interface Person {
   /** argon2id PHC string. */
   passwordHash: string;
   status: PersonStatus;
+  /**
+   * Epoch ms, or null: sessions signed in and tokens issued before this instant are no longer
+   * honoured (a lock, a reset of second factors, a lower identity level). Checked at every use, so
+   * a session or grant a concurrent request wrote back after it was ended still counts for nothing.
+   */
+  accessRevokedBefore: number | null;
   createdAt: number;
   updatedAt: number;
 }
 
-export type NewPerson = Omit<Person, 'createdAt' | 'updatedAt'>;
+export type NewPerson = Omit<Person, 'createdAt' | 'updatedAt' | 'accessRevokedBefore'>;
 
 export interface PersonRepository {
   /** Fails with StoreConflictError when `id` or `pid` already exists. */
@@ -77,6 +99,8 @@ export interface PersonRepository {
   setStatus(id: string, status: PersonStatus): Promise<boolean>;
   /** Sets the identity level; false when the person does not exist. */
   setLevel(id: string, level: 1 | 2): Promise<boolean>;
+  /** Moves `accessRevokedBefore` forward to `before` (never back); false when the person does not exist. */
+  revokeAccessBefore(id: string, before: number): Promise<boolean>;
 }
 
 export interface Portal {

@@ -134,6 +134,25 @@ if (uri) {
       await expect(store.recoveryCodes.consume(p, 'b', 4)).resolves.toBe(true);
     });
 
+    it('a signing key written and nothing after it (a crash there) still changes the key set\'s version for every instance', async () => {
+      const store = track(await createStore(uri));
+      await store.migrate();
+      const before = await store.signingKeys.version();
+      // The key document alone, as if the process died right after writing it.
+      const kid = `crash-${randomUUID()}`;
+      await db.collection('signing_keys').insertOne({
+        _id: kid as never, alg: 'ES256', publicJwk: JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', kid }), privateJwkSealed: 'sealed',
+        origin: 'operator', createdAt: 1, activateAt: 1, retiredAt: null,
+      });
+      const other = track(await createStore(uri));
+      expect(await other.signingKeys.version()).toBeGreaterThan(before);
+      expect((await other.signingKeys.list()).map((k) => k.kid)).toContain(kid);
+      // A retirement written the same way moves it too.
+      const afterAdd = await other.signingKeys.version();
+      await db.collection('signing_keys').updateOne({ _id: kid as never }, { $set: { retiredAt: 2 } });
+      expect(await store.signingKeys.version()).toBeGreaterThan(afterAdd);
+    });
+
     it('two store instances on one database see each other and share one audit chain', async () => {
       const a = track(await createStore(uri));
       const b = track(await createStore(uri));

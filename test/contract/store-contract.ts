@@ -401,9 +401,77 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await expect(store.oidc.find('Grant', id)).resolves.toEqual({ which: 'grant' });
         await expect(store.oidc.consume('Grant', id)).resolves.toBe(true);
       });
+
+      it('insertIfAbsent: of 20 parallel inserts of one id exactly one wins; a live record stays, an expired one is replaced', async () => {
+        const id = `jti-${ns()}`;
+        const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.oidc.insertIfAbsent('ReplayDetection', id, { iss: `c${i}` }, 60)));
+        expect(results.filter((r) => r)).toHaveLength(1);
+        const winner = results.indexOf(true);
+        await expect(store.oidc.find('ReplayDetection', id)).resolves.toEqual({ iss: `c${winner}` });
+        tick(30 * SECOND);
+        await expect(store.oidc.insertIfAbsent('ReplayDetection', id, { iss: 'later' }, 60)).resolves.toBe(false);
+        await expect(store.oidc.find('ReplayDetection', id)).resolves.toEqual({ iss: `c${winner}` });
+        tick(31 * SECOND);
+        await expect(store.oidc.insertIfAbsent('ReplayDetection', id, { iss: 'after expiry' }, 60)).resolves.toBe(true);
+        await expect(store.oidc.find('ReplayDetection', id)).resolves.toEqual({ iss: 'after expiry' });
+        // Another model's record with the same id is another record.
+        await expect(store.oidc.insertIfAbsent('Other', id, { x: 1 }, 60)).resolves.toBe(true);
+      });
+
+      it('lists a person\'s live records of one model, and ends a person\'s (or a portal\'s) records in one call', async () => {
+        const person = randomUUID();
+        const other = randomUUID();
+        const [a, b] = [`client-a-${ns()}`, `client-b-${ns()}`];
+        await store.oidc.upsert('Session', `s1-${ns()}`, { uid: `u1-${ns()}`, accountId: person }, 600);
+        await store.oidc.upsert('Session', `s2-${ns()}`, { uid: `u2-${ns()}`, accountId: person }, 10);
+        await store.oidc.upsert('Session', `s3-${ns()}`, { uid: `u3-${ns()}`, accountId: other }, 600);
+        const grantA = `g-a-${ns()}`;
+        const grantB = `g-b-${ns()}`;
+        await store.oidc.upsert('Grant', grantA, { accountId: person, clientId: a }, 600);
+        await store.oidc.upsert('Grant', grantB, { accountId: person, clientId: b }, undefined);
+        await store.oidc.upsert('RefreshToken', `rt-a-${ns()}`, { accountId: person, clientId: a, grantId: grantA }, 600);
+        await store.oidc.upsert('RefreshToken', `rt-b-${ns()}`, { accountId: person, clientId: b, grantId: grantB }, 600);
+        await store.oidc.upsert('AccessToken', `at-o-${ns()}`, { accountId: other, clientId: a }, 600);
+        // A payload whose accountId is not a string is nobody's.
+        await store.oidc.upsert('Grant', `g-x-${ns()}`, { accountId: { $ne: null }, clientId: a }, 600);
+
+        tick(11 * SECOND);
+        const sessions = await store.oidc.listByAccount('Session', person);
+        expect(sessions.map((s) => s.payload.accountId)).toEqual([person]);
+        expect(typeof sessions[0]!.id).toBe('string');
+        await expect(store.oidc.find('Session', sessions[0]!.id)).resolves.toEqual(sessions[0]!.payload);
+        await expect(store.oidc.listByAccount('Grant', person)).resolves.toHaveLength(2);
+
+        // The person at one portal: its grant and tokens only.
+        await expect(store.oidc.destroyByAccount(['Grant', 'RefreshToken', 'AccessToken'], person, a)).resolves.toBe(2);
+        await expect(store.oidc.find('Grant', grantA)).resolves.toBeUndefined();
+        await expect(store.oidc.find('Grant', grantB)).resolves.toBeDefined();
+        // The person everywhere, of the models named (sessions are not among them).
+        await expect(store.oidc.destroyByAccount(['Grant', 'RefreshToken'], person)).resolves.toBe(2);
+        await expect(store.oidc.listByAccount('Grant', person)).resolves.toEqual([]);
+        await expect(store.oidc.listByAccount('Session', person)).resolves.toHaveLength(1);
+        await expect(store.oidc.listByAccount('AccessToken', other)).resolves.toHaveLength(1);
+        await expect(store.oidc.destroyByAccount([], person)).resolves.toBe(0);
+        // A portal's records, whoever they belong to.
+        await expect(store.oidc.destroyByClient(['AccessToken', 'Grant'], a)).resolves.toBe(2);
+        await expect(store.oidc.listByAccount('AccessToken', other)).resolves.toEqual([]);
+      });
     });
 
     describe('persons', () => {
+      it('revokeAccessBefore only ever moves the instant forward', async () => {
+        const person = await store.persons.create(newPerson());
+        expect(person.accessRevokedBefore).toBeNull();
+        tick(SECOND);
+        await expect(store.persons.revokeAccessBefore(person.id, clock)).resolves.toBe(true);
+        await expect(store.persons.findById(person.id)).resolves.toEqual({ ...person, accessRevokedBefore: clock, updatedAt: clock });
+        await expect(store.persons.revokeAccessBefore(person.id, clock - 5000)).resolves.toBe(true);
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ accessRevokedBefore: clock });
+        await expect(store.persons.revokeAccessBefore(person.id, clock + 5000)).resolves.toBe(true);
+        await expect(store.persons.findByPid(person.pid)).resolves.toMatchObject({ accessRevokedBefore: clock + 5000 });
+        await expect(store.persons.revokeAccessBefore(randomUUID(), clock)).resolves.toBe(false);
+      });
+
       it('creates a person stamped with the store clock and finds it by id and pid', async () => {
         const input = newPerson({
           email: 'an@example.vn',
@@ -415,7 +483,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           address: { formatted: '1 Tràng Tiền, Hoàn Kiếm, Hà Nội', locality: 'Hà Nội', country: 'VN' },
         });
         const created = await store.persons.create(input);
-        expect(created).toEqual({ ...input, createdAt: clock, updatedAt: clock });
+        expect(created).toEqual({ ...input, accessRevokedBefore: null, createdAt: clock, updatedAt: clock });
         await expect(store.persons.findById(input.id)).resolves.toEqual(created);
         await expect(store.persons.findByPid(input.pid)).resolves.toEqual(created);
         await expect(store.persons.findById(randomUUID())).resolves.toBeUndefined();
@@ -679,6 +747,8 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await store.recoveryCodes.replace(person.id, [`${p}-h1`, `${p}-h2`], clock);
         await store.recoveryCodes.consume(person.id, `${p}-h1`, clock);
         await store.oidc.upsert('Session', `${p}-s`, { uid: `${p}-u`, accountId: person.id, nested: { a: [1] } }, 600);
+        await store.oidc.upsert('Grant', `${p}-g`, { accountId: person.id, clientId: portal.clientId }, undefined);
+        await store.persons.revokeAccessBefore(person.id, clock);
         await store.oidc.upsert('AuthorizationCode', `${p}-c`, { grantId: `${p}-g` }, 60);
         await store.oidc.consume('AuthorizationCode', `${p}-c`);
         await store.jobs.enqueue({ id: `${p}-j`, kind: 'k', payload: { x: 'ý' }, dueAt: clock }, clock);
@@ -703,7 +773,10 @@ export function storeContract(name: string, makeStore: MakeStore): void {
             expect(canon(back)).toEqual(canon(records));
           }
           // The imported store works through its repositories.
-          await expect(target.persons.findByPid(person.pid)).resolves.toEqual(person);
+          await expect(target.persons.findByPid(person.pid)).resolves.toEqual({ ...person, accessRevokedBefore: clock });
+          // The lookup columns came along: the person's grants are found by account and by portal.
+          await expect(target.oidc.listByAccount('Grant', person.id)).resolves.toHaveLength(1);
+          await expect(target.oidc.destroyByClient(['Grant'], portal.clientId)).resolves.toBe(1);
           await expect(target.recoveryCodes.countUnused(person.id)).resolves.toBe(1);
           await expect(target.oidc.find('AuthorizationCode', `${p}-c`)).resolves.toMatchObject({ grantId: `${p}-g`, consumed: expect.any(Number) });
           await expect(target.orgs.listRepresentatives(enterprise.code)).resolves.toEqual([person.id]);

@@ -60,6 +60,13 @@ const parsed = (text: unknown): unknown => (typeof text === 'string' ? JSON.pars
 const nullable = (value: unknown): unknown => (value === undefined ? null : value);
 const expireAt = (expiresAt: number | null): Document => (expiresAt === null ? {} : { expireAt: new Date(expiresAt) });
 
+/** A string field of a record's payload (an object), or null. */
+function payloadString(r: Record<string, unknown>, field: string): string | null {
+  const payload = r.payload;
+  const v = payload && typeof payload === 'object' ? (payload as Record<string, unknown>)[field] : undefined;
+  return typeof v === 'string' ? v : null;
+}
+
 /** The second string of a pair key (uidKey, userCodeKey), or null. */
 function secondOf(key: unknown): string | null {
   if (typeof key !== 'string') return null;
@@ -75,14 +82,14 @@ const SPECS: Record<Exclude<CopyCollection, 'recoveryCodes'>, CopySpec> = {
       id: d._id, pid: d.pid, name: d.name, familyName: d.familyName, givenName: d.givenName, birthdate: d.birthdate,
       gender: d.gender, email: nullable(d.email), emailVerified: d.emailVerified === true, phone: nullable(d.phone),
       phoneVerified: d.phoneVerified === true, address: parsed(d.address), level: d.level, passwordHash: d.passwordHash,
-      status: d.status, createdAt: d.createdAt, updatedAt: d.updatedAt,
+      status: d.status, accessRevokedBefore: nullable(d.accessRevokedBefore), createdAt: d.createdAt, updatedAt: d.updatedAt,
     }],
     toDocument: (r) => ({
       _id: str(r, 'id'), pid: str(r, 'pid'), name: str(r, 'name'), familyName: str(r, 'familyName'), givenName: str(r, 'givenName'),
       birthdate: str(r, 'birthdate'), gender: str(r, 'gender'), email: optStr(r, 'email'), emailVerified: r.emailVerified === true,
       phone: optStr(r, 'phone'), phoneVerified: r.phoneVerified === true,
       address: (r.address ?? null) === null ? null : json(r.address), level: num(r, 'level'), passwordHash: str(r, 'passwordHash'),
-      status: str(r, 'status'), createdAt: num(r, 'createdAt'), updatedAt: num(r, 'updatedAt'),
+      status: str(r, 'status'), accessRevokedBefore: optNum(r, 'accessRevokedBefore'), createdAt: num(r, 'createdAt'), updatedAt: num(r, 'updatedAt'),
     }),
   },
   portals: {
@@ -144,7 +151,8 @@ const SPECS: Record<Exclude<CopyCollection, 'recoveryCodes'>, CopySpec> = {
     sort: { model: 1, key: 1 },
     toNeutral: (d) => [{
       model: d.model, id: d.key, payload: parsed(d.payload), uid: secondOf(d.uidKey), userCode: secondOf(d.userCodeKey),
-      grantId: nullable(d.grantId), expiresAt: nullable(d.expiresAt), consumedAt: nullable(d.consumedAt),
+      grantId: nullable(d.grantId), accountId: nullable(d.accountId), clientId: nullable(d.clientId),
+      expiresAt: nullable(d.expiresAt), consumedAt: nullable(d.consumedAt),
     }],
     toDocument: (r) => {
       const model = str(r, 'model');
@@ -155,7 +163,10 @@ const SPECS: Record<Exclude<CopyCollection, 'recoveryCodes'>, CopySpec> = {
         _id: pairId(model, str(r, 'id')), model, key: str(r, 'id'), payload: json(r.payload),
         ...(uid !== null ? { uidKey: pairId(model, uid) } : {}),
         ...(userCode !== null ? { userCodeKey: pairId(model, userCode) } : {}),
-        grantId: optStr(r, 'grantId'), expiresAt, ...expireAt(expiresAt), consumedAt: optNum(r, 'consumedAt'),
+        grantId: optStr(r, 'grantId'),
+        // Records exported before these lookup fields existed carry them only in the payload.
+        accountId: optStr(r, 'accountId') ?? payloadString(r, 'accountId'), clientId: optStr(r, 'clientId') ?? payloadString(r, 'clientId'),
+        expiresAt, ...expireAt(expiresAt), consumedAt: optNum(r, 'consumedAt'),
       };
     },
   },
@@ -274,8 +285,6 @@ export interface MongoCopyDeps {
   run<T>(fn: () => Promise<T>): Promise<T>;
   /** Runs a write of `collection` (serialised where the server needs it). */
   write<T>(collection: string, fn: () => Promise<T>): Promise<T>;
-  /** Called after signing keys were imported: readers notice a changed key set by its version. */
-  bumpSigningKeysVersion(): Promise<void>;
 }
 
 export function createMongoCopy(deps: MongoCopyDeps): StoreCopy {
@@ -320,7 +329,6 @@ export function createMongoCopy(deps: MongoCopyDeps): StoreCopy {
       await write(spec.collection, async () => {
         await db.collection(spec.collection).bulkWrite(operations, { ordered: true });
       });
-      if (collection === 'signingKeys') await deps.bumpSigningKeysVersion();
     },
   };
 

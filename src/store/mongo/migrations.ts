@@ -32,6 +32,8 @@ export interface MongoMigration {
   collections: MongoCollectionSpec[];
   /** Seed documents, inserted once (a duplicate key means already there). */
   seed?: { collection: string; documents: Record<string, unknown>[] }[];
+  /** Fills new fields of existing documents; idempotent (a crash before the version is recorded runs it again). */
+  backfill?: (db: Db) => Promise<void>;
 }
 
 const ttl = (name: string): MongoIndex => ({ key: { expireAt: 1 }, name, expireAfterSeconds: 0 });
@@ -130,6 +132,33 @@ export const mongoMigrations: readonly MongoMigration[] = [
     ],
     seed: [{ collection: 'signing_keys_version', documents: [{ _id: 1, version: 0 }] }],
   },
+  {
+    version: 2,
+    name: 'oidc records by account and client',
+    collections: [
+      {
+        name: 'oidc_models',
+        indexes: [
+          { key: { accountId: 1, model: 1 }, name: 'accountId_model' },
+          { key: { clientId: 1, model: 1 }, name: 'clientId_model' },
+        ],
+      },
+    ],
+    // Records written before: their accountId and clientId come out of the payload (JSON text).
+    async backfill(db) {
+      const col = db.collection<{ _id: string; payload: string; accountId?: unknown }>('oidc_models');
+      for await (const doc of col.find({ accountId: { $exists: false } }, { projection: { _id: 1, payload: 1 } })) {
+        let payload: Record<string, unknown> = {};
+        try {
+          payload = JSON.parse(doc.payload) as Record<string, unknown>;
+        } catch {
+          // not JSON: nothing to copy
+        }
+        const pick = (v: unknown) => (typeof v === 'string' ? v : null);
+        await col.updateOne({ _id: doc._id }, { $set: { accountId: pick(payload.accountId), clientId: pick(payload.clientId) } });
+      }
+    },
+  },
 ];
 
 /** Where applied migrations are recorded: `{ _id: version, name, appliedAt, skipped }`. */
@@ -205,6 +234,7 @@ export async function migrateMongo(db: Db): Promise<void> {
         }
       }
     }
+    await migration.backfill?.(db);
     try {
       await applied.insertOne({ _id: migration.version, name: migration.name, appliedAt: new Date(), skipped });
     } catch (err) {

@@ -19,7 +19,7 @@ import { createMongoPersons } from './persons.js';
 import { createMongoPortals } from './portals.js';
 import { createMongoRecoveryCodes } from './recovery-codes.js';
 import { createMongoContext, errorMessage, num, redact } from './shared.js';
-import { bumpSigningKeysVersion, createMongoSigningKeys } from './signing-keys.js';
+import { createMongoSigningKeys } from './signing-keys.js';
 
 export interface MongoStoreOptions {
   /** `mongodb://…` or `mongodb+srv://…`; never echoed in errors (it may carry a password). */
@@ -140,7 +140,7 @@ export function createMongoStore(options: MongoStoreOptions): Store {
     signingKeys: createMongoSigningKeys(mongo),
     audit: createMongoAudit(mongo),
     accountEvidence: createMongoAccountEvidence(mongo),
-    copy: createMongoCopy({ db, run, write, bumpSigningKeysVersion: () => write('signing_keys', () => bumpSigningKeysVersion(db)) }),
+    copy: createMongoCopy({ db, run, write }),
     migrate: () => run(() => migrateMongo(db)),
     ping: () =>
       run(async () => {

@@ -18,6 +18,9 @@ interface OidcDoc {
   /** JSON [model, userCode]; absent when the payload has none (sparse unique index). */
   userCodeKey?: string;
   grantId: string | null;
+  /** Copied from the payload (null when it has none): a person's records, a portal's records. */
+  accountId?: string | null;
+  clientId?: string | null;
   expiresAt: number | null;
   expireAt?: Date;
   consumedAt: number | null;
@@ -35,31 +38,41 @@ function optionalString(value: unknown): string | null {
   return typeof value === 'string' ? value : null;
 }
 
+/** The document of a record: lookup keys copied from the payload. */
+function oidcRecord(model: string, id: string, payload: OidcPayload, expiresAt: number | null): OidcDoc {
+  const m = str(model, 'model');
+  const k = str(id, 'id');
+  const { consumed, ...rest } = payload;
+  const uid = optionalString(payload.uid);
+  const userCode = optionalString(payload.userCode);
+  return {
+    _id: pairId(m, k),
+    model: m,
+    key: k,
+    payload: JSON.stringify(rest),
+    ...(uid !== null ? { uidKey: pairId(m, uid) } : {}),
+    ...(userCode !== null ? { userCodeKey: pairId(m, userCode) } : {}),
+    grantId: optionalString(payload.grantId),
+    accountId: optionalString(payload.accountId),
+    clientId: optionalString(payload.clientId),
+    expiresAt,
+    ...(expiresAt !== null ? { expireAt: new Date(expiresAt) } : {}),
+    // A payload re-saved after consumption keeps its consumed mark.
+    consumedAt: typeof consumed === 'number' ? Math.round(consumed * 1000) : null,
+  };
+}
+
+/** Models as validated strings, for `$in`. */
+const modelList = (models: readonly string[]) => models.map((m) => str(m, 'model'));
+
 export function createMongoOidc({ db, now, run, write }: MongoContext): OidcModelStore {
   const col = { oidc: db.collection<OidcDoc>('oidc_models') };
+  const expiry = (expiresInSeconds: number | undefined) => (expiresInSeconds === undefined ? null : now() + Math.round(num(expiresInSeconds, 'expiresIn') * 1000));
 
   return {
     upsert: (model, id, payload, expiresInSeconds) =>
       write('oidc_models', async () => {
-        const m = str(model, 'model');
-        const k = str(id, 'id');
-        const { consumed, ...rest } = payload;
-        const uid = optionalString(payload.uid);
-        const userCode = optionalString(payload.userCode);
-        const expiresAt = expiresInSeconds === undefined ? null : now() + Math.round(num(expiresInSeconds, 'expiresIn') * 1000);
-        const doc: OidcDoc = {
-          _id: pairId(m, k),
-          model: m,
-          key: k,
-          payload: JSON.stringify(rest),
-          ...(uid !== null ? { uidKey: pairId(m, uid) } : {}),
-          ...(userCode !== null ? { userCodeKey: pairId(m, userCode) } : {}),
-          grantId: optionalString(payload.grantId),
-          expiresAt,
-          ...(expiresAt !== null ? { expireAt: new Date(expiresAt) } : {}),
-          // A payload re-saved after consumption keeps its consumed mark.
-          consumedAt: typeof consumed === 'number' ? Math.round(consumed * 1000) : null,
-        };
+        const doc = oidcRecord(model, id, payload, expiry(expiresInSeconds));
         for (let attempt = 0; ; attempt += 1) {
           try {
             // A replacement: lookup keys and expiry that the new payload lacks are gone.
@@ -99,5 +112,31 @@ export function createMongoOidc({ db, now, run, write }: MongoContext): OidcMode
       write('oidc_models', async () => {
         await col.oidc.deleteMany({ model: str(model, 'model'), grantId: str(grantId, 'grantId') });
       }),
+    // One conditional upsert: it matches only an expired record (replaced); with a live one in
+    // place the upsert's insert meets the unique _id and fails — of concurrent calls, one inserts.
+    insertIfAbsent: (model, id, payload, expiresInSeconds) =>
+      write('oidc_models', async () => {
+        const t = now();
+        const { _id, ...fields } = oidcRecord(model, id, { ...payload, consumed: undefined }, expiry(expiresInSeconds));
+        try {
+          const result = await col.oidc.replaceOne({ _id, expiresAt: { $ne: null, $lte: t } }, fields, { upsert: true });
+          return result.upsertedCount === 1 || result.modifiedCount === 1;
+        } catch (err) {
+          if (isDuplicateKey(err)) return false;
+          throw err;
+        }
+      }),
+    listByAccount: (model, accountId) =>
+      run(async () => {
+        const docs = await col.oidc.find({ accountId: str(accountId, 'accountId'), model: str(model, 'model'), ...liveAt(now()) }).sort({ key: 1 }).toArray();
+        return docs.map((d) => ({ id: d.key, payload: oidcDoc(d)! }));
+      }),
+    destroyByAccount: (models, accountId, clientId) =>
+      write('oidc_models', async () => {
+        const filter = { accountId: str(accountId, 'accountId'), model: { $in: modelList(models) }, ...(clientId === undefined ? {} : { clientId: str(clientId, 'clientId') }) };
+        return (await col.oidc.deleteMany(filter)).deletedCount;
+      }),
+    destroyByClient: (models, clientId) =>
+      write('oidc_models', async () => (await col.oidc.deleteMany({ clientId: str(clientId, 'clientId'), model: { $in: modelList(models) } })).deletedCount),
   };
 }

@@ -21,6 +21,8 @@ interface PersonDoc {
   level: number;
   passwordHash: string;
   status: Person['status'];
+  /** Absent on documents written before it existed (read as null). */
+  accessRevokedBefore?: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -42,6 +44,7 @@ function personDoc(doc: PersonDoc): Person {
     level: doc.level === 2 ? 2 : 1,
     passwordHash: doc.passwordHash,
     status: doc.status,
+    accessRevokedBefore: typeof doc.accessRevokedBefore === 'number' ? doc.accessRevokedBefore : null,
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,
   };
@@ -70,6 +73,7 @@ export function createMongoPersons({ db, now, run, write }: MongoContext): Perso
           level: person.level,
           passwordHash: person.passwordHash,
           status: person.status,
+          accessRevokedBefore: null,
           createdAt: t,
           updatedAt: t,
         };
@@ -122,6 +126,13 @@ export function createMongoPersons({ db, now, run, write }: MongoContext): Perso
     setLevel: (id, level) =>
       write('persons', async () => {
         const result = await col.persons.updateOne({ _id: str(id, 'id') }, { $set: { level, updatedAt: now() } });
+        return result.matchedCount === 1;
+      }),
+    // $max: one atomic update that only ever moves the instant forward (null sorts below numbers;
+    // a missing field is set).
+    revokeAccessBefore: (id, before) =>
+      write('persons', async () => {
+        const result = await col.persons.updateOne({ _id: str(id, 'id') }, { $max: { accessRevokedBefore: num(before, 'before') }, $set: { updatedAt: now() } });
         return result.matchedCount === 1;
       }),
   };

@@ -1,10 +1,11 @@
 /**
- * Signing keys in `signing_keys`, and the key set's version in `signing_keys_version`. The key and
- * the version counter are two documents; with no transaction, the counter is bumped ($inc) after
- * each add/retire that succeeded. A reader that reads version() before list() never caches a new
- * key set under an old version for longer than until its next poll.
+ * Signing keys in `signing_keys`. The key set's version is computed from the keys themselves — how
+ * many there are plus how many are retired — rather than kept in a counter beside them: with no
+ * multi-document transaction, a counter bumped after the key was written could be left behind by
+ * a crash in between, and instances polling it would never see the new key. Keys are never
+ * deleted and are retired once, so the sum only grows, and every add and every retire moves it.
+ * (`signing_keys_version`, from the first schema, is no longer read.)
  */
-import type { Db } from 'mongodb';
 import { StoreConflictError, type SigningKeyRecord, type SigningKeyRepository } from '../types.js';
 import { str, num, insert, type MongoContext } from './shared.js';
 
@@ -20,11 +21,6 @@ interface SigningKeyDoc {
   retiredAt: number | null;
 }
 
-interface VersionDoc {
-  _id: number;
-  version: number;
-}
-
 function signingKeyDoc(doc: SigningKeyDoc): SigningKeyRecord {
   return {
     kid: doc._id,
@@ -38,16 +34,8 @@ function signingKeyDoc(doc: SigningKeyDoc): SigningKeyRecord {
   };
 }
 
-/** Moves the key set's version on, after a change of the set that succeeded. */
-export async function bumpSigningKeysVersion(db: Db): Promise<void> {
-  await db.collection<VersionDoc>('signing_keys_version').updateOne({ _id: 1 }, { $inc: { version: 1 } }, { upsert: true });
-}
-
 export function createMongoSigningKeys({ db, run, write }: MongoContext): SigningKeyRepository {
-  const col = {
-    signingKeys: db.collection<SigningKeyDoc>('signing_keys'),
-    signingKeysVersion: db.collection<VersionDoc>('signing_keys_version'),
-  };
+  const col = { signingKeys: db.collection<SigningKeyDoc>('signing_keys') };
 
   return {
     add: (key) =>
@@ -65,7 +53,6 @@ export function createMongoSigningKeys({ db, run, write }: MongoContext): Signin
         await insert(col.signingKeys, doc, () => {
           throw new StoreConflictError('kid');
         });
-        await bumpSigningKeysVersion(db);
       }),
     list: () => run(async () => (await col.signingKeys.find({}).sort({ activateAt: 1, _id: 1 }).toArray()).map(signingKeyDoc)),
     retire: (kid, at) =>
@@ -74,10 +61,12 @@ export function createMongoSigningKeys({ db, run, write }: MongoContext): Signin
           { _id: str(kid, 'kid'), retiredAt: null },
           { $set: { retiredAt: num(at, 'now') } },
         );
-        if (result.matchedCount !== 1) return false;
-        await bumpSigningKeysVersion(db);
-        return true;
+        return result.matchedCount === 1;
       }),
-    version: () => run(async () => (await col.signingKeysVersion.findOne({ _id: 1 }))?.version ?? 0),
+    version: () =>
+      run(async () => {
+        const [keys, retired] = await Promise.all([col.signingKeys.countDocuments({}), col.signingKeys.countDocuments({ retiredAt: { $ne: null } })]);
+        return keys + retired;
+      }),
   };
 }

@@ -15,7 +15,16 @@ interface TableSpec {
   rename?: Readonly<Record<string, string>>;
   /** Values for columns added after records may have been exported (absent in older records). */
   defaults?: Readonly<Record<string, unknown>>;
+  /** Values for such columns computed from the rest of the record. */
+  derive?: (record: Record<string, unknown>) => Record<string, unknown>;
 }
+
+/** The payload's string field, for lookup columns copied from it. */
+const fromPayload = (record: Record<string, unknown>, field: string): string | null => {
+  const payload = record.payload as Record<string, unknown> | null | undefined;
+  const v = payload && typeof payload === 'object' ? payload[field] : undefined;
+  return typeof v === 'string' ? v : null;
+};
 
 const SPECS: Record<CopyCollection, TableSpec> = {
   persons: { table: 'persons', order: 'id', json: ['address'], bool: ['email_verified', 'phone_verified'] },
@@ -24,7 +33,10 @@ const SPECS: Record<CopyCollection, TableSpec> = {
   counters: { table: 'counters', order: 'key' },
   factors: { table: 'factors', order: 'id', json: ['transports'], bool: ['confirmed'] },
   recoveryCodes: { table: 'recovery_codes', order: 'person_id, code_hash' },
-  oidc: { table: 'oidc_models', order: 'model, id', json: ['payload'] },
+  oidc: {
+    table: 'oidc_models', order: 'model, id', json: ['payload'],
+    derive: (r) => ({ account_id: fromPayload(r, 'accountId'), client_id: fromPayload(r, 'clientId') }),
+  },
   jobs: { table: 'jobs', order: 'id', json: ['payload'] },
   enterprises: { table: 'enterprises', order: 'code' },
   representatives: { table: 'org_representatives', order: 'enterprise_code, person_id' },
@@ -64,8 +76,9 @@ export function createSqliteCopy(db: () => Database.Database, call: <T>(fn: () =
         const run = db().transaction(() => {
           for (const record of records) {
             const row: Record<string, unknown> = {};
+            const derived = spec.derive?.(record) ?? {};
             for (const col of columns) {
-              let v = record[camel(col)] ?? record[col] ?? spec.defaults?.[col] ?? null;
+              let v = record[camel(col)] ?? record[col] ?? spec.defaults?.[col] ?? derived[col] ?? null;
               if (spec.json?.includes(col) && v !== null) v = JSON.stringify(v);
               if (spec.bool?.includes(col)) v = v ? 1 : 0;
               row[col] = v;

@@ -240,6 +240,23 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE portals ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 7,
+    name: 'oidc records by account and client; persons access revocation',
+    up: `
+      -- Copied from the payload at every upsert: a person's sessions, and every grant and token of a
+      -- person (or of a person at one portal, or of one portal) are found and ended by an index.
+      ALTER TABLE oidc_models ADD COLUMN account_id TEXT;
+      ALTER TABLE oidc_models ADD COLUMN client_id TEXT;
+      UPDATE oidc_models SET
+        account_id = CASE WHEN json_type(payload, '$.accountId') = 'text' THEN json_extract(payload, '$.accountId') END,
+        client_id = CASE WHEN json_type(payload, '$.clientId') = 'text' THEN json_extract(payload, '$.clientId') END;
+      CREATE INDEX oidc_models_account ON oidc_models (account_id, model) WHERE account_id IS NOT NULL;
+      CREATE INDEX oidc_models_client ON oidc_models (client_id, model) WHERE client_id IS NOT NULL;
+      -- Sessions and tokens from before this instant (epoch ms) count for nothing.
+      ALTER TABLE persons ADD COLUMN access_revoked_before INTEGER;
+    `,
+  },
 ];
 
 /**

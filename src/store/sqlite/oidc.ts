@@ -22,15 +22,29 @@ function optionalString(value: unknown): string | null {
   return typeof value === 'string' ? value : null;
 }
 
-export function createSqliteOidc({ now, statement, call }: SqliteContext): OidcModelStore {
+export function createSqliteOidc({ db, now, statement, call }: SqliteContext): OidcModelStore {
+  const live = '(expires_at IS NULL OR expires_at > ?)';
   const oidcUpsert = statement<[Record<string, unknown>]>(`
-    INSERT INTO oidc_models (model, id, payload, uid, user_code, grant_id, expires_at, consumed_at)
-    VALUES (@model, @id, @payload, @uid, @userCode, @grantId, @expiresAt, @consumedAt)
+    INSERT INTO oidc_models (model, id, payload, uid, user_code, grant_id, account_id, client_id, expires_at, consumed_at)
+    VALUES (@model, @id, @payload, @uid, @userCode, @grantId, @accountId, @clientId, @expiresAt, @consumedAt)
     ON CONFLICT (model, id) DO UPDATE SET
       payload = excluded.payload, uid = excluded.uid, user_code = excluded.user_code,
-      grant_id = excluded.grant_id, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at
+      grant_id = excluded.grant_id, account_id = excluded.account_id, client_id = excluded.client_id,
+      expires_at = excluded.expires_at, consumed_at = excluded.consumed_at
   `);
-  const live = '(expires_at IS NULL OR expires_at > ?)';
+  // One statement: inserted, or an expired record replaced; a live one is left alone (no change).
+  const oidcInsertIfAbsent = statement<[Record<string, unknown>]>(`
+    INSERT INTO oidc_models (model, id, payload, uid, user_code, grant_id, account_id, client_id, expires_at, consumed_at)
+    VALUES (@model, @id, @payload, @uid, @userCode, @grantId, @accountId, @clientId, @expiresAt, NULL)
+    ON CONFLICT (model, id) DO UPDATE SET
+      payload = excluded.payload, uid = excluded.uid, user_code = excluded.user_code,
+      grant_id = excluded.grant_id, account_id = excluded.account_id, client_id = excluded.client_id,
+      expires_at = excluded.expires_at, consumed_at = NULL
+    WHERE oidc_models.expires_at IS NOT NULL AND oidc_models.expires_at <= @now
+  `);
+  const oidcListByAccount = statement<[string, string, number], OidcRow & { id: string }>(
+    `SELECT id, payload, consumed_at FROM oidc_models WHERE account_id = ? AND model = ? AND ${live} ORDER BY id`,
+  );
   const oidcFind = statement<[string, string, number], OidcRow>(
     `SELECT payload, consumed_at FROM oidc_models WHERE model = ? AND id = ? AND ${live}`,
   );
@@ -46,22 +60,47 @@ export function createSqliteOidc({ now, statement, call }: SqliteContext): OidcM
   const oidcDestroy = statement<[string, string]>('DELETE FROM oidc_models WHERE model = ? AND id = ?');
   const oidcRevoke = statement<[string, string]>('DELETE FROM oidc_models WHERE model = ? AND grant_id = ?');
 
+  /** The columns of a record: lookup keys copied from the payload. */
+  const row = (model: string, id: string, payload: OidcPayload, expiresInSeconds: number | undefined) => {
+    const { consumed, ...rest } = payload;
+    return {
+      model,
+      id,
+      payload: JSON.stringify(rest),
+      uid: optionalString(payload.uid),
+      userCode: optionalString(payload.userCode),
+      grantId: optionalString(payload.grantId),
+      accountId: optionalString(payload.accountId),
+      clientId: optionalString(payload.clientId),
+      expiresAt: expiresInSeconds === undefined ? null : now() + Math.round(expiresInSeconds * 1000),
+      // A payload re-saved after consumption keeps its consumed mark.
+      consumedAt: typeof consumed === 'number' ? Math.round(consumed * 1000) : null,
+    };
+  };
+  const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+  const destroyWhere = (column: 'account_id' | 'client_id', models: readonly string[], value: string, clientId?: string) =>
+    call(() => {
+      if (models.length === 0) return 0;
+      const extra = clientId === undefined ? '' : ' AND client_id = ?';
+      const sql = `DELETE FROM oidc_models WHERE ${column} = ? AND model IN (${placeholders(models.length)})${extra}`;
+      return db.prepare(sql).run(value, ...models, ...(clientId === undefined ? [] : [clientId])).changes;
+    });
+
   return {
     upsert: (model, id, payload, expiresInSeconds) =>
       call(() => {
-        const { consumed, ...rest } = payload;
-        oidcUpsert().run({
-          model,
-          id,
-          payload: JSON.stringify(rest),
-          uid: optionalString(payload.uid),
-          userCode: optionalString(payload.userCode),
-          grantId: optionalString(payload.grantId),
-          expiresAt: expiresInSeconds === undefined ? null : now() + Math.round(expiresInSeconds * 1000),
-          // A payload re-saved after consumption keeps its consumed mark.
-          consumedAt: typeof consumed === 'number' ? Math.round(consumed * 1000) : null,
-        });
+        oidcUpsert().run(row(model, id, payload, expiresInSeconds));
       }),
+    insertIfAbsent: (model, id, payload, expiresInSeconds) =>
+      call(() => {
+        const t = now();
+        const { consumedAt: _never, ...fields } = row(model, id, payload, expiresInSeconds);
+        return oidcInsertIfAbsent().run({ ...fields, now: t }).changes === 1;
+      }),
+    listByAccount: (model, accountId) =>
+      call(() => oidcListByAccount().all(accountId, model, now()).map((r) => ({ id: r.id, payload: oidcRow(r)! }))),
+    destroyByAccount: (models, accountId, clientId) => destroyWhere('account_id', models, accountId, clientId),
+    destroyByClient: (models, clientId) => destroyWhere('client_id', models, clientId),
     find: (model, id) => call(() => oidcRow(oidcFind().get(model, id, now()))),
     findByUid: (model, uid) => call(() => oidcRow(oidcFindByUid().get(model, uid, now()))),
     findByUserCode: (model, userCode) => call(() => oidcRow(oidcFindByUserCode().get(model, userCode, now()))),

@@ -20,6 +20,7 @@ interface PersonRow {
   level: number;
   password_hash: string;
   status: Person['status'];
+  access_revoked_before: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -41,6 +42,7 @@ function personRow(row: PersonRow): Person {
     level: row.level === 2 ? 2 : 1,
     passwordHash: row.password_hash,
     status: row.status,
+    accessRevokedBefore: row.access_revoked_before,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -68,6 +70,9 @@ export function createSqlitePersons({ now, statement, call }: SqliteContext): Pe
   );
   const personSetLevel = statement<[number, number, string]>(
     'UPDATE persons SET level = ?, updated_at = ? WHERE id = ?',
+  );
+  const personRevokeAccess = statement<[number, number, string]>(
+    'UPDATE persons SET access_revoked_before = max(coalesce(access_revoked_before, 0), ?), updated_at = ? WHERE id = ?',
   );
 
   return {
@@ -115,5 +120,6 @@ export function createSqlitePersons({ now, statement, call }: SqliteContext): Pe
       call(() => personSetHash().run(newHash, now(), id, expectedHash).changes === 1),
     setStatus: (id, status) => call(() => personSetStatus().run(status, now(), id).changes === 1),
     setLevel: (id, level) => call(() => personSetLevel().run(level, now(), id).changes === 1),
+    revokeAccessBefore: (id, before) => call(() => personRevokeAccess().run(before, now(), id).changes === 1),
   };
 }
