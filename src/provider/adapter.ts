@@ -6,6 +6,10 @@ import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Store } from '../store/index.js';
 import type { PortalService } from '../portals/index.js';
 
+const REPLAY_DETECTION = 'ReplayDetection';
+/** How long a jti is kept when the library's own save (with the proof's real expiry) never follows. */
+const REPLAY_MARK_SECONDS = 10 * 60;
+
 export function createAdapterClass(store: Store, portals: PortalService): new (model: string) => Adapter {
   return class StoreAdapter implements Adapter {
     constructor(readonly model: string) {}
@@ -17,6 +21,15 @@ export function createAdapterClass(store: Store, portals: PortalService): new (m
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'Client') return (await portals.clientMetadata(id)) as AdapterPayload | undefined;
+      if (this.model === REPLAY_DETECTION) {
+        // oidc-provider asks whether a DPoP proof's (or a client assertion's) jti was seen, then
+        // records it: two separate steps, so two instances given the same proof at once could
+        // both see it as new. Here the question is an atomic insert-if-absent in the shared store
+        // (RFC 9449 §11.1): the one call that inserts answers "not seen", every other "seen". The
+        // library's save that follows only corrects the record's expiry.
+        const inserted = await store.oidc.insertIfAbsent(REPLAY_DETECTION, id, { jti: id }, REPLAY_MARK_SECONDS);
+        return inserted ? undefined : ({ jti: id } as AdapterPayload);
+      }
       return (await store.oidc.find(this.model, id)) as AdapterPayload | undefined;
     }
 

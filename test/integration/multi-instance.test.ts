@@ -12,6 +12,8 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import crypto from 'node:crypto';
+import * as jose from 'jose';
 import * as oidc from 'openid-client';
 import pino from 'pino';
 import { loadConfig } from '../../src/config/config.js';
@@ -32,6 +34,7 @@ let a: string;
 let b: string;
 let receiver: LogoutReceiver;
 let portal: { client_id: string; client_secret: string; redirect_uri: string };
+let backend: { client_id: string; client_secret: string };
 let pid: string;
 
 async function freePort(): Promise<number> {
@@ -77,6 +80,8 @@ beforeAll(async () => {
     const input = validatePortalInput({ name: 'Cổng hai máy', redirectUris: ['http://localhost:9700/callback'], grantTypes: ['authorization_code', 'refresh_token'], backchannelLogoutUri: receiver.url('/two') }, { production: false });
     const reg = await services.portals.register(input);
     portal = { client_id: reg.client_id, client_secret: reg.client_secret!, redirect_uri: input.redirectUris[0]! };
+    const machine = await services.portals.register(validatePortalInput({ name: 'Cổng máy chủ', redirectUris: ['http://localhost:9701/callback'], grantTypes: ['authorization_code', 'client_credentials'] }, { production: false }));
+    backend = { client_id: machine.client_id, client_secret: machine.client_secret! };
     pid = '001090777001';
     await services.accounts.create({ pid, name: 'Trần Thị Hai', birthdate: '1990-04-04', gender: 'male', password: PASSWORD });
   } finally {
@@ -134,5 +139,43 @@ describe('two instances, one store', () => {
     await receiver.waitFor('/two');
     await new Promise((r) => setTimeout(r, 300));
     expect(receiver.tokens('/two')).toHaveLength(1);
+  });
+});
+
+/** A POST to one instance as if to the issuer's host (a load balancer in front keeps the Host header). */
+function postAs(base: string, path: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
+  const target = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: target.hostname, port: target.port, path, method: 'POST', headers: { ...headers, host: new URL(env.DINHDANH_ISSUER!).host, 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('replay detection across instances', () => {
+  it('a DPoP proof sent to both instances at once is accepted by exactly one (RFC 9449 §11.1)', async () => {
+    const { privateKey, publicKey } = await jose.generateKeyPair('ES256');
+    const jwk = await jose.exportJWK(publicKey);
+    const htu = `${env.DINHDANH_ISSUER}/token`;
+    const headers = {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${backend.client_id}:${backend.client_secret}`).toString('base64')}`,
+    };
+    const body = new URLSearchParams({ grant_type: 'client_credentials' }).toString();
+    const outcomes: number[][] = [];
+    for (let round = 0; round < 10; round += 1) {
+      const proof = await new jose.SignJWT({ jti: crypto.randomUUID(), htm: 'POST', htu, iat: Math.floor(Date.now() / 1000) })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .sign(privateKey);
+      const answers = await Promise.all([a, b, a, b].map((base) => postAs(base, '/token', { ...headers, dpop: proof }, body)));
+      outcomes.push(answers.map((r) => r.status).sort());
+      for (const r of answers) expect(r.status).toBeLessThan(500);
+    }
+    expect(outcomes).toEqual(Array.from({ length: 10 }, () => [200, 400, 400, 400]));
   });
 });

@@ -5,9 +5,12 @@
  * openid-client as a real relying party.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as jose from 'jose';
+import pino from 'pino';
+import { composeSystem } from '../../src/compose.js';
 import * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
 import { Browser } from '../helpers/browser.js';
@@ -271,6 +274,23 @@ describe('DPoP (RFC 9449, SECURITY.md #28)', () => {
       // oidc-provider answers a replay at the token endpoint as invalid_grant, the rest invalid_dpop_proof.
       const expected = label === 'replayed' ? 'invalid_grant' : 'invalid_dpop_proof';
       expect({ label, status: res.status, error: ((await res.json()) as { error?: string }).error }).toEqual({ label, status: 400, error: expected });
+    }
+  });
+
+  it('replay detection is one atomic insert in the shared store: of 20 concurrent checks of one jti, on two instances, one is new', async () => {
+    // A second instance on the same store (another process in production; here a second system).
+    const second = await composeSystem(srv.system.config, { logger: pino({ level: 'silent' }) });
+    try {
+      type Replay = { unique(iss: string, jti: string, exp: number): Promise<boolean> };
+      const replay = (s: typeof second) => (s.provider() as unknown as { ReplayDetection: Replay }).ReplayDetection;
+      const jti = crypto.randomUUID();
+      const exp = Math.floor(Date.now() / 1000) + 300;
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => replay(i % 2 ? second : srv.system).unique('portal', jti, exp)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      await expect(replay(second).unique('portal', jti, exp)).resolves.toBe(false);
+      await expect(replay(srv.system).unique('portal', crypto.randomUUID(), exp)).resolves.toBe(true);
+    } finally {
+      await second.close();
     }
   });
 
