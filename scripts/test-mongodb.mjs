@@ -3,7 +3,9 @@
  * The integration suites once more against MongoDB (issue 7), after `npm test`'s SQLite run:
  * every test server gets a database of its own on MONGODB_URI. (The store contract suite already
  * ran against MongoDB in the first pass.) Suites that are about SQLite files or CLI processes with
- * their own stores run only in the first pass. Without MONGODB_URI this pass is skipped, saying so.
+ * their own stores run only in the first pass, as do the TLS proxy suite (a production process on
+ * SQLite) and the store-outage suite (MongoDB already, on a FerretDB of its own). Without
+ * MONGODB_URI this pass is skipped, saying so.
  */
 import { spawnSync } from 'node:child_process';
 import process from 'node:process';
@@ -18,7 +20,7 @@ const result = spawnSync(
   [
     'node_modules/jest/bin/jest.js',
     'test/integration',
-    '--testPathIgnorePatterns', '/(cli|production-start|multi-instance|outbound-guard|tls-proxy)\\.test\\.ts$',
+    '--testPathIgnorePatterns', '/(cli|production-start|multi-instance|outbound-guard|tls-proxy|store-outage)\\.test\\.ts$',
   ],
   {
     stdio: 'inherit',

@@ -21,7 +21,7 @@ export async function createStore(url: string, options: CreateStoreOptions = {})
     const target = describeMongoUrl(url);
     const store = createMongoStore({ url, now: options.now, dbName: target.dbName ?? DEFAULT_MONGO_DB_NAME });
     try {
-      // Connects (or fails within the 5 s server selection timeout) before migrating.
+      // Connects (or fails within the 2 s server selection timeout) before migrating.
       await store.ping();
       await store.migrate();
     } catch (err) {

@@ -47,6 +47,8 @@ export async function startTestServer(options: {
   host?: 'localhost';
   /** Receives every log line (JSON) at level info and above, for tests that read the logs. */
   logSink?: (line: string) => void;
+  /** The store to use instead of the suite's (a test that runs its own database server). */
+  storeUrl?: string;
 } = {}): Promise<TestServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dinhdanh-test-'));
   const server = http.createServer();
@@ -58,7 +60,7 @@ export async function startTestServer(options: {
     NODE_ENV: 'test',
     PORT: String(port),
     DINHDANH_ISSUER: issuer,
-    DINHDANH_STORE: testStoreUrl(dir),
+    DINHDANH_STORE: options.storeUrl ?? testStoreUrl(dir),
     DINHDANH_KEYS_DIR: path.join(dir, 'keys'),
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...options.env,

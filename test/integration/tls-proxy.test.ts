@@ -25,6 +25,7 @@ import { createStore, type Store } from '../../src/store/index.js';
 import { newSecretsFile, newSigningKeysFile, SECRETS_FILE, SIGNING_KEYS_FILE, writePrivateJson } from '../../src/keys/key-files.js';
 import { Browser, alertText, type Response } from '../helpers/browser.js';
 import { authRequest, discover, redeem, signIn, type Portal } from '../helpers/rp.js';
+import { firstExecutable } from '../helpers/executables.js';
 import { freePort } from '../helpers/free-port.js';
 import { tlsFetch } from '../helpers/tls-fetch.js';
 
@@ -46,14 +47,7 @@ const WITHOUT_HOST_PREFIX = new Map([
 
 function findNginx(): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/local/sbin'];
-  return dirs.map((d) => path.join(d, 'nginx')).find((file) => {
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return firstExecutable(dirs.map((d) => path.join(d, 'nginx')));
 }
 
 const NGINX = findNginx();

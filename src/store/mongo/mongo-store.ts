@@ -99,8 +99,10 @@ export function createMongoStore(options: MongoStoreOptions): Store {
   let client: MongoClient;
   try {
     client = new MongoClient(options.url, {
-      // Fail within seconds when the server is unreachable, rather than after the driver's 30 s.
-      serverSelectionTimeoutMS: 5000,
+      // Fail within seconds when the server is unreachable, rather than after the driver's 30 s: a
+      // request then gets its 503 page promptly. Two seconds, because a page may wait twice (when an
+      // authorization request fails, oidc-provider reads the portal again to render the error).
+      serverSelectionTimeoutMS: 2000,
       connectTimeoutMS: 5000,
       // Security-relevant writes (consumed codes, counters, revocations, audit) must survive a
       // primary failover: acknowledge them only once a majority has them, journaled.

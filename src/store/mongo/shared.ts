@@ -116,6 +116,13 @@ const UNAVAILABLE_CODES = new Set([
   13436, // NotPrimaryOrSecondary
 ]);
 
+/**
+ * Node's socket errors that can reach us unwrapped: a command written to a connection the server
+ * has just closed (killed, restarted) fails in driver 7 with Node's own "This socket has been ended
+ * by the other party" — code EPIPE, no `syscall` — not a MongoNetworkError.
+ */
+const SOCKET_CODES = new Set(['EPIPE', 'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 function isUnavailable(err: unknown): boolean {
   if (UNAVAILABLE_NAMES.has(errorName(err))) return true;
   const code = errorCode(err);
@@ -126,6 +133,7 @@ function isUnavailable(err: unknown): boolean {
     // DNS (mongodb+srv) and socket errors from Node itself: ENOTFOUND, ECONNREFUSED, ETIMEOUT, ...
     const { syscall, code: sysCode } = err as { syscall?: unknown; code?: unknown };
     if (typeof syscall === 'string' && typeof sysCode === 'string' && sysCode.startsWith('E')) return true;
+    if (typeof sysCode === 'string' && SOCKET_CODES.has(sysCode)) return true;
   }
   return false;
 }
