@@ -19,7 +19,7 @@ import { composeSystem, type System } from '../src/compose.js';
 import { createAccessLogger, createLogger } from '../src/services.js';
 import { KEY_RELOAD_MS } from '../src/keys/signing-keys.js';
 import { SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, TTL } from '../src/provider/provider.js';
-import { createPortalGrants, recordSession } from '../src/provider/account-session.js';
+import { recordSession } from '../src/provider/account-session.js';
 import { LOA } from '../src/provider/levels.js';
 import { addToUsage, fatal, guardParent, ready, serveCommands } from './lib/child.js';
 import { countSql, sqlCounts } from './lib/sql-count.js';
@@ -80,13 +80,11 @@ async function main(): Promise<void> {
   server = srv;
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
 
-  const portalGrants = createPortalGrants(sys.store, TTL.Grant);
-
   /**
    * `count` signed-in SSO sessions, written through the real storage path: oidc-provider's Session
    * and Grant models (our adapter, our SQLite store), and what a password sign-in writes beside
    * them (src/provider/provider.ts's login check: the start, idle and authentication counters, the
-   * lifecycle's expiry job, the person's session list; the consent's grant record). A sign-in over
+   * lifecycle's expiry job, the session's record for the person's session list). A sign-in over
    * HTTP costs one argon2id verification, so 10,000 of them would take minutes of CPU; this skips
    * only the password check and the HTTP exchange.
    */
@@ -112,7 +110,6 @@ async function main(): Promise<void> {
       ]);
       await sys.sessions.started(session.uid, t, SESSION_IDLE_MS);
       await recordSession(sys.store, person.id, { uid: session.uid, startedAt: t, userAgent: 'dinhdanh-bench/1', ip: `10.1.${(i >> 8) & 255}.${i & 255}` }, TTL.Session);
-      await portalGrants.add(person.id, portal.client_id, grantId);
     };
     for (let i = 0; i < n; i += 32) {
       await Promise.all(Array.from({ length: Math.min(32, n - i) }, (_, j) => one(i + j)));

@@ -14,8 +14,9 @@ import type { AuthenticationService } from './accounts/index.js';
 import type { AuditService } from './audit/index.js';
 import type { FactorNotices, MessageCodeService, PasskeyService, RecoveryService, TotpService } from './mfa/index.js';
 import { SESSION_IDLE_MS, TTL } from './provider/provider.js';
-import { createAccountSessions, createGrantRevoker, createPortalGrants, createSessionDirectory } from './provider/account-session.js';
+import { createAccountSessions, createSessionDirectory } from './provider/account-session.js';
 import type { SessionLifecycle } from './provider/session-lifecycle.js';
+import type { AccountState } from './accounts/index.js';
 import type { OrgService } from './orgs/index.js';
 import { portalRefs } from './provider/session-lifecycle.js';
 import { isProtocolPath, providerMount } from './provider/mount.js';
@@ -48,6 +49,8 @@ export interface AppDeps {
   messageCodes: MessageCodeService;
   notices: FactorNotices;
   sessions: SessionLifecycle;
+  /** The account-state table: the citizen's changes (remove a factor, end a session, withdraw a consent) go through it. */
+  state: AccountState;
   orgs: OrgService;
   cookieKeys: string[];
   now?: () => number;
@@ -116,12 +119,10 @@ export function buildApp(deps: AppDeps): Koa {
   });
 
   const interactions = createInteractions(provider);
-  const portalGrants = createPortalGrants(deps.store, TTL.Grant);
   const flows = interactionRoutes({
     interactions,
     auth: deps.auth,
     consents: deps.store.consents,
-    portalGrants,
     factors: deps.store.factors,
     persons: deps.store.persons,
     store: deps.store,
@@ -153,7 +154,7 @@ export function buildApp(deps: AppDeps): Koa {
   app.use(flows.allowedMethods());
   const account = securityRoutes({
     issuer: config.issuer,
-    accountSession: createAccountSessions(provider, deps.store, deps.now ?? Date.now, SESSION_IDLE_MS),
+    accountSession: createAccountSessions(provider, deps.store, deps.now ?? Date.now, SESSION_IDLE_MS, deps.sessions),
     persons: deps.store.persons,
     factors: deps.store.factors,
     recoveryCodes: deps.store.recoveryCodes,
@@ -163,9 +164,8 @@ export function buildApp(deps: AppDeps): Koa {
     oidcStore: deps.store.oidc,
     consents: deps.store.consents,
     portals: deps.store.portals,
-    portalGrants,
-    revokeGrant: createGrantRevoker(provider),
-    sessions: createSessionDirectory(provider, deps.store, deps.now ?? Date.now, deps.sessions),
+    state: deps.state,
+    sessions: createSessionDirectory(deps.store, deps.now ?? Date.now),
     orgs: deps.orgs,
     notices: deps.notices,
     audit: deps.audit,

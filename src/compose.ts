@@ -12,18 +12,19 @@ import { createSigningKeys, type SigningKeys } from './keys/signing-keys.js';
 import type { PortalService } from './portals/index.js';
 import { createAuthenticationService, type AccountService, type PasswordHasher } from './accounts/index.js';
 import type { AuditService } from './audit/index.js';
-import { composeServices, createAccessLogger, type ComposeOptions } from './services.js';
+import { composeServices, createAccessLogger, createAccountChanges, type ComposeOptions } from './services.js';
 import { createRenderer } from './http/render.js';
 import { createCsrf } from './http/csrf.js';
 import { createProvider } from './provider/provider.js';
 import { buildApp } from './app.js';
 import { createJobRunner, type JobRunner } from './jobs/index.js';
 import { createGuardedFetch } from './outbound/index.js';
-import { DELIVERY_TIMEOUT_MS, createBackchannelLogout, createLogoutNotifier } from './provider/backchannel-logout.js';
-import { createSessionLifecycle, type SessionLifecycle } from './provider/session-lifecycle.js';
+import { DELIVERY_TIMEOUT_MS, createBackchannelLogout } from './provider/backchannel-logout.js';
+import type { SessionLifecycle } from './provider/session-lifecycle.js';
+import type { Access } from './provider/access.js';
+import type { LogoutNotifier } from './provider/backchannel-logout.js';
 import { createOrgContexts, createOrgJobHandlers } from './provider/org-access.js';
-import { createGrantRevoker, createSessionDirectory } from './provider/account-session.js';
-import { ACCOUNT_LOCKED_JOB, createAccountAdmin, type AccountAdmin } from './accounts/index.js';
+import { ACCOUNT_LOCKED_JOB, createAccountAdmin, type AccountAdmin, type AccountState } from './accounts/index.js';
 import { createOrgService, type OrgService } from './orgs/index.js';
 import { type FactorNotices, createFactorNotices, createMessageCodeService, createNotifier, createPasskeyService, createRecoveryService, createTotpService } from './mfa/index.js';
 
@@ -43,6 +44,11 @@ export interface System {
   /** Durable background work (back-channel logout, session expiry); main.ts starts its polling. */
   jobs: JobRunner;
   sessions: SessionLifecycle;
+  /** Ending sessions, grants and tokens in the store (provider/access.ts). */
+  access: Access;
+  /** The account-state table (accounts/account-state.ts): every change of an account's state goes through it. */
+  state: AccountState;
+  notifyPortals: LogoutNotifier;
   orgs: OrgService;
   signingKeys: SigningKeys;
   accountAdmin: AccountAdmin;
@@ -74,19 +80,10 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
     issuer: config.issuer, signingKey: (alg) => keySet.active.get(alg), pairwiseSalt: keys.pairwiseSalt, portals, fetch: outbound, audit, logger, now: options.now,
   });
   jobs.register(backchannel.handler);
-  // The lifecycle reads sessions through the provider, which is built with the lifecycle's hooks.
   const late: { provider?: Provider } = {};
   const providerRef = () => late.provider!;
-  const notifyPortals = createLogoutNotifier({ runner: jobs, portals, logger });
-  const sessions = createSessionLifecycle({
-    store,
-    findSession: async (uid) => providerRef().Session.findByUid(uid),
-    notifyPortals,
-    runner: jobs,
-    audit,
-    logger,
-    now: options.now,
-  });
+  // Changes of an account's state, as the CLI makes them, but with deliveries run at once.
+  const { notifyPortals, access, sessions, state } = createAccountChanges({ store, portals, audit, logger, now: options.now, kick: () => jobs.kick() });
   jobs.register(sessions.expiryHandler);
   // In the server, ending an enterprise access runs at once (the CLI's waits for the next poll).
   const orgs = createOrgService({
@@ -108,8 +105,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
     logger.info({ keys: next.fingerprint }, 'signing keys changed: provider rebuilt');
     return true;
   }
-  // A locked person's sessions end everywhere, and their portals are told (issue 6).
-  const directory = createSessionDirectory(providerRef, store, options.now ?? Date.now, sessions);
+  // Locks queued before a lock ended sessions itself (an upgrade with such jobs pending) still run.
   jobs.register({
     kind: ACCOUNT_LOCKED_JOB,
     leaseMs: 60_000,
@@ -117,15 +113,15 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
     async run(job) {
       const personId = job.payload.personId;
       if (typeof personId !== 'string') return { status: 'failed', outcome: 'malformed job' };
-      return { status: 'done', outcome: `${await directory.endAll(personId, 'account_locked')} session(s) ended` };
+      return { status: 'done', outcome: `${await access.endSessions(personId, 'account_locked', { allGrants: true })} session(s) ended` };
     },
   });
   const accountAdmin = createAccountAdmin({
     persons: store.persons, factors: store.factors, recoveryCodes: store.recoveryCodes, counters: store.counters, evidence: store.accountEvidence,
-    jobs: store.jobs, audit, now: options.now, kick: () => jobs.kick(),
+    state, audit, now: options.now,
   });
   for (const handler of createOrgJobHandlers({
-    provider: providerRef, orgs: store.orgs, service: orgs, revokeGrant: createGrantRevoker(providerRef), notifyPortals, audit,
+    provider: providerRef, orgs: store.orgs, service: orgs, revokeGrant: access.revokeGrant, notifyPortals, audit,
   })) jobs.register(handler);
   const auth = createAuthenticationService({ persons: store.persons, counters: store.counters, hasher, audit, now: options.now });
   const totp = createTotpService({ factors: store.factors, counters: store.counters, secretBox: services.secretBox, issuerName: 'dinhdanh', now: options.now });
@@ -139,14 +135,14 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const messageCodes = createMessageCodeService({ store: store.oidc, counters: store.counters, notifier, now: options.now, logger });
   const notices = createFactorNotices({ notifier, persons: store.persons, counters: store.counters, logger, now: options.now });
   const app = buildApp({
-    config, logger, accessLogger: options.accessLogger ?? (options.logger ? undefined : createAccessLogger(config)), store, provider: providerRef, renderer, sessions, orgs, auth, audit, totp, recovery, passkeys, messageCodes, notices, now: options.now,
+    config, logger, accessLogger: options.accessLogger ?? (options.logger ? undefined : createAccessLogger(config)), store, provider: providerRef, renderer, sessions, state, orgs, auth, audit, totp, recovery, passkeys, messageCodes, notices, now: options.now,
     csrf: createCsrf(keys.cookieKeys),
     cookieKeys: keys.cookieKeys,
   });
   // The first unknown-identifier sign-in would otherwise pay for computing the dummy hash.
   await hasher.verifyDummy('warm-up');
   return {
-    ...services, provider: providerRef, app, notices, jobs, sessions, orgs, signingKeys, reloadKeys, accountAdmin,
+    ...services, provider: providerRef, app, notices, jobs, sessions, access, state, notifyPortals, orgs, signingKeys, reloadKeys, accountAdmin,
     async close() {
       await jobs.stop();
       await audit.flush();

@@ -4,12 +4,15 @@
  */
 import pino, { type Logger } from 'pino';
 import type { Config } from './config/config.js';
-import { createStore } from './store/index.js';
+import { createStore, type Store } from './store/index.js';
 import { loadKeyMaterial } from './keys/key-files.js';
 import { createSecretBox } from './keys/secret-box.js';
-import { createPortalService } from './portals/index.js';
-import { createAccountAdmin, createAccountService, createPasswordHasher, type PasswordHasher } from './accounts/index.js';
-import { createAuditService } from './audit/index.js';
+import { createPortalAdmin, createPortalService, type PortalService } from './portals/index.js';
+import { createAccountAdmin, createAccountService, createAccountState, createPasswordHasher, type PasswordHasher } from './accounts/index.js';
+import { createAuditService, type AuditService } from './audit/index.js';
+import { createAccess } from './provider/access.js';
+import { createLogoutNotifier } from './provider/backchannel-logout.js';
+import { createSessionLifecycle } from './provider/session-lifecycle.js';
 import { createOrgService } from './orgs/index.js';
 import type { ChannelNotifier } from './mfa/notifier/index.js';
 
@@ -68,10 +71,26 @@ export async function composeServices(config: Config, options: ComposeOptions = 
   const accounts = createAccountService({ persons: store.persons, hasher, audit });
   // Without a running provider (the CLI), ending access is enqueued; the server's jobs do it.
   const orgs = createOrgService({ orgs: store.orgs, persons: store.persons, jobs: store.jobs, audit, now: options.now });
+  const changes = createAccountChanges({ store, portals, audit, logger, now: options.now });
   const accountAdmin = createAccountAdmin({
     persons: store.persons, factors: store.factors, recoveryCodes: store.recoveryCodes, counters: store.counters, evidence: store.accountEvidence,
-    jobs: store.jobs, audit, now: options.now,
+    state: changes.state, audit, now: options.now,
   });
-  return { config, logger, keys, store, secretBox, keyEncryptionBox, audit, hasher, portals, accounts, orgs, accountAdmin };
+  const portalAdmin = createPortalAdmin({ repo: store.portals, access: changes.access, audit });
+  return { config, logger, keys, store, secretBox, keyEncryptionBox, audit, hasher, portals, portalAdmin, accounts, orgs, accountAdmin, ...changes };
+}
+
+/**
+ * What changes of an account's state need, from any door: the back-channel logout queue, ending
+ * sessions and grants in the store, the session lifecycle and the account-state table. `kick` runs
+ * the queued deliveries at once (a server); without it (the CLI) a server's polling sends them.
+ */
+export function createAccountChanges(deps: { store: Store; portals: PortalService; audit: AuditService; logger: Logger; now?: () => number; kick?: () => void }) {
+  const { store } = deps;
+  const notifyPortals = createLogoutNotifier({ jobs: store.jobs, kick: deps.kick, portals: deps.portals, now: deps.now });
+  const access = createAccess({ store, notifyPortals });
+  const sessions = createSessionLifecycle({ store, access, notifyPortals, jobs: store.jobs, kick: deps.kick, audit: deps.audit, logger: deps.logger, now: deps.now });
+  const state = createAccountState({ persons: store.persons, access, sessions });
+  return { notifyPortals, access, sessions, state };
 }
 

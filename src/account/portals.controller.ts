@@ -12,7 +12,8 @@ import type { MessageKey, Translate } from '../http/i18n.js';
 import { localeFor } from '../http/locale.js';
 import { csrfBinding, formatDate, readAccountPost } from './account-http.js';
 import type { Renderer } from '../http/render.js';
-import type { AccountSession, PortalGrants } from '../provider/account-session.js';
+import type { AccountSession } from '../provider/account-session.js';
+import type { AccountState } from '../accounts/index.js';
 import { resourceClientId } from '../portals/index.js';
 
 const SCOPE_ORDER = ['openid', 'profile', 'email', 'phone', 'address', 'organization', 'national_id', 'offline_access'] as const;
@@ -22,8 +23,7 @@ export interface PortalsDeps {
   accountSession: (ctx: Context) => Promise<AccountSession | undefined>;
   consents: ConsentRepository;
   portals: PortalRepository;
-  portalGrants: PortalGrants;
-  revokeGrant: (grantId: string) => Promise<void>;
+  state: AccountState;
   audit: AuditService;
   renderer: Renderer;
   csrf: Csrf;
@@ -79,9 +79,10 @@ export function createPortalsController(deps: PortalsDeps) {
     async revoke(ctx: Context) {
       const { session, form } = await readAccountPost(ctx, deps, revokeForm);
       if (!(await deps.consents.remove(session.accountId, form.client))) throw new AppError('unknown_portal', 404, 'error.not_found');
-      const grants = await deps.portalGrants.take(session.accountId, form.client);
-      await Promise.all(grants.map((g) => deps.revokeGrant(g)));
-      deps.audit.record('CONSENT_REVOKED', { person: session.accountId, portal: form.client, grants: grants.length });
+      // Every grant and token of the person at that portal, from the store — offline ones
+      // included, however old (Decree 356/2025/ND-CP: withdrawing consent stops the processing).
+      const records = await deps.state.apply('withdraw-consent', { id: session.accountId, status: 'active' }, { clientId: form.client });
+      deps.audit.record('CONSENT_REVOKED', { person: session.accountId, portal: form.client, records });
       await render(ctx, session, 'account.portals_revoked');
     },
   };

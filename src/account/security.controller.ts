@@ -21,6 +21,7 @@ import { localeFor, rememberLocale } from '../http/locale.js';
 import { csrfBinding, formatDate, readAccountPost } from './account-http.js';
 import type { Renderer } from '../http/render.js';
 import { ACCOUNT_CLIENT_ID, type AccountSession } from '../provider/account-session.js';
+import type { AccountState } from '../accounts/index.js';
 
 export const REAUTH_WINDOW_MS = 5 * 60_000;
 /** Account pages (besides this one) that send the citizen through re-authentication and back. */
@@ -40,6 +41,8 @@ export interface SecurityDeps {
   /** Short-lived server-side records (the passkey challenge of an account session). */
   oidcStore: OidcModelStore;
   notices: FactorNotices;
+  /** The account-state table: removing a factor ends the person's other sessions. */
+  state: AccountState;
   audit: AuditService;
   renderer: Renderer;
   csrf: Csrf;
@@ -235,7 +238,10 @@ export function createSecurityController(deps: SecurityDeps) {
       const { session, form } = change;
       const factor = await deps.factors.find(form.factor);
       if (!factor || !(await deps.factors.remove(session.accountId, form.factor))) throw new AppError('unknown_factor', 404, 'error.not_found');
-      deps.audit.record('FACTOR_REMOVED', { person: session.accountId, factor: form.factor });
+      // Whoever signed in with it elsewhere (a lost phone, or the factor was someone else's) is
+      // signed out everywhere; this session stays (NIST SP 800-63B §6.1.2.1; ASVS 5.0 7.4.3).
+      const ended = factor.confirmed ? await deps.state.apply('remove-factor', { id: session.accountId, status: 'active' }, { session: session.uid }) : 0;
+      deps.audit.record('FACTOR_REMOVED', { person: session.accountId, factor: form.factor, sessions_ended: ended });
       if (factor.confirmed) await deps.notices.factorRemoved(session.accountId, factor.type, localeFor(ctx));
       // Recovery codes recover a second factor: with none left, they go too.
       if (!(await deps.factors.listForPerson(session.accountId)).some((f) => f.confirmed)) {

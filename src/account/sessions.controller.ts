@@ -14,11 +14,13 @@ import { csrfBinding, formatDate, readAccountPost } from './account-http.js';
 import type { Renderer } from '../http/render.js';
 import { ipBucket } from '../accounts/index.js';
 import type { AccountSession, SessionDirectory } from '../provider/account-session.js';
+import type { AccountState } from '../accounts/index.js';
 
 export interface SessionsDeps {
   issuer: string;
   accountSession: (ctx: Context) => Promise<AccountSession | undefined>;
   sessions: SessionDirectory;
+  state: AccountState;
   portals: PortalRepository;
   audit: AuditService;
   renderer: Renderer;
@@ -84,7 +86,8 @@ export function createSessionsController(deps: SessionsDeps) {
 
     async end(ctx: Context) {
       const { session, form } = await forChange(ctx, endForm);
-      if (!(await deps.sessions.end(session.accountId, form.session))) throw new AppError('unknown_session', 404, 'error.not_found');
+      const me = { id: session.accountId, status: 'active' as const };
+      if (!(await deps.state.apply('end-session', me, { session: form.session }))) throw new AppError('unknown_session', 404, 'error.not_found');
       deps.audit.record('SESSION_ENDED', { person: session.accountId, by: 'citizen', current: form.session === session.uid });
       if (form.session === session.uid) {
         ctx.status = 303;
@@ -97,7 +100,8 @@ export function createSessionsController(deps: SessionsDeps) {
       const { session } = await forChange(ctx, othersForm);
       const live = await deps.sessions.list(session.accountId);
       let ended = 0;
-      for (const s of live) if (s.uid !== session.uid && (await deps.sessions.end(session.accountId, s.uid))) ended += 1;
+      const me = { id: session.accountId, status: 'active' as const };
+      for (const s of live) if (s.uid !== session.uid) ended += await deps.state.apply('end-session', me, { session: s.uid });
       deps.audit.record('SESSION_ENDED', { person: session.accountId, by: 'citizen', count: ended });
       await render(ctx, session, 'account.sessions_ended');
     },

@@ -1,21 +1,25 @@
 /**
- * What operators do to accounts (issue 6), each with a reason, recorded evidence and an audit entry
- * naming the operator:
+ * What operators do to accounts, each with a reason, recorded evidence and an audit entry naming
+ * the operator, and each a change of the account-state table (account-state.ts), which ends in the
+ * store, at once, what the change ends — from the CLI too, which runs no background jobs:
  *
- * - lock: the person cannot sign in, their tokens stop working (findAccount refuses locked
- *   persons), and every session ends everywhere — portals registered for back-channel logout are
- *   told (a durable job the server runs; the CLI only enqueues it);
- * - unlock;
+ * - lock: the person cannot sign in, every session ends everywhere, every grant and token is
+ *   deleted (portals registered for back-channel logout are told);
+ * - unlock: nothing held before the lock comes back;
  * - set-level: level 2 needs the in-person (or chip) verification's evidence: document type and
- *   number, place, and the operator (Decree 59/2022/ND-CP);
+ *   number, place, and the operator (Decree 69/2024/ND-CP); a lower level ends everything that
+ *   rested on the higher one;
  * - reset-mfa: removes every second factor and recovery code after the person was re-verified
- *   (NIST SP 800-63B §6.1.2.3), with the evidence of that re-verification.
+ *   (NIST SP 800-63B §6.1.2.3), with the evidence of that re-verification, and ends everything
+ *   signed in with them.
  */
 import crypto from 'node:crypto';
 import type { AuditService } from '../audit/index.js';
-import type { AccountEvidenceRepository, CounterRepository, FactorRepository, JobRepository, Person, PersonRepository, RecoveryCodeRepository } from '../store/index.js';
+import type { AccountEvidenceRepository, CounterRepository, FactorRepository, Person, PersonRepository, RecoveryCodeRepository } from '../store/index.js';
 import { maskPid } from './pid.js';
+import type { AccountState } from './account-state.js';
 
+/** Jobs of this kind were queued by locks before a lock ended sessions itself; servers still run them. */
 export const ACCOUNT_LOCKED_JOB = 'account-locked';
 
 export class AccountAdminError extends Error {
@@ -53,11 +57,9 @@ export function createAccountAdmin(deps: {
   recoveryCodes: RecoveryCodeRepository;
   counters: CounterRepository;
   evidence: AccountEvidenceRepository;
-  jobs: JobRepository;
+  state: AccountState;
   audit: AuditService;
   now?: () => number;
-  /** Runs the session ending at once (the server); the CLI leaves it to the server's polling. */
-  kick?: () => void;
 }) {
   const now = deps.now ?? Date.now;
 
@@ -98,19 +100,16 @@ export function createAccountAdmin(deps: {
     async lock(pid: unknown, act: OperatorAct): Promise<Person> {
       const p = await person(pid);
       const reason = checkReason(act.reason);
-      await deps.persons.setStatus(p.id, 'locked');
+      const ended = await deps.state.apply('lock', p);
       const evidenceId = await record(p, 'lock', { ...act, reason }, {});
-      deps.audit.record('ACCOUNT_LOCKED', { person: p.id, pid: maskPid(p.pid), operator: act.operator, reason, evidence: evidenceId });
-      const t = now();
-      await deps.jobs.enqueue({ id: `account-locked:${p.id}:${t}`, kind: ACCOUNT_LOCKED_JOB, payload: { personId: p.id }, dueAt: t }, t);
-      deps.kick?.();
+      deps.audit.record('ACCOUNT_LOCKED', { person: p.id, pid: maskPid(p.pid), operator: act.operator, reason, evidence: evidenceId, sessions_ended: ended });
       return { ...p, status: 'locked' };
     },
 
     async unlock(pid: unknown, act: { operator: string; reason?: string }): Promise<Person> {
       const p = await person(pid);
       const reason = act.reason === undefined ? 'unlocked' : checkReason(act.reason);
-      await deps.persons.setStatus(p.id, 'active');
+      await deps.state.apply('unlock', p);
       await deps.counters.reset(`login-fail:${p.id}`);
       const evidenceId = await record(p, 'unlock', { operator: act.operator, reason }, {});
       deps.audit.record('ACCOUNT_UNLOCKED', { person: p.id, pid: maskPid(p.pid), was: p.status, operator: act.operator, reason, evidence: evidenceId });
@@ -133,6 +132,7 @@ export function createAccountAdmin(deps: {
         proof = { documentType: type, documentNumber: number, place };
       }
       await deps.persons.setLevel(p.id, to);
+      await deps.state.apply(to < p.level ? 'lower-level' : 'raise-level', p);
       const evidenceId = await record(p, 'set-level', { ...act, reason }, { from: p.level, to, ...proof });
       deps.audit.record('ACCOUNT_LEVEL_CHANGED', {
         person: p.id, pid: maskPid(p.pid), from: p.level, to, operator: act.operator, reason, evidence: evidenceId,
@@ -152,6 +152,7 @@ export function createAccountAdmin(deps: {
       for (const f of factors) await deps.factors.remove(p.id, f.id);
       await deps.recoveryCodes.removeAll(p.id);
       await deps.counters.reset(`mfa-fail:${p.id}`);
+      await deps.state.apply('reset-mfa', p);
       const evidenceId = await record(p, 'reset-mfa', { ...act, reason }, { verification: proof, factorsRemoved: factors.length });
       deps.audit.record('ACCOUNT_MFA_RESET', { person: p.id, pid: maskPid(p.pid), operator: act.operator, reason, evidence: evidenceId, factors_removed: factors.length });
       return { person: p, removed: factors.length };

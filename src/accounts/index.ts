@@ -5,3 +5,4 @@ export * from './password-policy.js';
 export * from './pid.js';
 export * from './names.js';
 export * from './account-admin.service.js';
+export * from './account-state.js';

@@ -48,6 +48,8 @@ export const SECURITY_EVENTS = {
   RESOURCE_SERVER_REGISTERED: 3003,
   /** An operator approved a portal for national_id or offline_access, with the legal basis. */
   PORTAL_APPROVED: 3004,
+  /** A disabled portal was enabled again (its grants and tokens from before stay ended). */
+  PORTAL_ENABLED: 3005,
   KEYS_GENERATED: 4001,
   KEYS_ROTATED: 4002,
   KEY_RETIRED: 4003,

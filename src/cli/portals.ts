@@ -127,16 +127,30 @@ export function registerPortalCommands(program: Command, cli: CliContext): void 
         print({ json: !!opts.json }, { client_id: clientId, approved: what, national_id: summary.national_id, offline_access: summary.offline_access }, () => `${clientId} may now receive ${what}`);
       }, PortalValidationError);
     });
+
   portals.command('disable')
-    .description('disable a portal: no new sign-ins, its tokens stop working (userinfo, introspection, refresh)')
+    .description('disable a portal: no new sign-ins; every grant and token issued to it ends at once (userinfo, introspection, refresh), and stays ended if it is enabled again')
     .argument('<client_id>', 'the portal\'s client_id')
     .option('--json', 'print JSON')
     .action(async (clientId: string, opts: { json?: boolean }) => {
       await withServices(async (s) => {
+        const operator = operatorFor(config());
         await portalById(s, clientId);
-        await s.store.portals.setDisabled(clientId, true);
-        s.audit.record('PORTAL_DISABLED', { portal: clientId, operator: operatorFor(config()) });
+        await s.portalAdmin.disable(clientId, operator);
         print({ json: !!opts.json }, { client_id: clientId, disabled: true }, () => `disabled ${clientId}`);
+      });
+    });
+
+  portals.command('enable')
+    .description('enable a disabled portal again: new sign-ins work; nothing it held before it was disabled does')
+    .argument('<client_id>', 'the portal\'s client_id')
+    .option('--json', 'print JSON')
+    .action(async (clientId: string, opts: { json?: boolean }) => {
+      await withServices(async (s) => {
+        const operator = operatorFor(config());
+        await portalById(s, clientId);
+        await s.portalAdmin.enable(clientId, operator);
+        print({ json: !!opts.json }, { client_id: clientId, disabled: false }, () => `enabled ${clientId}`);
       });
     });
 }

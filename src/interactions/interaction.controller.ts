@@ -32,7 +32,6 @@ const STEP_UP_REASONS = new Set(['acr_values_unmet']);
 export interface InteractionDeps {
   interactions: Interactions;
   /** Remembers which grants a consent produced, so withdrawing it can revoke them. */
-  portalGrants: { add(personId: string, clientId: string, grantId: string): Promise<void> };
   journeys: Journeys;
   secondFactor: ReturnType<typeof createSecondFactorController>;
   factors: FactorRepository;
@@ -208,7 +207,6 @@ export function createInteractionController(deps: InteractionDeps) {
     if (!covered) return false;
     const grantId = await interactions.saveGrant({ accountId, clientId: view.clientId, grantId: view.grantId, scopes, claims, resources });
     if (!(await recordOrgGrant(view, accountId, grantId))) return false;
-    await deps.portalGrants.add(accountId, view.clientId, grantId);
     deps.audit.record('CONSENT_REUSED', { person: accountId, portal: view.clientId });
     await interactions.finish(ctx, { consent: { grantId } });
     return true;
@@ -310,7 +308,6 @@ export function createInteractionController(deps: InteractionDeps) {
       if (!(await recordOrgGrant(view, accountId, grantId))) {
         return interactions.finish(ctx, { error: 'access_denied', error_description: 'the person may no longer act for the chosen enterprise' });
       }
-      await deps.portalGrants.add(accountId, view.clientId, grantId);
       const previous = await deps.consents.find(accountId, view.clientId);
       await deps.consents.put({
         personId: accountId,

@@ -7,8 +7,8 @@ import crypto from 'node:crypto';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Store } from '../store/index.js';
-import type { LogoutReason } from './backchannel-logout.js';
 import type { SessionLifecycle } from './session-lifecycle.js';
+import { issuedInForce } from './access.js';
 
 export const ACCOUNT_CLIENT_ID = 'dinhdanh-account';
 
@@ -42,24 +42,31 @@ export function accountClient(issuer: string): Record<string, unknown> {
   };
 }
 
-/**
- * The live SSO session of this browser, or undefined. "Live" uses the same idle and absolute limits
- * as the provider's `session_expired` check (the counters it keeps), and using the account area
- * counts as activity.
- */
 /** The current provider (a key rotation replaces it). */
 export type ProviderRef = () => Provider;
 
-export function createAccountSessions(provider: ProviderRef, store: Store, now: () => number, idleMs: number) {
+/**
+ * The live SSO session of this browser, or undefined. "Live" uses the same idle and absolute limits
+ * as the provider's `session_expired` check (the counters it keeps) and the same person checks as
+ * a sign-in at a portal (the account exists, is active, and the session is not older than a
+ * revocation of the person's access); using the account area counts as activity. A session that
+ * fails the person checks is ended, as the provider's `account_unavailable` check ends it.
+ */
+export function createAccountSessions(provider: ProviderRef, store: Store, now: () => number, idleMs: number, lifecycle: Pick<SessionLifecycle, 'end'>) {
   return async function accountSession(ctx: Context): Promise<AccountSession | undefined> {
     const session = await provider().Session.get(ctx);
     if (!session.accountId) return undefined;
     const t = now();
-    const [start, seen, auth] = await Promise.all([
+    const [start, seen, auth, person] = await Promise.all([
       store.counters.get(`session-start:${session.uid}`, t),
       store.counters.get(`session-seen:${session.uid}`, t),
       store.counters.get(`session-auth:${session.uid}`, t),
+      store.persons.findById(session.accountId),
     ]);
+    if (!person || person.status !== 'active' || !issuedInForce(person, session.loginTs)) {
+      await lifecycle.end(session.uid, 'account_unavailable', session.accountId);
+      return undefined;
+    }
     if (!start || !seen || !auth) return undefined;
     await store.counters.increment(`session-seen:${session.uid}`, idleMs, t, { slide: true });
     return {
@@ -72,44 +79,6 @@ export function createAccountSessions(provider: ProviderRef, store: Store, now: 
   };
 }
 
-/**
- * Revokes everything a grant carries: its access and refresh tokens and codes (RFC 7009 §2.1: a
- * revoked grant's tokens stop working), then the grant itself.
- */
-export function createGrantRevoker(ref: ProviderRef) {
-  return async function revokeGrant(grantId: string): Promise<void> {
-    const provider = ref();
-    await Promise.all([provider.AccessToken, provider.RefreshToken, provider.AuthorizationCode].map((model) => model.revokeByGrantId(grantId)));
-    await provider.Grant.adapter.destroy(grantId);
-  };
-}
-
-const PORTAL_GRANTS = 'PortalGrants';
-
-/**
- * Which grants a person's consent to a portal has produced (one per SSO session), so that
- * withdrawing the consent can revoke them all. Kept as long as a grant lives.
- */
-export function createPortalGrants(store: Store, ttlSeconds: number) {
-  const id = (personId: string, clientId: string) => `${personId}|${clientId}`;
-  return {
-    async add(personId: string, clientId: string, grantId: string): Promise<void> {
-      const current = (await store.oidc.find(PORTAL_GRANTS, id(personId, clientId))) as { grantIds?: string[] } | undefined;
-      const grantIds = [...new Set([...(current?.grantIds ?? []), grantId])].slice(-50);
-      await store.oidc.upsert(PORTAL_GRANTS, id(personId, clientId), { grantIds }, ttlSeconds);
-    },
-    async take(personId: string, clientId: string): Promise<string[]> {
-      const current = (await store.oidc.find(PORTAL_GRANTS, id(personId, clientId))) as { grantIds?: string[] } | undefined;
-      await store.oidc.destroy(PORTAL_GRANTS, id(personId, clientId));
-      return current?.grantIds ?? [];
-    },
-  };
-}
-export type PortalGrants = ReturnType<typeof createPortalGrants>;
-
-const ACCOUNT_SESSIONS = 'AccountSessions';
-const MAX_SESSIONS_LISTED = 20;
-
 /** Where and how a session was signed in to, for the citizen's session list. */
 export interface SessionRecord {
   uid: string;
@@ -118,12 +87,12 @@ export interface SessionRecord {
   ip: string;
 }
 
-/** Records a session's start under its person (kept as long as a session can live). */
+/** Kept per session (by its uid), with the person's id so that a person's records are found by it. */
+const SESSION_INFO = 'SessionInfo';
+
+/** Records where a session started (one write per new session; kept as long as a session can live). */
 export async function recordSession(store: Store, accountId: string, record: SessionRecord, ttlSeconds: number): Promise<void> {
-  const current = (await store.oidc.find(ACCOUNT_SESSIONS, accountId)) as { sessions?: SessionRecord[] } | undefined;
-  const others = (current?.sessions ?? []).filter((s) => s.uid !== record.uid);
-  const sessions = [...others, { ...record, userAgent: record.userAgent.slice(0, 300) }].slice(-MAX_SESSIONS_LISTED);
-  await store.oidc.upsert(ACCOUNT_SESSIONS, accountId, { sessions }, ttlSeconds);
+  await store.oidc.upsert(SESSION_INFO, record.uid, { accountId, ...record, userAgent: record.userAgent.slice(0, 300) }, ttlSeconds);
 }
 
 export interface LiveSession extends SessionRecord {
@@ -132,38 +101,33 @@ export interface LiveSession extends SessionRecord {
   portals: string[];
 }
 
-/**
- * A person's live SSO sessions, and ending one: the session record is destroyed and its idle and
- * absolute clocks removed, so the browser holding it is signed out everywhere at its next request,
- * and its portals are told by back-channel logout.
- */
-export function createSessionDirectory(provider: ProviderRef, store: Store, now: () => number, lifecycle: Pick<SessionLifecycle, 'end'>) {
+/** A person's live SSO sessions: every one, read from the store by the person (ending one is a change of state: account-state.ts). */
+export function createSessionDirectory(store: Store, now: () => number) {
   async function list(accountId: string): Promise<LiveSession[]> {
-    const current = (await store.oidc.find(ACCOUNT_SESSIONS, accountId)) as { sessions?: SessionRecord[] } | undefined;
     const t = now();
     const live: LiveSession[] = [];
-    for (const record of current?.sessions ?? []) {
-      const [start, seen] = await Promise.all([store.counters.get(`session-start:${record.uid}`, t), store.counters.get(`session-seen:${record.uid}`, t)]);
+    for (const { payload } of await store.oidc.listByAccount('Session', accountId)) {
+      const uid = payload.uid;
+      if (typeof uid !== 'string') continue;
+      const [start, seen, info] = await Promise.all([
+        store.counters.get(`session-start:${uid}`, t),
+        store.counters.get(`session-seen:${uid}`, t),
+        store.oidc.find(SESSION_INFO, uid),
+      ]);
       if (!start || !seen) continue;
-      const session = await provider().Session.findByUid(record.uid);
-      if (!session || session.accountId !== accountId) continue;
-      live.push({ ...record, lastUsedAt: seen.updatedAt, portals: Object.keys(session.authorizations ?? {}) });
+      const authorizations = (payload.authorizations ?? {}) as Record<string, unknown>;
+      live.push({
+        uid,
+        startedAt: typeof info?.startedAt === 'number' ? info.startedAt : start.updatedAt,
+        userAgent: typeof info?.userAgent === 'string' ? info.userAgent : '',
+        ip: typeof info?.ip === 'string' ? info.ip : '',
+        lastUsedAt: seen.updatedAt,
+        portals: Object.keys(authorizations),
+      });
     }
     return live.sort((a, b) => b.lastUsedAt - a.lastUsedAt);
   }
 
-  function end(accountId: string, uid: string): Promise<boolean> {
-    return lifecycle.end(uid, 'ended_elsewhere', accountId);
-  }
-
-  /** Every live session of a person (an operator's lock). */
-  async function endAll(accountId: string, reason: LogoutReason): Promise<number> {
-    const current = (await store.oidc.find(ACCOUNT_SESSIONS, accountId)) as { sessions?: SessionRecord[] } | undefined;
-    let ended = 0;
-    for (const record of current?.sessions ?? []) if (await lifecycle.end(record.uid, reason, accountId)) ended += 1;
-    return ended;
-  }
-
-  return { list, end, endAll };
+  return { list };
 }
 export type SessionDirectory = ReturnType<typeof createSessionDirectory>;

@@ -12,9 +12,9 @@ import crypto from 'node:crypto';
 import { SignJWT, importJWK, type JWK } from 'jose';
 import type { Logger } from 'pino';
 import type { AuditService } from '../audit/index.js';
-import type { JobHandler, JobResult, JobRunner } from '../jobs/index.js';
+import type { JobHandler, JobResult } from '../jobs/index.js';
 import type { PortalService } from '../portals/index.js';
-import type { Job } from '../store/index.js';
+import type { Job, JobRepository } from '../store/index.js';
 import { pairwiseSubject } from './pairwise.js';
 
 export const BACKCHANNEL_LOGOUT_JOB = 'backchannel-logout';
@@ -29,7 +29,10 @@ const RETRY_MAX_MS = 60 * 60_000;
 const TOKEN_LIFETIME_S = 120;
 const KEEP_MS = 7 * 24 * 3600_000;
 
-export type LogoutReason = 'logout' | 'expired' | 'ended_elsewhere' | 'account_locked' | 'org_access_ended';
+/** Why a session (or a portal's part of one) ended: recorded with each delivery, never sent. */
+export type LogoutReason =
+  | 'logout' | 'expired' | 'ended_elsewhere' | 'account_locked' | 'account_unavailable' | 'org_access_ended'
+  | 'consent_withdrawn' | 'mfa_reset' | 'level_lowered' | 'factor_removed';
 
 /** One portal's part of a session: oidc-provider's per-client `sid`. */
 export interface PortalSessionRef {
@@ -142,18 +145,21 @@ export function createBackchannelLogout(deps: {
 /**
  * Enqueues deliveries for the portals of an ending session that registered for back-channel
  * logout. Job ids are per (portal, sid), so the several triggers of one ending (sign-out, the
- * expiry sweep, the expired-session check) notify each portal once.
+ * expiry sweep, the expired-session check) notify each portal once. Written straight to the store's
+ * queue, so the CLI (which runs no jobs) can end sessions too; `kick` runs them at once in a server.
  */
-export function createLogoutNotifier(deps: { runner: JobRunner; portals: PortalService; logger: Logger }) {
+export function createLogoutNotifier(deps: { jobs: JobRepository; kick?: () => void; portals: PortalService; now?: () => number }) {
+  const now = deps.now ?? Date.now;
   return async function notifyPortals(accountId: string, refs: readonly PortalSessionRef[], reason: LogoutReason): Promise<void> {
     let queued = 0;
     for (const ref of refs) {
       const portal = await deps.portals.find(ref.clientId);
       if (!portal || portal.disabled || typeof portal.metadata.backchannel_logout_uri !== 'string') continue;
       const payload = { clientId: ref.clientId, accountId, sid: ref.sid, reason };
-      if (await deps.runner.enqueue(BACKCHANNEL_LOGOUT_JOB, `bcl:${ref.clientId}:${ref.sid}`, payload)) queued += 1;
+      const t = now();
+      if (await deps.jobs.enqueue({ id: `bcl:${ref.clientId}:${ref.sid}`, kind: BACKCHANNEL_LOGOUT_JOB, payload, dueAt: t }, t)) queued += 1;
     }
-    if (queued) deps.runner.kick();
+    if (queued) deps.kick?.();
   };
 }
 export type LogoutNotifier = ReturnType<typeof createLogoutNotifier>;

@@ -14,9 +14,11 @@ import type { AuditService } from '../audit/index.js';
 import { localeFor } from '../http/locale.js';
 import { createAdapterClass } from './adapter.js';
 import { ACCOUNT_CLIENT_ID, accountClient, recordSession } from './account-session.js';
+import { issuedInForce } from './access.js';
 import { personClaims } from './claims.js';
 import { pairwiseSubject } from './pairwise.js';
 import type { SessionLike } from './session-lifecycle.js';
+import type { LogoutReason } from './backchannel-logout.js';
 import { ORG_SCOPE, orgClaim, organizationPrompt, type OrgContexts } from './org-access.js';
 import { ENTERPRISE_CODE_RE } from '../orgs/index.js';
 import { ACR_VALUES, HIGH_FRESHNESS_MS, LOA, RANKS, acrRank, requestedRank } from './levels.js';
@@ -85,7 +87,17 @@ function providerFetch(guarded: ProviderDeps['fetch']) {
 
 export interface SessionHooks {
   started(uid: string, startedAt: number, idleMs: number): Promise<void>;
-  expiredInRequest(session: SessionLike): Promise<void>;
+  expiredInRequest(session: SessionLike, reason?: LogoutReason): Promise<void>;
+}
+
+/**
+ * Forgets, in this request, who a session was signed in as. oidc-provider writes the request's
+ * session back to the store when the request ends, so an ended session must not go back with its
+ * person in it; it goes back empty (same cookie), and the sign-in that follows fills it afresh.
+ */
+function signOutInMemory(session: object): void {
+  for (const field of ['accountId', 'loginTs', 'acr', 'amr', 'authorizations', 'transient']) Reflect.deleteProperty(session, field);
+  (session as { touched?: boolean }).touched = true;
 }
 
 /** Idle limit of an SSO session (PRODUCT.md: 30 minutes). */
@@ -105,6 +117,19 @@ function buildPolicy(store: Store, now: () => number, hooks: SessionHooks) {
   const { Check } = interactionPolicy;
   const policy = interactionPolicy.base();
   const login = policy.get('login')!;
+  // A session whose person can no longer sign in — locked, removed, or signed in before their
+  // access was revoked (findAccount then resolves no account) — ends here, in the store, and the
+  // browser is asked to sign in (`login_required` with prompt=none). Without it the library's
+  // consent checks would run on a session without an account or grant.
+  login.checks.add(
+    new Check('account_unavailable', 'the account can no longer use this session', 'login_required', async (ctx: KoaContextWithOIDC) => {
+      const session = ctx.oidc.session;
+      if (!session?.accountId || ctx.oidc.account || ctx.oidc.result?.login) return Check.NO_NEED_TO_PROMPT;
+      await hooks.expiredInRequest(session as unknown as SessionLike, 'account_unavailable');
+      signOutInMemory(session);
+      return Check.REQUEST_PROMPT;
+    }),
+  );
   login.checks.add(
     new Check('session_expired', 'the session is idle or too old', 'login_required', async (ctx: KoaContextWithOIDC) => {
       const session = ctx.oidc.session;
@@ -292,11 +317,12 @@ export function createProvider(deps: ProviderDeps): Provider {
             // (and the library would otherwise fail computing its pairwise subject).
             if (!token.clientId || !(await ctx.oidc.provider.Client.find(token.clientId))) return false;
           }
-          // A locked (or removed) person's tokens are inactive at once (issue 6).
+          // A locked (or removed) person's tokens are inactive at once, and so are tokens issued
+          // before their access was revoked.
           const accountId = (token as { accountId?: string }).accountId;
           if (accountId) {
             const person = await store.persons.findById(accountId);
-            if (!person || person.status !== 'active') return false;
+            if (!person || person.status !== 'active' || !issuedInForce(person, token.iat)) return false;
           }
           // A token issued for an enterprise is active only while the person may still act for it.
           return (await deps.orgContexts(token as unknown as Parameters<OrgContexts>[0])) !== undefined;
@@ -412,6 +438,12 @@ export function createProvider(deps: ProviderDeps): Provider {
     async findAccount(ctx, accountId, token) {
       const person = await store.persons.findById(accountId);
       if (!person || person.status !== 'active') return undefined;
+      // Tokens issued, and sessions signed in, before the person's access was revoked (a lock, a
+      // reset of second factors, a lower level) count for nothing, whatever a request in flight
+      // wrote back to the store after they were ended. A refresh token counts from its grant's
+      // first issue (`iiat`), which rotation keeps.
+      const issuedAt = token ? ((token as { iiat?: number }).iiat ?? token.iat) : ctx.oidc?.session?.accountId === accountId ? ctx.oidc.session.loginTs : undefined;
+      if ((token || ctx.oidc?.session?.accountId === accountId) && !issuedInForce(person, issuedAt)) return undefined;
       // Tokens issued for an enterprise stop working (invalid_grant at refresh, 401 at userinfo)
       // once the person may no longer act for it.
       const org = await deps.orgContexts(token as unknown as Parameters<OrgContexts>[0]);

@@ -10,9 +10,12 @@
  */
 import type { Logger } from 'pino';
 import type { AuditService } from '../audit/index.js';
-import type { JobHandler, JobRunner } from '../jobs/index.js';
-import type { Store } from '../store/index.js';
-import type { LogoutNotifier, LogoutReason, PortalSessionRef } from './backchannel-logout.js';
+import type { JobHandler } from '../jobs/index.js';
+import type { JobRepository, Store } from '../store/index.js';
+import type { LogoutNotifier, LogoutReason } from './backchannel-logout.js';
+import { portalRefs, sessionCounterKeys, type Access, type StoredSession } from './access.js';
+
+export { portalRefs, sessionCounterKeys };
 
 export const SESSION_EXPIRY_JOB = 'session-expiry';
 
@@ -20,23 +23,15 @@ export const SESSION_EXPIRY_JOB = 'session-expiry';
 export interface SessionLike {
   uid: string;
   accountId?: string;
-  authorizations?: Record<string, { sid?: string } | undefined>;
-  destroy(): Promise<void>;
-}
-
-export const sessionCounterKeys = (uid: string) => [`session-start:${uid}`, `session-seen:${uid}`, `session-auth:${uid}`, `session-mfa:${uid}`];
-
-export function portalRefs(session: Pick<SessionLike, 'authorizations'>, only?: readonly string[]): PortalSessionRef[] {
-  return Object.entries(session.authorizations ?? {})
-    .filter(([clientId, a]) => typeof a?.sid === 'string' && (!only || only.includes(clientId)))
-    .map(([clientId, a]) => ({ clientId, sid: a!.sid! }));
+  authorizations?: Record<string, { sid?: string; grantId?: string; persistsLogout?: boolean } | undefined>;
 }
 
 export function createSessionLifecycle(deps: {
   store: Store;
-  findSession: (uid: string) => Promise<SessionLike | undefined>;
+  access: Access;
   notifyPortals: LogoutNotifier;
-  runner: JobRunner;
+  jobs: JobRepository;
+  kick?: () => void;
   audit: AuditService;
   logger: Logger;
   now?: () => number;
@@ -45,40 +40,45 @@ export function createSessionLifecycle(deps: {
 
   /** A new session began at `startedAt`: schedule its expiry check for when it would go idle. */
   async function started(uid: string, startedAt: number, idleMs: number): Promise<void> {
-    await deps.runner.enqueue(SESSION_EXPIRY_JOB, `session-expiry:${uid}:${startedAt}`, { uid, startedAt }, startedAt + idleMs);
+    await deps.jobs.enqueue({ id: `session-expiry:${uid}:${startedAt}`, kind: SESSION_EXPIRY_JOB, payload: { uid, startedAt }, dueAt: startedAt + idleMs }, now());
   }
 
   /** The portals in a session that has just ended (the caller removed or is removing it). */
-  async function ended(accountId: string, refs: readonly PortalSessionRef[], reason: LogoutReason): Promise<void> {
+  async function ended(accountId: string, refs: ReturnType<typeof portalRefs>, reason: LogoutReason): Promise<void> {
     await deps.notifyPortals(accountId, refs, reason);
   }
 
   /**
-   * Ends a stored session: destroys it, removes its clocks, tells its portals. False when there is
-   * no such session (already ended) or it belongs to someone else.
+   * Ends a stored session: destroys it, removes its clocks, revokes the grants it made (but those
+   * made to outlive it), tells its portals. False when there is no such session (already ended)
+   * or it belongs to someone else.
    */
   async function end(uid: string, reason: LogoutReason, accountId?: string): Promise<boolean> {
-    const session = await deps.findSession(uid);
-    if (session?.accountId && accountId && session.accountId !== accountId) return false;
-    await Promise.all(sessionCounterKeys(uid).map((k) => deps.store.counters.reset(k)));
-    if (!session?.accountId) return false;
-    await session.destroy();
-    await ended(session.accountId, portalRefs(session), reason);
+    const { ended: done, session } = await deps.access.endSession(uid, reason, accountId);
     // The account area records the sessions a citizen ends themselves (with who and how many).
-    if (reason !== 'ended_elsewhere') deps.audit.record('SESSION_ENDED', { person: session.accountId, reason, portals: Object.keys(session.authorizations ?? {}) });
-    return true;
+    if (done && reason !== 'ended_elsewhere') {
+      deps.audit.record('SESSION_ENDED', { person: session!.accountId as string, reason, portals: Object.keys(session!.authorizations ?? {}) });
+    }
+    return done;
   }
 
   /**
-   * The `session_expired` check met an expired session on its way to a new sign-in: its portals are
-   * told, and the in-memory session forgets them (the sign-in that follows starts afresh).
+   * A check met an expired (or no longer valid) session on its way to a new sign-in: it ends as any
+   * session ends, and the in-memory session forgets its portals (the sign-in that follows starts afresh).
    */
-  async function expiredInRequest(session: SessionLike): Promise<void> {
+  async function expiredInRequest(session: SessionLike, reason: LogoutReason = 'expired'): Promise<void> {
     if (!session.accountId) return;
-    const refs = portalRefs(session);
-    await Promise.all(sessionCounterKeys(session.uid).map((k) => deps.store.counters.reset(k)));
-    await ended(session.accountId, refs, 'expired');
-    if (refs.length) deps.audit.record('SESSION_ENDED', { person: session.accountId, reason: 'expired', portals: refs.map((r) => r.clientId) });
+    const refs = portalRefs(session as StoredSession);
+    const { ended: done } = await deps.access.endSession(session.uid, reason, session.accountId);
+    if (!done) {
+      // Its record was gone already (ended elsewhere, or written back by a request in flight):
+      // what it held in this request still ends.
+      for (const a of Object.values(session.authorizations ?? {})) {
+        if (typeof a?.grantId === 'string' && a.persistsLogout !== true) await deps.access.revokeGrant(a.grantId);
+      }
+      await ended(session.accountId, refs, reason);
+    }
+    if (refs.length) deps.audit.record('SESSION_ENDED', { person: session.accountId, reason, portals: refs.map((r) => r.clientId) });
     for (const clientId of Object.keys(session.authorizations ?? {})) delete session.authorizations![clientId];
   }
 

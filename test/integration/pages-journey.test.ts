@@ -69,9 +69,9 @@ describe('language (Vietnamese by default, English on request)', () => {
     const person = await srv.addPerson();
     const start = await openLogin(srv, portal);
     const sw = langSwitch(start.page.text);
-    expect(new URL(sw.href, srv.issuer).searchParams.get('lang')).toBe('en');
+    expect(new URL(sw.href, start.page.url).searchParams.get('lang')).toBe('en');
 
-    const english = await start.browser.get(new URL(sw.href, srv.issuer).href);
+    const english = await start.browser.get(new URL(sw.href, start.page.url).href);
     expect(english.status).toBe(200);
     expect(htmlLang(english.text)).toBe('en');
     expect(heading(english.text)).toBe('Sign in');
@@ -95,12 +95,12 @@ describe('language (Vietnamese by default, English on request)', () => {
 
   it('the choice sticks for the next sign-in in the same browser, and wins over the portal\'s ui_locales', async () => {
     const again = await openLogin(srv, portal);
-    await again.browser.get(new URL(langSwitch(again.page.text).href, srv.issuer).href);
+    await again.browser.get(new URL(langSwitch(again.page.text).href, again.page.url).href);
     const later = await openLogin(srv, portal, {}, again.browser);
     expect(htmlLang(later.page.text)).toBe('en');
     expect(heading(later.page.text)).toBe('Sign in');
     // The explicit choice wins over the portal's ui_locales.
-    const back = await again.browser.get(new URL(langSwitch(later.page.text).href, srv.issuer).href);
+    const back = await again.browser.get(new URL(langSwitch(later.page.text).href, later.page.url).href);
     expect(htmlLang(back.text)).toBe('vi');
     const withUiLocales = await openLogin(srv, portal, { ui_locales: 'en' }, again.browser);
     expect(htmlLang(withUiLocales.page.text)).toBe('vi');

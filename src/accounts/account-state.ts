@@ -1,0 +1,87 @@
+/**
+ * An account's changes of state, as one table (ARCHITECTURE.md rule 12; GOV.UK One Login's
+ * account interventions keep theirs the same way): for each change, which statuses it starts from,
+ * which it leads to, and what it ends — in the store, at once, whichever door it came through (the
+ * citizen's pages, the CLI, later the operators' console). `test/integration/state-changes.test.ts`
+ * has one row per change, met by a live browser and a live portal.
+ *
+ * What a change ends:
+ * - `everything`: every session and every grant and token of the person, `offline_access` ones
+ *   included, and whatever was signed in or issued before now (store/types.ts, accessRevokedBefore);
+ * - `other-sessions`: every session but the one the change was made in, with the grants they made
+ *   (as a sign-out ends them);
+ * - `session`: the one session named;
+ * - `portal`: every grant and token of the person at one portal;
+ * - `nothing`.
+ */
+import type { PersonRepository, PersonStatus } from '../store/index.js';
+import type { Access } from '../provider/access.js';
+import type { LogoutReason } from '../provider/backchannel-logout.js';
+import type { SessionLifecycle } from '../provider/session-lifecycle.js';
+
+export type Ends = 'everything' | 'other-sessions' | 'session' | 'portal' | 'nothing';
+
+export interface AccountChange {
+  /** The statuses the change applies to. */
+  from: readonly PersonStatus[];
+  /** The status it leaves (unchanged when absent). */
+  to?: PersonStatus;
+  ends: Ends;
+  /** Recorded with the back-channel logout deliveries it causes. */
+  reason: LogoutReason;
+}
+
+export const ACCOUNT_CHANGES = {
+  // Operators (the CLI; later the console).
+  lock: { from: ['active', 'locked'], to: 'locked', ends: 'everything', reason: 'account_locked' },
+  unlock: { from: ['locked', 'active'], to: 'active', ends: 'nothing', reason: 'account_locked' },
+  'reset-mfa': { from: ['active', 'locked'], ends: 'everything', reason: 'mfa_reset' },
+  // A higher identity level takes nothing away; a lower one ends what rested on the higher level.
+  'raise-level': { from: ['active', 'locked'], ends: 'nothing', reason: 'level_lowered' },
+  'lower-level': { from: ['active', 'locked'], ends: 'everything', reason: 'level_lowered' },
+  // The citizen, in the account area.
+  'remove-factor': { from: ['active'], ends: 'other-sessions', reason: 'factor_removed' },
+  'end-session': { from: ['active'], ends: 'session', reason: 'ended_elsewhere' },
+  'withdraw-consent': { from: ['active'], ends: 'portal', reason: 'consent_withdrawn' },
+} as const satisfies Record<string, AccountChange>;
+
+export type AccountChangeName = keyof typeof ACCOUNT_CHANGES;
+
+export class AccountStateError extends Error {
+  constructor(readonly change: AccountChangeName, readonly status: PersonStatus) {
+    super(`${change} does not apply to an account that is ${status}`);
+    this.name = 'AccountStateError';
+  }
+}
+
+export function createAccountState(deps: { persons: PersonRepository; access: Access; sessions: Pick<SessionLifecycle, 'end'> }) {
+  return {
+    /**
+     * Applies a change to a person whose current status is `status`: checks it applies, sets the
+     * new status, and ends what the change ends. `session` names the session the change was made
+     * in (`other-sessions`) or the one to end (`session`); `clientId` the portal (`portal`).
+     * Returns how many sessions (or, for `portal`, records) ended.
+     */
+    async apply(name: AccountChangeName, person: { id: string; status: PersonStatus }, target: { session?: string; clientId?: string } = {}): Promise<number> {
+      const change: AccountChange = ACCOUNT_CHANGES[name];
+      if (!change.from.includes(person.status)) throw new AccountStateError(name, person.status);
+      if (change.to && change.to !== person.status) await deps.persons.setStatus(person.id, change.to);
+      switch (change.ends) {
+        case 'everything':
+          return deps.access.endEverything(person.id, change.reason);
+        case 'other-sessions':
+          return deps.access.endSessions(person.id, change.reason, { except: target.session });
+        case 'session': {
+          if (!target.session) throw new TypeError(`${name} needs the session to end`);
+          return (await deps.sessions.end(target.session, change.reason, person.id)) ? 1 : 0;
+        }
+        case 'portal':
+          if (!target.clientId) throw new TypeError(`${name} needs the portal`);
+          return deps.access.endPortal(person.id, target.clientId, change.reason);
+        case 'nothing':
+          return 0;
+      }
+    },
+  };
+}
+export type AccountState = ReturnType<typeof createAccountState>;

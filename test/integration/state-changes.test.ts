@@ -1,0 +1,336 @@
+/**
+ * Every change of an account's state, met by a live browser and a live portal (ARCHITECTURE.md,
+ * rule 12: a change of state ends what it must end, in the store).
+ *
+ * One row per change. For each row a person signs in at a portal in a browser; the portal redeems
+ * the code (access and refresh token) and holds two more codes it has not redeemed yet. Then the
+ * change happens through the door people use for it: the operators' CLI (a second set of services
+ * on the same store, with no job runner, exactly like `dinhdanh …` in another process), or the
+ * citizen's own account area in another browser. Then, twice — before the server's background jobs
+ * have run (the CLI only enqueues them) and after — the browser comes back to the portal
+ * (interactively and with `prompt=none`) and the portal uses what it holds: the code, the refresh
+ * token, userinfo and introspection. Every answer must be what the row expects; none may be a 5xx.
+ *
+ * A later change of state (password reset, account closure, …) adds a row here.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as oidc from 'openid-client';
+import { startTestServer, type TestServer } from '../helpers/harness.js';
+import { Browser, formAction, hiddenField, type Response } from '../helpers/browser.js';
+import { authRequest, discover, redeem, type AuthRequest, type Portal } from '../helpers/rp.js';
+import { HIGH, MINUTE, SUBSTANTIAL, totpCode, totpSecret } from '../helpers/pages.js';
+import { tokenRequest, type Endpoints } from './protocol-support.js';
+import { composeServices } from '../../src/services.js';
+
+type Services = Awaited<ReturnType<typeof composeServices>>;
+
+let srv: TestServer;
+/** The operators' CLI: its own services on the same store, with no job runner (as in another process). */
+let cli: Services;
+let clock = Date.now();
+let endpoints: Endpoints & { introspection: string };
+const OPERATOR = { operator: 'ops.test', reason: 'state change under test' };
+const EVIDENCE = { documentType: 'cccd-chip', documentNumber: '001090000001', place: 'Bộ phận một cửa, Hà Nội' };
+
+beforeAll(async () => {
+  srv = await startTestServer({ now: () => clock });
+  cli = await composeServices(srv.system.config, { now: () => clock });
+  const meta = (await (await fetch(`${srv.issuer}/.well-known/openid-configuration`)).json()) as Record<string, string>;
+  endpoints = {
+    authorization: meta.authorization_endpoint!, token: meta.token_endpoint!, userinfo: meta.userinfo_endpoint!,
+    jwks: meta.jwks_uri!, introspection: meta.introspection_endpoint!,
+  };
+});
+afterAll(async () => {
+  await cli.store.close();
+  await srv.close();
+});
+
+const url = (p: string) => new URL(p, srv.issuer).href;
+
+interface Person { id: string; pid: string; password: string }
+
+/** What the browser and the portal hold from before the change. */
+interface Held {
+  person: Person;
+  portal: Portal;
+  config: oidc.Configuration;
+  browser: Browser;
+  /** The authorization request parameters of the original sign-in (scope, acr_values). */
+  params: Record<string, string>;
+  /** An authenticator-app seed, when the person signed in with one. */
+  secret?: string;
+  enterprise?: string;
+  accessToken: string;
+  refreshToken: string;
+  /** Codes issued before the change and not yet redeemed: one for each check round. */
+  codes: Array<{ code: string; verifier: string }>;
+}
+
+/** How a browser's return to the portal ends. */
+type Visit =
+  | 'code' // back at the portal with a code (the session carries on)
+  | 'signin' // the sign-in page
+  | 'consent' // the consent page
+  | 'enterprise' // the enterprise choice
+  | 'no-enterprise' // the enterprise step saying there is no enterprise to act for
+  | 'error-page' // our error page (an unknown or disabled portal cannot be redirected to)
+  | 'login_required' | 'consent_required' | 'interaction_required';
+
+interface Expected {
+  interactive: Visit;
+  silent: Visit;
+  /** Redeeming a code issued before the change; refreshing the refresh token. */
+  code: 'ok' | 'invalid_grant' | 'invalid_client';
+  refresh: 'ok' | 'invalid_grant' | 'invalid_client';
+  userinfo: 200 | 401;
+  introspection: 'active' | 'inactive' | 'invalid_client';
+}
+
+interface Given {
+  level?: 1 | 2;
+  /** Enrol an authenticator app in the sign-in (which asks for this level). */
+  acr?: typeof SUBSTANTIAL | typeof HIGH;
+  /** Act for an enterprise: as its legal representative, or as a delegate. */
+  enterprise?: 'representative' | 'delegate';
+}
+
+interface Row {
+  change: string;
+  given?: Given;
+  act(held: Held): Promise<void>;
+  expect: Expected;
+}
+
+const ENDED: Expected = { interactive: 'signin', silent: 'login_required', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive' };
+const KEPT: Expected = { interactive: 'code', silent: 'code', code: 'ok', refresh: 'ok', userinfo: 200, introspection: 'active' };
+
+let people = 0;
+let enterprises = 0;
+
+async function newPortal(): Promise<Portal> {
+  return srv.addPortal({ grantTypes: ['authorization_code', 'refresh_token'] });
+}
+
+/** Posts the page's first form with its CSRF token. */
+function submit(browser: Browser, page: Response, fields: Record<string, string>): Promise<Response> {
+  return browser.post(url(formAction(page.text)), { _csrf: hiddenField(page.text, '_csrf'), ...fields });
+}
+
+/**
+ * Goes through whatever the pages ask — password, authenticator-app enrolment or code, enterprise
+ * choice, consent — and returns the redirect back to the portal.
+ */
+async function authorize(held: Omit<Held, 'accessToken' | 'refreshToken' | 'codes'>, req: AuthRequest): Promise<Response> {
+  let page = await held.browser.get(req.url.href);
+  for (let step = 0; step < 8 && page.status === 200; step += 1) {
+    if (page.text.includes('name="identifier"')) {
+      page = await submit(held.browser, page, { identifier: held.person.pid, password: held.person.password });
+    } else if (page.text.includes('data-testid="totp-secret"')) {
+      held.secret = totpSecret(page.text);
+      page = await submit(held.browser, page, { code: await totpCode(held.secret, clock) });
+    } else if (page.text.includes('data-testid="recovery-code"')) {
+      page = await submit(held.browser, page, { next: 'continue' });
+    } else if (page.text.includes('name="code"') && held.secret) {
+      clock += MINUTE; // a new time step: each code is accepted once
+      page = await submit(held.browser, page, { code: await totpCode(held.secret, clock) });
+    } else if (page.text.includes('name="org"')) {
+      page = await submit(held.browser, page, { org: held.enterprise! });
+    } else if (page.text.includes('name="decision"')) {
+      page = await submit(held.browser, page, { decision: 'allow' });
+    } else {
+      break;
+    }
+  }
+  expect({ status: page.status, code: page.location ? new URL(page.location).searchParams.get('code') !== null : false }).toEqual({ status: 303, code: true });
+  return page;
+}
+
+async function hold(given: Given = {}): Promise<Held> {
+  people += 1;
+  const person = await srv.addPerson({ pid: `001090${String(700000 + people)}`, level: String(given.level ?? 1) });
+  const portal = await newPortal();
+  const config = await discover(srv.issuer, portal);
+  const params: Record<string, string> = { scope: 'openid profile', ...(given.acr ? { acr_values: given.acr } : {}) };
+  const held: Omit<Held, 'accessToken' | 'refreshToken' | 'codes'> = { person, portal, config, browser: new Browser(srv.issuer), params };
+  if (given.enterprise) {
+    enterprises += 1;
+    const code = `01${String(10000000 + enterprises)}`;
+    const owner = given.enterprise === 'representative' ? person : await srv.addPerson({ pid: `001090${String(800000 + enterprises)}` });
+    await srv.system.orgs.register({ code, name: `Công ty thử nghiệm ${enterprises}`, representatives: [owner.pid] }, { operator: 'test' });
+    if (given.enterprise === 'delegate') await srv.system.orgs.delegate({ code, pid: person.pid, role: 'ke-toan' }, { operator: 'test' });
+    held.enterprise = code;
+    params.scope = 'openid profile organization';
+  }
+  const req = await authRequest(config, portal, params);
+  const tokens = await redeem(config, req, (await authorize(held, req)).location!);
+  if (given.acr) expect(tokens.claims()!.acr).toBe(given.acr);
+  // Two more codes (one per check round), from the same session, not redeemed yet.
+  const codes = [];
+  for (let i = 0; i < 2; i += 1) {
+    const more = await authRequest(config, portal, params);
+    codes.push({ code: new URL((await authorize(held, more)).location!).searchParams.get('code')!, verifier: more.verifier });
+  }
+  return { ...held, accessToken: tokens.access_token, refreshToken: tokens.refresh_token!, codes };
+}
+
+/** Classifies where a return to the portal ended; fails on any 5xx. */
+function visit(res: Response, portal: Portal): Visit | string {
+  if (res.status >= 500) return `${res.status}`;
+  if (res.location && res.location.startsWith(portal.redirect_uri)) {
+    const params = new URL(res.location).searchParams;
+    return params.get('code') ? 'code' : params.get('error') ?? 'redirect without code or error';
+  }
+  if (res.status === 200 && res.text.includes('name="identifier"')) return 'signin';
+  if (res.status === 200 && res.text.includes('name="org"')) return 'enterprise';
+  // The enterprise step with nobody to act for: it says why, and offers the way back to the portal.
+  if (res.status === 200 && res.text.includes('abort?reason=no_org') && res.text.includes('role="alert"')) return 'no-enterprise';
+  if (res.status === 200 && res.text.includes('name="decision"')) return 'consent';
+  if (res.status === 400 && res.text.includes('role="alert"')) return 'error-page';
+  return `${res.status} ${res.location ?? ''}`;
+}
+
+async function tokenError(res: { status: number; body: Record<string, unknown> }): Promise<string> {
+  if (res.status >= 500) return `${res.status}`;
+  return res.status === 200 ? 'ok' : String(res.body.error);
+}
+
+/** What the browser and the portal meet now, for one round (0 or 1). */
+async function meet(held: Held, round: number): Promise<Expected> {
+  const { browser, portal, config, params } = held;
+  const interactive = visit(await browser.get((await authRequest(config, portal, params)).url.href), portal);
+  const silent = visit(await browser.get((await authRequest(config, portal, { ...params, prompt: 'none' })).url.href), portal);
+  const auth = { client_id: portal.client_id, client_secret: portal.client_secret };
+  const { code, verifier } = held.codes[round]!;
+  const redeemed = await tokenRequest(endpoints.token, auth, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: portal.redirect_uri });
+  const refreshed = await tokenRequest(endpoints.token, auth, { grant_type: 'refresh_token', refresh_token: held.refreshToken });
+  // Rotation: a refresh that worked hands out the refresh token to use next.
+  if (refreshed.status === 200) held.refreshToken = String(refreshed.body.refresh_token);
+  const info = await fetch(endpoints.userinfo, { headers: { authorization: `Bearer ${held.accessToken}` } });
+  const introspected = await tokenRequest(endpoints.introspection, auth, { token: held.accessToken });
+  return {
+    interactive: interactive as Visit,
+    silent: silent as Visit,
+    code: (await tokenError(redeemed)) as Expected['code'],
+    refresh: (await tokenError(refreshed)) as Expected['refresh'],
+    userinfo: info.status as Expected['userinfo'],
+    introspection: (introspected.status === 200 ? (introspected.body.active === true ? 'active' : 'inactive') : await tokenError(introspected)) as Expected['introspection'],
+  };
+}
+
+/** A second browser in the person's own account area (password, and a new code when enrolled). */
+async function accountArea(held: Held, path: string): Promise<{ browser: Browser; page: Response }> {
+  const browser = new Browser(srv.issuer);
+  let page = await browser.get(url(path));
+  if (page.text.includes('name="identifier"')) page = await submit(browser, page, { identifier: held.person.pid, password: held.person.password });
+  if (page.text.includes('name="code"') && held.secret) {
+    clock += MINUTE;
+    page = await submit(browser, page, { code: await totpCode(held.secret, clock) });
+  }
+  // Signing in lands on the account area's home: open the section asked for.
+  if (!page.url.endsWith(path)) page = await browser.get(url(path));
+  expect(page.status).toBe(200);
+  return { browser, page };
+}
+
+const rows: Row[] = [
+  {
+    change: 'operator lock',
+    act: async (h) => { await cli.accountAdmin.lock(h.person.pid, OPERATOR); },
+    expect: ENDED,
+  },
+  {
+    change: 'operator unlock (after a lock): nothing held before the lock comes back',
+    act: async (h) => {
+      await cli.accountAdmin.lock(h.person.pid, OPERATOR);
+      await cli.accountAdmin.unlock(h.person.pid, OPERATOR);
+    },
+    expect: ENDED,
+  },
+  {
+    change: 'operator reset-mfa',
+    given: { acr: SUBSTANTIAL },
+    act: async (h) => { await cli.accountAdmin.resetMfa(h.person.pid, OPERATOR, 'CCCD checked in person at the counter'); },
+    expect: { ...ENDED, interactive: 'signin' },
+  },
+  {
+    change: 'operator set-level up (1 → 2): the session and its tokens carry on',
+    act: async (h) => { await cli.accountAdmin.setLevel(h.person.pid, '2', OPERATOR, EVIDENCE); },
+    expect: KEPT,
+  },
+  {
+    change: 'operator set-level down (2 → 1) of a session signed in at high',
+    given: { level: 2, acr: HIGH },
+    act: async (h) => { await cli.accountAdmin.setLevel(h.person.pid, '1', OPERATOR); },
+    expect: ENDED,
+  },
+  {
+    change: 'operator portal disable',
+    act: async (h) => { await cli.portalAdmin.disable(h.portal.client_id, 'ops.test'); },
+    expect: { interactive: 'error-page', silent: 'error-page', code: 'invalid_client', refresh: 'invalid_client', userinfo: 401, introspection: 'invalid_client' },
+  },
+  {
+    change: 'operator portal re-enable (after a disable): the session signs in again, tokens from before stay dead',
+    act: async (h) => {
+      await cli.portalAdmin.disable(h.portal.client_id, 'ops.test');
+      await cli.portalAdmin.enable(h.portal.client_id, 'ops.test');
+    },
+    expect: { interactive: 'code', silent: 'code', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive' },
+  },
+  {
+    change: 'operator enterprise suspend',
+    given: { enterprise: 'representative' },
+    act: async (h) => { await cli.orgs.setStatus(h.enterprise!, 'suspended', { operator: 'ops.test' }, 'tax authority order'); },
+    expect: { interactive: 'no-enterprise', silent: 'interaction_required', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive' },
+  },
+  {
+    change: 'operator delegation revoke',
+    given: { enterprise: 'delegate' },
+    act: async (h) => { await cli.orgs.revoke(h.enterprise!, h.person.pid, { operator: 'ops.test' }); },
+    expect: { interactive: 'no-enterprise', silent: 'interaction_required', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive' },
+  },
+  {
+    change: 'citizen withdraws the consent to the portal',
+    act: async (h) => {
+      const { browser, page } = await accountArea(h, '/account/portals');
+      const done = await browser.post(url('/account/portals/revoke'), { _csrf: hiddenField(page.text, '_csrf'), client: h.portal.client_id });
+      expect(done.status).toBe(200);
+    },
+    expect: { interactive: 'consent', silent: 'consent_required', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive' },
+  },
+  {
+    change: 'citizen ends the session from another device',
+    act: async (h) => {
+      const { browser, page } = await accountArea(h, '/account/sessions');
+      const rows = page.text.split('data-testid="session"').slice(1);
+      const uids = [...page.text.matchAll(/name="session" value="([^"]+)"/g)].map((m) => m[1]!);
+      const other = rows.findIndex((r) => !r.includes('phiên này'));
+      expect(uids).toHaveLength(2);
+      const done = await browser.post(url('/account/sessions/end'), { _csrf: hiddenField(page.text, '_csrf'), session: uids[other]! });
+      expect(done.status).toBe(200);
+    },
+    expect: ENDED,
+  },
+  {
+    change: 'citizen removes the second factor the session signed in with',
+    given: { acr: SUBSTANTIAL },
+    act: async (h) => {
+      const { browser, page } = await accountArea(h, '/account/security');
+      const factor = /name="factor" value="([^"]+)"/.exec(page.text)![1]!;
+      const done = await browser.post(url('/account/security/factors/remove'), { _csrf: hiddenField(page.text, '_csrf'), factor });
+      expect(done.status).toBe(200);
+    },
+    expect: ENDED,
+  },
+];
+
+describe('a change of state met by a live browser and a live portal: never a 5xx, never a token for the old state', () => {
+  it.each(rows)('$change', async (row) => {
+    const held = await hold(row.given);
+    await row.act(held);
+    expect({ round: 'before the server\'s jobs run', ...(await meet(held, 0)) }).toEqual({ round: 'before the server\'s jobs run', ...row.expect });
+    await srv.system.jobs.runDue();
+    expect({ round: 'after the server\'s jobs ran', ...(await meet(held, 1)) }).toEqual({ round: 'after the server\'s jobs ran', ...row.expect });
+  });
+});
+
