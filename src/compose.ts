@@ -123,7 +123,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   for (const handler of createOrgJobHandlers({
     provider: providerRef, orgs: store.orgs, service: orgs, revokeGrant: access.revokeGrant, notifyPortals, audit,
   })) jobs.register(handler);
-  const auth = createAuthenticationService({ persons: store.persons, counters: store.counters, hasher, audit, now: options.now });
+  const auth = createAuthenticationService({ persons: store.persons, counters: store.counters, hasher, audit, state, now: options.now });
   const totp = createTotpService({ factors: store.factors, counters: store.counters, secretBox: services.secretBox, issuerName: 'dinhdanh', now: options.now });
   const recovery = createRecoveryService({ codes: store.recoveryCodes, counters: store.counters, now: options.now });
   // WebAuthn binds passkeys to the issuer: its host name is the RP ID, its origin the only origin.

@@ -55,12 +55,17 @@ export interface ComposeOptions {
   notifier?: ChannelNotifier;
   hasher?: PasswordHasher;
   now?: () => number;
+  /**
+   * The store's own clock (record expiry), when it must differ from the real one: tests that let
+   * hours pass for the store's records. oidc-provider stamps tokens with the real clock.
+   */
+  storeNow?: () => number;
 }
 
 export async function composeServices(config: Config, options: ComposeOptions = {}) {
   const logger = options.logger ?? createLogger(config);
   const keys = await loadKeyMaterial({ keysDir: config.keysDir, production: config.env === 'production' });
-  const store = await createStore(config.storeUrl);
+  const store = await createStore(config.storeUrl, options.storeNow ? { now: options.storeNow } : undefined);
   const secretBox = createSecretBox(keys.dataKeys);
   // Signing keys in the store are sealed under a key-encryption key: from the environment when
   // given (a secret manager), else the keys folder's data keys.

@@ -34,6 +34,8 @@ export interface AccountChange {
 export const ACCOUNT_CHANGES = {
   // Operators (the CLI; later the console).
   lock: { from: ['active', 'locked'], to: 'locked', ends: 'everything', reason: 'account_locked' },
+  // NIST SP 800-63B §5.2.2's hard limit: the same as an operator's lock (an unlock restores nothing).
+  'lock-by-failures': { from: ['active'], to: 'locked', ends: 'everything', reason: 'account_locked' },
   unlock: { from: ['locked', 'active'], to: 'active', ends: 'nothing', reason: 'account_locked' },
   'reset-mfa': { from: ['active', 'locked'], ends: 'everything', reason: 'mfa_reset' },
   // A higher identity level takes nothing away; a lower one ends what rested on the higher level.

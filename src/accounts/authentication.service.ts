@@ -13,6 +13,7 @@ import crypto from 'node:crypto';
 import type { AuditService } from '../audit/index.js';
 import type { CounterRepository, Person, PersonRepository } from '../store/index.js';
 import type { PasswordHasher } from './password-hasher.js';
+import type { AccountState } from './account-state.js';
 import { isPidShape, maskPid } from './pid.js';
 
 export const LOCKOUT = Object.freeze({
@@ -75,6 +76,8 @@ export function createAuthenticationService(deps: {
   counters: CounterRepository;
   hasher: PasswordHasher;
   audit: AuditService;
+  /** The account-state table: the hard lock ends what a lock ends. Without it only the status changes. */
+  state?: Pick<AccountState, 'apply'>;
   now?: () => number;
 }): AuthenticationService {
   const now = deps.now ?? Date.now;
@@ -114,7 +117,8 @@ export function createAuthenticationService(deps: {
       if (!valid) {
         deps.audit.record('LOGIN_FAILED', { reason: 'wrong_password', person: person.id, failures: claim.count, ip });
         if (claim.count >= LOCKOUT.hardLockAt) {
-          await deps.persons.setStatus(person.id, 'locked');
+          if (deps.state) await deps.state.apply('lock-by-failures', person);
+          else await deps.persons.setStatus(person.id, 'locked');
           deps.audit.record('ACCOUNT_LOCKED_BY_FAILURES', { person: person.id, pid: maskPid(person.pid) });
         }
         return { ok: false, reason: 'invalid' };

@@ -42,6 +42,8 @@ export const DEFAULT_PASSWORD = 'mây trắng bay về phía núi xa 2024';
  * WebAuthn RP IDs are host names, never IP addresses (the passkey tests need it).
  */
 export async function startTestServer(options: {
+  /** The store's clock for record expiry (tests that let hours pass for stored records). */
+  storeNow?: () => number;
   env?: Record<string, string>;
   now?: () => number;
   host?: 'localhost';
@@ -68,7 +70,7 @@ export async function startTestServer(options: {
   const logger = options.logSink
     ? pino({ level: 'info' }, { write: options.logSink })
     : pino({ level: config.logLevel });
-  const system = await composeSystem(config, { logger, now: options.now });
+  const system = await composeSystem(config, { logger, now: options.now, storeNow: options.storeNow });
   server.on('request', system.app.callback());
 
   let portalCount = 0;

@@ -63,3 +63,48 @@ describe('portals a citizen shares data with', () => {
     expect(res.location).toBe(url('/account/security'));
   });
 });
+
+describe('withdrawing a consent to an offline_access portal', () => {
+  /**
+   * Refresh tokens for `offline_access` live 30 days, whatever the sessions do. Withdrawing the
+   * consent after the sessions are long gone (12 hours, here on the store's clock) must still end
+   * them: what is revoked is found in the store by person and portal, not kept in a list that
+   * expires with the sessions.
+   */
+  it('ends the 30-day refresh token 13 hours later, and every other grant of the person there', async () => {
+    let storeClock = Date.now();
+    const later = await startTestServer({ storeNow: () => storeClock });
+    try {
+      const portal = await later.addPortal({ grantTypes: ['authorization_code', 'refresh_token'] });
+      await later.system.portals.approve(portal.client_id, 'offline_access', 'Nghị định 42/2022/NĐ-CP, Điều 10');
+      const person = await later.addPerson();
+      const config = await discover(later.issuer, portal);
+      const held: string[] = [];
+      for (let i = 0; i < 2; i += 1) {
+        const browser = new Browser(later.issuer);
+        const req = await authRequest(config, portal, { scope: 'openid profile offline_access', prompt: 'consent' });
+        const tokens = await redeem(config, req, (await signIn(browser, req, person)).location!);
+        held.push(tokens.refresh_token!);
+      }
+      storeClock += 13 * 3600_000;
+      // Still working 13 hours on: the grants outlive the sessions.
+      const refreshed = await oidc.refreshTokenGrant(config, held[0]!);
+      held[0] = refreshed.refresh_token!;
+
+      const browser = new Browser(later.issuer);
+      let page = await browser.get(new URL('/account/portals', later.issuer).href);
+      if (page.text.includes('name="identifier"')) {
+        page = await browser.post(new URL(/<form[^>]*action="([^"]*)"/.exec(page.text)![1]!.replace(/&amp;/g, '&'), later.issuer).href, {
+          _csrf: hiddenField(page.text, '_csrf'), identifier: person.pid, password: person.password,
+        });
+        page = await browser.get(new URL('/account/portals', later.issuer).href);
+      }
+      const done = await browser.post(new URL('/account/portals/revoke', later.issuer).href, { _csrf: hiddenField(page.text, '_csrf'), client: portal.client_id });
+      expect(done.status).toBe(200);
+      for (const token of held) await expect(oidc.refreshTokenGrant(config, token)).rejects.toMatchObject({ error: 'invalid_grant' });
+      await expect(oidc.fetchUserInfo(config, refreshed.access_token, refreshed.claims()?.sub ?? oidc.skipSubjectCheck)).rejects.toThrow();
+    } finally {
+      await later.close();
+    }
+  });
+});

@@ -85,6 +85,8 @@ interface Expected {
   refresh: 'ok' | 'invalid_grant' | 'invalid_client';
   userinfo: 200 | 401;
   introspection: 'active' | 'inactive' | 'invalid_client';
+  /** The browser opening its own account area: the page, or the sign-in page. */
+  account: 'page' | 'signin';
 }
 
 interface Given {
@@ -102,8 +104,8 @@ interface Row {
   expect: Expected;
 }
 
-const ENDED: Expected = { interactive: 'signin', silent: 'login_required', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive' };
-const KEPT: Expected = { interactive: 'code', silent: 'code', code: 'ok', refresh: 'ok', userinfo: 200, introspection: 'active' };
+const ENDED: Expected = { interactive: 'signin', silent: 'login_required', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive', account: 'signin' };
+const KEPT: Expected = { interactive: 'code', silent: 'code', code: 'ok', refresh: 'ok', userinfo: 200, introspection: 'active', account: 'page' };
 
 let people = 0;
 let enterprises = 0;
@@ -198,6 +200,9 @@ async function tokenError(res: { status: number; body: Record<string, unknown> }
 /** What the browser and the portal meet now, for one round (0 or 1). */
 async function meet(held: Held, round: number): Promise<Expected> {
   const { browser, portal, config, params } = held;
+  // The account area first: the first place the browser meets in the round.
+  const area = await browser.get(url('/account/security'));
+  const account = area.status >= 500 ? `${area.status}` : area.status === 200 && area.text.includes('name="identifier"') ? 'signin' : area.status === 200 ? 'page' : `${area.status}`;
   const interactive = visit(await browser.get((await authRequest(config, portal, params)).url.href), portal);
   const silent = visit(await browser.get((await authRequest(config, portal, { ...params, prompt: 'none' })).url.href), portal);
   const auth = { client_id: portal.client_id, client_secret: portal.client_secret };
@@ -209,6 +214,7 @@ async function meet(held: Held, round: number): Promise<Expected> {
   const info = await fetch(endpoints.userinfo, { headers: { authorization: `Bearer ${held.accessToken}` } });
   const introspected = await tokenRequest(endpoints.introspection, auth, { token: held.accessToken });
   return {
+    account: account as Expected['account'],
     interactive: interactive as Visit,
     silent: silent as Visit,
     code: (await tokenError(redeemed)) as Expected['code'],
@@ -240,6 +246,20 @@ const rows: Row[] = [
     expect: ENDED,
   },
   {
+    change: 'hard lock after 100 failed passwords (NIST SP 800-63B §5.2.2), typed in another browser',
+    act: async (h) => {
+      // 99 failures already counted: the 100th, typed now, locks the account.
+      for (let i = 0; i < 99; i += 1) await srv.system.store.counters.increment(`login-fail:${h.person.id}`, 7 * 24 * 3600_000, clock);
+      clock += 2 * 3600_000; // past the delay the failures owe
+      const other = new Browser(srv.issuer);
+      const page = await other.get((await authRequest(h.config, h.portal, h.params)).url.href);
+      const refused = await submit(other, page, { identifier: h.person.pid, password: 'not the password at all' });
+      expect(refused.status).toBeLessThan(500);
+      expect((await srv.system.store.persons.findById(h.person.id))!.status).toBe('locked');
+    },
+    expect: ENDED,
+  },
+  {
     change: 'operator unlock (after a lock): nothing held before the lock comes back',
     act: async (h) => {
       await cli.accountAdmin.lock(h.person.pid, OPERATOR);
@@ -267,7 +287,7 @@ const rows: Row[] = [
   {
     change: 'operator portal disable',
     act: async (h) => { await cli.portalAdmin.disable(h.portal.client_id, 'ops.test'); },
-    expect: { interactive: 'error-page', silent: 'error-page', code: 'invalid_client', refresh: 'invalid_client', userinfo: 401, introspection: 'invalid_client' },
+    expect: { interactive: 'error-page', silent: 'error-page', code: 'invalid_client', refresh: 'invalid_client', userinfo: 401, introspection: 'invalid_client', account: 'page' },
   },
   {
     change: 'operator portal re-enable (after a disable): the session signs in again, tokens from before stay dead',
@@ -275,19 +295,19 @@ const rows: Row[] = [
       await cli.portalAdmin.disable(h.portal.client_id, 'ops.test');
       await cli.portalAdmin.enable(h.portal.client_id, 'ops.test');
     },
-    expect: { interactive: 'code', silent: 'code', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive' },
+    expect: { interactive: 'code', silent: 'code', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive', account: 'page' },
   },
   {
     change: 'operator enterprise suspend',
     given: { enterprise: 'representative' },
     act: async (h) => { await cli.orgs.setStatus(h.enterprise!, 'suspended', { operator: 'ops.test' }, 'tax authority order'); },
-    expect: { interactive: 'no-enterprise', silent: 'interaction_required', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive' },
+    expect: { interactive: 'no-enterprise', silent: 'interaction_required', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive', account: 'page' },
   },
   {
     change: 'operator delegation revoke',
     given: { enterprise: 'delegate' },
     act: async (h) => { await cli.orgs.revoke(h.enterprise!, h.person.pid, { operator: 'ops.test' }); },
-    expect: { interactive: 'no-enterprise', silent: 'interaction_required', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive' },
+    expect: { interactive: 'no-enterprise', silent: 'interaction_required', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive', account: 'page' },
   },
   {
     change: 'citizen withdraws the consent to the portal',
@@ -296,7 +316,7 @@ const rows: Row[] = [
       const done = await browser.post(url('/account/portals/revoke'), { _csrf: hiddenField(page.text, '_csrf'), client: h.portal.client_id });
       expect(done.status).toBe(200);
     },
-    expect: { interactive: 'consent', silent: 'consent_required', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive' },
+    expect: { interactive: 'consent', silent: 'consent_required', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive', account: 'page' },
   },
   {
     change: 'citizen ends the session from another device',
@@ -334,3 +354,15 @@ describe('a change of state met by a live browser and a live portal: never a 5xx
   });
 });
 
+describe('every use checks the person, even when a session outlives its ending', () => {
+  it.each([
+    ['the status alone set to locked', (h: Held) => srv.system.store.persons.setStatus(h.person.id, 'locked')],
+    ['the access revoked before now, the session record left in place', (h: Held) => srv.system.store.persons.revokeAccessBefore(h.person.id, Date.now() + 1000)],
+  ])('%s: the session ends at its next use, tokens are refused, and nothing answers 5xx', async (_label, change) => {
+    const held = await hold();
+    await change(held);
+    expect({ round: 'next use', ...(await meet(held, 0)) }).toEqual({ round: 'next use', ...ENDED });
+    // The session was ended in the store by that use: its record is gone.
+    expect(await srv.system.store.oidc.listByAccount('Session', held.person.id)).toHaveLength(0);
+  });
+});
