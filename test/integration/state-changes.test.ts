@@ -366,3 +366,25 @@ describe('every use checks the person, even when a session outlives its ending',
     expect(await srv.system.store.oidc.listByAccount('Session', held.person.id)).toHaveLength(0);
   });
 });
+
+describe('a person\'s sessions are found in the store, however many', () => {
+  it('a lock ends all 25 sessions of a person (no capped list of sessions), and the sessions page listed all 25 before', async () => {
+    const person = await srv.addPerson({ pid: '001090799999' });
+    const portal = await newPortal();
+    const config = await discover(srv.issuer, portal);
+    const browsers: Browser[] = [];
+    for (let i = 0; i < 25; i += 1) {
+      const browser = new Browser(srv.issuer);
+      await authorize({ person, portal, config, browser, params: { scope: 'openid' } }, await authRequest(config, portal, { scope: 'openid' }));
+      browsers.push(browser);
+    }
+    const listed = await browsers[0]!.get(url('/account/sessions'));
+    expect([...listed.text.matchAll(/data-testid="session"/g)]).toHaveLength(25);
+    await cli.accountAdmin.lock(person.pid, OPERATOR);
+    expect(await srv.system.store.oidc.listByAccount('Session', person.id)).toHaveLength(0);
+    for (const browser of browsers) {
+      const silent = await browser.get((await authRequest(config, portal, { scope: 'openid', prompt: 'none' })).url.href);
+      expect(new URL(silent.location!).searchParams.get('error')).toBe('login_required');
+    }
+  });
+});
