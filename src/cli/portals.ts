@@ -128,29 +128,22 @@ export function registerPortalCommands(program: Command, cli: CliContext): void 
       }, PortalValidationError);
     });
 
-  portals.command('disable')
-    .description('disable a portal: no new sign-ins; every grant and token issued to it ends at once (userinfo, introspection, refresh), and stays ended if it is enabled again')
-    .argument('<client_id>', 'the portal\'s client_id')
-    .option('--json', 'print JSON')
-    .action(async (clientId: string, opts: { json?: boolean }) => {
-      await withServices(async (s) => {
-        const operator = operatorFor(config());
-        await portalById(s, clientId);
-        await s.portalAdmin.disable(clientId, operator);
-        print({ json: !!opts.json }, { client_id: clientId, disabled: true }, () => `disabled ${clientId}`);
+  // Disabling ends every grant and token issued to the portal; enabling brings back none of them.
+  for (const [name, description, disabled] of [
+    ['disable', 'disable a portal: no new sign-ins; every grant and token issued to it ends at once (userinfo, introspection, refresh), and stays ended if it is enabled again', true],
+    ['enable', 'enable a disabled portal again: new sign-ins work; nothing it held before it was disabled does', false],
+  ] as const) {
+    portals.command(name)
+      .description(description)
+      .argument('<client_id>', 'the portal\'s client_id')
+      .option('--json', 'print JSON')
+      .action(async (clientId: string, opts: { json?: boolean }) => {
+        await withServices(async (s) => {
+          const operator = operatorFor(config());
+          await portalById(s, clientId);
+          await (disabled ? s.portalAdmin.disable(clientId, operator) : s.portalAdmin.enable(clientId, operator));
+          print({ json: !!opts.json }, { client_id: clientId, disabled }, () => `${name}d ${clientId}`);
+        });
       });
-    });
-
-  portals.command('enable')
-    .description('enable a disabled portal again: new sign-ins work; nothing it held before it was disabled does')
-    .argument('<client_id>', 'the portal\'s client_id')
-    .option('--json', 'print JSON')
-    .action(async (clientId: string, opts: { json?: boolean }) => {
-      await withServices(async (s) => {
-        const operator = operatorFor(config());
-        await portalById(s, clientId);
-        await s.portalAdmin.enable(clientId, operator);
-        print({ json: !!opts.json }, { client_id: clientId, disabled: false }, () => `enabled ${clientId}`);
-      });
-    });
+  }
 }

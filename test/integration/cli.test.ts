@@ -211,8 +211,8 @@ describe('bad input exits 2 with a message naming what to fix, and {"error"} on 
   });
 });
 
-describe('portals show / disable', () => {
-  it('show prints the portal without its secret; disable turns it off; bad or unknown ids exit 2', async () => {
+describe('portals show / disable / enable', () => {
+  it('show prints the portal without its secret; disable turns it off, enable on again; bad or unknown ids exit 2', async () => {
     const shown = await cli(['portals', 'show', portal.client_id, '--json']);
     expect(shown.code).toBe(0);
     const out = json(shown) as { portal: { client_id: string; disabled: boolean } };
@@ -229,6 +229,12 @@ describe('portals show / disable', () => {
       expect(bad.code).toBe(2);
       expect(json(bad)).toHaveProperty('error');
     }
+
+    const enabled = await cli(['portals', 'enable', portal.client_id, '--json']);
+    expect(enabled.code).toBe(0);
+    expect(json(enabled)).toEqual({ client_id: portal.client_id, disabled: false });
+    expect((json(await cli(['portals', 'show', portal.client_id, '--json'])) as { portal: { disabled: boolean } }).portal.disabled).toBe(false);
+    expect((await cli(['portals', 'enable', 'portal-does-not-exist', '--json'])).code).toBe(2);
   });
 });
 

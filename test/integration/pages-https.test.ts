@@ -16,6 +16,21 @@ beforeAll(async () => {
 });
 afterAll(async () => { await srv.close(); });
 
+/** An authorization request for the portal (code flow with PKCE), as its back end would build it. */
+async function authUrl(portal: { client_id: string; redirect_uri: string }): Promise<string> {
+  const auth = new URL(`${srv.issuer}/auth`);
+  auth.search = new URLSearchParams({
+    client_id: portal.client_id, response_type: 'code', scope: 'openid', redirect_uri: portal.redirect_uri,
+    state: oidc.randomState(),
+    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
+  }).toString();
+  return auth.href;
+}
+
+/** The same path and query on the test server (the browser talks to it as the proxy would). */
+const local = (location: string) => { const u = new URL(location); return `${srv.issuer}${u.pathname}${u.search}`; };
+
 function expectHsts(res: Response): void {
   const hsts = res.headers.get('strict-transport-security');
   expect(hsts).toBeTruthy();
@@ -59,15 +74,7 @@ describe('HSTS on https', () => {
     const browser = new Browser(srv.issuer);
     const portal = await srv.addPortal({ redirectUris: ['https://portal.example.vn/cb2'] });
     const person = await srv.addPerson();
-    const auth = new URL(`${srv.issuer}/auth`);
-    auth.search = new URLSearchParams({
-      client_id: portal.client_id, response_type: 'code', scope: 'openid', redirect_uri: portal.redirect_uri,
-      state: oidc.randomState(),
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    }).toString();
-    const local = (location: string) => { const u = new URL(location); return `${srv.issuer}${u.pathname}${u.search}`; };
-    let res = await browser.request(auth.href, { headers: viaProxy });
+    let res = await browser.request(await authUrl(portal), { headers: viaProxy });
     res = await browser.request(local(res.location!), { headers: viaProxy });
     const action = /<form[^>]*action="([^"]*)"/.exec(res.text)![1]!;
     const csrf = /name="_csrf" value="([^"]*)"/.exec(res.text)![1]!;
@@ -95,15 +102,7 @@ describe('HSTS on https', () => {
     const browser = new Browser(srv.issuer);
     const portal = await srv.addPortal({ redirectUris: ['https://portal.example.vn/cb3'] });
     const person = await srv.addPerson();
-    const auth = new URL(`${srv.issuer}/auth`);
-    auth.search = new URLSearchParams({
-      client_id: portal.client_id, response_type: 'code', scope: 'openid', redirect_uri: portal.redirect_uri,
-      state: oidc.randomState(),
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    }).toString();
-    const local = (location: string) => { const u = new URL(location); return `${srv.issuer}${u.pathname}${u.search}`; };
-    let res = await browser.request(auth.href, { headers: viaProxy });
+    let res = await browser.request(await authUrl(portal), { headers: viaProxy });
     const set = res.headers.getSetCookie();
     for (const name of ['dd_interaction', 'dd_interaction.sig', 'dd_resume', 'dd_resume.sig']) {
       expect(set.some((c) => c.startsWith(`${name}=`))).toBe(false);
