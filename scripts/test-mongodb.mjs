@@ -20,7 +20,7 @@ const result = spawnSync(
   [
     'node_modules/jest/bin/jest.js',
     'test/integration',
-    '--testPathIgnorePatterns', '/(cli|production-start|multi-instance|outbound-guard|tls-proxy|store-outage)\\.test\\.ts$',
+    '--testPathIgnorePatterns', '/(cli|production-start|multi-instance|outbound-guard|tls-proxy|store-outage|backup)\\.test\\.ts$',
   ],
   {
     stdio: 'inherit',

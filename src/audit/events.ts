@@ -65,6 +65,8 @@ export const SECURITY_EVENTS = {
   /** Tokens issued for an enterprise were ended (revocation, expiry, suspension). */
   ORG_ACCESS_ENDED: 5008,
   DELEGATION_EXPIRED: 5009,
+  /** An operator wrote a verified backup of the store (details: operator, target path, bytes, schema version). */
+  STORE_BACKED_UP: 6001,
 } as const;
 
 export type SecurityEventName = keyof typeof SECURITY_EVENTS;

@@ -1,9 +1,30 @@
 /**
- * `dinhdanh store`: schema migrations, and copying every record from one backend to another.
+ * `dinhdanh store`: schema migrations, copying every record from one backend to another, and
+ * operators' backups.
  */
+import path from 'node:path';
 import type { Command } from 'commander';
-import { StoreCopyError, copyStore, createStore, type Store } from '../store/index.js';
+import { BackupTargetError, StoreCopyError, copyStore, createStore, type BackupReport, type Store } from '../store/index.js';
 import { UsageError, VerifyFailed, type CliContext } from './shared.js';
+
+/**
+ * For a store that cannot copy itself to a file (MongoDB): the database's own tools. `mongodump
+ * --oplog` also captures the oplog entries written while it runs, and `mongorestore --oplogReplay`
+ * applies them, so the restore is the data as of one moment; --oplog works against replica set
+ * members only (MongoDB Database Tools docs, https://www.mongodb.com/docs/database-tools/mongodump/
+ * "--oplog", https://www.mongodb.com/docs/database-tools/mongorestore/ "--oplogReplay").
+ */
+const noBackupAdvice = (kind: string) =>
+  `store backup copies SQLite stores only; back up this ${kind} store with \`mongodump --oplog\` against a replica set `
+  + '(a point-in-time consistent dump) or your hosting provider\'s snapshots, and restore with `mongorestore --oplogReplay` (README, "Backups")';
+
+function backupTable(r: BackupReport): string {
+  return [
+    `backed up and verified: ${r.to} (${r.bytes} bytes)`,
+    `integrity ok, schema version ${r.schemaVersion}`,
+    ...Object.entries(r.collections).map(([collection, count]) => `  ${collection.padEnd(16)} ${String(count).padStart(8)}`),
+  ].join('\n');
+}
 
 /**
  * Opens (and migrates) the store at `url`, runs `fn` and always closes it. A store that cannot be
@@ -24,8 +45,8 @@ async function withStore<T>(url: string, fn: (store: Store) => Promise<T>, label
 }
 
 export function registerStoreCommands(program: Command, cli: CliContext): void {
-  const { io, config, operatorFor, print } = cli;
-  const storeCmd = program.command('store').description('the store: schema migrations, copying between backends');
+  const { io, config, operatorFor, print, withServices } = cli;
+  const storeCmd = program.command('store').description('the store: schema migrations, copying between backends, backups');
   storeCmd.command('migrate')
     .description('create or upgrade the schema (collections, tables, indexes) of DINHDANH_STORE; the server never does it at request time')
     .option('--json', 'print JSON')
@@ -60,5 +81,25 @@ export function registerStoreCommands(program: Command, cli: CliContext): void {
             ok ? `copied and verified: ${from.kind} → ${to.kind}` : 'the copy is NOT verified'].join('\n'));
         if (!ok) throw new VerifyFailed();
       }, '--to'), '--from');
+    });
+  storeCmd.command('backup')
+    .description('write a consistent copy of the SQLite store to a file while the server runs, verify it, then put it in place')
+    .requiredOption('--to <file>', 'the backup file, in an existing folder (keep it off this machine)')
+    .option('--force', 'replace an existing file')
+    .option('--json', 'print JSON')
+    .action(async (opts: { to: string; force?: boolean; json?: boolean }) => {
+      const operator = operatorFor(config());
+      if (opts.to.trim() === '') throw new UsageError('--to names no file');
+      const to = path.resolve(io.cwd, opts.to);
+      const { kind, r } = await withServices(async (s) => {
+        if (!s.store.backup) throw new UsageError(noBackupAdvice(s.store.kind));
+        const r = await s.store.backup(to, { force: opts.force === true });
+        s.audit.record('STORE_BACKED_UP', { operator, to: r.to, bytes: r.bytes, schema_version: r.schemaVersion });
+        await s.audit.flush();
+        return { kind: s.store.kind, r };
+      }, BackupTargetError);
+      print({ json: !!opts.json }, {
+        store: kind, to: r.to, bytes: r.bytes, integrity: r.integrity, schema_version: r.schemaVersion, collections: r.collections,
+      }, () => backupTable(r));
     });
 }

@@ -467,6 +467,40 @@ export interface StoreCopy {
   importMany(collection: CopyCollection, records: readonly Record<string, unknown>[]): Promise<void>;
 }
 
+export interface BackupOptions {
+  /** Replace an existing file at the target (never the store's own files). */
+  force?: boolean;
+}
+
+/** What `Store.backup` wrote, after verifying it. */
+export interface BackupReport {
+  /** The backup file's absolute path. */
+  to: string;
+  bytes: number;
+  /** The copy's integrity check: only a passing one is reported. */
+  integrity: 'ok';
+  /** The schema version of the copy, equal to the source's. */
+  schemaVersion: number;
+  /** Records in each collection of the copy. */
+  collections: Record<CopyCollection, number>;
+}
+
+/** The backup target cannot be used (exists, is the store itself, has no folder): nothing was written. */
+export class BackupTargetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BackupTargetError';
+  }
+}
+
+/** The copy was written but failed verification; it was removed. */
+export class BackupVerificationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BackupVerificationError';
+  }
+}
+
 export type JobStatus = 'pending' | 'done' | 'failed';
 
 /**
@@ -525,6 +559,13 @@ export interface Store {
   readonly audit: AuditRepository;
   readonly accountEvidence: AccountEvidenceRepository;
   readonly copy: StoreCopy;
+  /**
+   * Writes a consistent, verified copy of the whole store to one file (`dinhdanh store backup`).
+   * Only a backend whose data is one file can do this itself; the others leave it undefined and
+   * the operator uses the database's own tools (MongoDB: `mongodump --oplog`, snapshots).
+   * Throws BackupTargetError (nothing written) or BackupVerificationError (the copy was removed).
+   */
+  backup?(to: string, options?: BackupOptions): Promise<BackupReport>;
   /** Applies pending schema migrations (idempotent). */
   migrate(): Promise<void>;
   /** Resolves when the store answers a trivial query; rejects otherwise. */

@@ -47,6 +47,9 @@ const SPECS: Record<CopyCollection, TableSpec> = {
   accountEvidence: { table: 'account_evidence', order: 'id', json: ['evidence'] },
 };
 
+/** The table behind a collection (`store backup` counts its rows). */
+export const sqliteTable = (collection: CopyCollection): string => SPECS[collection].table;
+
 const camel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
 
 

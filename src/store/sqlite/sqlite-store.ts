@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { StoreUnavailableError, type Store } from '../types.js';
 import { createSqliteAccountEvidence } from './account-evidence.js';
 import { createSqliteAudit } from './audit.js';
+import { backupSqlite } from './backup.js';
 import { createSqliteConsents } from './consents.js';
 import { createSqliteCopy } from './copy.js';
 import { createSqliteCounters } from './counters.js';
@@ -89,6 +90,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     audit: createSqliteAudit(sqlite),
     accountEvidence: createSqliteAccountEvidence(sqlite),
     copy: createSqliteCopy(() => db, (fn) => call(fn)),
+    backup: (to, backupOptions) => backupSqlite(db, memory ? null : path.resolve(options.filename), to, backupOptions),
     migrate: () => call(() => migrate(db)),
     ping: () =>
       call(() => {
