@@ -3,16 +3,21 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { KeyMaterialError } from './keys/key-files.js';
 import { composeSystem, type System } from './compose.js';
-import { createAccessLogger, createLogger } from './services.js';
+import { closeLogs, createAccessLogger, createLogger } from './services.js';
 import { KEY_RELOAD_MS, KeyRingError } from './keys/signing-keys.js';
 import { startDemo, type Demo } from './demo/index.js';
 
 const PURGE_INTERVAL_MS = 10 * 60_000;
 const AUDIT_HEAD_INTERVAL_MS = 5 * 60_000;
+/** How long requests in flight at SIGTERM may take to finish. */
+const DRAIN_MS = 10_000;
+/** How long the log lines still buffered at the end may take to reach the reader of stdout. */
+const LOG_CLOSE_MS = 3_000;
 
 export async function serve(): Promise<void> {
   let config;
@@ -26,25 +31,32 @@ export async function serve(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config);
-  let system;
+  let system: System;
   try {
     system = await composeSystem(config, { logger, accessLogger: createAccessLogger(config) });
   } catch (err) {
-    if (err instanceof KeyMaterialError || err instanceof KeyRingError) {
-      logger.fatal({ code: 'key_material' }, err.message);
-      console.error(`dinhdanh: ${err.message}`);
-      process.exit(2);
-    }
-    logger.fatal({ err }, 'could not start');
-    console.error(`dinhdanh: could not start: ${(err as Error).message}`);
-    process.exit(1);
+    const keyMaterial = err instanceof KeyMaterialError || err instanceof KeyRingError;
+    if (keyMaterial) logger.fatal({ code: 'key_material' }, err.message);
+    else logger.fatal({ err }, 'could not start');
+    console.error(`dinhdanh: ${keyMaterial ? '' : 'could not start: '}${(err as Error).message}`);
+    await closeLogs(LOG_CLOSE_MS);
+    process.exit(keyMaterial ? 2 : 1);
   }
 
   for (const file of system.keys.generated) {
     logger.warn({ file }, 'generated DEVELOPMENT key material; never use it in production');
   }
 
-  const server = http.createServer(system.app.callback());
+  const handle = system.app.callback();
+  /** Responses not yet finished, and whether the server is stopping (see `shutdown`). */
+  const unfinished = new Set<http.ServerResponse>();
+  let stopping = false;
+  const server = http.createServer((req, res) => {
+    unfinished.add(res);
+    res.once('close', () => unfinished.delete(res));
+    if (stopping) res.shouldKeepAlive = false;
+    void handle(req, res);
+  });
   server.headersTimeout = 20_000;
   server.requestTimeout = 30_000;
   // The development demo portals start once dinhdanh listens (they discover it at their first request).
@@ -94,19 +106,77 @@ export async function serve(): Promise<void> {
   }, PURGE_INTERVAL_MS);
   purge.unref();
 
-  const shutdown = (signal: string) => {
+  /**
+   * SIGTERM (a supervisor's restart) or SIGINT: stop taking connections, let the requests in flight
+   * finish (at most DRAIN_MS), hand back the jobs still running, close the store, write out the
+   * logs, exit 0. A second signal of the same kind ends the process at once (its default action).
+   */
+  async function shutdown(signal: NodeJS.Signals): Promise<void> {
     logger.info({ signal }, 'shutting down');
     clearInterval(purge);
     clearInterval(keyReload);
     clearInterval(auditHead);
-    const demoClosed = demoStarting.then((demo) => demo?.close()).catch(() => undefined);
-    server.close(() => {
-      demoClosed.then(() => system.close()).finally(() => process.exit(0));
+
+    // Connection: close on every response not yet begun, and on any request still to come on an
+    // open connection: the client learns that this connection ends with this response before it
+    // could send another on it (RFC 9112 §9.6), and Node closes it once the response is written.
+    stopping = true;
+    for (const res of unfinished) if (!res.headersSent) res.shouldKeepAlive = false;
+    // The listener closes now (new connections are refused), but not through server.close(): since
+    // Node 19 that also destroys every idle keep-alive connection at once (closeIdleConnections),
+    // and a client may be sending a request on one at that very moment; it would meet a reset.
+    // An idle connection ends instead with its next response (Connection: close), or when the
+    // keep-alive timeout every response announced (`Keep-Alive: timeout=5`; Node closes a second
+    // later) runs out, as in normal operation: clients that keep to it have let go of it by then.
+    // Both come well within DRAIN_MS.
+    let drained = false;
+    const connectionsClosed = new Promise<void>((resolve) => {
+      net.Server.prototype.close.call(server, () => {
+        drained = true;
+        resolve();
+      });
     });
-    setTimeout(() => process.exit(0), 10_000).unref();
+    let drainTimer: NodeJS.Timeout | undefined;
+    const drainEnd = Promise.race([connectionsClosed, new Promise<void>((resolve) => { drainTimer = setTimeout(resolve, DRAIN_MS); })]);
+    // No job is claimed from now on; the running ones go on while the requests drain, and those
+    // still running at its end go back to the queue, due at once, for another instance.
+    const jobsStopped = system.jobs.stop(drainEnd);
+    const demoClosed = demoStarting.then((demo) => demo?.close()).catch(() => undefined);
+
+    await drainEnd;
+    clearTimeout(drainTimer);
+    if (!drained) {
+      logger.warn({ requests: unfinished.size }, `connections still open after ${DRAIN_MS / 1000} s are closed`);
+      server.closeAllConnections();
+    }
+    await jobsStopped;
+    await demoClosed;
+    await system.close();
+    logger.info({ signal }, 'stopped');
+    await closeLogs(LOG_CLOSE_MS);
+  }
+
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) return;
+    signalled = true;
+    // Whatever hangs in the shutdown (a store that does not answer), the process ends. Not unref'd:
+    // were the event loop to run empty first, Node would exit without `closeLogs`.
+    setTimeout(() => {
+      logger.error('shutdown did not finish in time');
+      void closeLogs(LOG_CLOSE_MS).finally(() => process.exit(1));
+    }, DRAIN_MS + 10_000);
+    shutdown(signal).then(
+      () => process.exit(0),
+      async (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        await closeLogs(LOG_CLOSE_MS);
+        process.exit(1);
+      },
+    );
   };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
 }
 
 /**

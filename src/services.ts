@@ -21,30 +21,106 @@ export function createLogger(config: Config): Logger {
     level: config.logLevel,
     base: { service: 'dinhdanh' },
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'password', '*.password', 'client_secret', '*.client_secret'], censor: '[redacted]' },
-  });
+  }, stdoutLog());
 }
 
 /**
  * The access log: one line per request with id, method, path, status and time, nothing to redact
  * (query strings are never logged). A logger of its own, so the line skips redaction's per-line cost,
  * written to stdout in batches (2 kB, or every second) instead of one write per request; what is
- * buffered is written when the process exits. Errors and security events go through the main
- * logger, which writes each line at once.
+ * buffered is written out by `closeLogs` before the process exits. Errors and security events go
+ * through the main logger, which writes each line at once.
  *
  * Each write is at most 4 kB of whole lines (`maxWrite`: lines that arrive while one write is in
  * flight start the next chunk; a line is short, its path cut at 256 characters), so it stays within
  * PIPE_BUF: on a pipe it is atomic and the main logger's lines cannot land inside it.
  */
 export function createAccessLogger(config: Config): Logger {
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 2048, maxWrite: 4096 });
-  setInterval(() => {
-    try {
-      destination.flush();
-    } catch {
-      // not ready yet, or already closed: the next tick or the exit flush writes it
-    }
-  }, 1000).unref();
-  return pino({ level: config.logLevel, base: { service: 'dinhdanh' } }, destination);
+  return pino({ level: config.logLevel, base: { service: 'dinhdanh' } }, stdoutLog({ minLength: 2048, maxWrite: 4096, periodicFlush: 1000 }));
+}
+
+interface StdoutLog {
+  write(line: string): void;
+  flush(cb?: (err?: Error) => unknown): void;
+  /**
+   * Writes out what is buffered and lets go of stdout; what is not written within `timeoutMs` is
+   * dropped. Later calls return the first one's promise.
+   */
+  close(timeoutMs: number): Promise<void>;
+}
+
+/** This process's stdout loggers, for `closeLogs`. */
+const stdoutLogs = new Set<StdoutLog>();
+
+/**
+ * A pino destination on stdout: sonic-boom, asynchronous, so a log call never waits for the reader.
+ *
+ * Exiting must not wait for the reader either. For an asynchronous destination pino registers an
+ * exit hook that writes what is buffered synchronously (sonic-boom's flushSync), and that loop
+ * sleeps 100 ms and writes again after every failed write, EPIPE included, until the buffer is
+ * empty: with lines buffered and the reader gone (EPIPE) or stalled (EAGAIN), a process never got
+ * past `process.exit`, its main thread asleep in Atomics.wait. A process therefore exits through
+ * `closeLogs`, which writes the buffers out while the event loop still runs and lets go of what it
+ * could not write in time; the hook then finds nothing to write.
+ *
+ * `process.stdout.fd` (rather than 1) opens stdout through libuv, which makes a pipe non-blocking:
+ * writing to a full pipe fails with EAGAIN and is retried on a timer, instead of blocking a libuv
+ * threadpool thread in write(2), a thread the process's exit would then wait for.
+ */
+function stdoutLog(options: { minLength?: number; maxWrite?: number; periodicFlush?: number } = {}): StdoutLog {
+  const destination = pino.destination({ dest: process.stdout.fd, sync: false, ...options });
+  let open = true;
+  let failed = false;
+  let closing: Promise<void> | undefined;
+  // On EPIPE pino turns the destination off for good; any other write error would otherwise be an
+  // unhandled 'error' event and end the process. Either way nothing more can be written out.
+  destination.on('error', () => { failed = true; });
+  const log: StdoutLog = {
+    // Lines logged after close are dropped (the process is exiting; a closed destination throws).
+    write(line) {
+      if (open) destination.write(line);
+    },
+    flush(cb) {
+      if (open) destination.flush(cb);
+      else cb?.();
+    },
+    close(timeoutMs) {
+      closing ??= new Promise<void>((resolve) => {
+        open = false;
+        if (failed) {
+          resolve();
+          return;
+        }
+        const done = () => {
+          clearTimeout(timer);
+          // Idempotent; drops what is still buffered, and the exit hook skips a destroyed destination.
+          destination.destroy();
+          resolve();
+        };
+        const timer = setTimeout(done, timeoutMs);
+        destination.once('close', done);
+        destination.once('error', done);
+        // Writes out everything buffered, then closes (stdout itself stays open).
+        try {
+          destination.end();
+        } catch {
+          done();
+        }
+      });
+      return closing;
+    },
+  };
+  stdoutLogs.add(log);
+  return log;
+}
+
+/**
+ * Writes out what the stdout loggers hold and lets go of stdout, within `timeoutMs`: a process's
+ * last step before `process.exit`. A reader that reads gets every line; one that went away or
+ * stopped reading costs at most the bound and the lines it would not take.
+ */
+export async function closeLogs(timeoutMs: number): Promise<void> {
+  await Promise.all([...stdoutLogs].map((log) => log.close(timeoutMs)));
 }
 
 export interface ComposeOptions {
