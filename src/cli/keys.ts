@@ -90,6 +90,10 @@ export function registerKeyCommands(program: Command, cli: CliContext): void {
     .argument('<kid>', 'the key id')
     .option('--reason <text>', 'why (recorded in the audit log)')
     .option('--json', 'print JSON')
+    // A key id is a JWK thumbprint in base64url (RFC 7638), which begins with '-' one time in 64:
+    // such a kid is the argument, not an unknown option. (A misspelt option is then taken for a
+    // kid, and refused as one that does not exist.)
+    .allowUnknownOption()
     .action(async (kid: string, opts: { reason?: string; json?: boolean }) => {
       const operator = operatorFor(config());
       if (!/^[A-Za-z0-9_-]{1,128}$/.test(kid)) throw new UsageError('<kid> is not a key id');

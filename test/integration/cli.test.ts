@@ -382,6 +382,24 @@ describe('operators: keys rotate / retire, accounts lock / set-level / reset-mfa
     expect(String(json(bad).error)).toMatch(/--activate-after must be a duration/);
   });
 
+  it('retires a key whose id begins with "-" (a base64url thumbprint does, one time in 64)', async () => {
+    const store = await createStore(String(env.DINHDANH_STORE));
+    const kid = `-dash${crypto.randomBytes(8).toString('base64url')}`;
+    try {
+      const [template] = await store.signingKeys.list();
+      // Two keys of one algorithm, long activated: the older is retiring whatever else the store holds.
+      for (const [id, at] of [[kid, 1000], [`${kid}-newer`, 2000]] as const) {
+        await store.signingKeys.add({ ...template!, kid: id, publicJwk: { ...template!.publicJwk, kid: id }, activateAt: at, createdAt: at, retiredAt: null });
+      }
+    } finally {
+      await store.close();
+    }
+    const retired = await cli(['keys', 'retire', kid, '--operator', 'ops.an', '--json']);
+    expect({ code: retired.code, out: json(retired) }).toMatchObject({ code: 0, out: { kid, retired: true } });
+    const misspelt = await cli(['keys', 'retire', '--jsn']);
+    expect(misspelt.code).toBe(2);
+  });
+
   it('locks, shows, raises the level with evidence and resets second factors; refuses without a reason or evidence', async () => {
     const noReason = await cli(['accounts', 'lock', PID, '--json']);
     expect(noReason.code).toBe(2);
