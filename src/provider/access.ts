@@ -59,6 +59,14 @@ export function issuedInForce(person: { accessRevokedBefore: number | null }, is
   return typeof issuedAt === 'number' && issuedAt >= Math.floor(person.accessRevokedBefore / 1000);
 }
 
+/**
+ * When a token counts as issued for that check: a refresh token from its grant's first issue
+ * (`iiat`, which rotation keeps), any other token or code from its `iat`.
+ */
+export function tokenIssuedAt(token: { iat?: number; iiat?: number }): number | undefined {
+  return token.iiat ?? token.iat;
+}
+
 export function createAccess(deps: { store: Store; notifyPortals: LogoutNotifier }) {
   const { store } = deps;
 

@@ -14,7 +14,7 @@ import type { AuditService } from '../audit/index.js';
 import { localeFor } from '../http/locale.js';
 import { createAdapterClass } from './adapter.js';
 import { ACCOUNT_CLIENT_ID, accountClient, recordSession } from './account-session.js';
-import { issuedInForce } from './access.js';
+import { issuedInForce, tokenIssuedAt } from './access.js';
 import { personClaims } from './claims.js';
 import { pairwiseSubject } from './pairwise.js';
 import type { SessionLike } from './session-lifecycle.js';
@@ -322,7 +322,7 @@ export function createProvider(deps: ProviderDeps): Provider {
           const accountId = (token as { accountId?: string }).accountId;
           if (accountId) {
             const person = await store.persons.findById(accountId);
-            if (!person || person.status !== 'active' || !issuedInForce(person, token.iat)) return false;
+            if (!person || person.status !== 'active' || !issuedInForce(person, tokenIssuedAt(token as { iat?: number; iiat?: number }))) return false;
           }
           // A token issued for an enterprise is active only while the person may still act for it.
           return (await deps.orgContexts(token as unknown as Parameters<OrgContexts>[0])) !== undefined;
@@ -440,10 +440,11 @@ export function createProvider(deps: ProviderDeps): Provider {
       if (!person || person.status !== 'active') return undefined;
       // Tokens issued, and sessions signed in, before the person's access was revoked (a lock, a
       // reset of second factors, a lower level) count for nothing, whatever a request in flight
-      // wrote back to the store after they were ended. A refresh token counts from its grant's
-      // first issue (`iiat`), which rotation keeps.
-      const issuedAt = token ? ((token as { iiat?: number }).iiat ?? token.iat) : ctx.oidc?.session?.accountId === accountId ? ctx.oidc.session.loginTs : undefined;
-      if ((token || ctx.oidc?.session?.accountId === accountId) && !issuedInForce(person, issuedAt)) return undefined;
+      // wrote back to the store after they were ended. Without a token, the session being
+      // resolved is what is checked (its sign-in time).
+      const session = ctx.oidc?.session;
+      const checked = token ? { issuedAt: tokenIssuedAt(token as { iat?: number; iiat?: number }) } : session?.accountId === accountId ? { issuedAt: session.loginTs } : undefined;
+      if (checked && !issuedInForce(person, checked.issuedAt)) return undefined;
       // Tokens issued for an enterprise stop working (invalid_grant at refresh, 401 at userinfo)
       // once the person may no longer act for it.
       const org = await deps.orgContexts(token as unknown as Parameters<OrgContexts>[0]);

@@ -31,6 +31,17 @@ async function authUrl(portal: { client_id: string; redirect_uri: string }): Pro
 /** The same path and query on the test server (the browser talks to it as the proxy would). */
 const local = (location: string) => { const u = new URL(location); return `${srv.issuer}${u.pathname}${u.search}`; };
 
+/** Posts the login page's form with the person's number and password, through the proxy. */
+function postPassword(browser: Browser, page: Response, person: { pid: string; password: string }): Promise<Response> {
+  const action = /<form[^>]*action="([^"]*)"/.exec(page.text)![1]!;
+  const csrf = /name="_csrf" value="([^"]*)"/.exec(page.text)![1]!;
+  return browser.request(`${srv.issuer}${action}`, {
+    method: 'POST',
+    body: new URLSearchParams({ _csrf: csrf, identifier: person.pid, password: person.password }).toString(),
+    headers: { ...viaProxy, origin: ISSUER, 'sec-fetch-site': 'same-origin' },
+  });
+}
+
 function expectHsts(res: Response): void {
   const hsts = res.headers.get('strict-transport-security');
   expect(hsts).toBeTruthy();
@@ -76,13 +87,7 @@ describe('HSTS on https', () => {
     const person = await srv.addPerson();
     let res = await browser.request(await authUrl(portal), { headers: viaProxy });
     res = await browser.request(local(res.location!), { headers: viaProxy });
-    const action = /<form[^>]*action="([^"]*)"/.exec(res.text)![1]!;
-    const csrf = /name="_csrf" value="([^"]*)"/.exec(res.text)![1]!;
-    res = await browser.request(`${srv.issuer}${action}`, {
-      method: 'POST',
-      body: new URLSearchParams({ _csrf: csrf, identifier: person.pid, password: person.password }).toString(),
-      headers: { ...viaProxy, origin: ISSUER, 'sec-fetch-site': 'same-origin' },
-    });
+    res = await postPassword(browser, res, person);
     expect(res.status).toBe(303);
     res = await browser.request(local(res.location!), { headers: viaProxy });
     const session = res.headers.getSetCookie().find((c) => c.startsWith('__Host-dd_session='));
@@ -111,13 +116,7 @@ describe('HSTS on https', () => {
         .toEqual({ name, secure: true, root: true, domain: false });
     }
     res = await browser.request(local(res.location!), { headers: viaProxy });
-    const action = /<form[^>]*action="([^"]*)"/.exec(res.text)![1]!;
-    const csrf = /name="_csrf" value="([^"]*)"/.exec(res.text)![1]!;
-    res = await browser.request(`${srv.issuer}${action}`, {
-      method: 'POST',
-      body: new URLSearchParams({ _csrf: csrf, identifier: person.pid, password: person.password }).toString(),
-      headers: { ...viaProxy, origin: ISSUER, 'sec-fetch-site': 'same-origin' },
-    });
+    res = await postPassword(browser, res, person);
     expect(res.status).toBe(303);
     const follow = async (r: Response) => {
       for (let i = 0; i < 5 && r.location && !r.location.startsWith('https://portal.example.vn/'); i += 1) r = await browser.request(local(r.location), { headers: viaProxy });
