@@ -136,8 +136,15 @@ export function createAccess(deps: { store: Store; notifyPortals: LogoutNotifier
      */
     async endPortal(personId: string, clientId: string, reason: LogoutReason): Promise<number> {
       const deleted = await store.oidc.destroyByAccount(GRANT_MODELS, personId, clientId);
-      for (const { payload } of await store.oidc.listByAccount('Session', personId)) {
-        await deps.notifyPortals(personId, portalRefs(payload as StoredSession, [clientId]), reason);
+      for (const { id, payload } of await store.oidc.listByAccount('Session', personId)) {
+        const session = payload as StoredSession & { exp?: unknown };
+        if (!session.authorizations?.[clientId]) continue;
+        await deps.notifyPortals(personId, portalRefs(session, [clientId]), reason);
+        // The portal's part of the session ends with the notice: a later sign-in there gets a new
+        // `sid`, not the one the portal was just told has ended (Back-Channel Logout 1.0 §2.7).
+        delete session.authorizations[clientId];
+        const left = typeof session.exp === 'number' ? session.exp - Math.floor(Date.now() / 1000) : 0;
+        if (left > 0) await store.oidc.upsert('Session', id, session as Record<string, unknown>, left);
       }
       return deleted;
     },

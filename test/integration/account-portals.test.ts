@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { Browser, alertText, hiddenField } from '../helpers/browser.js';
+import { Browser, alertText, formAction, hiddenField } from '../helpers/browser.js';
 import { authRequest, discover, redeem, signIn } from '../helpers/rp.js';
 
 let srv: TestServer;
@@ -17,7 +17,8 @@ const url = (p: string) => new URL(p, srv.issuer).href;
 
 describe('portals a citizen shares data with', () => {
   it('lists the consent in plain words and withdrawing it revokes the tokens and asks again', async () => {
-    const portal = await srv.addPortal({ grantTypes: ['authorization_code', 'refresh_token'] });
+    // With a back-channel logout URI the ID token carries `sid` (nothing listens: deliveries just fail).
+    const portal = await srv.addPortal({ grantTypes: ['authorization_code', 'refresh_token'], backchannelLogoutUri: 'http://127.0.0.1:9/logout' });
     const person = await srv.addPerson();
     const config = await discover(srv.issuer, portal);
     const browser = new Browser(srv.issuer);
@@ -37,8 +38,14 @@ describe('portals a citizen shares data with', () => {
 
     expect((await oidc.tokenIntrospection(config, tokens.access_token)).active).toBe(false);
     await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
-    const again = await browser.get((await authRequest(config, portal, { scope: 'openid profile email' })).url.href);
+    const req2 = await authRequest(config, portal, { scope: 'openid profile email' });
+    const again = await browser.get(req2.url.href);
     expect(again.text).toContain('name="decision"');
+    // Consenting again starts a new part of the session at the portal: not the sid it was told ended.
+    const back = await browser.post(url(formAction(again.text)), { _csrf: hiddenField(again.text, '_csrf'), decision: 'allow' });
+    const fresh = await redeem(config, req2, back.location!);
+    expect(fresh.claims()!.sid).toEqual(expect.any(String));
+    expect(fresh.claims()!.sid).not.toBe(tokens.claims()!.sid);
   });
 
   it('refuses a withdrawal without the CSRF token, from another origin, or of a portal never consented to', async () => {
