@@ -30,6 +30,7 @@ import type { Csrf } from './http/csrf.js';
 import { localeFor, rememberLocale } from './http/locale.js';
 import { PUBLIC_DIR } from './http/paths.js';
 import { createInteractions, interactionRoutes, logoutConfirm } from './interactions/index.js';
+import { createSelfServiceController, selfServiceRoutes, type Flows, type RecoveryJourney, type RegistrationService } from './selfservice/index.js';
 
 export interface AppDeps {
   config: Config;
@@ -53,6 +54,8 @@ export interface AppDeps {
   state: AccountState;
   orgs: OrgService;
   cookieKeys: string[];
+  /** Registration and recovery (selfservice/). */
+  selfService: { flows: Flows; registration: RegistrationService; recovery: RecoveryJourney };
   now?: () => number;
 }
 
@@ -118,6 +121,19 @@ export function buildApp(deps: AppDeps): Koa {
     }));
   });
 
+  const selfService = createSelfServiceController({
+    ...deps.selfService,
+    factors: deps.store.factors,
+    totp: deps.totp,
+    recoveryCodes: deps.recovery,
+    passkeys: deps.passkeys,
+    audit: deps.audit,
+    renderer,
+    csrf: deps.csrf,
+    issuerOrigin: new URL(config.issuer).origin,
+    resetWaitMs: config.accountResetWaitMs,
+    now: deps.now,
+  });
   const interactions = createInteractions(provider);
   const flows = interactionRoutes({
     interactions,
@@ -145,6 +161,7 @@ export function buildApp(deps: AppDeps): Koa {
     orgs: deps.orgs,
     orgGrants: deps.store.orgs,
     grantTtlSeconds: TTL.Grant,
+    selfService: { begin: selfService.begin, takeHandoff: deps.selfService.flows.takeHandoff },
     now: deps.now,
   });
 
@@ -152,6 +169,9 @@ export function buildApp(deps: AppDeps): Koa {
   app.use(router.allowedMethods());
   app.use(flows.routes());
   app.use(flows.allowedMethods());
+  const selfServicePages = selfServiceRoutes(selfService);
+  app.use(selfServicePages.routes());
+  app.use(selfServicePages.allowedMethods());
   const account = securityRoutes({
     issuer: config.issuer,
     accountSession: createAccountSessions(provider, deps.store, deps.now ?? Date.now, SESSION_IDLE_MS, deps.sessions),

@@ -26,6 +26,8 @@ import type { LogoutNotifier } from './provider/backchannel-logout.js';
 import { createOrgContexts, createOrgJobHandlers } from './provider/org-access.js';
 import { ACCOUNT_LOCKED_JOB, createAccountAdmin, type AccountAdmin, type AccountState } from './accounts/index.js';
 import { createOrgService, type OrgService } from './orgs/index.js';
+import { createRegistry } from './registry/index.js';
+import { createFlows, createRecoveryJourney, createRegistrationService, createSelfServiceLimits } from './selfservice/index.js';
 import { type FactorNotices, createFactorNotices, createMessageCodeService, createNotifier, createPasskeyService, createRecoveryService, createTotpService } from './mfa/index.js';
 
 export interface System {
@@ -134,8 +136,19 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const notifier = options.notifier ?? createNotifier(config, logger);
   const messageCodes = createMessageCodeService({ store: store.oidc, counters: store.counters, notifier, now: options.now, logger });
   const notices = createFactorNotices({ notifier, persons: store.persons, counters: store.counters, logger, now: options.now });
+  // Self-service registration and recovery (selfservice/), against the population registry.
+  const registry = createRegistry(config, { logger, now: options.now });
+  const limits = createSelfServiceLimits({ counters: store.counters, now: options.now ?? Date.now });
+  const registration = createRegistrationService({ persons: store.persons, registry, messageCodes, limits, hasher, notices, audit });
+  const recoveryJourney = createRecoveryJourney({
+    persons: store.persons, factors: store.factors, recoveryCodes: store.recoveryCodes, counters: store.counters, store: store.oidc, messageCodes, limits, hasher,
+    notices, state, audit, jobs, issuer: config.issuer, resetWaitMs: config.accountResetWaitMs, logger, now: options.now,
+  });
+  jobs.register(recoveryJourney.readyHandler());
+  const flows = createFlows({ store: store.oidc, https: config.issuer.startsWith('https:') });
   const app = buildApp({
     config, logger, accessLogger: options.accessLogger ?? (options.logger ? undefined : createAccessLogger(config)), store, provider: providerRef, renderer, sessions, state, orgs, auth, audit, totp, recovery, passkeys, messageCodes, notices, now: options.now,
+    selfService: { flows, registration, recovery: recoveryJourney },
     csrf: createCsrf(keys.cookieKeys),
     cookieKeys: keys.cookieKeys,
   });

@@ -45,6 +45,12 @@ export const ACCOUNT_CHANGES = {
   'remove-factor': { from: ['active'], ends: 'other-sessions', reason: 'factor_removed' },
   'end-session': { from: ['active'], ends: 'session', reason: 'ended_elsewhere' },
   'withdraw-consent': { from: ['active'], ends: 'portal', reason: 'consent_withdrawn' },
+  // Self-service recovery (selfservice/): a new password proven by a contact (and the second factor
+  // when there is one) ends everything the old one held, offline grants included (NIST SP 800-63B
+  // §6.1.2.3: whoever knew the old password loses what it gave them).
+  'reset-password': { from: ['active'], ends: 'everything', reason: 'password_reset' },
+  // Every factor lost: after the waiting period, a new password, no factors, level 1.
+  'account-reset': { from: ['active'], ends: 'everything', reason: 'account_reset' },
 } as const satisfies Record<string, AccountChange>;
 
 export type AccountChangeName = keyof typeof ACCOUNT_CHANGES;

@@ -67,6 +67,34 @@ export const SECURITY_EVENTS = {
   DELEGATION_EXPIRED: 5009,
   /** An operator wrote a verified backup of the store (details: operator, target path, bytes, schema version). */
   STORE_BACKED_UP: 6001,
+  // Self-service (selfservice/): registration and recovery. Details never hold a full identification
+  // number, a contact in full, a code or a link's token.
+  /** A registration's details were checked against the population registry (details: masked pid, outcome match/no_match/unavailable). */
+  REGISTRATION_REGISTRY_CHECKED: 7001,
+  /** A registration step was refused by a rate limit (details: which limit: ip, pid, phone). */
+  REGISTRATION_LIMITED: 7002,
+  /** A citizen registered: a level-1 account with a verified phone (details: person, masked pid, portal when started from one). */
+  REGISTRATION_COMPLETED: 7003,
+  /** Someone proved a phone while registering a number that already has an account; its contacts were told (details: person). */
+  REGISTRATION_EXISTING_ACCOUNT: 7004,
+  /** A password recovery was asked for (details: masked pid, matched: whether the number and contact match an active account). */
+  RECOVERY_STARTED: 7101,
+  /** A recovery step was refused by a rate limit (details: which limit). */
+  RECOVERY_LIMITED: 7102,
+  /** The code sent for a recovery was proven (details: person, channel). */
+  RECOVERY_CODE_VERIFIED: 7103,
+  /** A citizen set a new password through recovery: every session ended, every grant revoked (details: person, second factor used, sessions ended). */
+  PASSWORD_RESET: 7104,
+  /** A citizen who lost every factor asked for an account reset; every contact was told, with a link to cancel (details: person, due). */
+  ACCOUNT_RESET_REQUESTED: 7105,
+  /** A pending account reset was cancelled from the link in a notice (details: person). */
+  ACCOUNT_RESET_CANCELLED: 7106,
+  /** The waiting period of an account reset ended and its link went to the verified phone (details: person). */
+  ACCOUNT_RESET_READY: 7107,
+  /** An account reset was completed: new password, every factor and recovery code removed, level 2 lowered to 1, everything ended (details: person, factors removed, level before). */
+  ACCOUNT_RESET_COMPLETED: 7108,
+  /** An operator appended a record to the file population registry (details: operator, masked pid). */
+  REGISTRY_RECORD_ADDED: 7201,
 } as const;
 
 export type SecurityEventName = keyof typeof SECURITY_EVENTS;

@@ -25,6 +25,8 @@ import { SCOPE_CLAIMS } from '../portals/index.js';
 import type { InteractionView, Interactions } from './oidc-interactions.js';
 import type { Journeys } from './journey.js';
 import { hasSecondFactor, nextStep, type createSecondFactorController } from './second-factor.controller.js';
+import type { FlowOrigin, Handoff } from '../selfservice/index.js';
+import { ACCOUNT_CLIENT_ID } from '../provider/account-session.js';
 
 /** Login-prompt reasons that mean "this session needs a higher level", not "sign in again". */
 const STEP_UP_REASONS = new Set(['acr_values_unmet']);
@@ -52,6 +54,11 @@ export interface InteractionDeps {
   orgGrants: { recordGrant(grant: Omit<OrgGrant, 'createdAt'>): Promise<void> };
   /** How long a grant lives, in seconds (its org record lives as long). */
   grantTtlSeconds: number;
+  /** Registration and recovery started from this sign-in, and the sign-in a registration hands back. */
+  selfService?: {
+    begin(ctx: Context, kind: 'register' | 'recover', origin: FlowOrigin): Promise<void>;
+    takeHandoff(ctx: Context, accept: (h: Handoff) => boolean): Promise<Handoff | undefined>;
+  };
   now?: () => number;
 }
 
@@ -117,6 +124,8 @@ export function createInteractionController(deps: InteractionDeps) {
       action: action(view.uid, 'login'),
       abortHref: `/interaction/${view.uid}/abort?reason=cancel`,
       csrf: csrf.token(view.uid),
+      registerHref: deps.selfService ? action(view.uid, 'register') : null,
+      recoverHref: deps.selfService ? action(view.uid, 'recover') : null,
       identifier: opts.identifier ?? '',
       error: opts.error ? t(opts.error as Parameters<Translate>[0]) : null,
     }), opts.status ?? 200);
@@ -212,7 +221,42 @@ export function createInteractionController(deps: InteractionDeps) {
     return true;
   }
 
+  /**
+   * A registration just finished in this browser, started from this sign-in (or, started on its own,
+   * for the account area's sign-in): the new account signs in with the password it just set, once.
+   * Then the same rules as any sign-in: a second factor enrolled when the portal asks for more than
+   * `low` (or when the citizen chose to add one now), and `high` unmet at identity level 1.
+   */
+  async function signInRegistered(ctx: Context, view: InteractionView, portalName: string): Promise<boolean> {
+    if (!deps.selfService || view.sessionAccountId) return false;
+    const handoff = await deps.selfService.takeHandoff(ctx, (h) => (h.originUid ? h.originUid === view.uid : view.clientId === ACCOUNT_CLIENT_ID));
+    if (!handoff) return false;
+    const person = await deps.persons.findById(handoff.personId);
+    if (!person || person.status !== 'active') return false;
+    const step = nextStep(requestedRankOf(view), person, await hasSecondFactor(deps.factors, person.id));
+    if (step === 'unmet') {
+      deps.audit.record('UNMET_AUTHENTICATION_REQUIREMENTS', { person: person.id, portal: view.clientId });
+      renderUnmet(ctx, view, portalName);
+      return true;
+    }
+    deps.audit.record('LOGIN_SUCCEEDED', { person: person.id, portal: view.clientId, method: 'registration' });
+    if (step === 'second_factor') await deps.secondFactor.begin(ctx, view, portalName, person.id, 'second_factor', true);
+    else if (step === 'enrol' || handoff.enrol) await deps.secondFactor.begin(ctx, view, portalName, person.id, 'enrol', true);
+    else await interactions.finish(ctx, { login: { accountId: person.id, acr: LOA.low, amr: ['pwd'], remember: false } });
+    return true;
+  }
+
   return {
+    /** Registration or recovery from this sign-in page (GET /interaction/:uid/register | recover). */
+    async selfService(ctx: Context) {
+      const uid = String(ctx.params.uid);
+      const kind = ctx.path.endsWith('/recover') ? 'recover' : 'register';
+      const view = await interactions.load(ctx, uid);
+      if (!deps.selfService || view.prompt.name !== 'login') throw new AppError('wrong_step', 400, 'error.session_expired');
+      const client = await interactions.client(view.clientId);
+      await deps.selfService.begin(ctx, kind, { uid: view.uid, clientId: view.clientId, portalName: client.name, requiredRank: requestedRankOf(view) });
+    },
+
     async show(ctx: Context) {
       const uid = String(ctx.params.uid);
       const view = await interactions.load(ctx, uid);
@@ -222,6 +266,7 @@ export function createInteractionController(deps: InteractionDeps) {
         case 'login': {
           const journey = await deps.journeys.get(view.uid);
           if (journey) return deps.secondFactor.show(ctx, view, client.name, journey);
+          if (await signInRegistered(ctx, view, client.name)) return;
           // Step-up: a live session asked for a higher level gets the second step, not the password.
           const reasons = view.prompt.reasons;
           if (view.sessionAccountId && reasons.length > 0 && reasons.every((r) => STEP_UP_REASONS.has(r))) {

@@ -29,5 +29,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   router.post(`${UID}/send-code`, noStore, secondFactor.sendCode);
   router.post(`${UID}/message-code`, noStore, secondFactor.submitMessageCode);
   router.get(`${UID}/abort`, noStore, c.abort);
+  router.get(`${UID}/register`, noStore, c.selfService);
+  router.get(`${UID}/recover`, noStore, c.selfService);
   return router;
 }

@@ -48,6 +48,21 @@ export type SendResult =
   /** The channel is not offered, or delivery failed (`cause`: the notifier's stable error code). */
   | { ok: false; reason: 'unavailable'; cause?: string };
 
+export interface SendOptions {
+  /**
+   * Everything a real send does (limits counted, a record written) except the message: the record's
+   * hash is of a code nobody knows, so no answer will ever match it. Self-service recovery takes
+   * this path when the number and contact match no account, so that neither its answer, its status
+   * nor its time tells the two apart (OWASP ASVS 5.0 6.3.8).
+   */
+  decoy?: boolean;
+  /**
+   * Returns once the record is written and delivers afterwards (a failure is logged, not returned):
+   * a gateway's latency then shows in no response's time. Used with `decoy`.
+   */
+  background?: boolean;
+}
+
 export type MessageCodeResult = { ok: true; channel: Channel } | { ok: false; reason: 'invalid' | 'expired' | 'locked' | 'used' };
 
 export interface MessageCodeService {
@@ -57,7 +72,7 @@ export interface MessageCodeService {
    * Sends a new code to `destination` (the person's E.164 phone number or e-mail address, as stored
    * on their account). An earlier code sent to the person stays valid until it expires or is used.
    */
-  send(personId: string, channel: Channel, destination: string, locale: Locale): Promise<SendResult>;
+  send(personId: string, channel: Channel, destination: string, locale: Locale, options?: SendOptions): Promise<SendResult>;
   /**
    * Checks `code` against the record `id` sent to `personId`. `expired` also covers a record that
    * no longer exists (expired, or destroyed after 5 wrong codes): either way, send a new code.
@@ -159,7 +174,7 @@ export function createMessageCodeService(deps: {
   return {
     channels,
 
-    async send(personId, channel, destination, locale) {
+    async send(personId, channel, destination, locale, options = {}) {
       if (channel === 'sms' ? !E164_RE.test(destination) : !(EMAIL_RE.test(destination) && destination.length <= 254)) {
         throw new MessageCodeInputError(channel === 'sms' ? 'the destination is not an E.164 phone number' : 'the destination is not an e-mail address');
       }
@@ -170,6 +185,7 @@ export function createMessageCodeService(deps: {
       if (wait !== undefined) return { ok: false, reason: 'rate_limited', retryAfterMs: wait };
 
       const code = String(random(0, 10 ** MESSAGE_CODE.digits)).padStart(MESSAGE_CODE.digits, '0');
+      // A decoy's record holds the hash of a code that is never sent, under a salt nobody sees.
       const id = crypto.randomUUID();
       const salt = crypto.randomBytes(16).toString('base64url');
       const sentTo = maskDestination(channel, destination);
@@ -178,14 +194,24 @@ export function createMessageCodeService(deps: {
       await deps.store.upsert(MESSAGE_CODE.model, id, { ...record }, MESSAGE_CODE.ttlSeconds);
 
       const text = TEXTS[locale] ?? TEXTS.vi;
-      try {
-        await deps.notifier.send({ channel, to: destination, subject: channel === 'email' ? text.subject : undefined, text: text.text(code) });
-      } catch (err) {
-        await deps.store.destroy(MESSAGE_CODE.model, id);
-        const cause = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'error';
-        deps.logger?.warn({ component: 'message-code', channel, cause }, 'a one-time code message could not be delivered');
-        return { ok: false, reason: 'unavailable', cause };
+      const deliver = async (): Promise<string | undefined> => {
+        try {
+          await deps.notifier.send({ channel, to: destination, subject: channel === 'email' ? text.subject : undefined, text: text.text(code) });
+          return undefined;
+        } catch (err) {
+          await deps.store.destroy(MESSAGE_CODE.model, id);
+          const cause = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'error';
+          deps.logger?.warn({ component: 'message-code', channel, cause }, 'a one-time code message could not be delivered');
+          return cause;
+        }
+      };
+      if (options.decoy) return { ok: true, id, sentTo, expiresAt };
+      if (options.background) {
+        void deliver().catch(() => {});
+        return { ok: true, id, sentTo, expiresAt };
       }
+      const cause = await deliver();
+      if (cause !== undefined) return { ok: false, reason: 'unavailable', cause };
       return { ok: true, id, sentTo, expiresAt };
     },
 
