@@ -1,6 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { ConfigError, loadConfig } from './config.js';
 
+/** What production needs at least: an https issuer, a trusted proxy, and the registry's adapter. */
+const PROD = {
+  NODE_ENV: 'production', DINHDANH_ISSUER: 'https://id.example.gov.vn', DINHDANH_TRUST_PROXY_HOPS: '1',
+  DINHDANH_REGISTRY: 'https://registry.example.gov.vn/v1/verify', DINHDANH_REGISTRY_TOKEN: 'reg.T0ken-value~',
+};
+
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
     const c = loadConfig({}, '/srv/dd');
@@ -30,7 +36,7 @@ describe('loadConfig', () => {
 
   it('refuses a non-https issuer in production, and says so', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', DINHDANH_ISSUER: 'http://id.example.gov.vn' })).toThrow(/non-https issuer/);
-    expect(loadConfig({ NODE_ENV: 'production', DINHDANH_ISSUER: 'https://id.example.gov.vn', DINHDANH_TRUST_PROXY_HOPS: '1' }).issuer).toBe('https://id.example.gov.vn');
+    expect(loadConfig(PROD).issuer).toBe('https://id.example.gov.vn');
   });
 
   it('refuses production without a trusted TLS-terminating proxy', () => {
@@ -38,7 +44,7 @@ describe('loadConfig', () => {
   });
 
   describe('one-time code delivery', () => {
-    const prod = { NODE_ENV: 'production', DINHDANH_ISSUER: 'https://id.example.gov.vn', DINHDANH_TRUST_PROXY_HOPS: '1' };
+    const prod = PROD;
     const token = 'sk_live.S3cr3t-t0ken~value';
 
     it('has no gateway or relay by default, and the outbox under data/outbox', () => {
@@ -118,7 +124,7 @@ describe('loadConfig', () => {
 });
 
 describe('demo portals (DINHDANH_DEMO, DINHDANH_DEMO_PORTS)', () => {
-  const prod = { NODE_ENV: 'production', DINHDANH_ISSUER: 'https://id.example.gov.vn', DINHDANH_TRUST_PROXY_HOPS: '1' };
+  const prod = PROD;
 
   it('is on in development, on PORT+1 and PORT+2, frozen', () => {
     const c = loadConfig({});
@@ -164,5 +170,94 @@ describe('demo portals (DINHDANH_DEMO, DINHDANH_DEMO_PORTS)', () => {
 
   it('needs no room above PORT when the demo is off', () => {
     expect(loadConfig({ PORT: '65535', DINHDANH_DEMO: 'off' }).demo).toBeNull();
+  });
+});
+
+describe('population registry (DINHDANH_REGISTRY, DINHDANH_REGISTRY_TOKEN)', () => {
+  const token = 'reg.T0ken-value~';
+
+  it('is the file data/registry.jsonl under the working folder by default, frozen', () => {
+    const c = loadConfig({}, '/srv/dd');
+    expect(c.registry).toEqual({ url: 'file:/srv/dd/data/registry.jsonl', path: '/srv/dd/data/registry.jsonl', token: null });
+    expect(Object.isFrozen(c.registry)).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'test' }, '/tmp/t1').registry.path).toBe('/tmp/t1/data/registry.jsonl');
+  });
+
+  it('takes file: with a relative or an absolute path, and a file:/// URL', () => {
+    expect(loadConfig({ DINHDANH_REGISTRY: 'file:people/reg.jsonl' }, '/srv/dd').registry.path).toBe('/srv/dd/people/reg.jsonl');
+    expect(loadConfig({ DINHDANH_REGISTRY: 'file:/var/lib/dd/reg.jsonl' }, '/srv/dd').registry.path).toBe('/var/lib/dd/reg.jsonl');
+    expect(loadConfig({ DINHDANH_REGISTRY: 'file:///var/lib/dd/s%C3%B3.jsonl' }, '/srv/dd').registry.path).toBe('/var/lib/dd/só.jsonl');
+  });
+
+  it('takes an https adapter with its token, and http outside production (local test registries)', () => {
+    expect(loadConfig({ ...PROD }).registry).toEqual({ url: 'https://registry.example.gov.vn/v1/verify', path: null, token });
+    expect(loadConfig({ NODE_ENV: 'test', DINHDANH_REGISTRY: 'http://127.0.0.1:8123/verify', DINHDANH_REGISTRY_TOKEN: token }).registry)
+      .toEqual({ url: 'http://127.0.0.1:8123/verify', path: null, token });
+  });
+
+  it('refuses a file registry in production, the default included, saying what to set', () => {
+    const { DINHDANH_REGISTRY: _url, DINHDANH_REGISTRY_TOKEN: _token, ...withoutRegistry } = PROD;
+    expect(() => loadConfig(withoutRegistry)).toThrow(ConfigError);
+    expect(() => loadConfig(withoutRegistry)).toThrow(/refusing to start in production with a file registry.*DINHDANH_REGISTRY.*https/);
+    expect(() => loadConfig({ ...withoutRegistry, DINHDANH_REGISTRY: 'file:/var/lib/dd/reg.jsonl' })).toThrow(/production with a file registry/);
+  });
+
+  it('refuses a non-https adapter in production', () => {
+    expect(() => loadConfig({ ...PROD, DINHDANH_REGISTRY: 'http://registry.example.gov.vn/v1/verify' })).toThrow(/production with a non-https DINHDANH_REGISTRY/);
+  });
+
+  it.each([
+    ['scheme', { DINHDANH_REGISTRY: 'ftp://registry.example.gov.vn/x', DINHDANH_REGISTRY_TOKEN: token }, /DINHDANH_REGISTRY must be file:<path> or the https URL/],
+    ['URL', { DINHDANH_REGISTRY: 'registry.example.gov.vn', DINHDANH_REGISTRY_TOKEN: token }, /DINHDANH_REGISTRY must be file:<path> or the https URL/],
+    ['empty file path', { DINHDANH_REGISTRY: 'file:' }, /needs a path/],
+    ['remote file URL', { DINHDANH_REGISTRY: 'file://fileserver/share/reg.jsonl' }, /local file:\/\/\//],
+    ['URL with credentials', { DINHDANH_REGISTRY: 'https://u:p@registry.example.gov.vn/', DINHDANH_REGISTRY_TOKEN: token }, /must not carry credentials/],
+    ['missing token', { DINHDANH_REGISTRY: 'https://registry.example.gov.vn/' }, /DINHDANH_REGISTRY_TOKEN is required/],
+    ['token with a space', { DINHDANH_REGISTRY: 'https://registry.example.gov.vn/', DINHDANH_REGISTRY_TOKEN: 'two words' }, /must be a bearer token/],
+    ['token with a file registry', { DINHDANH_REGISTRY_TOKEN: token }, /DINHDANH_REGISTRY_TOKEN is set but DINHDANH_REGISTRY is a file/],
+  ])('refuses a bad %s with a message naming it', (_label, env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('never repeats the URL or the token in its messages', () => {
+    const messages: string[] = [];
+    for (const env of [
+      { DINHDANH_REGISTRY: 'https://registry.example.gov.vn/v1?key=QKEY' },
+      { DINHDANH_REGISTRY: 'https://registry.example.gov.vn/v1?key=QKEY', DINHDANH_REGISTRY_TOKEN: 'bad T0KEN' },
+      { ...PROD, DINHDANH_REGISTRY: 'http://registry.example.gov.vn/v1?key=QKEY' },
+      { DINHDANH_REGISTRY: 'ftp://registry.example.gov.vn/v1?key=QKEY', DINHDANH_REGISTRY_TOKEN: token },
+    ]) {
+      try {
+        loadConfig(env);
+      } catch (err) {
+        messages.push((err as Error).message);
+      }
+    }
+    expect(messages).toHaveLength(4);
+    for (const secret of ['QKEY', 'T0KEN', token]) expect(messages.join('\n')).not.toContain(secret);
+  });
+});
+
+describe('account reset wait (DINHDANH_ACCOUNT_RESET_WAIT)', () => {
+  it('is 24 hours by default', () => {
+    expect(loadConfig({}).accountResetWaitMs).toBe(24 * 3_600_000);
+  });
+
+  it.each([
+    ['0', 0],
+    ['45', 45_000],
+    ['90s', 90_000],
+    ['15m', 900_000],
+    ['1h', 3_600_000],
+    ['2d', 2 * 86_400_000],
+    ['30d', 30 * 86_400_000],
+  ])('reads %s', (value, ms) => {
+    expect(loadConfig({ DINHDANH_ACCOUNT_RESET_WAIT: value }).accountResetWaitMs).toBe(ms);
+  });
+
+  it.each(['1 day', '1w', '-1h', '1.5h', 'h', '31d', '1000000s'])('refuses %s, naming the variable and the syntax', (value) => {
+    expect(() => loadConfig({ DINHDANH_ACCOUNT_RESET_WAIT: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ DINHDANH_ACCOUNT_RESET_WAIT: value })).toThrow(/DINHDANH_ACCOUNT_RESET_WAIT must be (a duration such as 0, 90s, 15m, 1h or 2d|at most 30 days)/);
   });
 });

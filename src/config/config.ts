@@ -2,6 +2,7 @@
  * The only reader of process.env. Validated once, frozen, then passed down explicitly.
  */
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseCidrList } from '../outbound/index.js';
 
 export interface Config {
@@ -26,6 +27,15 @@ export interface Config {
    * only these (SSRF guard, SECURITY.md #29).
    */
   readonly outboundAllowCidrs: readonly string[];
+  /**
+   * The population registry (PRODUCT.md, "Population registry"; src/registry/): `url` as configured
+   * (`file:<absolute path>` or the adapter's http(s) URL, never logged: it may carry a key), `path`
+   * the absolute file of a `file:` registry (null for http(s)), `token` the adapter's bearer token
+   * (null for a file).
+   */
+  readonly registry: Readonly<{ url: string; path: string | null; token: string | null }>;
+  /** How long an account reset waits before its link goes out (`DINHDANH_ACCOUNT_RESET_WAIT`, ms). */
+  readonly accountResetWaitMs: number;
   /**
    * Key-encryption key for the signing keys in the store (32 bytes, base64url), from a secret
    * manager; null: the keys folder's data keys seal them.
@@ -105,6 +115,72 @@ function parseSmsGateway(env: NodeJS.ProcessEnv, production: boolean): Config['s
     throw new ConfigError('DINHDANH_SMS_GATEWAY_TOKEN must be a bearer token (letters, digits and -._~+/ only, no spaces)');
   }
   return Object.freeze({ url: url.href, token });
+}
+
+/**
+ * `DINHDANH_REGISTRY` and `DINHDANH_REGISTRY_TOKEN`. `file:<path>` (relative to the working folder,
+ * or absolute; `file:///…` URLs too) is the development and test stand-in and is refused in
+ * production (PRODUCT.md: the file registry is "refused in production"), as is any URL that is not
+ * https: the token and every applicant's identity attributes travel with each question. Outside
+ * production `http://` is accepted so tests can run a local registry. Messages never repeat the URL
+ * or the token.
+ */
+function parseRegistry(env: NodeJS.ProcessEnv, production: boolean, cwd: string): Config['registry'] {
+  const raw = env.DINHDANH_REGISTRY || 'file:data/registry.jsonl';
+  const token = env.DINHDANH_REGISTRY_TOKEN || null;
+  if (raw.startsWith('file:')) {
+    if (production) {
+      throw new ConfigError('refusing to start in production with a file registry (DINHDANH_REGISTRY unset or file:…, the development stand-in): set DINHDANH_REGISTRY to the https URL of the national population database\'s adapter and DINHDANH_REGISTRY_TOKEN to its bearer token');
+    }
+    if (token !== null) throw new ConfigError('DINHDANH_REGISTRY_TOKEN is set but DINHDANH_REGISTRY is a file: the token is only for an https registry; remove it');
+    let file: string;
+    if (raw.startsWith('file://')) {
+      try {
+        file = fileURLToPath(raw);
+      } catch {
+        throw new ConfigError('DINHDANH_REGISTRY must be file:<path> (e.g. file:data/registry.jsonl) or a local file:///… URL');
+      }
+    } else {
+      file = raw.slice('file:'.length);
+    }
+    if (file.trim() === '') throw new ConfigError('DINHDANH_REGISTRY=file: needs a path, e.g. file:data/registry.jsonl');
+    const resolved = path.resolve(cwd, file);
+    return Object.freeze({ url: `file:${resolved}`, path: resolved, token: null });
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('DINHDANH_REGISTRY must be file:<path> or the https URL of the population registry adapter');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError('DINHDANH_REGISTRY must be file:<path> or the https URL of the population registry adapter');
+  }
+  if (url.username || url.password) throw new ConfigError('DINHDANH_REGISTRY must not carry credentials: put the token in DINHDANH_REGISTRY_TOKEN');
+  if (url.hash) throw new ConfigError('DINHDANH_REGISTRY must not have a fragment');
+  if (production && url.protocol !== 'https:') {
+    throw new ConfigError('refusing to start in production with a non-https DINHDANH_REGISTRY: the token and every applicant\'s identity would travel in clear');
+  }
+  if (token === null) throw new ConfigError('DINHDANH_REGISTRY_TOKEN is required when DINHDANH_REGISTRY is an http(s) URL (the adapter\'s bearer token)');
+  // Sent as `Authorization: Bearer <token>` (RFC 6750 §2.1: b64token characters only).
+  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) {
+    throw new ConfigError('DINHDANH_REGISTRY_TOKEN must be a bearer token (letters, digits and -._~+/ only, no spaces)');
+  }
+  return Object.freeze({ url: url.href, path: null, token });
+}
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * A duration in the CLI's syntax (`keys rotate --activate-after`, src/keys/signing-keys.ts): `0`,
+ * `90s`, `15m`, `1h`, `2d` (a bare number is seconds), at most `max` ms.
+ */
+function parseDurationMs(name: string, value: string, maxMs: number): number {
+  const m = /^(\d{1,6})([smhd])?$/.exec(value.trim());
+  if (!m) throw new ConfigError(`${name} must be a duration such as 0, 90s, 15m, 1h or 2d, got "${value}"`);
+  const ms = Number(m[1]) * DURATION_UNITS_MS[m[2] ?? 's']!;
+  if (ms > maxMs) throw new ConfigError(`${name} must be at most ${maxMs / 86_400_000} days, got "${value}"`);
+  return ms;
 }
 
 /** `Name <addr@domain>` or `addr@domain`, on one line. */
@@ -205,6 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     throw new ConfigError(`DINHDANH_OUTBOUND_ALLOW_CIDRS: ${(err as Error).message}`);
   }
   const demo = parseDemo(env, nodeEnv, port);
+  const accountResetWaitMs = parseDurationMs('DINHDANH_ACCOUNT_RESET_WAIT', env.DINHDANH_ACCOUNT_RESET_WAIT || '24h', 30 * 86_400_000);
 
   if (nodeEnv === 'production' && new URL(issuer).protocol !== 'https:') {
     throw new ConfigError(`refusing to start in production on a non-https issuer (${issuer}): set DINHDANH_ISSUER to the public https URL`);
@@ -214,6 +291,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
     // cookies lose `Secure` and every citizen shares the proxy's address for rate limits.
     throw new ConfigError('refusing to start in production without DINHDANH_TRUST_PROXY_HOPS: set it to the number of TLS-terminating proxies in front (usually 1)');
   }
+  // After the checks above, so a production set-up missing several things hears about those first.
+  const registry = parseRegistry(env, nodeEnv === 'production', cwd);
 
-  return Object.freeze({ env: nodeEnv, port, host, issuer, storeUrl, keysDir, trustProxyHops, logLevel, smsGateway, smtp, outboxDir, outboundAllowCidrs: Object.freeze(outboundAllowCidrs), demo, keyEncryptionKey, operator });
+  return Object.freeze({ env: nodeEnv, port, host, issuer, storeUrl, keysDir, trustProxyHops, logLevel, smsGateway, smtp, outboxDir, outboundAllowCidrs: Object.freeze(outboundAllowCidrs), registry, accountResetWaitMs, demo, keyEncryptionKey, operator });
 }
