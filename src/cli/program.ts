@@ -14,6 +14,7 @@ import { registerAuditCommands } from './audit.js';
 import { registerKeyCommands } from './keys.js';
 import { registerOrgCommands } from './orgs.js';
 import { registerPortalCommands } from './portals.js';
+import { registerRegistryCommands } from './registry.js';
 import { registerResourceCommands } from './resources.js';
 import { UsageError, VerifyFailed, createCliContext, type CliIo } from './shared.js';
 import { registerStoreCommands } from './store.js';
@@ -42,6 +43,7 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
   registerOrgCommands(program, cli);
   registerStoreCommands(program, cli);
   registerAccountCommands(program, cli);
+  registerRegistryCommands(program, cli);
   registerAuditCommands(program, cli);
 
   async function run(rawArgv: string[]): Promise<number> {
