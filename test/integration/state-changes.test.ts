@@ -5,14 +5,17 @@
  * One row per change. For each row a person signs in at a portal in a browser; the portal redeems
  * the code (access and refresh token) and holds two more codes it has not redeemed yet. Then the
  * change happens through the door people use for it: the operators' CLI (a second set of services
- * on the same store, with no job runner, exactly like `dinhdanh …` in another process), or the
- * citizen's own account area in another browser. Then, twice — before the server's background jobs
+ * on the same store, with no job runner, exactly like `dinhdanh …` in another process), the
+ * citizen's own account area in another browser, or the self-service recovery pages in another
+ * browser (/recover, with the codes and links the development outbox receives). Then, twice — before the server's background jobs
  * have run (the CLI only enqueues them) and after — the browser comes back to the portal
  * (interactively and with `prompt=none`) and the portal uses what it holds: the code, the refresh
  * token, userinfo and introspection. Every answer must be what the row expects; none may be a 5xx.
  *
  * A later change of state (password reset, account closure, …) adds a row here.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
@@ -33,7 +36,9 @@ const OPERATOR = { operator: 'ops.test', reason: 'state change under test' };
 const EVIDENCE = { documentType: 'cccd-chip', documentNumber: '001090000001', place: 'Bộ phận một cửa, Hà Nội' };
 
 beforeAll(async () => {
-  srv = await startTestServer({ now: () => clock });
+  // An account reset's wait shorter than a session's idle limit (30 minutes): the clock passing the
+  // wait does not end the session by itself, so the reset has to.
+  srv = await startTestServer({ now: () => clock, env: { DINHDANH_ACCOUNT_RESET_WAIT: '15m' } });
   cli = await composeServices(srv.system.config, { now: () => clock });
   const meta = (await (await fetch(`${srv.issuer}/.well-known/openid-configuration`)).json()) as Record<string, string>;
   endpoints = {
@@ -48,7 +53,7 @@ afterAll(async () => {
 
 const url = (p: string) => new URL(p, srv.issuer).href;
 
-interface Person { id: string; pid: string; password: string }
+interface Person { id: string; pid: string; password: string; phone?: string }
 
 /** What the browser and the portal hold from before the change. */
 interface Held {
@@ -150,7 +155,8 @@ async function authorize(held: Omit<Held, 'accessToken' | 'refreshToken' | 'code
 
 async function hold(given: Given = {}): Promise<Held> {
   people += 1;
-  const person = await srv.addPerson({ pid: `001090${String(700000 + people)}`, level: String(given.level ?? 1) });
+  const phone = `+84917${String(people).padStart(6, '0')}`;
+  const person = { ...(await srv.addPerson({ pid: `001090${String(700000 + people)}`, phone, level: String(given.level ?? 1) })), phone };
   const portal = await newPortal();
   const config = await discover(srv.issuer, portal);
   const params: Record<string, string> = { scope: 'openid profile', ...(given.acr ? { acr_values: given.acr } : {}) };
@@ -237,6 +243,69 @@ async function accountArea(held: Held, path: string): Promise<{ browser: Browser
   if (!page.url.endsWith(path)) page = await browser.get(url(path));
   expect(page.status).toBe(200);
   return { browser, page };
+}
+
+interface Message { to: string; text: string }
+
+/** What the development outbox holds for `to` (PRODUCT.md, Messages in development: one JSON a line). */
+function messagesTo(to: string): Message[] {
+  const file = path.join(srv.system.config.outboxDir, 'outbox.jsonl');
+  if (!fs.existsSync(file)) return [];
+  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Message).filter((m) => m.to === to);
+}
+
+/** The only match of `re` in a message's text (a code: the only 6-digit run; a link: the only http(s) URL). */
+function onlyMatch(m: Message, re: RegExp): string | undefined {
+  const all = [...m.text.matchAll(re)].map((x) => x[0]);
+  return all.length === 1 ? all[0] : undefined;
+}
+const codeOf = (m: Message) => onlyMatch(m, /(?<!\d)\d{6}(?!\d)/g);
+const linkOf = (m: Message) => onlyMatch(m, /https?:\/\/\S+/g);
+
+/** The first message to `to` after the first `after` ones that `pick` finds something in (recovery delivers after answering). */
+async function nextFrom(to: string, after: number, pick: (m: Message) => string | undefined): Promise<string> {
+  for (const until = Date.now() + 5000; ;) {
+    const found = messagesTo(to).slice(after).map(pick).find((v) => v !== undefined);
+    if (found !== undefined) return found;
+    if (Date.now() > until) throw new Error(`no such message to ${to} in the outbox`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Posts the page's form whose action is `action`, with its CSRF token (the form must be on the page). */
+function submitTo(browser: Browser, page: Response, action: string, fields: Record<string, string>): Promise<Response> {
+  expect({ status: page.status, forms: [...page.text.matchAll(/<form[^>]*action="([^"]*)"/g)].map((m) => m[1]).includes(action) }).toEqual({ status: 200, forms: true });
+  return browser.post(url(action), { _csrf: hiddenField(page.text, '_csrf'), ...fields });
+}
+
+const NEW_PASSWORD = 'sông Hồng đỏ nặng phù sa mùa nước lên';
+
+/**
+ * A second browser through /recover: the number and the phone on file, the code sent to the phone,
+ * then at the second-factor step an app code — or, with `reset`, the request for an account reset
+ * (every factor lost), where this browser stops — then a new password.
+ */
+async function recover(h: Held, opts: { reset?: boolean } = {}): Promise<void> {
+  const phone = h.person.phone!;
+  const browser = new Browser(srv.issuer);
+  let page = await browser.get(url('/recover'));
+  const sent = messagesTo(phone).length;
+  page = await submitTo(browser, page, '/recover', { pid: h.person.pid, contact: phone });
+  page = await submitTo(browser, page, '/recover/code', { code: await nextFrom(phone, sent, codeOf) });
+  // The account has a second factor: the step asks for it, and offers the account reset.
+  expect(page.text.includes('name="reset"')).toBe(h.secret !== undefined);
+  if (opts.reset) {
+    page = await submitTo(browser, page, '/recover/factor', { reset: '1' });
+    expect(page.status).toBe(200);
+    return;
+  }
+  if (h.secret) {
+    clock += MINUTE; // a new time step: each app code is accepted once
+    page = await submitTo(browser, page, '/recover/factor', { method: 'totp', code: await totpCode(h.secret, clock) });
+  }
+  page = await submitTo(browser, page, '/recover/password', { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD });
+  expect(page.status).toBe(200);
+  h.person.password = NEW_PASSWORD;
 }
 
 const rows: Row[] = [
@@ -339,6 +408,41 @@ const rows: Row[] = [
       const factor = /name="factor" value="([^"]+)"/.exec(page.text)![1]!;
       const done = await browser.post(url('/account/security/factors/remove'), { _csrf: hiddenField(page.text, '_csrf'), factor });
       expect(done.status).toBe(200);
+    },
+    expect: ENDED,
+  },
+  {
+    change: 'citizen resets a forgotten password (/recover: a code to the phone, the app code, a new password)',
+    given: { acr: SUBSTANTIAL },
+    act: async (h) => {
+      await recover(h);
+      // The second factor survives a password reset; the level too.
+      const factors = await srv.system.store.factors.listForPerson(h.person.id);
+      expect(factors.filter((f) => f.confirmed).map((f) => f.type)).toEqual(['totp']);
+      expect((await srv.system.store.persons.findById(h.person.id))!.level).toBe(1);
+    },
+    expect: ENDED,
+  },
+  {
+    change: 'citizen who lost every factor resets the account (/recover, then after the wait the link sent to the phone)',
+    given: { level: 2, acr: HIGH },
+    act: async (h) => {
+      await recover(h, { reset: true });
+      // Nothing changes during the wait.
+      expect((await srv.system.store.factors.listForPerson(h.person.id)).length).toBeGreaterThan(0);
+      clock += srv.system.config.accountResetWaitMs + MINUTE;
+      const sent = messagesTo(h.person.phone!).length;
+      await srv.system.jobs.runDue();
+      const link = await nextFrom(h.person.phone!, sent, (m) => { const l = linkOf(m); return l && new URL(l).pathname.startsWith('/recover/reset/') ? l : undefined; });
+      const browser = new Browser(srv.issuer);
+      const page = await browser.get(link);
+      const done = await submitTo(browser, page, '/recover/reset', { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD });
+      expect(done.status).toBe(200);
+      h.person.password = NEW_PASSWORD;
+      // Every factor and recovery code gone, level 2 lowered to 1.
+      expect(await srv.system.store.factors.listForPerson(h.person.id)).toEqual([]);
+      expect(await srv.system.store.recoveryCodes.countUnused(h.person.id)).toBe(0);
+      expect((await srv.system.store.persons.findById(h.person.id))!.level).toBe(1);
     },
     expect: ENDED,
   },
