@@ -10,7 +10,7 @@ import { KeyMaterialError } from './keys/key-files.js';
 import { composeSystem, type System } from './compose.js';
 import { closeLogs, createAccessLogger, createLogger } from './services.js';
 import { KEY_RELOAD_MS, KeyRingError } from './keys/signing-keys.js';
-import { startDemo, type Demo } from './demo/index.js';
+import { demoRegistrationLines, startDemo, type Demo } from './demo/index.js';
 
 const PURGE_INTERVAL_MS = 10 * 60_000;
 const AUDIT_HEAD_INTERVAL_MS = 5 * 60_000;
@@ -201,6 +201,7 @@ function printBanner(config: Config, system: System, demo: Demo | null, demoErro
         ? `    password:               ${demo.citizen.password}   (a new one at every start)`
         : '    password:               unchanged: this number belongs to an account that is not the demo\'s',
       '  Sign in at the first, open the second (no password asked: single sign-on), then sign out of all portals.',
+      ...demoRegistrationLines(config, demo.registrant),
       '',
     );
   } else if (demoError) {

@@ -8,13 +8,21 @@
  *
  * Development only: refused when `config.env` is production (loadConfig refuses DINHDANH_DEMO=on
  * there too). main.ts starts it after dinhdanh listens; discovery happens at the first request.
+ *
+ * In development with a file registry it also puts a few people with no account into the registry
+ * file (once: a restart adds nothing), so that registration at /register can be tried with one of
+ * them; the start banner names one who still has no account.
  */
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { System } from '../compose.js';
+import type { Config } from '../config/config.js';
 import { AccountInputError } from '../accounts/index.js';
 import { maskPid } from '../accounts/pid.js';
+import type { PersonRepository } from '../store/index.js';
 import { validatePortalInput } from '../portals/index.js';
+import { appendRegistryRecord, readRegistryRecords, RegistryInputError, type RegistryRecord } from '../registry/index.js';
 import { createDemoPortal, type DemoPortal } from './demo-portal.js';
 import { demoPassphrase } from './passphrase.js';
 
@@ -27,6 +35,22 @@ export const DEMO_CITIZEN = Object.freeze({
   email: 'demo@example.invalid',
   level: '1',
 });
+
+/**
+ * People the development registry knows and who have no account: registration can be tried with
+ * them. Numbers per PRODUCT.md "Reference data" (province, century/gender digit, year); the last six
+ * digits mark them as demo records, like the demo citizen's. The first has a mobile number on
+ * record, so registration must use it (Decree 69/2024/ND-CP); the codes go to the development
+ * outbox unless an SMS gateway is configured.
+ */
+export const DEMO_REGISTRY_PEOPLE: readonly Readonly<RegistryRecord>[] = Object.freeze([
+  // Hanoi (001), female born 1995: digit 4 = 1, digits 5–6 = 95.
+  Object.freeze({ pid: '001195000101', full_name: 'Trần Thị Bích Ngọc', birthdate: '1995-08-21', gender: 'female', phone: '+84901234567' } as const),
+  // Da Nang (048), male born 2001: digit 4 = 2, digits 5–6 = 01.
+  Object.freeze({ pid: '048201000102', full_name: 'Lê Hoàng Phúc', birthdate: '2001-02-14', gender: 'male' } as const),
+  // Ho Chi Minh City (079), male born 1987: digit 4 = 0, digits 5–6 = 87.
+  Object.freeze({ pid: '079087000103', full_name: 'Phạm Quốc Huy', birthdate: '1987-11-30', gender: 'male' } as const),
+]);
 
 interface PortalPlan {
   key: 'national' | 'provincial';
@@ -57,10 +81,38 @@ export interface Demo {
    * exists but is not the demo's (another e-mail): it is then left alone.
    */
   citizen: { pid: string; name: string; password: string | null };
+  /**
+   * A person in the development registry without an account, to try registration with; null when
+   * the registry is not a file, outside development, or when every demo person has registered.
+   */
+  registrant: Readonly<RegistryRecord> | null;
   close(): Promise<void>;
 }
 
 export type DemoSystem = Pick<System, 'config' | 'logger' | 'portals' | 'accounts' | 'store' | 'hasher' | 'audit'>;
+
+/**
+ * The start banner's lines (main.ts) on trying registration with `registrant`: the details to type
+ * at /register, and where the code goes.
+ */
+export function demoRegistrationLines(config: Pick<Config, 'issuer' | 'smsGateway' | 'outboxDir'>, registrant: Demo['registrant']): string[] {
+  if (!registrant) return [];
+  const phone = registrant.phone === undefined
+    ? 'any mobile number (the registry has none for this person)'
+    : `${registrant.phone.startsWith('+84') ? `0${registrant.phone.slice(3)}` : registrant.phone}   (the one the registry knows: registration must use it)`;
+  return [
+    '',
+    `  Register a new account at ${config.issuer}/register as a person the development registry knows:`,
+    `    identification number:  ${registrant.pid}`,
+    `    full name:              ${registrant.full_name}`,
+    `    date of birth:          ${registrant.birthdate}`,
+    `    gender:                 ${registrant.gender}`,
+    `    mobile phone:           ${phone}`,
+    config.smsGateway
+      ? '    The code goes out through the configured SMS gateway.'
+      : `    The code is in ${path.join(config.outboxDir, 'outbox.jsonl')} (no SMS gateway in development).`,
+  ];
+}
 
 export class DemoError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -119,6 +171,46 @@ async function ensureCitizen(system: DemoSystem): Promise<Demo['citizen']> {
   return { pid: c.pid, name: person.name, password };
 }
 
+const sameRecord = (a: Readonly<RegistryRecord>, b: Readonly<RegistryRecord>) =>
+  a.pid === b.pid && a.full_name === b.full_name && a.birthdate === b.birthdate && a.gender === b.gender && a.phone === b.phone;
+
+/**
+ * Adds the demo people to a file registry, each once (a restart finds them and adds nothing), and
+ * returns the first of them who has no account yet. Only in development with the demo on and a file
+ * registry: never an https adapter, never production. No account is created for anyone. A registry
+ * file that cannot be written costs the hint, not the demo.
+ */
+export async function seedDemoRegistry(system: Pick<DemoSystem, 'config' | 'logger'> & { store: { persons: Pick<PersonRepository, 'findByPid'> } }): Promise<Demo['registrant']> {
+  const { config } = system;
+  const file = config.registry.path;
+  if (config.env !== 'development' || config.demo === null || file === null) return null;
+  const log = system.logger.child({ component: 'demo' });
+  try {
+    const existing = await readRegistryRecords(file);
+    let registrant: Demo['registrant'] = null;
+    for (const person of DEMO_REGISTRY_PEOPLE) {
+      const on = existing.get(person.pid);
+      if (on && !sameRecord(on, person)) {
+        log.warn({ pid: maskPid(person.pid) }, 'the registry file has another record under a demo person\'s number: left alone');
+        continue;
+      }
+      if (!on) {
+        try {
+          await appendRegistryRecord(file, { pid: person.pid, fullName: person.full_name, birthdate: person.birthdate, gender: person.gender, phone: person.phone });
+        } catch (err) {
+          // Added meanwhile by another instance starting on the same file.
+          if (!(err instanceof RegistryInputError)) throw err;
+        }
+      }
+      if (registrant === null && !(await system.store.persons.findByPid(person.pid))) registrant = person;
+    }
+    return registrant;
+  } catch (err) {
+    log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'the demo people could not be put in the registry file');
+    return null;
+  }
+}
+
 /**
  * Starts the two demo portals on `ports` ([national, provincial]; 0 picks a free port; by default
  * the configured DINHDANH_DEMO_PORTS), registers them, and prepares the demo citizen.
@@ -170,6 +262,7 @@ export async function startDemo(system: DemoSystem, options: { ports?: readonly 
       }));
     }
     const citizen = await ensureCitizen(system);
+    const registrant = await seedDemoRegistry(system);
     servers.forEach((server, i) => server.on('request', apps[i]!.app.callback()));
     system.logger.info({ portals: portals.map((p) => p.url), citizen: maskPid(citizen.pid) }, 'demo portals are serving (development only)');
 
@@ -177,6 +270,7 @@ export async function startDemo(system: DemoSystem, options: { ports?: readonly 
       urls: portals.map((p) => p.url),
       portals,
       citizen,
+      registrant,
       async close() {
         await Promise.all(servers.map(closeServer));
       },
