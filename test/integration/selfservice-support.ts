@@ -1,0 +1,146 @@
+/**
+ * Shared steps for the self-service tests (selfservice-*.test.ts): the file population registry,
+ * the development outbox (codes and links), the registration and recovery pages step by step, and
+ * a sign-in at a portal that goes through whatever the pages ask.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect } from '@jest/globals';
+import type * as oidc from 'openid-client';
+import type { TestServer } from '../helpers/harness.js';
+import { Browser, formAction, hiddenField, type Response } from '../helpers/browser.js';
+import { authRequest, redeem, type AuthRequest, type Portal } from '../helpers/rp.js';
+import { totpCode, totpSecret } from '../helpers/pages.js';
+
+export interface RegistryRecord { pid: string; full_name: string; birthdate: string; gender: 'male' | 'female'; phone?: string }
+
+/** Appends a person to the server's file registry (`DINHDANH_REGISTRY`, default `file:data/registry.jsonl`). */
+export function registryAdd(srv: TestServer, record: RegistryRecord): void {
+  const file = srv.system.config.registry.path ?? path.join(srv.dir, 'data', 'registry.jsonl');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.appendFileSync(file, `${JSON.stringify(record)}\n`);
+}
+
+export interface Message { at: string; channel: 'sms' | 'email'; to: string; subject?: string; text: string }
+
+export function outbox(srv: TestServer): Message[] {
+  const file = path.join(srv.system.config.outboxDir, 'outbox.jsonl');
+  if (!fs.existsSync(file)) return [];
+  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Message);
+}
+
+export const messagesTo = (srv: TestServer, to: string) => outbox(srv).filter((m) => m.to === to);
+
+/** The one-time code of a message: the only run of exactly 6 digits (PRODUCT.md, Messages). */
+export function codeOf(m: Message | undefined): string | undefined {
+  if (!m) return undefined;
+  const runs = [...m.text.matchAll(/(?<!\d)\d{6}(?!\d)/g)].map((x) => x[0]);
+  return runs.length === 1 ? runs[0] : undefined;
+}
+
+/** The link of a message: the only http(s) URL in it. */
+export function linkOf(m: Message | undefined): string | undefined {
+  if (!m) return undefined;
+  const urls = [...m.text.matchAll(/https?:\/\/[^\s]+/g)].map((x) => x[0]);
+  return urls.length === 1 ? urls[0] : undefined;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits (real time) until `probe` gives a value; fails the test after `ms`. */
+export async function waitFor<T>(probe: () => T | undefined, ms = 3000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error('waitFor: nothing came');
+    await sleep(20);
+  }
+}
+
+/** The newest code sent to `to` after the first `after` messages to it (recovery delivers after answering). */
+export async function nextCode(srv: TestServer, to: string, after: number): Promise<string> {
+  const m = await waitFor(() => messagesTo(srv, to).slice(after).find((x) => codeOf(x) !== undefined));
+  return codeOf(m)!;
+}
+
+/** Replaces per-request values (CSRF tokens, masked destinations) so that two pages can be compared. */
+export function normalisePage(html: string): string {
+  return html
+    .replace(/name="_csrf" value="[^"]*"/g, 'name="_csrf" value="«csrf»"')
+    .replace(/\+84 \*\*\* \*\*\* \d{3}/g, '«to»')
+    .replace(/[^\s<>"@]*\*\*\*@[A-Za-z0-9.-]*[A-Za-z0-9]/g, '«to»');
+}
+
+export const heading = (html: string) => /<h1>([^<]*)<\/h1>/.exec(html)?.[1];
+
+/** Binds page steps to a server. */
+export function selfServiceSteps(server: () => TestServer) {
+  const url = (p: string) => new URL(p, server().issuer).href;
+
+  /** Posts the page's form number `index` with its CSRF token. */
+  function submit(browser: Browser, page: Response, fields: Record<string, string>, index = 0): Promise<Response> {
+    return browser.post(url(formAction(page.text, index)), { _csrf: hiddenField(page.text, '_csrf'), ...fields });
+  }
+
+  /** Posts to `action` with the CSRF token of `page`. */
+  function post(browser: Browser, page: Response, action: string, fields: Record<string, string>): Promise<Response> {
+    return browser.post(url(action), { _csrf: hiddenField(page.text, '_csrf'), ...fields });
+  }
+
+  /** The href of a `data-testid` link on a page. */
+  function testLink(html: string, testid: string): string {
+    const m = new RegExp(`<a href="([^"]*)" data-testid="${testid}"`).exec(html);
+    if (!m) throw new Error(`no ${testid} link on the page`);
+    return url(m[1]!.replace(/&amp;/g, '&'));
+  }
+
+  return { url, submit, post, testLink };
+}
+
+export interface Details { pid: string; full_name: string; birthdate: string; gender: 'male' | 'female'; phone: string; email?: string }
+
+/**
+ * Goes through a portal's pages after a password or a registration's hand-off: authenticator-app
+ * enrolment (keeping the seed), a code, recovery codes, consent; returns the redirect to the portal
+ * (or the page it stopped at).
+ */
+export async function throughPortalPages(
+  srv: TestServer,
+  browser: Browser,
+  page: Response,
+  opts: { now: () => number; advance: () => void; held?: { secret?: string; pid?: string; password?: string } },
+): Promise<Response> {
+  const held = opts.held ?? {};
+  const url = (p: string) => new URL(p, srv.issuer).href;
+  const submit = (res: Response, fields: Record<string, string>) => browser.post(url(formAction(res.text)), { _csrf: hiddenField(res.text, '_csrf'), ...fields });
+  let passwordSent = false;
+  for (let step = 0; step < 8 && page.status === 200; step += 1) {
+    if (page.text.includes('name="identifier"') && held.pid && !passwordSent) {
+      passwordSent = true; // once: a refused password shows the form again
+      page = await submit(page, { identifier: held.pid, password: held.password! });
+    } else if (page.text.includes('data-testid="totp-secret"')) {
+      held.secret = totpSecret(page.text);
+      page = await submit(page, { code: await totpCode(held.secret, opts.now()) });
+    } else if (page.text.includes('data-testid="recovery-code"')) {
+      page = await submit(page, { next: 'continue' });
+    } else if (page.text.includes('name="code"') && held.secret) {
+      opts.advance(); // a new time step: each app code is accepted once
+      page = await submit(page, { code: await totpCode(held.secret, opts.now()) });
+    } else if (page.text.includes('name="decision"')) {
+      page = await submit(page, { decision: 'allow' });
+    } else {
+      break;
+    }
+  }
+  return page;
+}
+
+/** Redeems the code of a redirect back to the portal; returns the tokens. */
+export async function redeemAt(config: oidc.Configuration, req: AuthRequest, res: Response, portal: Portal) {
+  expect(res.status).toBe(303);
+  expect(res.location!.startsWith(portal.redirect_uri)).toBe(true);
+  return redeem(config, req, res.location!);
+}
+
+export { authRequest };
