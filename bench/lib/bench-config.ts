@@ -12,6 +12,9 @@ import { BENCH_ISSUER, type BenchPerson, type BenchPortal } from './protocol.js'
 export function benchConfig(dir: string, logLevel = 'info'): Config {
   return loadConfig({
     NODE_ENV: 'production',
+    // A production config needs an https registry (never contacted by the benchmarks).
+    DINHDANH_REGISTRY: 'https://registry.example.gov.vn/verify',
+    DINHDANH_REGISTRY_TOKEN: 'bench-registry-token',
     DINHDANH_ISSUER: BENCH_ISSUER,
     DINHDANH_TRUST_PROXY_HOPS: '1',
     DINHDANH_KEYS_DIR: path.join(dir, 'keys'),

@@ -256,6 +256,11 @@ describe('account reset wait (DINHDANH_ACCOUNT_RESET_WAIT)', () => {
     expect(loadConfig({ DINHDANH_ACCOUNT_RESET_WAIT: value }).accountResetWaitMs).toBe(ms);
   });
 
+  it('keeps at least an hour in production (the owner\'s time to cancel a reset)', () => {
+    expect(() => loadConfig({ ...PROD, DINHDANH_ACCOUNT_RESET_WAIT: '15m' })).toThrow(/at least 1h in production/);
+    expect(loadConfig({ ...PROD, DINHDANH_ACCOUNT_RESET_WAIT: '1h' }).accountResetWaitMs).toBe(3_600_000);
+  });
+
   it.each(['1 day', '1w', '-1h', '1.5h', 'h', '31d', '1000000s'])('refuses %s, naming the variable and the syntax', (value) => {
     expect(() => loadConfig({ DINHDANH_ACCOUNT_RESET_WAIT: value })).toThrow(ConfigError);
     expect(() => loadConfig({ DINHDANH_ACCOUNT_RESET_WAIT: value })).toThrow(/DINHDANH_ACCOUNT_RESET_WAIT must be (a duration such as 0, 90s, 15m, 1h or 2d|at most 30 days)/);

@@ -282,6 +282,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   }
   const demo = parseDemo(env, nodeEnv, port);
   const accountResetWaitMs = parseDurationMs('DINHDANH_ACCOUNT_RESET_WAIT', env.DINHDANH_ACCOUNT_RESET_WAIT || '24h', 30 * 86_400_000);
+  // The wait is what gives the real owner time to cancel a reset asked for by someone holding only
+  // their password and a contact (NIST SP 800-63B §6.1.2.3): production keeps at least an hour.
+  if (nodeEnv === 'production' && accountResetWaitMs < 3_600_000) {
+    throw new ConfigError('DINHDANH_ACCOUNT_RESET_WAIT must be at least 1h in production: the wait gives the account\'s owner time to cancel a reset someone else asked for');
+  }
 
   if (nodeEnv === 'production' && new URL(issuer).protocol !== 'https:') {
     throw new ConfigError(`refusing to start in production on a non-https issuer (${issuer}): set DINHDANH_ISSUER to the public https URL`);

@@ -516,7 +516,7 @@ describe('operators: keys rotate / retire, accounts lock / set-level / reset-mfa
 
   it('in production, an action without an operator is refused', async () => {
     const saved = env;
-    env = { ...env, NODE_ENV: 'production', DINHDANH_ISSUER: 'https://id.example.gov.vn', DINHDANH_TRUST_PROXY_HOPS: '1' };
+    env = { ...env, NODE_ENV: 'production', DINHDANH_REGISTRY: 'https://registry.example.gov.vn/verify', DINHDANH_REGISTRY_TOKEN: 'registry-test-token', DINHDANH_ISSUER: 'https://id.example.gov.vn', DINHDANH_TRUST_PROXY_HOPS: '1' };
     try {
       const run = await cli(['accounts', 'lock', PID, '--reason', 'suspected account takeover', '--json']);
       expect(run.code).toBe(2);

@@ -32,7 +32,7 @@ beforeAll(async () => {
   writePrivateJson(path.join(keysDir, SIGNING_KEYS_FILE), await newSigningKeysFile('operator'));
   writePrivateJson(path.join(keysDir, SECRETS_FILE), newSecretsFile('operator'));
   const config = loadConfig({
-    NODE_ENV: 'production', DINHDANH_ISSUER: ISSUER, DINHDANH_TRUST_PROXY_HOPS: '1', DINHDANH_KEYS_DIR: keysDir,
+    NODE_ENV: 'production', DINHDANH_REGISTRY: 'https://registry.example.gov.vn/verify', DINHDANH_REGISTRY_TOKEN: 'registry-test-token', DINHDANH_ISSUER: ISSUER, DINHDANH_TRUST_PROXY_HOPS: '1', DINHDANH_KEYS_DIR: keysDir,
     DINHDANH_STORE: `sqlite:${path.join(dir, 'db.sqlite')}`, LOG_LEVEL: 'silent',
   }, dir);
   system = await composeSystem(config, { logger: pino({ level: 'silent' }) });

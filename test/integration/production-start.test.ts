@@ -20,7 +20,7 @@ function start(env: Record<string, string>, keysDir: string, waitFor?: RegExp, w
   return new Promise((resolve) => {
     const child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(ROOT, 'src/main.ts')], {
       cwd: dir,
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: '0', DINHDANH_KEYS_DIR: keysDir, DINHDANH_STORE: `sqlite:${path.join(dir, 'db.sqlite')}`, ...env },
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: '0', DINHDANH_REGISTRY: 'https://registry.example.gov.vn/verify', DINHDANH_REGISTRY_TOKEN: 'registry-test-token', DINHDANH_KEYS_DIR: keysDir, DINHDANH_STORE: `sqlite:${path.join(dir, 'db.sqlite')}`, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

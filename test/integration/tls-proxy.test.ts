@@ -194,7 +194,7 @@ suite(suiteName, () => {
     writePrivateJson(path.join(keysDir, SECRETS_FILE), newSecretsFile('operator'));
     storeUrl = `sqlite:${path.join(dir, 'dinhdanh.db')}`;
     const env = {
-      PATH: process.env.PATH ?? '', NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(appPort),
+      PATH: process.env.PATH ?? '', NODE_ENV: 'production', DINHDANH_REGISTRY: 'https://registry.example.gov.vn/verify', DINHDANH_REGISTRY_TOKEN: 'registry-test-token', HOST: '127.0.0.1', PORT: String(appPort),
       DINHDANH_ISSUER: issuer, DINHDANH_TRUST_PROXY_HOPS: '1', DINHDANH_STORE: storeUrl, DINHDANH_KEYS_DIR: keysDir, LOG_LEVEL: 'warn',
     };
 
