@@ -52,7 +52,7 @@ export interface RegisterFlow {
   origin?: FlowOrigin;
   details?: RegistrationDetails;
   code?: FlowCode;
-  /** The account created (step `offer`). */
+  /** The account's id, chosen when the phone is proven (step `password`); the account created (step `offer`). */
   personId?: string;
 }
 
@@ -66,6 +66,12 @@ export interface RecoverFlow {
   code?: FlowCode;
   /** The second factor proven (step `password`), when the account has one. */
   factor?: 'totp' | 'recovery' | 'passkey';
+  /**
+   * Which password the code was proven against (steps `factor`, `password`), then the one the flow
+   * set (step `done`), as recovery.service.ts passwordTag: a password step posted twice (a double
+   * click) gets the same answer.
+   */
+  passwordTag?: string;
   passkeyChallenge?: { value: string; issuedAt: number };
 }
 
@@ -77,6 +83,8 @@ export interface ResetFlow {
   resetId: string;
   /** The store key of the link's token, consumed when the reset is completed. */
   tokenKey: string;
+  /** The password the reset set (step `done`; recovery.service.ts passwordTag): the step posted twice gets the same answer. */
+  passwordTag?: string;
 }
 
 export type Flow = RegisterFlow | RecoverFlow | ResetFlow;

@@ -54,6 +54,8 @@ export type RecoverStart =
   | { ok: false; reason: 'contact_format' | 'channel_unavailable' };
 
 const tokenKey = (token: string) => crypto.createHash('sha256').update(`account-reset\u0000${token}`).digest('base64url');
+/** Tells one password hash from another without keeping it (which password a flow's code was proven against, which one it set). */
+export const passwordTag = (passwordHash: string) => crypto.createHash('sha256').update(`password-tag\u0000${passwordHash}`).digest('base64url').slice(0, 22);
 const TOKEN_RE = /^[A-Za-z0-9_-]{43}$/;
 
 export function createRecoveryJourney(deps: {
@@ -86,12 +88,12 @@ export function createRecoveryJourney(deps: {
     return (await deps.factors.listForPerson(personId)).some((f) => f.confirmed);
   }
 
-  /** Sets the new password over the old one (compare-and-set) and clears the failed-password delay. */
-  async function replacePassword(p: Person, normalised: string): Promise<boolean> {
-    const newHash = await deps.hasher.hash(normalised);
-    if (!(await deps.persons.updatePasswordHash(p.id, p.passwordHash, newHash))) return false;
+  /** Sets the new password over the old one (compare-and-set) and clears the failed-password delay; the new hash, or undefined. */
+  async function replacePassword(p: Person, normalised: string, newHash?: string): Promise<string | undefined> {
+    const hash = newHash ?? (await deps.hasher.hash(normalised));
+    if (!(await deps.persons.updatePasswordHash(p.id, p.passwordHash, hash))) return undefined;
     await deps.counters.reset(`login-fail:${p.id}`);
-    return true;
+    return hash;
   }
 
   return {
@@ -134,25 +136,44 @@ export function createRecoveryJourney(deps: {
       const person = flow.matched && flow.personId ? await activePerson(flow.personId) : undefined;
       if (!person) return { ok: false as const, reason: 'invalid' as const };
       audit.record('RECOVERY_CODE_VERIFIED', { person: person.id, channel: flow.code.channel });
-      return { ok: true as const, personId: person.id, hasFactor: await hasFactor(person.id) };
+      return { ok: true as const, personId: person.id, hasFactor: await hasFactor(person.id), passwordTag: passwordTag(person.passwordHash) };
     },
 
     hasFactor,
     activePerson,
 
-    /** Sets the new password after the code (and the factor when there is one); ends everything. */
-    async setPassword(personId: string, password: string, confirm: string, factor: string | undefined, locale: Locale) {
+    /** Whether `password` is the person's password now and the one a finished step set (`tag`): that step posted again. */
+    async isPassword(personId: string, password: string, tag: string | undefined): Promise<boolean> {
+      const p = await activePerson(personId);
+      return !!p && tag !== undefined && passwordTag(p.passwordHash) === tag && deps.hasher.verify(p.passwordHash, password.normalize('NFC'));
+    },
+
+    /**
+     * Sets the new password after the code (and the factor when there is one); ends everything.
+     * `since`: the passwordTag of the password the flow's code was proven against. The same form
+     * posted twice (a double click) gets the same answer: the second post finds the password it asks
+     * for already set by the first (a changed password that is now this one), or loses the
+     * compare-and-set to it; either way `repeated`, with nothing done twice.
+     */
+    async setPassword(personId: string, password: string, confirm: string, factor: string | undefined, locale: Locale, since?: string) {
       const p = await activePerson(personId);
       if (!p) return { ok: false as const, reason: 'unavailable' as const };
       const checked = checkNewPassword(password, confirm, { pid: p.pid, birthdate: p.birthdate, hasSecondFactor: await hasFactor(p.id) });
       if (!checked.ok) return checked;
+      const isOld = await deps.hasher.verify(p.passwordHash, checked.normalised);
+      if (isOld && since !== undefined && passwordTag(p.passwordHash) !== since) return { ok: true as const, person: p, repeated: true, passwordTag: passwordTag(p.passwordHash) };
       // NIST SP 800-63B §6.1.2.3: recovery must not hand back the credential that was lost or stolen.
-      if (await deps.hasher.verify(p.passwordHash, checked.normalised)) return { ok: false as const, reason: 'same_as_old' as const };
-      if (!(await replacePassword(p, checked.normalised))) return { ok: false as const, reason: 'unavailable' as const };
+      if (isOld) return { ok: false as const, reason: 'same_as_old' as const };
+      const newHash = await replacePassword(p, checked.normalised);
+      if (!newHash) {
+        const now = await activePerson(personId);
+        if (now && (await deps.hasher.verify(now.passwordHash, checked.normalised))) return { ok: true as const, person: now, repeated: true, passwordTag: passwordTag(now.passwordHash) };
+        return { ok: false as const, reason: 'unavailable' as const };
+      }
       const ended = await deps.state.apply('reset-password', p);
       audit.record('PASSWORD_RESET', { person: p.id, factor: factor ?? 'none', sessions_ended: ended });
       await deps.notices.passwordReset(p.id, locale);
-      return { ok: true as const, person: p };
+      return { ok: true as const, person: p, repeated: false, passwordTag: passwordTag(newHash) };
     },
 
     /**
@@ -230,15 +251,28 @@ export function createRecoveryJourney(deps: {
     /** Completes a reset from its link: new password, no factors, level 1, everything ended. */
     async completeReset(flow: { personId: string; resetId: string; tokenKey: string }, password: string, confirm: string, locale: Locale) {
       const p = await activePerson(flow.personId);
+      if (!p) return { ok: false as const, reason: 'unavailable' as const };
+      // The same form posted twice (a double click): once the link is used, the answer is the one
+      // the first post got if the password is the one it set, and nothing is done twice.
+      const repeated = async (normalised: string) => {
+        const now = await activePerson(flow.personId);
+        return now && (await deps.hasher.verify(now.passwordHash, normalised))
+          ? { ok: true as const, person: now, levelLowered: false, repeated: true, passwordTag: passwordTag(now.passwordHash) }
+          : { ok: false as const, reason: 'unavailable' as const };
+      };
+      const token = (await deps.store.find(RESET_TOKEN_MODEL, flow.tokenKey)) as { consumed?: unknown } | undefined;
+      if (token?.consumed !== undefined) return repeated(password.normalize('NFC'));
       const record = (await deps.store.find(RESET_MODEL, flow.personId)) as ResetRecord | undefined;
-      if (!p || !record || record.resetId !== flow.resetId || record.status !== 'ready') return { ok: false as const, reason: 'unavailable' as const };
+      if (!record || record.resetId !== flow.resetId || record.status !== 'ready') return { ok: false as const, reason: 'unavailable' as const };
       // Checked against the rules for an account without factors: it will have none.
       const checked = checkNewPassword(password, confirm, { pid: p.pid, birthdate: p.birthdate, hasSecondFactor: false });
       if (!checked.ok) return checked;
       if (await deps.hasher.verify(p.passwordHash, checked.normalised)) return { ok: false as const, reason: 'same_as_old' as const };
+      // Hashed before the link is used, so that a post losing the race below finds the new password set.
+      const newHash = await deps.hasher.hash(checked.normalised);
       // The link works once, whatever two tabs do.
-      if (!(await deps.store.consume(RESET_TOKEN_MODEL, flow.tokenKey))) return { ok: false as const, reason: 'unavailable' as const };
-      if (!(await replacePassword(p, checked.normalised))) return { ok: false as const, reason: 'unavailable' as const };
+      if (!(await deps.store.consume(RESET_TOKEN_MODEL, flow.tokenKey))) return repeated(checked.normalised);
+      if (!(await replacePassword(p, checked.normalised, newHash))) return { ok: false as const, reason: 'unavailable' as const };
       const factors = await deps.factors.listForPerson(p.id);
       for (const f of factors) await deps.factors.remove(p.id, f.id);
       await deps.recoveryCodes.removeAll(p.id);
@@ -248,7 +282,7 @@ export function createRecoveryJourney(deps: {
       await deps.store.destroy(RESET_MODEL, p.id);
       audit.record('ACCOUNT_RESET_COMPLETED', { person: p.id, factors_removed: factors.length, level_before: p.level, sessions_ended: ended });
       await deps.notices.accountResetDone(p.id, locale);
-      return { ok: true as const, person: p, levelLowered: p.level === 2 };
+      return { ok: true as const, person: p, levelLowered: p.level === 2, repeated: false, passwordTag: passwordTag(newHash) };
     },
   };
 }

@@ -111,15 +111,19 @@ export function createRegistrationService(deps: {
       return { ok: true };
     },
 
-    /** Creates the level-1 account with the proven phone. */
-    async complete(details: RegistrationDetails, password: string, confirm: string, portal?: string): Promise<PasswordStepResult> {
+    /**
+     * Creates the level-1 account with the proven phone, under `id` (chosen when the phone was
+     * proven, so that the same form posted twice — a double click — is told apart from another
+     * registration of the number: the second post finds its own account and gets the same answer).
+     */
+    async complete(details: RegistrationDetails, password: string, confirm: string, portal?: string, id: string = crypto.randomUUID()): Promise<PasswordStepResult> {
       const checked = checkNewPassword(password, confirm, { pid: details.pid, birthdate: details.birthdate, hasSecondFactor: false });
       if (!checked.ok) return checked;
       const passwordHash = await deps.hasher.hash(checked.normalised);
       const { familyName, givenName } = splitVietnameseName(details.fullName);
       try {
         const person = await deps.persons.create({
-          id: crypto.randomUUID(),
+          id,
           pid: details.pid,
           name: details.fullName,
           familyName,
@@ -139,9 +143,16 @@ export function createRegistrationService(deps: {
         audit.record('ACCOUNT_CREATED', { person: person.id, pid: maskPid(person.pid), level: 1, via: 'registration' });
         return { ok: true, person };
       } catch (err) {
-        if (err instanceof StoreConflictError) return { ok: false, reason: 'exists' };
-        throw err;
+        if (!(err instanceof StoreConflictError)) throw err;
+        const mine = await this.madeBy(id, checked.normalised);
+        return mine ? { ok: true, person: mine } : { ok: false, reason: 'exists' };
       }
+    },
+
+    /** The account this flow made (`id`), if it exists and has this password: a repeated password step. */
+    async madeBy(id: string, password: string): Promise<Person | undefined> {
+      const p = await deps.persons.findById(id);
+      return p && (await deps.hasher.verify(p.passwordHash, password.normalize('NFC'))) ? p : undefined;
     },
   };
 }

@@ -4,6 +4,7 @@
  * call a service, render or redirect. Each POST is accepted only at the step it belongs to; a flow
  * that expired or never existed starts again.
  */
+import crypto from 'node:crypto';
 import type { Context } from 'koa';
 import type { z } from 'zod';
 import { AppError } from '../http/errors.js';
@@ -314,7 +315,8 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
         if (result.reason === 'locked') retryAfter(ctx, 10 * 60_000);
         return renderCode(ctx, 'register', flow, CODE_ERRORS[result.reason], result.reason === 'locked' ? 429 : 400);
       }
-      const next: RegisterFlow = { ...flow, step: result.existing ? 'existing' : 'password' };
+      // The new account's id, chosen now: a password step posted twice finds the account it made.
+      const next: RegisterFlow = { ...flow, step: result.existing ? 'existing' : 'password', ...(result.existing ? {} : { personId: crypto.randomUUID() }) };
       delete next.code;
       await flows.put(ctx, next);
       return renderRegisterStep(ctx, next);
@@ -338,8 +340,13 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
 
     async submitRegisterPassword(ctx: Context) {
       const form = await readPost(ctx, passwordForm);
-      const flow = await flowOf(ctx, 'register', ['password']);
-      const result = await deps.registration.complete(flow.details!, form.password, form.password_confirm, flow.origin?.clientId);
+      const flow = await flowOf(ctx, 'register', ['password', 'offer']);
+      if (flow.step === 'offer') {
+        // The same form posted again after it made the account (a double click): the same answer.
+        if (flow.personId && (await deps.registration.madeBy(flow.personId, form.password))) return renderOffer(ctx, flow);
+        throw new AppError('wrong_step', 400, 'error.session_expired');
+      }
+      const result = await deps.registration.complete(flow.details!, form.password, form.password_confirm, flow.origin?.clientId, flow.personId);
       if (!result.ok) {
         if (result.reason === 'exists') {
           const next: RegisterFlow = { ...flow, step: 'existing' };
@@ -416,7 +423,7 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
         if (result.reason === 'locked') retryAfter(ctx, 10 * 60_000);
         return renderCode(ctx, 'recover', flow, CODE_ERRORS[result.reason], result.reason === 'locked' ? 429 : 400);
       }
-      const next: RecoverFlow = { ...flow, step: result.hasFactor ? 'factor' : 'password' };
+      const next: RecoverFlow = { ...flow, step: result.hasFactor ? 'factor' : 'password', passwordTag: result.passwordTag };
       delete next.code;
       await flows.put(ctx, next);
       if (result.hasFactor) return renderFactor(ctx, next);
@@ -478,19 +485,24 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
 
     async submitRecoverPassword(ctx: Context) {
       const form = await readPost(ctx, passwordForm);
-      const flow = await flowOf(ctx, 'recover', ['password']);
+      const flow = await flowOf(ctx, 'recover', ['password', 'done']);
       const personId = flow.personId!;
+      if (flow.step === 'done') {
+        // The same form posted again after it set the password (a double click): the same answer.
+        if (personId && (await deps.recovery.isPassword(personId, form.password, flow.passwordTag))) return recovered(ctx, flow);
+        throw new AppError('wrong_step', 400, 'error.session_expired');
+      }
       // The journey's guard: an account with a second factor cannot reach this step without it.
       if (!flow.factor && (await deps.recovery.hasFactor(personId))) {
         await flows.put(ctx, { ...flow, step: 'factor' });
         return renderFactor(ctx, { ...flow, step: 'factor' });
       }
-      const result = await deps.recovery.setPassword(personId, form.password, form.password_confirm, flow.factor, localeFor(ctx));
+      const result = await deps.recovery.setPassword(personId, form.password, form.password_confirm, flow.factor, localeFor(ctx), flow.passwordTag);
       if (!result.ok) {
         if (result.reason === 'unavailable') throw new AppError('account_unavailable', 400, 'error.session_expired');
         return renderPassword(ctx, '/recover/password', 'recover.password_title', { error: PASSWORD_ERRORS[result.reason] ?? 'password.invalid', minimum: flow.factor ? 8 : 12 });
       }
-      const next: RecoverFlow = { kind: 'recover', step: 'done', ...(flow.origin ? { origin: flow.origin } : {}) };
+      const next: RecoverFlow = { kind: 'recover', step: 'done', personId, passwordTag: result.passwordTag, ...(flow.origin ? { origin: flow.origin } : {}) };
       await flows.put(ctx, next);
       return recovered(ctx, next);
     },
@@ -537,7 +549,12 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
 
     async submitReset(ctx: Context) {
       const form = await readPost(ctx, passwordForm);
-      const flow = await flowOf(ctx, 'reset', ['password']);
+      const flow = await flowOf(ctx, 'reset', ['password', 'done']);
+      if (flow.step === 'done') {
+        // The same form posted again after it reset the account (a double click): the same answer.
+        if (await deps.recovery.isPassword(flow.personId, form.password, flow.passwordTag)) return resetDone(ctx);
+        throw new AppError('wrong_step', 400, 'error.session_expired');
+      }
       const result = await deps.recovery.completeReset(flow, form.password, form.password_confirm, localeFor(ctx));
       if (!result.ok) {
         if (result.reason === 'unavailable') {
@@ -546,7 +563,7 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
         }
         return renderPassword(ctx, '/recover/reset', 'reset.title', { intro: 'reset.intro', error: PASSWORD_ERRORS[result.reason] ?? 'password.invalid' });
       }
-      await flows.put(ctx, { ...flow, step: 'done' });
+      await flows.put(ctx, { ...flow, step: 'done', passwordTag: result.passwordTag });
       return resetDone(ctx);
     },
   };

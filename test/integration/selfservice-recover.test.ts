@@ -558,3 +558,50 @@ describe('account reset (every factor lost)', () => {
     expect(messagesTo(srv, c.phone).some((m) => (linkOf(m) ?? '').includes('/recover/cancel/'))).toBe(false);
   });
 });
+
+describe('a double submit', () => {
+  it('of the new password: the password is set once, and neither answer says it failed', async () => {
+    const c = await citizen();
+    const { browser, page } = await throughCode(c);
+    const [r1, r2] = await Promise.all([
+      submit(browser, page, { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD }),
+      submit(browser, page, { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD }),
+    ]);
+    for (const r of [r1, r2]) {
+      expect({ status: r.status, heading: heading(r.text), alert: alertText(r.text) }).toEqual({ status: 200, heading: 'Đã đổi mật khẩu', alert: expect.any(String) });
+    }
+    // One reset: one notice to each contact.
+    expect(messagesTo(srv, c.email).filter((m) => /đã được đặt lại/.test(m.text))).toHaveLength(1);
+    // Posted once more later: the same answer; with another password: refused, the first one stays.
+    const thrice = await submit(browser, page, { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD });
+    expect(heading(thrice.text)).toBe('Đã đổi mật khẩu');
+    const other = await submit(browser, page, { password: `${NEW_PASSWORD} khác`, password_confirm: `${NEW_PASSWORD} khác` });
+    expect(other.status).toBe(400);
+    advance();
+    const fresh = await signedInAtPortal(c, undefined, NEW_PASSWORD);
+    expect(fresh.tokens.claims()!.acr).toBe(LOW);
+  });
+
+  it('of the account reset\'s new password: reset once, and neither answer says the link is invalid', async () => {
+    const c = await citizen({ level: '2' });
+    await withApp(c);
+    const { browser, page } = await throughCode(c, c.email);
+    await submit(browser, page, { reset: '1' }, 1);
+    now += 61 * MINUTE;
+    await srv.system.jobs.runDue();
+    const link = messagesTo(srv, c.phone).map(linkOf).find((l) => l?.includes('/recover/reset/'));
+    const resetter = new Browser(srv.issuer);
+    const pwPage = await resetter.get(link!);
+    expect(pwPage.text).toContain('name="password_confirm"');
+    const [r1, r2] = await Promise.all([
+      submit(resetter, pwPage, { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD }),
+      submit(resetter, pwPage, { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD }),
+    ]);
+    for (const r of [r1, r2]) expect({ status: r.status, heading: heading(r.text) }).toEqual({ status: 200, heading: 'Đã đặt lại tài khoản' });
+    const thrice = await submit(resetter, pwPage, { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD });
+    expect(heading(thrice.text)).toBe('Đã đặt lại tài khoản');
+    expect(messagesTo(srv, c.email).filter((m) => /đã được đặt lại lúc/.test(m.text) && /yếu tố xác thực thứ hai đã bị xóa/.test(m.text))).toHaveLength(1);
+    expect((await srv.system.store.persons.findById(c.id))!.level).toBe(1);
+    expect(await srv.system.store.factors.listForPerson(c.id)).toHaveLength(0);
+  });
+});

@@ -579,3 +579,31 @@ describe('registration is not offered through interactions that are not at the l
     }
   });
 });
+
+describe('a double submit', () => {
+  it('of the password: one account, and the flow goes on to the offer (not "already has an account")', async () => {
+    const d = citizen();
+    const { browser, req, page } = await registerFromPortal();
+    const codePage = await submit(browser, page, formOf(d));
+    const pw = await submit(browser, codePage, { code: codeOf(codesTo(d.phone).at(-1))! });
+    const [r1, r2] = await Promise.all([
+      submit(browser, pw, { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD }),
+      submit(browser, pw, { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD }),
+    ]);
+    for (const r of [r1, r2]) {
+      expect(r.status).toBeLessThan(500);
+      expect(heading(r.text)).not.toBe('Số định danh này đã có tài khoản');
+    }
+    for (const r of [r1, r2]) expect(r.text).toContain('name="choice"');
+    // Posted once more later: the same answer; with another password: refused, the account keeps the first.
+    const thrice = await submit(browser, pw, { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD });
+    expect(thrice.text).toContain('name="choice"');
+    const other = await submit(browser, pw, { password: `${NEW_PASSWORD} khác`, password_confirm: `${NEW_PASSWORD} khác` });
+    expect(other.status).toBe(400);
+    expect(other.text).not.toContain('name="choice"');
+    const offer = r1;
+    const later = await submit(browser, offer, { choice: 'later' });
+    const back = await throughPortalPages(srv, browser, later, steps);
+    expect((await redeemAt(config, req, back, portal)).claims()!.acr).toBe(LOW);
+  });
+});
