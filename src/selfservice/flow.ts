@@ -137,6 +137,17 @@ export function createFlows(deps: { store: OidcModelStore; https: boolean }): Fl
     return hash(token);
   }
 
+  /**
+   * This browser's flow id for a write: the cookie is sent again, so that it lives as long as the
+   * record just written (else a cookie set by a page opened 29 minutes ago ends the flow a minute
+   * into its next step, the record still there).
+   */
+  function renewId(ctx: Context): string {
+    const token = tokenOf(ctx) ?? crypto.randomBytes(32).toString('base64url');
+    setCookie(ctx, token);
+    return hash(token);
+  }
+
   return {
     ensureId,
     idOf(ctx) {
@@ -151,7 +162,7 @@ export function createFlows(deps: { store: OidcModelStore; https: boolean }): Fl
       return flow && typeof flow.kind === 'string' ? { id, flow } : undefined;
     },
     async put(ctx, flow) {
-      const id = ensureId(ctx);
+      const id = renewId(ctx);
       await deps.store.upsert(MODEL, id, flow as unknown as Record<string, unknown>, FLOW_TTL_SECONDS);
       return id;
     },
@@ -160,7 +171,7 @@ export function createFlows(deps: { store: OidcModelStore; https: boolean }): Fl
       if (token) await deps.store.destroy(MODEL, hash(token));
     },
     async offerHandoff(ctx, handoff) {
-      const id = ensureId(ctx);
+      const id = renewId(ctx);
       await deps.store.upsert(HANDOFF_MODEL, id, { ...handoff }, HANDOFF_TTL_SECONDS);
     },
     async takeHandoff(ctx, accept) {

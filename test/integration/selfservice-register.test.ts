@@ -517,6 +517,25 @@ describe('forms that are not what the pages send', () => {
     expect(codesTo(d.phone)).toHaveLength(1);
   });
 
+  it('the flow cookie lives as long as the flow: each step that moves it on sends it again', async () => {
+    const d = citizen();
+    const browser = new Browser(srv.issuer);
+    const cookieOf = (res: Response) => res.headers.getSetCookie().find((c) => c.startsWith('dd_selfservice='));
+    const page = await browser.get(url('/register'));
+    const first = cookieOf(page);
+    expect(first).toMatch(/expires=/i);
+    const value = /^dd_selfservice=([^;]+)/.exec(first!)![1];
+    const codePage = await submit(browser, page, formOf(d));
+    const renewed = cookieOf(codePage);
+    expect(renewed).toBeDefined();
+    expect(/^dd_selfservice=([^;]+)/.exec(renewed!)![1]).toBe(value);
+    expect(renewed).toMatch(/expires=/i);
+    expect(renewed).toMatch(/httponly/i);
+    expect(renewed).toMatch(/samesite=lax/i);
+    const pw = await submit(browser, codePage, { code: codeOf(codesTo(d.phone).at(-1))! });
+    expect(cookieOf(pw)).toBeDefined();
+  });
+
   it('a GET of the pages sets the flow cookie and is not cached; HTML-escaped echoes', async () => {
     const { browser, page } = await openRegister();
     expect(page.headers.get('cache-control')).toContain('no-store');
