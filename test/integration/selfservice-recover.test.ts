@@ -130,7 +130,12 @@ describe('the start answers alike whether or not the details match', () => {
     const wrongContact = await start(c.pid, wrongPhone);
     const wrongEmail = await start(c.pid, 'someone.else@example.vn');
     const matchedEmail = await start(c.pid, c.email.toUpperCase());
-    const all = [matched, unknown, wrongContact, wrongEmail, matchedEmail];
+    // A locked account answers like any other, and gets no code.
+    const locked = await citizen();
+    await srv.system.accountAdmin.lock(locked.pid, { operator: 'ops.test', reason: 'locked for the recovery test' });
+    const lockedBefore = messagesTo(srv, locked.phone).length;
+    const lockedStart = await start(locked.pid, locked.phone);
+    const all = [matched, unknown, wrongContact, wrongEmail, matchedEmail, lockedStart];
     for (const r of all) {
       expect(r.codePage.status).toBe(200);
       expect(r.codePage.text).toContain('name="code"');
@@ -146,6 +151,7 @@ describe('the start answers alike whether or not the details match', () => {
     await sleep(300);
     expect(messagesTo(srv, c.phone).length).toBe(phoneBefore + 1);
     expect(messagesTo(srv, wrongPhone)).toHaveLength(0);
+    expect(messagesTo(srv, locked.phone)).toHaveLength(lockedBefore);
     expect(messagesTo(srv, 'someone.else@example.vn')).toHaveLength(0);
     expect(messagesTo(srv, c.email).length).toBe(mailBefore + 1);
 
@@ -461,6 +467,10 @@ describe('account reset (every factor lost)', () => {
     const cancelPage = await canceller.get(first.cancelMail);
     expect(cancelPage.status).toBe(200);
     expect(cancelPage.text).toContain('action="/recover/cancel"');
+    // The token is in this page's URL: it must not leave in a Referer, a cache or a frame.
+    expect(cancelPage.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(cancelPage.headers.get('cache-control')).toContain('no-store');
+    expect(cancelPage.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
     // A GET changes nothing: the page shows again, the button still works.
     const again = await new Browser(srv.issuer).get(first.cancelPhone);
     expect(again.status).toBe(200);
@@ -529,6 +539,41 @@ describe('account reset (every factor lost)', () => {
     expect(enrol.text).toContain('data-testid="totp-secret"');
   });
 
+  it('cancelled after the link went out: the link no longer works', async () => {
+    const c = await citizen();
+    await withApp(c);
+    const { cancelPhone } = await requestReset(c);
+    now += 61 * MINUTE;
+    await srv.system.jobs.runDue();
+    const link = resetLinks(c).at(-1)!;
+    expect(link).toBeDefined();
+    const canceller = new Browser(srv.issuer);
+    const cancelPage = await canceller.get(cancelPhone);
+    const cancelled = await submit(canceller, cancelPage, { token: hiddenField(cancelPage.text, 'token') });
+    expect(heading(cancelled.text)).toBe('Đã hủy');
+    expect((await new Browser(srv.issuer).request(link)).status).toBe(404);
+    expect((await srv.system.store.factors.listForPerson(c.id)).length).toBeGreaterThan(0);
+  });
+
+  it('a browser that opened the link, then the reset is cancelled: the password step is refused', async () => {
+    const c = await citizen();
+    await withApp(c);
+    const { cancelMail } = await requestReset(c);
+    now += 61 * MINUTE;
+    await srv.system.jobs.runDue();
+    const resetter = new Browser(srv.issuer);
+    const pwPage = await resetter.get(resetLinks(c).at(-1)!);
+    expect(pwPage.text).toContain('name="password_confirm"');
+    const canceller = new Browser(srv.issuer);
+    const cancelPage = await canceller.get(cancelMail);
+    await submit(canceller, cancelPage, { token: hiddenField(cancelPage.text, 'token') });
+    const refused = await submit(resetter, pwPage, { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD });
+    expect(refused.status).toBe(400);
+    expect(heading(refused.text)).not.toBe('Đã đặt lại tài khoản');
+    expect((await srv.system.store.factors.listForPerson(c.id)).length).toBeGreaterThan(0);
+    expect(await srv.system.hasher.verify((await srv.system.store.persons.findById(c.id))!.passwordHash, NEW_PASSWORD)).toBe(false);
+  });
+
   it('a second request while one is pending changes nothing (no new notices, the wait does not restart)', async () => {
     const c = await citizen();
     await withApp(c);
@@ -546,6 +591,23 @@ describe('account reset (every factor lost)', () => {
     now += 21 * MINUTE; // 61 minutes after the first request
     await srv.system.jobs.runDue();
     expect(resetLinks(c)).toHaveLength(1);
+  });
+
+  it('an account without a phone cannot be reset online: 400 saying so, nothing sent, nothing scheduled', async () => {
+    seq += 1;
+    const n = String(seq).padStart(4, '0');
+    const p = await srv.addPerson({ pid: `00109044${n}`, email: `khong.so.${n}@example.vn` });
+    const c: Citizen = { ...p, phone: '', email: `khong.so.${n}@example.vn` };
+    await withApp(c);
+    const { browser, page } = await throughCode(c, c.email);
+    const before = messagesTo(srv, c.email).length;
+    const res = await submit(browser, page, { reset: '1' }, 1);
+    expect(res.status).toBe(400);
+    expect(alertText(res.text)).toMatch(/chưa có số điện thoại/);
+    now += 25 * 60 * MINUTE;
+    await srv.system.jobs.runDue();
+    await sleep(100);
+    expect(messagesTo(srv, c.email).length).toBe(before);
   });
 
   it('an account without a second factor never reaches the reset button; a forged reset request is refused', async () => {

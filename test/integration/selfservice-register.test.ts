@@ -181,6 +181,35 @@ describe('standalone registration', () => {
     expect(sessions.text).not.toContain('name="identifier"');
   });
 
+  it('"now": the account area\'s sign-in enrols a second factor first', async () => {
+    const d = citizen();
+    const { browser, page } = await openRegister();
+    const offer = await register(browser, page, d);
+    const enrol = await submit(browser, offer, { choice: 'now' });
+    expect(enrol.status).toBe(200);
+    expect(enrol.text).toContain('data-testid="totp-secret"');
+  });
+
+  // KNOWN BUG, outside src/selfservice: the account area shows the session's person (here Lê Văn
+  // Hùng) and never signs the new account in (src/interactions/interaction.controller.ts
+  // signInRegistered refuses when the browser has a session; src/account starts no sign-in while one
+  // is live). The hand-off then waits 10 minutes for the next account-area sign-in in this browser.
+  // it.failing: this passes while the bug is there; make it `it` when it is fixed.
+  it.failing('in a browser signed in as someone else: the new account is signed in, never that person\'s account area', async () => {
+    const someone = await srv.addPerson({ pid: '001090660003', name: 'Lê Văn Hùng' });
+    const browser = new Browser(srv.issuer);
+    const req0 = await authRequest(config, portal);
+    await throughPortalPages(srv, browser, await browser.get(req0.url.href), { ...steps, held: { pid: someone.pid, password: someone.password } });
+    expect((await browser.get(url('/account/security'))).text).toContain('Lê Văn Hùng');
+    const d = citizen();
+    const { page } = await openRegister(browser);
+    const offer = await register(browser, page, d);
+    const home = await submit(browser, offer, { choice: 'later' });
+    expect(home.status).toBe(200);
+    expect(home.text).not.toContain('Lê Văn Hùng');
+    expect(home.text).toContain('Nguyễn Văn An');
+  });
+
   it('a finished registration cannot be replayed from the offer page', async () => {
     const d = citizen();
     const { browser, page } = await openRegister();
