@@ -3,6 +3,7 @@
  * the population registry's answer; an existing number that looks exactly like a new one until the
  * phone is proven; the limits; the code's life; forms that are not what the pages send.
  */
+import fs from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type * as oidc from 'openid-client';
 import { DEFAULT_PASSWORD, type TestServer } from '../helpers/harness.js';
@@ -274,6 +275,27 @@ describe('the population registry decides', () => {
     expect(ok.status).toBe(200);
     expect(ok.text).toContain('name="code"');
     expect(codesTo(own)).toHaveLength(1);
+  });
+
+  it('a registry that cannot answer: 503 with Retry-After, the details kept, no code; it works again when the registry does', async () => {
+    const d = citizen();
+    const file = srv.system.config.registry.path!;
+    fs.renameSync(file, `${file}.away`);
+    fs.mkdirSync(file);
+    try {
+      const { browser, page } = await openRegister();
+      const res = await submit(browser, page, formOf(d));
+      expect(res.status).toBe(503);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(alertText(res.text)).toMatch(/không kết nối được/);
+      expect(res.text).toContain(`value="${d.pid}"`);
+      expect(codesTo(d.phone)).toHaveLength(0);
+    } finally {
+      fs.rmdirSync(file);
+      fs.renameSync(`${file}.away`, file);
+    }
+    const { browser, page } = await openRegister();
+    expect((await submit(browser, page, formOf(d))).status).toBe(200);
   });
 
   it('the registry\'s name in another case and spacing, and decomposed Unicode, still matches', async () => {
