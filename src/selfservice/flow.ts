@@ -5,7 +5,8 @@
  * no phone, no step — goes into a URL (URLs end up in histories, proxies and logs).
  *
  * The cookie is HttpOnly, SameSite=Lax and, on https, `__Host-` prefixed (Secure, Path=/, no
- * Domain: a sibling portal on the parent domain cannot plant one, RFC 6265bis §4.1.3.2). Its value
+ * Domain: a sibling portal on the parent domain cannot plant one, RFC 6265bis §4.1.3.2); it has no
+ * expiry (it ends with the browser, the record after 30 minutes without a step). Its value
  * is 256 random bits; the store key is its SHA-256, so a copy of the store does not give the cookies.
  * A GET only sets the cookie; the first POST writes the record (no store write per page view).
  */
@@ -123,9 +124,9 @@ export function createFlows(deps: { store: OidcModelStore; https: boolean }): Fl
   }
 
   function setCookie(ctx: Context, token: string) {
-    ctx.cookies.set(cookieName, token, {
-      httpOnly: true, sameSite: 'lax', path: '/', secure: deps.https, overwrite: true, maxAge: FLOW_TTL_SECONDS * 1000,
-    });
+    // A browser-session cookie, like the SSO session's (remember: false): a flow at its password
+    // step, or a registration's sign-in, must not outlive the browser on a shared computer.
+    ctx.cookies.set(cookieName, token, { httpOnly: true, sameSite: 'lax', path: '/', secure: deps.https, overwrite: true });
   }
 
   function ensureId(ctx: Context): string {
@@ -134,17 +135,6 @@ export function createFlows(deps: { store: OidcModelStore; https: boolean }): Fl
       token = crypto.randomBytes(32).toString('base64url');
       setCookie(ctx, token);
     }
-    return hash(token);
-  }
-
-  /**
-   * This browser's flow id for a write: the cookie is sent again, so that it lives as long as the
-   * record just written (else a cookie set by a page opened 29 minutes ago ends the flow a minute
-   * into its next step, the record still there).
-   */
-  function renewId(ctx: Context): string {
-    const token = tokenOf(ctx) ?? crypto.randomBytes(32).toString('base64url');
-    setCookie(ctx, token);
     return hash(token);
   }
 
@@ -162,7 +152,7 @@ export function createFlows(deps: { store: OidcModelStore; https: boolean }): Fl
       return flow && typeof flow.kind === 'string' ? { id, flow } : undefined;
     },
     async put(ctx, flow) {
-      const id = renewId(ctx);
+      const id = ensureId(ctx);
       await deps.store.upsert(MODEL, id, flow as unknown as Record<string, unknown>, FLOW_TTL_SECONDS);
       return id;
     },
@@ -171,7 +161,7 @@ export function createFlows(deps: { store: OidcModelStore; https: boolean }): Fl
       if (token) await deps.store.destroy(MODEL, hash(token));
     },
     async offerHandoff(ctx, handoff) {
-      const id = renewId(ctx);
+      const id = ensureId(ctx);
       await deps.store.upsert(HANDOFF_MODEL, id, { ...handoff }, HANDOFF_TTL_SECONDS);
     },
     async takeHandoff(ctx, accept) {

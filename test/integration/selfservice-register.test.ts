@@ -568,23 +568,31 @@ describe('forms that are not what the pages send', () => {
     expect(codesTo(d.phone)).toHaveLength(1);
   });
 
-  it('the flow cookie lives as long as the flow: each step that moves it on sends it again', async () => {
+  it('the flow cookie ends with the browser (no expiry), like the sign-in session: a flow at its password step or a registration\'s sign-in does not outlive it on a shared computer', async () => {
     const d = citizen();
     const browser = new Browser(srv.issuer);
     const cookieOf = (res: Response) => res.headers.getSetCookie().find((c) => c.startsWith('dd_selfservice='));
     const page = await browser.get(url('/register'));
-    const first = cookieOf(page);
-    expect(first).toMatch(/expires=/i);
-    const value = /^dd_selfservice=([^;]+)/.exec(first!)![1];
+    const set = cookieOf(page);
+    expect(set).toBeDefined();
+    expect(set).not.toMatch(/expires=|max-age=/i);
+    expect(set).toMatch(/httponly/i);
+    expect(set).toMatch(/samesite=lax/i);
+    expect(set).toMatch(/path=\//i);
+    const value = browser.cookies().get('dd_selfservice');
     const codePage = await submit(browser, page, formOf(d));
-    const renewed = cookieOf(codePage);
-    expect(renewed).toBeDefined();
-    expect(/^dd_selfservice=([^;]+)/.exec(renewed!)![1]).toBe(value);
-    expect(renewed).toMatch(/expires=/i);
-    expect(renewed).toMatch(/httponly/i);
-    expect(renewed).toMatch(/samesite=lax/i);
     const pw = await submit(browser, codePage, { code: codeOf(codesTo(d.phone).at(-1))! });
-    expect(cookieOf(pw)).toBeDefined();
+    const offer = await submit(browser, pw, { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD });
+    for (const res of [codePage, pw, offer]) {
+      const again = cookieOf(res);
+      if (again) expect(again).not.toMatch(/expires=|max-age=/i);
+    }
+    expect(browser.cookies().get('dd_selfservice')).toBe(value);
+    // The browser closed (its session cookies gone): the flow's sign-in is not offered to the next one.
+    browser.clearCookies();
+    const next = await browser.get(url('/register'));
+    expect(next.text).toContain('name="full_name"');
+    expect(next.text).not.toContain('name="choice"');
   });
 
   it('a GET of the pages sets the flow cookie and is not cached; HTML-escaped echoes', async () => {
