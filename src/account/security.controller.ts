@@ -62,7 +62,7 @@ export function createSecurityController(deps: SecurityDeps) {
   const binding = csrfBinding;
 
   /** Sends the browser through a sign-in of the account client; back at /account/callback. */
-  async function startSignIn(ctx: Context, options: { reauth: boolean; back?: ReauthBack }) {
+  async function startSignIn(ctx: Context, options: { reauth: boolean; back?: ReauthBack; fresh?: boolean }) {
     const state = crypto.randomBytes(24).toString('base64url');
     // PKCE is required of every client; the account area never redeems the code (the SSO session
     // the sign-in creates is what it uses), so the verifier is not kept.
@@ -79,7 +79,7 @@ export function createSecurityController(deps: SecurityDeps) {
       code_challenge: challenge,
       code_challenge_method: 'S256',
       ui_locales: localeFor(ctx),
-      ...(options.reauth ? { prompt: 'login' } : {}),
+      ...(options.reauth || options.fresh ? { prompt: 'login' } : {}),
     }).toString();
     ctx.status = 303;
     ctx.redirect(url.href);
@@ -164,6 +164,15 @@ export function createSecurityController(deps: SecurityDeps) {
       const session = await requireSession(ctx);
       // After a re-authentication the change must be made again (a POST is never replayed): say so.
       if (session) await renderPage(ctx, session, ctx.query.reauth === '1' ? 'account.reauth' : undefined);
+    },
+
+    /**
+     * A sign-in to the account area even when this browser is signed in already (`prompt=login`):
+     * where a registration made on its own hands its new account over, so that a browser signed in
+     * as someone else does not land in that person's account.
+     */
+    async signIn(ctx: Context) {
+      await startSignIn(ctx, { reauth: false, fresh: true });
     },
 
     async callback(ctx: Context) {

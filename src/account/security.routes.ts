@@ -26,6 +26,7 @@ export function securityRoutes(deps: SecurityDeps & Omit<PortalsDeps, keyof Secu
   });
   router.get('/account/security', noStore, c.show);
   router.get('/account/callback', noStore, c.callback);
+  router.get('/account/signin', noStore, c.signIn);
   router.post('/account/security/totp', noStore, c.startTotp);
   router.post('/account/security/totp/confirm', noStore, c.confirmTotp);
   router.post('/account/security/factors/remove', noStore, c.removeFactor);

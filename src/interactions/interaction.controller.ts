@@ -228,7 +228,10 @@ export function createInteractionController(deps: InteractionDeps) {
    * `low` (or when the citizen chose to add one now), and `high` unmet at identity level 1.
    */
   async function signInRegistered(ctx: Context, view: InteractionView, portalName: string): Promise<boolean> {
-    if (!deps.selfService || view.sessionAccountId) return false;
+    // A browser signed in as someone else (a shared computer at a one-stop-shop office) signs in
+    // as the new account all the same: oidc-provider ends the other person's session first, as it
+    // does for any sign-in of a different person (the sign-out confirmation it posts).
+    if (!deps.selfService) return false;
     const handoff = await deps.selfService.takeHandoff(ctx, (h) => (h.originUid ? h.originUid === view.uid : view.clientId === ACCOUNT_CLIENT_ID));
     if (!handoff) return false;
     const person = await deps.persons.findById(handoff.personId);

@@ -366,7 +366,7 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
       const flow = await flowOf(ctx, 'register', ['offer']);
       await flows.offerHandoff(ctx, { personId: flow.personId!, enrol: form.choice === 'now', ...(flow.origin ? { originUid: flow.origin.uid } : {}) });
       ctx.status = 303;
-      ctx.redirect(flow.origin ? `/interaction/${flow.origin.uid}` : form.choice === 'now' ? '/account/security' : '/account');
+      ctx.redirect(flow.origin ? `/interaction/${flow.origin.uid}` : '/account/signin');
     },
 
     async restart(ctx: Context) {
