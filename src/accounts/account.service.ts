@@ -27,6 +27,11 @@ export const newAccountSchema = z.object({
   phone: z.string().optional(),
   level: z.string().optional(),
   password: z.string(),
+  /**
+   * The operator proved the contacts are the person's (a code to each, answered at the counter):
+   * only verified contacts can recover the account (selfservice/recovery.service.ts).
+   */
+  contactsVerified: z.boolean().optional(),
 });
 
 const PID_MESSAGES: Record<string, string> = {
@@ -112,9 +117,9 @@ export function createAccountService(deps: { persons: PersonRepository; hasher: 
           birthdate: input.birthdate,
           gender,
           email,
-          emailVerified: false,
+          emailVerified: email !== null && input.contactsVerified === true,
           phone,
-          phoneVerified: false,
+          phoneVerified: phone !== null && input.contactsVerified === true,
           address: null,
           level,
           passwordHash,

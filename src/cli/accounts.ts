@@ -18,10 +18,11 @@ export function registerAccountCommands(program: Command, cli: CliContext): void
     .addOption(new Option('--gender <gender>', 'male or female').makeOptionMandatory())
     .option('--email <address>', 'e-mail address')
     .option('--phone <number>', 'phone number (0912345678 or +84912345678)')
+    .option('--contacts-verified', 'the phone and e-mail were shown to be the person\'s at the counter (a code sent to each, answered there): they can then recover the account')
     .option('--level <1|2>', 'identity level', '1')
     .option('--password-stdin', 'read the password from standard input (required)')
     .option('--json', 'print JSON')
-    .action(async (opts: { pid: string; name: string; birthdate: string; gender: string; email?: string; phone?: string; level: string; passwordStdin?: boolean; json?: boolean }) => {
+    .action(async (opts: { pid: string; name: string; birthdate: string; gender: string; email?: string; phone?: string; contactsVerified?: boolean; level: string; passwordStdin?: boolean; json?: boolean }) => {
       if (!opts.passwordStdin) {
         throw new UsageError('pass --password-stdin and pipe the password on standard input (passwords are never taken as arguments: they would land in shell history and process lists)');
       }
@@ -32,7 +33,7 @@ export function registerAccountCommands(program: Command, cli: CliContext): void
       await withServices(async (s) => {
         const person = await s.accounts.create({
           pid: opts.pid, name: opts.name, birthdate: opts.birthdate, gender: opts.gender,
-          email: opts.email, phone: opts.phone, level: opts.level, password,
+          email: opts.email, phone: opts.phone, level: opts.level, password, contactsVerified: !!opts.contactsVerified,
         }, { operator });
         print({ json: !!opts.json }, { id: person.id }, () => `registered ${maskPid(person.pid)} as ${person.id}`);
       }, AccountInputError);

@@ -112,8 +112,14 @@ export function createRecoveryJourney(deps: {
         return { ok: false, reason: 'limited', ...limited };
       }
       const person = await deps.persons.findByPid(pid);
+      // Only a contact shown to be the person's (a code answered at registration or in the account
+      // area) can take an account back: an address mistyped once, or typed by someone else, must
+      // not let its owner reset the password (NIST SP 800-63B §6.1.2.3 binds recovery to verified
+      // addresses of record).
       const matched = !!person && person.status === 'active'
-        && (channel === 'sms' ? person.phone === destination : person.email !== null && person.email.toLowerCase() === destination);
+        && (channel === 'sms'
+          ? person.phoneVerified && person.phone === destination
+          : person.emailVerified && person.email !== null && person.email.toLowerCase() === destination);
       // The code's limits count per number and per contact, matched or not (so they answer alike).
       const key = keyOf('recover', `${pid}\u0000${destination}`);
       const sent = await deps.messageCodes.send(key, channel, destination, locale, { decoy: !matched, background: true });
@@ -184,7 +190,7 @@ export function createRecoveryJourney(deps: {
     async requestReset(personId: string, locale: Locale) {
       const p = await activePerson(personId);
       if (!p) return { ok: false as const, reason: 'unavailable' as const };
-      if (!p.phone) return { ok: false as const, reason: 'no_phone' as const };
+      if (!p.phone || !p.phoneVerified) return { ok: false as const, reason: 'no_phone' as const };
       const existing = (await deps.store.find(RESET_MODEL, p.id)) as ResetRecord | undefined;
       if (existing && typeof existing.readyAt === 'number') return { ok: true as const, readyAt: existing.readyAt };
       const t = now();
@@ -212,7 +218,7 @@ export function createRecoveryJourney(deps: {
           const record = (await deps.store.find(RESET_MODEL, personId)) as ResetRecord | undefined;
           if (!record || record.resetId !== resetId) return { status: 'done', outcome: 'cancelled' };
           const p = await activePerson(personId);
-          if (!p || !p.phone) return { status: 'done', outcome: 'account unavailable' };
+          if (!p || !p.phone || !p.phoneVerified) return { status: 'done', outcome: 'account unavailable' };
           const complete = crypto.randomBytes(32).toString('base64url');
           await deps.store.upsert(RESET_TOKEN_MODEL, tokenKey(complete), { personId, resetId, purpose: 'complete' } satisfies ResetToken, RESET_LINK_TTL_SECONDS);
           await deps.store.upsert(RESET_MODEL, personId, { ...record, status: 'ready' }, RESET_LINK_TTL_SECONDS);

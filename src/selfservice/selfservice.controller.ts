@@ -56,6 +56,9 @@ const CODE_ERRORS: Record<string, MessageKey> = {
   locked: 'selfservice.code_locked',
 };
 
+/** Steps that end a journey: opening its page again starts a new one (the origin is kept). */
+const FINISHED = new Set<string>(['existing', 'done', 'reset_requested']);
+
 const retryAfter = (ctx: Context, ms: number) => ctx.set('Retry-After', String(Math.max(1, Math.ceil(ms / 1000))));
 
 export function createSelfServiceController(deps: SelfServiceDeps) {
@@ -140,12 +143,18 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
   }
 
   function renderOffer(ctx: Context, flow: RegisterFlow) {
-    const required = (flow.origin?.requiredRank ?? 0) >= RANKS.substantial;
+    const rank = flow.origin?.requiredRank ?? 0;
+    const required = rank >= RANKS.substantial;
+    // `high` needs identity level 2, which only an operator can give (Decree 69/2024/ND-CP): no
+    // factor set up now would get this sign-in there, so the page says how, and continues.
+    const levelTooLow = rank >= RANKS.high;
+    const portal = flow.origin?.portalName ?? '';
     render(ctx, 'selfservice/offer', (t) => ({
       title: t('register.done_title'),
       intro: t('register.done_intro'),
-      offer: required ? t('register.factor_required', { portal: flow.origin?.portalName ?? '' }) : t('register.factor_offer'),
-      required,
+      offer: levelTooLow ? t('register.level_required', { portal }) : required ? t('register.factor_required', { portal }) : t('register.factor_offer'),
+      required: required && !levelTooLow,
+      levelTooLow,
       action: '/register/continue',
       portalName: flow.origin?.portalName ?? null,
     }));
@@ -274,8 +283,9 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
       rememberLocale(ctx);
       if (!deps.registration.available()) return notOffered(ctx, 'register');
       const found = await flows.get(ctx);
-      if (found?.flow.kind === 'register') return renderRegisterStep(ctx, found.flow);
-      return renderDetails(ctx, undefined);
+      // A finished registration ("already has an account") does not hold the browser: a new one starts.
+      if (found?.flow.kind === 'register' && !FINISHED.has(found.flow.step)) return renderRegisterStep(ctx, found.flow);
+      return renderDetails(ctx, found?.flow.kind === 'register' ? found.flow : undefined);
     },
 
     async submitDetails(ctx: Context) {
@@ -283,7 +293,7 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
       if (!deps.registration.available()) return notOffered(ctx, 'register');
       const found = await flows.get(ctx);
       const previous = found?.flow.kind === 'register' ? found.flow : undefined;
-      if (previous && previous.step !== 'details') throw new AppError('wrong_step', 400, 'error.session_expired');
+      if (previous && previous.step !== 'details' && !FINISHED.has(previous.step)) throw new AppError('wrong_step', 400, 'error.session_expired');
       const values = { pid: form.pid.slice(0, 12), full_name: form.full_name.slice(0, 100), birthdate: form.birthdate.slice(0, 10), gender: form.gender ?? '', phone: form.phone.slice(0, 20), email: (form.email ?? '').slice(0, 254) };
       const checked = checkDetails(form, new Date(now()).toISOString().slice(0, 10));
       if (!checked.ok) return renderDetails(ctx, previous, { values, errors: checked.errors, alert: 'selfservice.fix_fields', status: 400 });
@@ -385,8 +395,8 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
       rememberLocale(ctx);
       if (deps.recovery.channels().size === 0) return notOffered(ctx, 'recover');
       const found = await flows.get(ctx);
-      if (found?.flow.kind === 'recover') return renderRecoverStep(ctx, found.flow);
-      return renderRecoverStart(ctx, undefined);
+      if (found?.flow.kind === 'recover' && !FINISHED.has(found.flow.step)) return renderRecoverStep(ctx, found.flow);
+      return renderRecoverStart(ctx, found?.flow.kind === 'recover' ? found.flow : undefined);
     },
 
     async submitRecoverStart(ctx: Context) {
@@ -394,7 +404,7 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
       if (deps.recovery.channels().size === 0) return notOffered(ctx, 'recover');
       const found = await flows.get(ctx);
       const previous = found?.flow.kind === 'recover' ? found.flow : undefined;
-      if (previous && previous.step !== 'start') throw new AppError('wrong_step', 400, 'error.session_expired');
+      if (previous && previous.step !== 'start' && !FINISHED.has(previous.step)) throw new AppError('wrong_step', 400, 'error.session_expired');
       const pid = form.pid.trim();
       const values = { pid: pid.slice(0, 12), contact: form.contact.slice(0, 254) };
       if (!/^\d{12}$/.test(pid)) return renderRecoverStart(ctx, previous, { values, errors: { pid: 'login.identifier_format' }, alert: 'selfservice.fix_fields', status: 400 });

@@ -18,7 +18,7 @@ export interface TestServer {
   dir: string;
   close(): Promise<void>;
   addPortal(input?: Partial<Parameters<typeof validatePortalInput>[0]>): Promise<{ client_id: string; client_secret: string; redirect_uri: string; input: PortalInput }>;
-  addPerson(input?: Partial<{ pid: string; name: string; birthdate: string; gender: string; email: string; phone: string; level: string; password: string }>): Promise<{ id: string; pid: string; password: string }>;
+  addPerson(input?: Partial<{ pid: string; name: string; birthdate: string; gender: string; email: string; phone: string; level: string; password: string; contactsVerified: boolean }>): Promise<{ id: string; pid: string; password: string }>;
 }
 
 /**

@@ -43,7 +43,8 @@ async function citizen(extra: { level?: '1' | '2' } = {}): Promise<Citizen> {
   const n = String(seq).padStart(4, '0');
   const phone = `+8491440${n}`;
   const email = `cong.dan.${n}@example.vn`;
-  const p = await srv.addPerson({ pid: `00109044${n}`, phone, email, ...(extra.level ? { level: extra.level } : {}) });
+  // Contacts an operator proved at the counter: only verified contacts recover an account.
+  const p = await srv.addPerson({ pid: `00109044${n}`, phone, email, contactsVerified: true, ...(extra.level ? { level: extra.level } : {}) });
   return { ...p, phone, email };
 }
 
@@ -135,7 +136,12 @@ describe('the start answers alike whether or not the details match', () => {
     await srv.system.accountAdmin.lock(locked.pid, { operator: 'ops.test', reason: 'locked for the recovery test' });
     const lockedBefore = messagesTo(srv, locked.phone).length;
     const lockedStart = await start(locked.pid, locked.phone);
-    const all = [matched, unknown, wrongContact, wrongEmail, matchedEmail, lockedStart];
+    // So does a contact on file that was never shown to be the person's (typed by an operator, not verified).
+    seq += 1;
+    const unverifiedPhone = `+8491440${String(seq).padStart(4, '0')}`;
+    const unverified = await srv.addPerson({ pid: `00109044${String(seq).padStart(4, '0')}`, phone: unverifiedPhone });
+    const unverifiedStart = await start(unverified.pid, unverifiedPhone);
+    const all = [matched, unknown, wrongContact, wrongEmail, matchedEmail, lockedStart, unverifiedStart];
     for (const r of all) {
       expect(r.codePage.status).toBe(200);
       expect(r.codePage.text).toContain('name="code"');
@@ -152,6 +158,7 @@ describe('the start answers alike whether or not the details match', () => {
     expect(messagesTo(srv, c.phone).length).toBe(phoneBefore + 1);
     expect(messagesTo(srv, wrongPhone)).toHaveLength(0);
     expect(messagesTo(srv, locked.phone)).toHaveLength(lockedBefore);
+    expect(messagesTo(srv, unverifiedPhone)).toHaveLength(0);
     expect(messagesTo(srv, 'someone.else@example.vn')).toHaveLength(0);
     expect(messagesTo(srv, c.email).length).toBe(mailBefore + 1);
 
@@ -164,6 +171,18 @@ describe('the start answers alike whether or not the details match', () => {
     // The right code in the matching flow goes on.
     const ok = await submit(matched.browser, wrong, { code });
     expect(ok.text).toContain('name="password_confirm"');
+  });
+
+  it('contacts count as verified only when the operator says they were proven (accounts add --contacts-verified)', async () => {
+    seq += 1;
+    const n = String(seq).padStart(4, '0');
+    const plain = await srv.addPerson({ pid: `00109044${n}`, phone: `+8491440${n}`, email: `a.${n}@example.vn` });
+    expect(await srv.system.store.persons.findById(plain.id)).toMatchObject({ phoneVerified: false, emailVerified: false });
+    seq += 1;
+    const m = String(seq).padStart(4, '0');
+    const proven = await srv.addPerson({ pid: `00109044${m}`, phone: `+8491440${m}`, contactsVerified: true });
+    // Both contacts on file are marked (the harness gives every person an e-mail).
+    expect(await srv.system.store.persons.findById(proven.id)).toMatchObject({ phoneVerified: true, emailVerified: true, email: 'an@example.vn' });
   });
 
   it('a number that is not 12 digits, or a contact that is neither a phone nor an address: 400 with the field marked', async () => {
@@ -596,7 +615,7 @@ describe('account reset (every factor lost)', () => {
   it('an account without a phone cannot be reset online: 400 saying so, nothing sent, nothing scheduled', async () => {
     seq += 1;
     const n = String(seq).padStart(4, '0');
-    const p = await srv.addPerson({ pid: `00109044${n}`, email: `khong.so.${n}@example.vn` });
+    const p = await srv.addPerson({ pid: `00109044${n}`, email: `khong.so.${n}@example.vn`, contactsVerified: true });
     const c: Citizen = { ...p, phone: '', email: `khong.so.${n}@example.vn` };
     await withApp(c);
     const { browser, page } = await throughCode(c, c.email);

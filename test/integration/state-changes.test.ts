@@ -156,7 +156,7 @@ async function authorize(held: Omit<Held, 'accessToken' | 'refreshToken' | 'code
 async function hold(given: Given = {}): Promise<Held> {
   people += 1;
   const phone = `+84917${String(people).padStart(6, '0')}`;
-  const person = { ...(await srv.addPerson({ pid: `001090${String(700000 + people)}`, phone, level: String(given.level ?? 1) })), phone };
+  const person = { ...(await srv.addPerson({ pid: `001090${String(700000 + people)}`, phone, contactsVerified: true, level: String(given.level ?? 1) })), phone };
   const portal = await newPortal();
   const config = await discover(srv.issuer, portal);
   const params: Record<string, string> = { scope: 'openid profile', ...(given.acr ? { acr_values: given.acr } : {}) };

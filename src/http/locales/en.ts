@@ -262,6 +262,7 @@ export const en: Record<keyof typeof vi, string> = {
   'register.done_intro': 'Your level 1 identification account has been created with your confirmed phone.',
   'register.factor_offer': 'We recommend adding a second factor (an authenticator app or a passkey) to protect your account.',
   'register.factor_required': '{portal} needs a second factor. Set one up now.',
+  'register.level_required': '{portal} needs identity level 2, which online registration cannot give. Your account is ready; to reach level 2, bring your citizen identity card to a one-stop-shop office.',
   'register.factor_now': 'Add a second factor now',
   'register.factor_later': 'Later: go to my account',
   'register.factor_later_portal': 'Later: continue to {portal}',

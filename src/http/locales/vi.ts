@@ -260,6 +260,7 @@ export const vi = {
   'register.done_intro': 'Tài khoản định danh mức 1 của bạn đã được tạo với số điện thoại đã xác thực.',
   'register.factor_offer': 'Nên thêm yếu tố xác thực thứ hai (ứng dụng xác thực hoặc khóa truy cập) để bảo vệ tài khoản.',
   'register.factor_required': '{portal} yêu cầu yếu tố xác thực thứ hai. Hãy thiết lập ngay.',
+  'register.level_required': '{portal} cần định danh mức 2, mức mà đăng ký trực tuyến không cấp được. Tài khoản của bạn đã sẵn sàng; để nâng lên mức 2, hãy mang căn cước công dân đến bộ phận một cửa.',
   'register.factor_now': 'Thêm yếu tố thứ hai ngay',
   'register.factor_later': 'Để sau, vào tài khoản',
   'register.factor_later_portal': 'Để sau, tiếp tục tới {portal}',
