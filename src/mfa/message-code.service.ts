@@ -207,7 +207,9 @@ export function createMessageCodeService(deps: {
       };
       if (options.decoy) return { ok: true, id, sentTo, expiresAt };
       if (options.background) {
-        void deliver().catch(() => {});
+        // After the answer is written (the next turn of the event loop), so that none of the
+        // delivery's work lands in this response's time.
+        setImmediate(() => { void deliver().catch(() => {}); });
         return { ok: true, id, sentTo, expiresAt };
       }
       const cause = await deliver();

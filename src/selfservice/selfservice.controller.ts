@@ -56,6 +56,9 @@ const CODE_ERRORS: Record<string, MessageKey> = {
   locked: 'selfservice.code_locked',
 };
 
+/** How long a recovery's first answer takes at least (see submitRecoverStart). */
+export const RECOVER_START_FLOOR_MS = 100;
+
 /** Steps that end a journey: opening its page again starts a new one (the origin is kept). */
 const FINISHED = new Set<string>(['existing', 'done', 'reset_requested']);
 
@@ -408,7 +411,12 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
       const pid = form.pid.trim();
       const values = { pid: pid.slice(0, 12), contact: form.contact.slice(0, 254) };
       if (!/^\d{12}$/.test(pid)) return renderRecoverStart(ctx, previous, { values, errors: { pid: 'login.identifier_format' }, alert: 'selfservice.fix_fields', status: 400 });
+      // The answer is held to a floor: what is left of the difference between a match (a person
+      // read, a code to deliver) and no match — tens of microseconds — is then well inside the
+      // floor, whatever the load (ASVS 5.0 6.3.8: not by timing). The real clock, not the injected one.
+      const floor = new Promise((resolve) => setTimeout(resolve, RECOVER_START_FLOOR_MS));
       const started = await deps.recovery.start(pid, form.contact, ctx.ip, localeFor(ctx));
+      await floor;
       if (!started.ok) {
         if (started.reason === 'limited') {
           retryAfter(ctx, started.retryAfterMs);
