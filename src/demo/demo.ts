@@ -102,7 +102,8 @@ export function demoRegistrationLines(config: Pick<Config, 'issuer' | 'smsGatewa
     : `${registrant.phone.startsWith('+84') ? `0${registrant.phone.slice(3)}` : registrant.phone}   (the one the registry knows: registration must use it)`;
   return [
     '',
-    `  Register a new account at ${config.issuer}/register as a person the development registry knows:`,
+    '  Register a new account as a person the development registry knows: on a demo portal\'s sign-in',
+    `  page follow "Đăng ký" (you end signed in at that portal), or open ${config.issuer}/register:`,
     `    identification number:  ${registrant.pid}`,
     `    full name:              ${registrant.full_name}`,
     `    date of birth:          ${registrant.birthdate}`,
