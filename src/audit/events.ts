@@ -35,6 +35,8 @@ export const SECURITY_EVENTS = {
   MESSAGE_CODE_RATE_LIMITED: 1409,
   /** The gateway or relay failed (details: channel and the notifier's error code only). */
   MESSAGE_CODE_DELIVERY_FAILED: 1410,
+  /** A security notice was not sent: its destination's hourly limit was reached (details: person, notice kind, channel). */
+  SECURITY_NOTICE_SUPPRESSED: 1411,
   ACCOUNT_CREATED: 2001,
   ACCOUNT_UNLOCKED: 2002,
   /** An operator locked an account (details: operator, reason; sessions ended everywhere). */
