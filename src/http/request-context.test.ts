@@ -10,4 +10,12 @@ describe('loggedPath (the access line)', () => {
     expect(loggedPath(long)).toBe(`${long.slice(0, LOGGED_PATH_MAX)}…`);
     expect(loggedPath(long).length).toBe(LOGGED_PATH_MAX + 1);
   });
+
+  it('logs the route, never the token, of an account reset\'s links', () => {
+    const token = 'A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0U1v';
+    expect(loggedPath(`/recover/cancel/${token}`)).toBe('/recover/cancel/:token');
+    expect(loggedPath(`/recover/reset/${token}`)).toBe('/recover/reset/:token');
+    expect(loggedPath('/recover/reset')).toBe('/recover/reset');
+    expect(loggedPath('/recover/reset/open')).toBe('/recover/reset/open');
+  });
 });

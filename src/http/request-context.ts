@@ -10,8 +10,15 @@ const SAFE_ID = /^[A-Za-z0-9._-]{8,64}$/;
 /** A path longer than this is cut in the access line: a request must not make a log line as long as it likes. */
 export const LOGGED_PATH_MAX = 256;
 
+/**
+ * Paths whose last segment is a secret (the account reset's cancel and reset links carry a
+ * single-use token): logged as the route, never the token (ASVS 5.0 16.2.5: no credentials in logs).
+ */
+const SECRET_SEGMENT = /^(\/recover\/(?:cancel|reset))\/(?!open\/?$)[^/]+\/?$/;
+
 export function loggedPath(path: string): string {
-  return path.length > LOGGED_PATH_MAX ? `${path.slice(0, LOGGED_PATH_MAX)}…` : path;
+  const route = path.replace(SECRET_SEGMENT, '$1/:token');
+  return route.length > LOGGED_PATH_MAX ? `${route.slice(0, LOGGED_PATH_MAX)}…` : route;
 }
 
 export function requestContext(logger: Logger, options: { trustRequestId: boolean }): Middleware {

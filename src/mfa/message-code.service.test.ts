@@ -256,15 +256,38 @@ describe('send limits', () => {
     expect(await readOutbox(dir)).toHaveLength(6);
   });
 
-  it('allows 5 messages an hour per destination across accounts, and again after the hour', async () => {
+  it('allows 1 message a minute and 5 an hour per destination across accounts, and again after the hour', async () => {
     const persons = Array.from({ length: 7 }, (_, i) => `00000000-0000-4000-8000-00000000000${i}`);
-    for (const p of persons.slice(0, 5)) await sendOk(p, 'email', 'an@example.vn');
-    // Another account, same address (in another case): refused.
-    expect(await service.send(persons[5]!, 'email', 'AN@example.vn', 'vi')).toEqual({ ok: false, reason: 'rate_limited', retryAfterMs: 60 * MINUTE });
+    await sendOk(persons[0], 'email', 'an@example.vn');
+    // A second account's code to the same address within the minute: refused until the minute ends.
+    expect(await service.send(persons[1]!, 'email', 'an@example.vn', 'vi')).toEqual({ ok: false, reason: 'rate_limited', retryAfterMs: MINUTE });
+    for (const p of persons.slice(1, 5)) {
+      clock += MINUTE;
+      await sendOk(p, 'email', 'an@example.vn');
+    }
+    clock += MINUTE;
+    // Another account, same address (in another case): refused for the hour.
+    expect(await service.send(persons[5]!, 'email', 'AN@example.vn', 'vi')).toEqual({ ok: false, reason: 'rate_limited', retryAfterMs: 55 * MINUTE });
     // That account can still receive codes at its own address.
     expect((await service.send(persons[6]!, 'email', 'other@example.vn', 'vi')).ok).toBe(true);
-    clock += 60 * MINUTE;
+    clock += 55 * MINUTE;
     expect((await service.send(persons[5]!, 'email', 'an@example.vn', 'vi')).ok).toBe(true);
+  });
+
+  it('a decoy neither checks nor counts the destination\'s limits; `quiet` answers as sent and sends nothing', async () => {
+    // Five decoys naming a phone use up none of its codes.
+    for (let i = 0; i < 5; i += 1) {
+      clock += MINUTE;
+      expect((await service.send(`decoy-${i}`, 'sms', PHONE, 'vi', { decoy: true })).ok).toBe(true);
+    }
+    expect(await readOutbox(dir)).toHaveLength(0);
+    await sendOk(ALICE, 'sms', PHONE);
+    // Within the minute, `quiet`: a record, no message, no 429.
+    const quiet = await service.send(BOB, 'sms', PHONE, 'vi', { destinationLimit: 'quiet' });
+    expect(quiet.ok).toBe(true);
+    expect(await readOutbox(dir)).toHaveLength(1);
+    // The person's own limits still refuse.
+    expect((await service.send(ALICE, 'sms', PHONE, 'vi', { destinationLimit: 'quiet' })).ok).toBe(false);
   });
 
   it('keeps the destination out of counter keys (only its hash is stored)', async () => {
@@ -272,7 +295,7 @@ describe('send limits', () => {
     const counters = { ...store.counters, increment: (...args: Parameters<Store['counters']['increment']>) => { increments.push(args[0]); return store.counters.increment(...args); } };
     service = createMessageCodeService({ store: store.oidc, counters, notifier: outbox, now });
     await sendOk();
-    expect(increments).toHaveLength(3);
+    expect(increments).toHaveLength(4);
     for (const key of increments) expect(key).not.toContain('912345678');
   });
 });

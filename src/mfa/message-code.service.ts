@@ -38,7 +38,7 @@ export const MESSAGE_SEND_LIMITS = Object.freeze({
   personIntervalMs: 60_000,
   windowMs: 60 * 60_000,
   perPersonPerWindow: 5,
-  /** A number or address receiving codes for several accounts is limited too. */
+  /** A number or address receiving codes for several accounts (or journeys) is limited too: 1 a minute, 5 an hour. */
   perDestinationPerWindow: 5,
 });
 
@@ -61,6 +61,13 @@ export interface SendOptions {
    * a gateway's latency then shows in no response's time. Used with `decoy`.
    */
   background?: boolean;
+  /**
+   * The limits on the destination (1 code a minute, 5 an hour, whoever asks): `count` (the default)
+   * refuses with `rate_limited`; `quiet` answers as if sent and sends nothing (recovery: a 429 only
+   * for a phone on file would tell it apart); `skip` neither checks nor counts them — the default of
+   * a decoy, so that requests naming someone else's phone cannot use up its codes.
+   */
+  destinationLimit?: 'count' | 'quiet' | 'skip';
 }
 
 export type MessageCodeResult = { ok: true; channel: Channel } | { ok: false; reason: 'invalid' | 'expired' | 'locked' | 'used' };
@@ -155,20 +162,32 @@ export function createMessageCodeService(deps: {
    * none of them (so `retryAfterMs` is exact and a refused retry does not push the next one back);
    * the pre-check is a plain read, and the atomic increments that follow catch a parallel burst
    * that slipped past it (then the burst's extra requests are refused, and do count).
+   *
+   * Returns how long to wait when a limit on `personId` refuses the send, or `quiet` when only the
+   * destination's limits are full and the caller asked for `destinationLimit: 'quiet'`.
    */
-  async function rateLimit(personId: string, channel: Channel, destination: string, t: number): Promise<number | undefined> {
+  async function rateLimit(personId: string, channel: Channel, destination: string, t: number, destinationLimit: 'count' | 'quiet' | 'skip'): Promise<number | 'quiet' | undefined> {
     const L = MESSAGE_SEND_LIMITS;
+    const dest = destinationKey(channel, destination);
     const limits = [
-      { key: `message-send:person-minute:${personId}`, windowMs: L.personIntervalMs, max: 1 },
-      { key: `message-send:person-hour:${personId}`, windowMs: L.windowMs, max: L.perPersonPerWindow },
-      { key: `message-send:destination-hour:${destinationKey(channel, destination)}`, windowMs: L.windowMs, max: L.perDestinationPerWindow },
+      { key: `message-send:person-minute:${personId}`, windowMs: L.personIntervalMs, max: 1, onDestination: false },
+      { key: `message-send:person-hour:${personId}`, windowMs: L.windowMs, max: L.perPersonPerWindow, onDestination: false },
+      ...(destinationLimit === 'skip' ? [] : [
+        { key: `message-send:destination-minute:${dest}`, windowMs: L.personIntervalMs, max: 1, onDestination: true },
+        { key: `message-send:destination-hour:${dest}`, windowMs: L.windowMs, max: L.perDestinationPerWindow, onDestination: true },
+      ]),
     ];
-    const wait = (waits: number[]) => (waits.length ? Math.max(0, ...waits) : undefined);
+    const decide = (states: Array<{ count: number; expiresAt: number } | undefined>, over: (count: number, max: number) => boolean): number | 'quiet' | undefined => {
+      const full = limits.flatMap((l, i) => { const c = states[i]; return c && over(c.count, l.max) ? [{ l, wait: c.expiresAt - t }] : []; });
+      if (full.length === 0) return undefined;
+      if (destinationLimit === 'quiet' && full.every((f) => f.l.onDestination)) return 'quiet';
+      return Math.max(0, ...full.map((f) => f.wait));
+    };
     const current = await Promise.all(limits.map((l) => deps.counters.get(l.key, t)));
-    const full = wait(limits.flatMap((l, i) => { const c = current[i]; return c && c.count >= l.max ? [c.expiresAt - t] : []; }));
-    if (full !== undefined) return full;
+    const before = decide(current, (count, max) => count >= max);
+    if (before !== undefined) return before;
     const counted = await Promise.all(limits.map((l) => deps.counters.increment(l.key, l.windowMs, t)));
-    return wait(limits.flatMap((l, i) => { const c = counted[i]!; return c.count > l.max ? [c.expiresAt - t] : []; }));
+    return decide(counted, (count, max) => count > max);
   }
 
   return {
@@ -181,8 +200,10 @@ export function createMessageCodeService(deps: {
       if (!channels().has(channel)) return { ok: false, reason: 'unavailable' };
 
       const t = now();
-      const wait = await rateLimit(personId, channel, destination, t);
-      if (wait !== undefined) return { ok: false, reason: 'rate_limited', retryAfterMs: wait };
+      const wait = await rateLimit(personId, channel, destination, t, options.destinationLimit ?? (options.decoy ? 'skip' : 'count'));
+      if (typeof wait === 'number') return { ok: false, reason: 'rate_limited', retryAfterMs: wait };
+      // The destination has had its codes for now: answered as if sent, and nothing is sent.
+      const decoy = options.decoy === true || wait === 'quiet';
 
       const code = String(random(0, 10 ** MESSAGE_CODE.digits)).padStart(MESSAGE_CODE.digits, '0');
       // A decoy's record holds the hash of a code that is never sent, under a salt nobody sees.
@@ -205,7 +226,7 @@ export function createMessageCodeService(deps: {
           return cause;
         }
       };
-      if (options.decoy) return { ok: true, id, sentTo, expiresAt };
+      if (decoy) return { ok: true, id, sentTo, expiresAt };
       if (options.background) {
         // After the answer is written (the next turn of the event loop), so that none of the
         // delivery's work lands in this response's time.

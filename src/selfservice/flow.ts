@@ -55,6 +55,8 @@ export interface RegisterFlow {
   code?: FlowCode;
   /** The account's id, chosen when the phone is proven (step `password`); the account created (step `offer`). */
   personId?: string;
+  /** When the step became `offer`: a repeated password post is answered (one argon2 check) only shortly after. */
+  finishedAt?: number;
 }
 
 export interface RecoverFlow {
@@ -73,6 +75,10 @@ export interface RecoverFlow {
    * click) gets the same answer.
    */
   passwordTag?: string;
+  /** The key (limits.ts keyOf) of the contact the code went to: still a verified contact at the password step. */
+  contactKey?: string;
+  /** When the step became `done`: a repeated post is answered (one argon2 check) only shortly after. */
+  finishedAt?: number;
   passkeyChallenge?: { value: string; issuedAt: number };
 }
 
@@ -82,8 +88,8 @@ export interface ResetFlow {
   step: 'password' | 'done';
   personId: string;
   resetId: string;
-  /** The store key of the link's token, consumed when the reset is completed. */
-  tokenKey: string;
+  /** When the step became `done`: a repeated post is answered (one argon2 check) only shortly after. */
+  finishedAt?: number;
   /** The password the reset set (step `done`; recovery.service.ts passwordTag): the step posted twice gets the same answer. */
   passwordTag?: string;
 }

@@ -84,6 +84,14 @@ export function createRecoveryJourney(deps: {
     return p && p.status === 'active' ? p : undefined;
   }
 
+  /** The keys (limits.ts keyOf) of the person's verified contacts, as a recovery's code records its contact. */
+  function verifiedContactKeys(p: Person): string[] {
+    return [
+      ...(p.phoneVerified && p.phone ? [keyOf('recover', `${p.pid}\u0000${p.phone}`)] : []),
+      ...(p.emailVerified && p.email ? [keyOf('recover', `${p.pid}\u0000${p.email.toLowerCase()}`)] : []),
+    ];
+  }
+
   async function hasFactor(personId: string): Promise<boolean> {
     return (await deps.factors.listForPerson(personId)).some((f) => f.confirmed);
   }
@@ -122,7 +130,10 @@ export function createRecoveryJourney(deps: {
           : person.emailVerified && person.email !== null && person.email.toLowerCase() === destination);
       // The code's limits count per number and per contact, matched or not (so they answer alike).
       const key = keyOf('recover', `${pid}\u0000${destination}`);
-      const sent = await deps.messageCodes.send(key, channel, destination, locale, { decoy: !matched, background: true });
+      // A decoy neither checks nor counts the contact's own limits (requests naming someone else's
+      // phone must not use up its codes); a match whose contact has had its codes for now is
+      // answered as if sent, with nothing sent (a 429 here would tell a contact on file apart).
+      const sent = await deps.messageCodes.send(key, channel, destination, locale, matched ? { background: true, destinationLimit: 'quiet' } : { decoy: true });
       audit.record('RECOVERY_STARTED', { pid: maskPid(pid), matched, channel, ...(matched ? { person: person!.id } : {}) });
       if (!sent.ok) {
         if (sent.reason === 'rate_limited') {
@@ -142,7 +153,7 @@ export function createRecoveryJourney(deps: {
       const person = flow.matched && flow.personId ? await activePerson(flow.personId) : undefined;
       if (!person) return { ok: false as const, reason: 'invalid' as const };
       audit.record('RECOVERY_CODE_VERIFIED', { person: person.id, channel: flow.code.channel });
-      return { ok: true as const, personId: person.id, hasFactor: await hasFactor(person.id), passwordTag: passwordTag(person.passwordHash) };
+      return { ok: true as const, personId: person.id, hasFactor: await hasFactor(person.id), passwordTag: passwordTag(person.passwordHash), contactKey: flow.code.key };
     },
 
     hasFactor,
@@ -161,13 +172,20 @@ export function createRecoveryJourney(deps: {
      * for already set by the first (a changed password that is now this one), or loses the
      * compare-and-set to it; either way `repeated`, with nothing done twice.
      */
-    async setPassword(personId: string, password: string, confirm: string, factor: string | undefined, locale: Locale, since?: string) {
+    async setPassword(personId: string, password: string, confirm: string, factor: string | undefined, locale: Locale, since?: string, contactKey?: string) {
       const p = await activePerson(personId);
       if (!p) return { ok: false as const, reason: 'unavailable' as const };
       const checked = checkNewPassword(password, confirm, { pid: p.pid, birthdate: p.birthdate, hasSecondFactor: await hasFactor(p.id) });
       if (!checked.ok) return checked;
       const isOld = await deps.hasher.verify(p.passwordHash, checked.normalised);
-      if (isOld && since !== undefined && passwordTag(p.passwordHash) !== since) return { ok: true as const, person: p, repeated: true, passwordTag: passwordTag(p.passwordHash) };
+      const changedSince = since !== undefined && passwordTag(p.passwordHash) !== since;
+      if (isOld && changedSince) return { ok: true as const, person: p, repeated: true, passwordTag: passwordTag(p.passwordHash) };
+      // The password changed since this flow's code was proven (the owner took the account back
+      // meanwhile), or the contact the code went to is no longer a verified contact of the account:
+      // what the code proved no longer holds, and a recovery left open must not undo the owner's.
+      if (changedSince || (contactKey !== undefined && !verifiedContactKeys(p).includes(contactKey))) {
+        return { ok: false as const, reason: 'unavailable' as const };
+      }
       // NIST SP 800-63B §6.1.2.3: recovery must not hand back the credential that was lost or stolen.
       if (isOld) return { ok: false as const, reason: 'same_as_old' as const };
       const newHash = await replacePassword(p, checked.normalised);
@@ -190,7 +208,7 @@ export function createRecoveryJourney(deps: {
     async requestReset(personId: string, locale: Locale) {
       const p = await activePerson(personId);
       if (!p) return { ok: false as const, reason: 'unavailable' as const };
-      if (!p.phone || !p.phoneVerified) return { ok: false as const, reason: 'no_phone' as const };
+      if (!this.canReset(p)) return { ok: false as const, reason: 'no_phone' as const };
       const existing = (await deps.store.find(RESET_MODEL, p.id)) as ResetRecord | undefined;
       if (existing && typeof existing.readyAt === 'number') return { ok: true as const, readyAt: existing.readyAt };
       const t = now();
@@ -239,15 +257,33 @@ export function createRecoveryJourney(deps: {
       const key = tokenKey(token);
       const found = (await deps.store.find(RESET_TOKEN_MODEL, key)) as (ResetToken & { consumed?: unknown }) | undefined;
       if (!found || found.purpose !== purpose || found.consumed !== undefined) return undefined;
-      const record = (await deps.store.find(RESET_MODEL, found.personId)) as ResetRecord | undefined;
-      if (!record || record.resetId !== found.resetId) return undefined;
+      const record = (await deps.store.find(RESET_MODEL, found.personId)) as (ResetRecord & { consumed?: unknown }) | undefined;
+      if (!record || record.resetId !== found.resetId || record.consumed !== undefined) return undefined;
       if (purpose === 'complete' && record.status !== 'ready') return undefined;
       return { personId: found.personId, resetId: found.resetId, key };
+    },
+
+    /**
+     * The link sent after the wait, followed (a POST from its page: link previews only GET): used
+     * up at once, so that it opens the reset in one browser only — a copy in a log, a history or a
+     * proxy opens nothing afterwards.
+     */
+    async claimResetLink(token: string): Promise<{ personId: string; resetId: string } | undefined> {
+      const opened = await this.openToken(token, 'complete');
+      if (!opened || !(await deps.store.consume(RESET_TOKEN_MODEL, opened.key))) return undefined;
+      return { personId: opened.personId, resetId: opened.resetId };
+    },
+
+    /** Whether an account reset can reach this person: a verified phone, and SMS offered here. */
+    canReset(p: Pick<Person, 'phone' | 'phoneVerified'>): boolean {
+      return !!p.phone && p.phoneVerified && deps.messageCodes.channels().has('sms');
     },
 
     async cancelReset(token: string): Promise<boolean> {
       const opened = await this.openToken(token, 'cancel');
       if (!opened) return false;
+      // One atomic step decides between a cancel and a completion racing for the same reset.
+      if (!(await deps.store.consume(RESET_MODEL, opened.personId))) return false;
       await deps.store.destroy(RESET_MODEL, opened.personId);
       await deps.store.destroy(RESET_TOKEN_MODEL, opened.key);
       audit.record('ACCOUNT_RESET_CANCELLED', { person: opened.personId });
@@ -255,7 +291,7 @@ export function createRecoveryJourney(deps: {
     },
 
     /** Completes a reset from its link: new password, no factors, level 1, everything ended. */
-    async completeReset(flow: { personId: string; resetId: string; tokenKey: string }, password: string, confirm: string, locale: Locale) {
+    async completeReset(flow: { personId: string; resetId: string }, password: string, confirm: string, locale: Locale) {
       const p = await activePerson(flow.personId);
       if (!p) return { ok: false as const, reason: 'unavailable' as const };
       // The same form posted twice (a double click): once the link is used, the answer is the one
@@ -266,18 +302,18 @@ export function createRecoveryJourney(deps: {
           ? { ok: true as const, person: now, levelLowered: false, repeated: true, passwordTag: passwordTag(now.passwordHash) }
           : { ok: false as const, reason: 'unavailable' as const };
       };
-      const token = (await deps.store.find(RESET_TOKEN_MODEL, flow.tokenKey)) as { consumed?: unknown } | undefined;
-      if (token?.consumed !== undefined) return repeated(password.normalize('NFC'));
-      const record = (await deps.store.find(RESET_MODEL, flow.personId)) as ResetRecord | undefined;
-      if (!record || record.resetId !== flow.resetId || record.status !== 'ready') return { ok: false as const, reason: 'unavailable' as const };
+      const record = (await deps.store.find(RESET_MODEL, flow.personId)) as (ResetRecord & { consumed?: unknown }) | undefined;
+      // Completed already (or being completed): the repeated post's answer, if it is that password.
+      if (!record || record.consumed !== undefined) return repeated(password.normalize('NFC'));
+      if (record.resetId !== flow.resetId || record.status !== 'ready') return { ok: false as const, reason: 'unavailable' as const };
       // Checked against the rules for an account without factors: it will have none.
       const checked = checkNewPassword(password, confirm, { pid: p.pid, birthdate: p.birthdate, hasSecondFactor: false });
       if (!checked.ok) return checked;
       if (await deps.hasher.verify(p.passwordHash, checked.normalised)) return { ok: false as const, reason: 'same_as_old' as const };
-      // Hashed before the link is used, so that a post losing the race below finds the new password set.
+      // Hashed before the reset is taken, so that a post losing the race below finds the new password set.
       const newHash = await deps.hasher.hash(checked.normalised);
-      // The link works once, whatever two tabs do.
-      if (!(await deps.store.consume(RESET_TOKEN_MODEL, flow.tokenKey))) return repeated(checked.normalised);
+      // The reset is done once, whatever two tabs do, and a cancel racing it either wins or fails.
+      if (!(await deps.store.consume(RESET_MODEL, flow.personId))) return repeated(checked.normalised);
       if (!(await replacePassword(p, checked.normalised, newHash))) return { ok: false as const, reason: 'unavailable' as const };
       const factors = await deps.factors.listForPerson(p.id);
       for (const f of factors) await deps.factors.remove(p.id, f.id);

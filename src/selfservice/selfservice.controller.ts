@@ -59,6 +59,12 @@ const CODE_ERRORS: Record<string, MessageKey> = {
 /** How long a recovery's first answer takes at least (see submitRecoverStart). */
 export const RECOVER_START_FLOOR_MS = 100;
 
+/**
+ * How long after a password step finished the same form posted again (a double click) still gets
+ * the finished page: it costs an argon2 check, so it is not open to anyone for the flow's 30 minutes.
+ */
+const REPEAT_WINDOW_MS = 60_000;
+
 /** Steps that end a journey: opening its page again starts a new one (the origin is kept). */
 const FINISHED = new Set<string>(['existing', 'done', 'reset_requested']);
 
@@ -68,6 +74,7 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
   const { flows, renderer, csrf } = deps;
   const now = deps.now ?? Date.now;
   const binding = (id: string) => `selfservice:${id}`;
+  const repeatable = (flow: { finishedAt?: number }) => flow.finishedAt !== undefined && now() - flow.finishedAt <= REPEAT_WINDOW_MS;
   const waitHours = () => String(Math.round((deps.resetWaitMs / 3600_000) * 10) / 10);
 
   function render(ctx: Context, view: string, data: (t: Translate) => Record<string, unknown> & { title: string }, status = 200) {
@@ -101,6 +108,15 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
     const flow = found?.flow;
     if (!flow || flow.kind !== kind || !steps.includes(flow.step)) throw new AppError('wrong_step', 400, 'error.session_expired');
     return flow as Extract<RegisterFlow | RecoverFlow | ResetFlow, { kind: K }>;
+  }
+
+  /**
+   * The flow, when it is already past the step being posted: the same form posted twice (a double
+   * click; the first post moved the journey on) is shown where the journey is, not an error.
+   */
+  async function movedOn(ctx: Context, kind: 'register' | 'recover', later: string[]) {
+    const found = await flows.get(ctx);
+    return found && found.flow.kind === kind && later.includes(found.flow.step) ? found.flow : undefined;
   }
 
   /** Where a finished or abandoned journey leads back to: the portal's sign-in, or the account area. */
@@ -211,6 +227,8 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
     const hasTotp = factors.some((f) => f.type === 'totp');
     const passkeys = factors.filter((f) => f.type === 'passkey');
     const hasRecovery = (await deps.recoveryCodes.remaining(personId)) > 0;
+    const person = await deps.recovery.activePerson(personId);
+    const canReset = !!person && deps.recovery.canReset(person);
     const method = opts.method ?? (hasTotp ? 'totp' : hasRecovery && passkeys.length === 0 ? 'recovery' : 'totp');
     let passkeyOptions: string | null = null;
     if (passkeys.length > 0 && method !== 'recovery') {
@@ -232,6 +250,8 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
         messages: { unsupported: t('mfa.passkey_unsupported'), cancelled: t('mfa.passkey_cancelled'), failed: t('mfa.passkey_failed'), exists: t('mfa.passkey_failed') },
       },
       resetIntro: t('recover.reset_intro', { hours: waitHours() }),
+      canReset,
+      resetUnavailable: t('recover.reset_counter_only'),
       error: opts.error ? t(opts.error) : null,
     }), opts.status ?? (opts.error ? 400 : 200));
   }
@@ -296,6 +316,12 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
       if (!deps.registration.available()) return notOffered(ctx, 'register');
       const found = await flows.get(ctx);
       const previous = found?.flow.kind === 'register' ? found.flow : undefined;
+      if (previous?.step === 'code' && previous.details) {
+        // The same details posted twice (a double click on a page that waits for the registry and
+        // the SMS gateway): the code page the first post led to, with no second registry question.
+        const again = checkDetails(form, new Date(now()).toISOString().slice(0, 10));
+        if (again.ok && JSON.stringify(again.details) === JSON.stringify(previous.details)) return renderCode(ctx, 'register', previous);
+      }
       if (previous && previous.step !== 'details' && !FINISHED.has(previous.step)) throw new AppError('wrong_step', 400, 'error.session_expired');
       const values = { pid: form.pid.slice(0, 12), full_name: form.full_name.slice(0, 100), birthdate: form.birthdate.slice(0, 10), gender: form.gender ?? '', phone: form.phone.slice(0, 20), email: (form.email ?? '').slice(0, 254) };
       const checked = checkDetails(form, new Date(now()).toISOString().slice(0, 10));
@@ -322,6 +348,8 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
 
     async submitRegisterCode(ctx: Context) {
       const form = await readPost(ctx, codeForm);
+      const moved = await movedOn(ctx, 'register', ['password', 'existing', 'offer']);
+      if (moved) return renderRegisterStep(ctx, moved as RegisterFlow);
       const flow = await flowOf(ctx, 'register', ['code']);
       const result = await deps.registration.verifyCode(flow.details!, flow.code!, form.code, localeFor(ctx));
       if (!result.ok) {
@@ -356,7 +384,7 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
       const flow = await flowOf(ctx, 'register', ['password', 'offer']);
       if (flow.step === 'offer') {
         // The same form posted again after it made the account (a double click): the same answer.
-        if (flow.personId && (await deps.registration.madeBy(flow.personId, form.password))) return renderOffer(ctx, flow);
+        if (flow.personId && repeatable(flow) && (await deps.registration.madeBy(flow.personId, form.password))) return renderOffer(ctx, flow);
         throw new AppError('wrong_step', 400, 'error.session_expired');
       }
       const result = await deps.registration.complete(flow.details!, form.password, form.password_confirm, flow.origin?.clientId, flow.personId);
@@ -368,7 +396,7 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
         }
         return renderPassword(ctx, '/register/password', 'register.password_title', { intro: 'register.password_intro', error: PASSWORD_ERRORS[result.reason] ?? 'password.invalid' });
       }
-      const next: RegisterFlow = { kind: 'register', step: 'offer', personId: result.person.id, ...(flow.origin ? { origin: flow.origin } : {}) };
+      const next: RegisterFlow = { kind: 'register', step: 'offer', personId: result.person.id, finishedAt: now(), ...(flow.origin ? { origin: flow.origin } : {}) };
       await flows.put(ctx, next);
       return renderOffer(ctx, next);
     },
@@ -387,6 +415,11 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
       const found = await flows.get(ctx);
       const kind = ctx.path.startsWith('/recover') ? 'recover' : 'register';
       const origin = found && found.flow.kind !== 'reset' ? found.flow.origin : undefined;
+      // Nothing to keep: the page starts afresh without a record (no store write per anonymous post).
+      if (!found) {
+        ctx.status = 303;
+        return ctx.redirect(`/${kind}`);
+      }
       await flows.put(ctx, kind === 'register' ? { kind, step: 'details', ...(origin ? { origin } : {}) } : { kind, step: 'start', ...(origin ? { origin } : {}) });
       ctx.status = 303;
       ctx.redirect(`/${kind}`);
@@ -435,13 +468,15 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
 
     async submitRecoverCode(ctx: Context) {
       const form = await readPost(ctx, codeForm);
+      const moved = await movedOn(ctx, 'recover', ['factor', 'password']);
+      if (moved) return renderRecoverStep(ctx, moved as RecoverFlow);
       const flow = await flowOf(ctx, 'recover', ['code']);
       const result = await deps.recovery.verifyCode(flow, form.code);
       if (!result.ok) {
         if (result.reason === 'locked') retryAfter(ctx, 10 * 60_000);
         return renderCode(ctx, 'recover', flow, CODE_ERRORS[result.reason], result.reason === 'locked' ? 429 : 400);
       }
-      const next: RecoverFlow = { ...flow, step: result.hasFactor ? 'factor' : 'password', passwordTag: result.passwordTag };
+      const next: RecoverFlow = { ...flow, step: result.hasFactor ? 'factor' : 'password', passwordTag: result.passwordTag, contactKey: result.contactKey };
       delete next.code;
       await flows.put(ctx, next);
       if (result.hasFactor) return renderFactor(ctx, next);
@@ -507,7 +542,7 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
       const personId = flow.personId!;
       if (flow.step === 'done') {
         // The same form posted again after it set the password (a double click): the same answer.
-        if (personId && (await deps.recovery.isPassword(personId, form.password, flow.passwordTag))) return recovered(ctx, flow);
+        if (personId && repeatable(flow) && (await deps.recovery.isPassword(personId, form.password, flow.passwordTag))) return recovered(ctx, flow);
         throw new AppError('wrong_step', 400, 'error.session_expired');
       }
       // The journey's guard: an account with a second factor cannot reach this step without it.
@@ -515,12 +550,12 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
         await flows.put(ctx, { ...flow, step: 'factor' });
         return renderFactor(ctx, { ...flow, step: 'factor' });
       }
-      const result = await deps.recovery.setPassword(personId, form.password, form.password_confirm, flow.factor, localeFor(ctx), flow.passwordTag);
+      const result = await deps.recovery.setPassword(personId, form.password, form.password_confirm, flow.factor, localeFor(ctx), flow.passwordTag, flow.contactKey);
       if (!result.ok) {
         if (result.reason === 'unavailable') throw new AppError('account_unavailable', 400, 'error.session_expired');
         return renderPassword(ctx, '/recover/password', 'recover.password_title', { error: PASSWORD_ERRORS[result.reason] ?? 'password.invalid', minimum: flow.factor ? 8 : 12 });
       }
-      const next: RecoverFlow = { kind: 'recover', step: 'done', personId, passwordTag: result.passwordTag, ...(flow.origin ? { origin: flow.origin } : {}) };
+      const next: RecoverFlow = { kind: 'recover', step: 'done', personId, passwordTag: result.passwordTag, finishedAt: now(), ...(flow.origin ? { origin: flow.origin } : {}) };
       await flows.put(ctx, next);
       return recovered(ctx, next);
     },
@@ -548,11 +583,29 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
       return message(ctx, { title: 'reset.cancelled_title', paragraphs: ['reset.cancelled_body'], link: { href: '/account', text: 'recover.to_account' } });
     },
 
-    /** The link sent after the wait: moves the token out of the URL into this browser's flow. */
+    /**
+     * The link sent after the wait: a page with a button, like the cancel link's (an SMS app's link
+     * preview opens the link; only the citizen's press uses it).
+     */
     async openReset(ctx: Context) {
-      const opened = await deps.recovery.openToken(String(ctx.params.token), 'complete');
+      const token = String(ctx.params.token);
+      const opened = await deps.recovery.openToken(token, 'complete');
       if (!opened) return message(ctx, { title: 'reset.title', alert: 'reset.link_invalid' }, 404);
-      await flows.put(ctx, { kind: 'reset', step: 'password', personId: opened.personId, resetId: opened.resetId, tokenKey: opened.key });
+      render(ctx, 'selfservice/confirm', (t) => ({
+        title: t('reset.title'),
+        intro: t('reset.open_intro'),
+        action: '/recover/reset/open',
+        token,
+        button: t('reset.open_button'),
+      }));
+    },
+
+    /** The press: the link is used up and the reset continues in this browser only. */
+    async claimReset(ctx: Context) {
+      const form = await readPost(ctx, cancelForm);
+      const claimed = await deps.recovery.claimResetLink(form.token);
+      if (!claimed) return message(ctx, { title: 'reset.title', alert: 'reset.link_invalid' }, 404);
+      await flows.put(ctx, { kind: 'reset', step: 'password', personId: claimed.personId, resetId: claimed.resetId });
       ctx.status = 303;
       ctx.redirect('/recover/reset');
     },
@@ -570,7 +623,7 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
       const flow = await flowOf(ctx, 'reset', ['password', 'done']);
       if (flow.step === 'done') {
         // The same form posted again after it reset the account (a double click): the same answer.
-        if (await deps.recovery.isPassword(flow.personId, form.password, flow.passwordTag)) return resetDone(ctx);
+        if (repeatable(flow) && (await deps.recovery.isPassword(flow.personId, form.password, flow.passwordTag))) return resetDone(ctx);
         throw new AppError('wrong_step', 400, 'error.session_expired');
       }
       const result = await deps.recovery.completeReset(flow, form.password, form.password_confirm, localeFor(ctx));
@@ -581,7 +634,7 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
         }
         return renderPassword(ctx, '/recover/reset', 'reset.title', { intro: 'reset.intro', error: PASSWORD_ERRORS[result.reason] ?? 'password.invalid' });
       }
-      await flows.put(ctx, { ...flow, step: 'done', passwordTag: result.passwordTag });
+      await flows.put(ctx, { ...flow, step: 'done', passwordTag: result.passwordTag, finishedAt: now() });
       return resetDone(ctx);
     },
   };

@@ -21,6 +21,7 @@ export function selfServiceRoutes(c: SelfServiceController): Router {
   router.post('/recover/restart', noStore, c.restart);
   router.get('/recover/cancel/:token', noStore, c.showCancel);
   router.post('/recover/cancel', noStore, c.submitCancel);
+  router.post('/recover/reset/open', noStore, c.claimReset);
   router.get('/recover/reset/:token', noStore, c.openReset);
   router.get('/recover/reset', noStore, c.showReset);
   router.post('/recover/reset', noStore, c.submitReset);

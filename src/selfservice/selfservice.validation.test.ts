@@ -29,6 +29,13 @@ describe('registration details', () => {
     expect(checkDetails(noGender, TODAY)).toEqual({ ok: false, errors: { gender: 'register.gender_required' } });
   });
 
+  it('takes only a Vietnamese mobile number (a number abroad or a landline is refused)', () => {
+    for (const phone of ['+88213456789', '+14155550100', '0241234567', '+842412345678']) {
+      expect(checkDetails({ ...valid, phone }, TODAY)).toEqual({ ok: false, errors: { phone: 'register.phone_format' } });
+    }
+    expect(checkDetails({ ...valid, phone: '0351234567' }, TODAY).ok).toBe(true);
+  });
+
   it('refuses names with digits, markup or control characters', () => {
     for (const full_name of ['Nguyễn 2', '<script>', 'An\u0000B', '']) {
       expect(checkDetails({ ...valid, full_name }, TODAY)).toMatchObject({ ok: false, errors: { full_name: 'register.name_format' } });

@@ -49,6 +49,9 @@ export function toE164(input: string): string | undefined {
   return /^\+[1-9]\d{7,14}$/.test(e164) ? e164 : undefined;
 }
 
+/** +84 and a 9-digit mobile number (prefixes 3, 5, 7, 8, 9 since the 2018 renumbering). */
+export const VN_MOBILE = /^\+84[35789]\d{8}$/;
+
 const EMAIL = z.email();
 export function toEmail(input: string): string | undefined {
   const e = input.trim().toLowerCase();
@@ -67,8 +70,11 @@ export function checkDetails(form: z.infer<z.ZodObject<typeof detailsForm>>, tod
   else if (gender && !errors.birthdate && !checkPid(pid, { birthdate, gender }).ok) errors.pid = 'register.pid_inconsistent';
   const fullName = normaliseName(form.full_name);
   if (!validateName(fullName).ok) errors.full_name = 'register.name_format';
+  // A Vietnamese mobile number (Decree 69/2024/ND-CP: a number registered in the citizen's own
+  // name, which for a Vietnamese subscriber is a +84 mobile number). It also keeps registration from
+  // sending codes to premium-rate numbers abroad (SMS pumping).
   const phone = toE164(form.phone);
-  if (!phone) errors.phone = 'register.phone_format';
+  if (!phone || !VN_MOBILE.test(phone)) errors.phone = 'register.phone_format';
   let email: string | null = null;
   if (form.email !== undefined && form.email.trim() !== '') {
     email = toEmail(form.email) ?? null;

@@ -31,7 +31,7 @@ afterAll(async () => { await srv.close(); });
 // per destination) are the test's own.
 beforeEach(() => { now += 61 * MINUTE; });
 
-const { url, submit, post, testLink } = selfServiceSteps(() => srv);
+const { url, submit, post, testLink, openResetLink } = selfServiceSteps(() => srv);
 const advance = () => { now += MINUTE; };
 const steps = { now: () => now, advance };
 const NEW_PASSWORD = 'đường về quê ngoại mùa lúa chín vàng';
@@ -314,6 +314,58 @@ describe('recovery without a second factor', () => {
     now += MINUTE + 1000;
     expect((await start('001090448888', '+84914488009')).codePage.status).toBe(429);
   });
+
+  it('starts naming a phone with numbers that match nothing use up none of its codes', async () => {
+    const c = await citizen();
+    // Five strangers' numbers with the citizen's phone, within the minute and the hour.
+    for (let i = 0; i < 6; i += 1) {
+      const r = await start(`00109047${String(1000 + i)}`, c.phone);
+      expect(r.codePage.status).toBe(200);
+    }
+    // The citizen's own recovery still gets its code at once.
+    const before = messagesTo(srv, c.phone).length;
+    const own = await start(c.pid, c.phone);
+    expect(own.codePage.status).toBe(200);
+    const code = await nextCode(srv, c.phone, before);
+    expect((await submit(own.browser, own.codePage, { code })).text).toContain('name="password_confirm"');
+  });
+
+  it('a matching start within the minute of its phone\'s last code answers alike and sends nothing', async () => {
+    const c = await citizen();
+    // A second account on the same verified phone (a parent's phone, say).
+    seq += 1;
+    const other = await srv.addPerson({ pid: `00109044${String(seq).padStart(4, '0')}`, phone: c.phone, contactsVerified: true });
+    const first = await start(c.pid, c.phone);
+    expect(first.codePage.status).toBe(200);
+    await nextCode(srv, c.phone, messagesTo(srv, c.phone).length - 1);
+    const before = messagesTo(srv, c.phone).length;
+    // One code a minute to a phone: the other account's start gets the usual page, not a 429 (which
+    // would tell a phone on file apart), and no message.
+    const second = await start(other.pid, c.phone);
+    expect(second.codePage.status).toBe(200);
+    expect(normalisePage(second.codePage.text)).toBe(normalisePage(first.codePage.text));
+    await sleep(300);
+    expect(messagesTo(srv, c.phone).length).toBe(before);
+  });
+
+  it('a recovery left open at its password step is void once the owner has taken the account back', async () => {
+    const c = await citizen();
+    // Someone holding the e-mail reaches the password step and waits.
+    const stale = await throughCode(c, c.email);
+    expect(stale.page.text).toContain('name="password_confirm"');
+    // The owner recovers by phone.
+    now += MINUTE + 1000;
+    const owner = await throughCode(c, c.phone);
+    const done = await submit(owner.browser, owner.page, { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD });
+    expect(done.status).toBe(200);
+    // The stale flow's password is refused, and the owner's stays.
+    const other = `${NEW_PASSWORD} lần nữa`;
+    const refused = await submit(stale.browser, stale.page, { password: other, password_confirm: other });
+    expect(refused.status).toBe(400);
+    const hash = (await srv.system.store.persons.findById(c.id))!.passwordHash;
+    expect(await srv.system.hasher.verify(hash, NEW_PASSWORD)).toBe(true);
+    expect(await srv.system.hasher.verify(hash, other)).toBe(false);
+  });
 });
 
 describe('recovery with an authenticator app', () => {
@@ -527,10 +579,14 @@ describe('account reset (every factor lost)', () => {
     expect(resetLinks(c)).toHaveLength(1);
 
     const resetter = new Browser(srv.issuer);
-    const opened = await resetter.request(links[0]!);
-    expect(opened.status).toBe(303);
-    expect(new URL(opened.location!).pathname).toBe('/recover/reset');
-    const pwPage = await resetter.get(opened.location!);
+    // The link's page only shows a button (a link preview opening it uses nothing up)...
+    const confirm = await resetter.get(links[0]!);
+    expect(confirm.status).toBe(200);
+    expect(confirm.text).not.toContain('name="password"');
+    expect((await new Browser(srv.issuer).get(links[0]!)).status).toBe(200);
+    // ...whose press uses the link up and continues in this browser.
+    const pwPage = await submit(resetter, confirm, { token: hiddenField(confirm.text, 'token') });
+    expect(new URL(pwPage.url).pathname).toBe('/recover/reset');
     expect(pwPage.status).toBe(200);
     expect(pwPage.text).toContain('name="password_confirm"');
     // The old password is refused as the new one.
@@ -581,7 +637,7 @@ describe('account reset (every factor lost)', () => {
     now += 61 * MINUTE;
     await srv.system.jobs.runDue();
     const resetter = new Browser(srv.issuer);
-    const pwPage = await resetter.get(resetLinks(c).at(-1)!);
+    const pwPage = await openResetLink(resetter, resetLinks(c).at(-1)!);
     expect(pwPage.text).toContain('name="password_confirm"');
     const canceller = new Browser(srv.issuer);
     const cancelPage = await canceller.get(cancelMail);
@@ -620,7 +676,10 @@ describe('account reset (every factor lost)', () => {
     await withApp(c);
     const { browser, page } = await throughCode(c, c.email);
     const before = messagesTo(srv, c.email).length;
-    const res = await submit(browser, page, { reset: '1' }, 1);
+    // The page offers no reset, says why, and a forged request is refused.
+    expect(page.text).not.toContain('name="reset"');
+    expect(page.text).toMatch(/chưa có số điện thoại đã xác thực/);
+    const res = await post(browser, page, '/recover/factor', { reset: '1' });
     expect(res.status).toBe(400);
     expect(alertText(res.text)).toMatch(/chưa có số điện thoại/);
     now += 25 * 60 * MINUTE;
@@ -672,7 +731,7 @@ describe('a double submit', () => {
     await srv.system.jobs.runDue();
     const link = messagesTo(srv, c.phone).map(linkOf).find((l) => l?.includes('/recover/reset/'));
     const resetter = new Browser(srv.issuer);
-    const pwPage = await resetter.get(link!);
+    const pwPage = await openResetLink(resetter, link!);
     expect(pwPage.text).toContain('name="password_confirm"');
     const [r1, r2] = await Promise.all([
       submit(resetter, pwPage, { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD }),

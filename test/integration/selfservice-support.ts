@@ -95,7 +95,17 @@ export function selfServiceSteps(server: () => TestServer) {
     return url(m[1]!.replace(/&amp;/g, '&'));
   }
 
-  return { url, submit, post, testLink };
+  /**
+   * Follows an account reset's link as its owner does: the link's page changes nothing (an SMS
+   * app's preview opens links), the button uses it up; returns the password page it leads to.
+   */
+  async function openResetLink(browser: Browser, link: string): Promise<Response> {
+    const confirm = await browser.get(link);
+    if (confirm.status !== 200 || !confirm.text.includes('name="token"')) return confirm;
+    return browser.post(url(formAction(confirm.text)), { _csrf: hiddenField(confirm.text, '_csrf'), token: hiddenField(confirm.text, 'token') });
+  }
+
+  return { url, submit, post, testLink, openResetLink };
 }
 
 export interface Details { pid: string; full_name: string; birthdate: string; gender: 'male' | 'female'; phone: string; email?: string }

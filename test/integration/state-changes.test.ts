@@ -435,7 +435,9 @@ const rows: Row[] = [
       await srv.system.jobs.runDue();
       const link = await nextFrom(h.person.phone!, sent, (m) => { const l = linkOf(m); return l && new URL(l).pathname.startsWith('/recover/reset/') ? l : undefined; });
       const browser = new Browser(srv.issuer);
-      const page = await browser.get(link);
+      // The link's page has a button; its press uses the link up and leads to the password step.
+      const confirm = await browser.get(link);
+      const page = await submitTo(browser, confirm, '/recover/reset/open', { token: hiddenField(confirm.text, 'token') });
       const done = await submitTo(browser, page, '/recover/reset', { password: NEW_PASSWORD, password_confirm: NEW_PASSWORD });
       expect(done.status).toBe(200);
       h.person.password = NEW_PASSWORD;
