@@ -302,9 +302,21 @@ export function createRecoveryJourney(deps: {
           ? { ok: true as const, person: now, levelLowered: false, repeated: true, passwordTag: passwordTag(now.passwordHash) }
           : { ok: false as const, reason: 'unavailable' as const };
       };
+      // A post that lost the race to the same form's other post (which took the reset record and is
+      // writing the password) waits for that write, briefly, before comparing (up to 3 s; the write
+      // follows the take at once).
+      const settled = async (normalised: string) => {
+        for (let i = 0; i < 30; i += 1) {
+          const current = await activePerson(flow.personId);
+          if (!current || current.passwordHash !== p.passwordHash) break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        return repeated(normalised);
+      };
       const record = (await deps.store.find(RESET_MODEL, flow.personId)) as (ResetRecord & { consumed?: unknown }) | undefined;
       // Completed already (or being completed): the repeated post's answer, if it is that password.
-      if (!record || record.consumed !== undefined) return repeated(password.normalize('NFC'));
+      if (!record) return repeated(password.normalize('NFC'));
+      if (record.consumed !== undefined) return settled(password.normalize('NFC'));
       if (record.resetId !== flow.resetId || record.status !== 'ready') return { ok: false as const, reason: 'unavailable' as const };
       // Checked against the rules for an account without factors: it will have none.
       const checked = checkNewPassword(password, confirm, { pid: p.pid, birthdate: p.birthdate, hasSecondFactor: false });
@@ -313,7 +325,7 @@ export function createRecoveryJourney(deps: {
       // Hashed before the reset is taken, so that a post losing the race below finds the new password set.
       const newHash = await deps.hasher.hash(checked.normalised);
       // The reset is done once, whatever two tabs do, and a cancel racing it either wins or fails.
-      if (!(await deps.store.consume(RESET_MODEL, flow.personId))) return repeated(checked.normalised);
+      if (!(await deps.store.consume(RESET_MODEL, flow.personId))) return settled(checked.normalised);
       if (!(await replacePassword(p, checked.normalised, newHash))) return { ok: false as const, reason: 'unavailable' as const };
       const factors = await deps.factors.listForPerson(p.id);
       for (const f of factors) await deps.factors.remove(p.id, f.id);
