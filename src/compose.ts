@@ -135,7 +135,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   });
   const notifier = options.notifier ?? createNotifier(config, logger);
   const messageCodes = createMessageCodeService({ store: store.oidc, counters: store.counters, notifier, now: options.now, logger });
-  const notices = createFactorNotices({ notifier, persons: store.persons, counters: store.counters, logger, now: options.now });
+  const notices = createFactorNotices({ notifier, persons: store.persons, counters: store.counters, logger, audit, now: options.now });
   // Self-service registration and recovery (selfservice/), against the population registry.
   const registry = createRegistry(config, { logger, now: options.now });
   const limits = createSelfServiceLimits({ counters: store.counters, now: options.now ?? Date.now });

@@ -10,6 +10,7 @@ import crypto from 'node:crypto';
 import type { CounterRepository, PersonRepository } from '../store/index.js';
 import type { Locale } from '../http/i18n.js';
 import type { ChannelNotifier } from './notifier/index.js';
+import type { AuditService } from '../audit/index.js';
 
 export interface FactorNotices {
   factorAdded(personId: string, type: 'totp' | 'passkey', locale: Locale): Promise<void>;
@@ -40,6 +41,7 @@ const TEXT = {
     registrationAttempt: (when: string) => `dinhdanh: Lúc ${when}, có người đã thử đăng ký tài khoản định danh mới bằng số định danh của bạn. Tài khoản của bạn không thay đổi. Nếu không phải bạn, hãy gọi tổng đài dịch vụ công.`,
     passwordReset: (when: string) => `dinhdanh: Mật khẩu tài khoản định danh của bạn đã được đặt lại lúc ${when}; mọi phiên đăng nhập đã kết thúc. Nếu không phải bạn, hãy gọi tổng đài dịch vụ công ngay.`,
     resetRequested: (when: string, ready: string, url: string) => `dinhdanh: Lúc ${when}, có yêu cầu đặt lại tài khoản định danh của bạn (xóa mọi yếu tố xác thực thứ hai). Nếu không có gì thay đổi, yêu cầu có hiệu lực sau ${ready}. Nếu không phải bạn, hủy ngay tại: ${url}`,
+    resetRequestedNoLink: (when: string, ready: string) => `dinhdanh: Lúc ${when}, có yêu cầu đặt lại tài khoản định danh của bạn (xóa mọi yếu tố xác thực thứ hai), có hiệu lực sau ${ready}. Nếu không phải bạn, hãy gọi tổng đài dịch vụ công ngay.`,
     resetReady: (url: string) => `dinhdanh: Thời gian chờ đã hết. Đặt mật khẩu mới cho tài khoản định danh của bạn tại: ${url} (hiệu lực 24 giờ, dùng một lần).`,
     resetDone: (when: string) => `dinhdanh: Tài khoản định danh của bạn đã được đặt lại lúc ${when}: mật khẩu mới, mọi yếu tố xác thực thứ hai đã bị xóa. Nếu không phải bạn, hãy gọi tổng đài dịch vụ công ngay.`,
     accountSubject: 'Thông báo về tài khoản định danh',
@@ -55,25 +57,57 @@ const TEXT = {
     registrationAttempt: (when: string) => `dinhdanh: At ${when}, someone tried to register a new identification account with your identification number. Your account has not changed. If this was not you, call the public services hotline.`,
     passwordReset: (when: string) => `dinhdanh: The password of your identification account was reset at ${when}; every session has ended. If this was not you, call the public services hotline now.`,
     resetRequested: (when: string, ready: string, url: string) => `dinhdanh: At ${when}, someone asked to reset your identification account (removing every second factor). Unless cancelled, it takes effect after ${ready}. If this was not you, cancel it now: ${url}`,
+    resetRequestedNoLink: (when: string, ready: string) => `dinhdanh: At ${when}, someone asked to reset your identification account (removing every second factor), taking effect after ${ready}. If this was not you, call the public services hotline now.`,
     resetReady: (url: string) => `dinhdanh: The waiting period is over. Set a new password for your identification account at ${url} (valid 24 hours, once).`,
     resetDone: (when: string) => `dinhdanh: Your identification account was reset at ${when}: a new password, every second factor removed. If this was not you, call the public services hotline now.`,
     accountSubject: 'About your identification account',
   },
 } as const;
 
-/** At most this many security notices per destination per hour: the rest are audited, not sent. */
+/**
+ * At most this many notices a destination gets in an hour of the kinds anyone can cause (a
+ * registration tried with the number, a delegation): the rest are audited, not sent. Notices of
+ * what only someone holding the account can do (factors, passwords, account resets) are never held
+ * back by them: they count against an allowance of their own (CRITICAL_NOTICES_PER_HOUR), since an
+ * attacker who could use up a destination's allowance with cheap notices would otherwise silence
+ * the one that tells the owner (NIST SP 800-63B §6.1.2.3, notification of a change).
+ */
 export const NOTICES_PER_HOUR = 5;
+/**
+ * The notices only someone holding the account can cause have an allowance of their own, high
+ * enough never to hide a change and low enough that a stolen session cannot run up the SMS bill.
+ */
+export const CRITICAL_NOTICES_PER_HOUR = 20;
+/** "Someone tried to register your number": at most one a person an hour. */
+export const REGISTRATION_NOTICES_PER_HOUR = 1;
 
-export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: PersonRepository; counters: CounterRepository; logger: Logger; now?: () => number }): FactorNotices {
+interface TellOptions {
+  /** Which notice, for the audit entry of one held back. */
+  kind: string;
+  /** Counted against the destination's allowance of critical notices, which cheap notices cannot use up. */
+  critical?: boolean;
+  /** Only this phone (a link that must reach the verified phone alone). */
+  only?: { phone: string };
+  /** The text for contacts not verified: a notice carrying a link goes only to verified ones. */
+  unverifiedBody?: string;
+}
+
+export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: PersonRepository; counters: CounterRepository; logger: Logger; audit?: AuditService; now?: () => number }): FactorNotices {
   const now = deps.now ?? Date.now;
   const log = deps.logger.child({ component: 'factor-notices' });
 
   const at = (locale: Locale, ms = now()) => new Intl.DateTimeFormat(locale === 'vi' ? 'vi-VN' : 'en-GB', { dateStyle: 'short', timeStyle: 'short', timeZone: 'Asia/Ho_Chi_Minh' }).format(ms);
 
   /** Sends to every contact of the person (or only the phone); true when at least one message went out. */
-  async function tell(personId: string, subject: string, body: string, only?: { phone: string }): Promise<boolean> {
+  const suppressed = (personId: string, kind: string, limit: 'destination' | 'person', channel?: string) => {
+    log.info({ person: personId, notice: kind, limit }, 'security notice not sent: hourly limit');
+    deps.audit?.record('SECURITY_NOTICE_SUPPRESSED', { person: personId, notice: kind, limit, ...(channel ? { channel } : {}) });
+  };
+
+  async function tell(personId: string, subject: string, body: string, options: TellOptions): Promise<boolean> {
     const person = await deps.persons.findById(personId);
     if (!person) return false;
+    const only = options.only;
     if (only) {
       if (!deps.notifier.channels().has('sms')) return false;
       try {
@@ -87,15 +121,17 @@ export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: 
     const channels = deps.notifier.channels();
     // Notices cannot be turned into a way to flood someone's phone or mailbox (or the SMS bill):
     // each destination gets a few an hour, counted atomically before sending.
-    const allowed = async (to: string) => {
-      const key = `notice:${crypto.createHash('sha256').update(to.toLowerCase()).digest('base64url')}`;
+    const allowed = async (to: string, channel: string) => {
+      const max = options.critical ? CRITICAL_NOTICES_PER_HOUR : NOTICES_PER_HOUR;
+      const key = `${options.critical ? 'notice-critical' : 'notice'}:${crypto.createHash('sha256').update(to.toLowerCase()).digest('base64url')}`;
       const state = await deps.counters.increment(key, 60 * 60_000, now());
-      if (state.count > NOTICES_PER_HOUR) log.info({ person: personId }, 'security notice not sent: hourly limit for the destination');
-      return state.count <= NOTICES_PER_HOUR;
+      if (state.count > max) suppressed(personId, options.kind, 'destination', channel);
+      return state.count <= max;
     };
+    const textFor = (verified: boolean) => (verified || options.unverifiedBody === undefined ? body : options.unverifiedBody);
     const sends: Array<Promise<void>> = [];
-    if (person.phone && channels.has('sms') && (await allowed(person.phone))) sends.push(deps.notifier.send({ channel: 'sms', to: person.phone, text: body }));
-    if (person.email && channels.has('email') && (await allowed(person.email))) sends.push(deps.notifier.send({ channel: 'email', to: person.email, subject, text: body }));
+    if (person.phone && channels.has('sms') && (await allowed(person.phone, 'sms'))) sends.push(deps.notifier.send({ channel: 'sms', to: person.phone, text: textFor(person.phoneVerified) }));
+    if (person.email && channels.has('email') && (await allowed(person.email, 'email'))) sends.push(deps.notifier.send({ channel: 'email', to: person.email, subject, text: textFor(person.emailVerified) }));
     let delivered = false;
     for (const result of await Promise.allSettled(sends)) {
       if (result.status === 'rejected') log.warn({ person: personId, code: (result.reason as { code?: string }).code }, 'security notice not delivered');
@@ -106,14 +142,24 @@ export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: 
   const told = async (p: Promise<boolean>) => { await p; };
 
   return {
-    factorAdded: (personId, type, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].added(TEXT[locale][type], at(locale)))),
-    factorRemoved: (personId, type, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].removed(TEXT[locale][type], at(locale)))),
-    delegated: (personId, what) => told(tell(personId, TEXT.vi.delegatedSubject, TEXT.vi.delegated(what.enterprise, what.code, what.role, at('vi')))),
-    registrationAttempt: (personId, locale) => told(tell(personId, TEXT[locale].accountSubject, TEXT[locale].registrationAttempt(at(locale)))),
-    passwordReset: (personId, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].passwordReset(at(locale)))),
+    factorAdded: (personId, type, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].added(TEXT[locale][type], at(locale)), { kind: 'factor_added', critical: true })),
+    factorRemoved: (personId, type, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].removed(TEXT[locale][type], at(locale)), { kind: 'factor_removed', critical: true })),
+    delegated: (personId, what) => told(tell(personId, TEXT.vi.delegatedSubject, TEXT.vi.delegated(what.enterprise, what.code, what.role, at('vi')), { kind: 'delegated' })),
+    async registrationAttempt(personId, locale) {
+      // Anyone who knows a person's details and holds a phone can cause this one: once an hour a person.
+      const state = await deps.counters.increment(`notice-registration:${personId}`, 60 * 60_000, now());
+      if (state.count > REGISTRATION_NOTICES_PER_HOUR) return suppressed(personId, 'registration_attempt', 'person');
+      await tell(personId, TEXT[locale].accountSubject, TEXT[locale].registrationAttempt(at(locale)), { kind: 'registration_attempt' });
+    },
+    passwordReset: (personId, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].passwordReset(at(locale)), { kind: 'password_reset', critical: true })),
     accountResetRequested: (personId, cancelUrl, readyAtMs, locale) =>
-      told(tell(personId, TEXT[locale].subject, TEXT[locale].resetRequested(at(locale), at(locale, readyAtMs), cancelUrl))),
-    accountResetReady: (personId, phone, completeUrl, locale) => tell(personId, TEXT[locale].accountSubject, TEXT[locale].resetReady(completeUrl), { phone }),
-    accountResetDone: (personId, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].resetDone(at(locale)))),
+      told(tell(personId, TEXT[locale].subject, TEXT[locale].resetRequested(at(locale), at(locale, readyAtMs), cancelUrl), {
+        kind: 'account_reset_requested',
+        critical: true,
+        // A mistyped address must not be able to cancel the owner's reset.
+        unverifiedBody: TEXT[locale].resetRequestedNoLink(at(locale), at(locale, readyAtMs)),
+      })),
+    accountResetReady: (personId, phone, completeUrl, locale) => tell(personId, TEXT[locale].accountSubject, TEXT[locale].resetReady(completeUrl), { kind: 'account_reset_ready', critical: true, only: { phone } }),
+    accountResetDone: (personId, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].resetDone(at(locale)), { kind: 'account_reset_done', critical: true })),
   };
 }
