@@ -7,9 +7,9 @@
  */
 import type { Logger } from 'pino';
 import crypto from 'node:crypto';
-import type { CounterRepository, PersonRepository } from '../store/index.js';
+import type { CounterRepository, Person, PersonRepository } from '../store/index.js';
 import type { Locale } from '../http/i18n.js';
-import type { ChannelNotifier } from './notifier/index.js';
+import type { Channel, ChannelNotifier } from './notifier/index.js';
 import type { AuditService } from '../audit/index.js';
 
 export interface FactorNotices {
@@ -66,75 +66,96 @@ const TEXT = {
 
 /**
  * At most this many notices a destination gets in an hour of the kinds anyone can cause (a
- * registration tried with the number, a delegation): the rest are audited, not sent. Notices of
- * what only someone holding the account can do (factors, passwords, account resets) are never held
- * back by them: they count against an allowance of their own (CRITICAL_NOTICES_PER_HOUR), since an
- * attacker who could use up a destination's allowance with cheap notices would otherwise silence
- * the one that tells the owner (NIST SP 800-63B §6.1.2.3, notification of a change).
+ * registration tried with the number, a delegation): the rest are audited, not sent, so notices
+ * cannot be turned into a way to flood someone's phone or mailbox (or the SMS bill).
  */
 export const NOTICES_PER_HOUR = 5;
 /**
- * The notices only someone holding the account can cause have an allowance of their own, high
- * enough never to hide a change and low enough that a stolen session cannot run up the SMS bill.
+ * The notices only someone holding the account can cause (factor changes, password and account
+ * resets) are what tells the owner of a change they did not make (ASVS 4.0.3 V2.2.3 and V2.5.5;
+ * NIST SP 800-63B §6.1.2.1): they are never counted against NOTICES_PER_HOUR, which anyone can use
+ * up with cheap notices, and have an allowance of their own per destination instead. It is high
+ * enough that the first notices of any hour always go out (an owner whose session was stolen hears
+ * of it many times over before anything is held back) and bounds what a stolen session that adds
+ * and removes factors in a loop can cost in SMS.
  */
 export const CRITICAL_NOTICES_PER_HOUR = 20;
-/** "Someone tried to register your number": at most one a person an hour. */
+/**
+ * "Someone tried to register your number": at most one a person an hour, counted before the
+ * destination's allowance. Anyone who knows a person's details can cause it with a phone of their
+ * own, so repeating it must neither flood the person nor use up their destinations' allowance.
+ */
 export const REGISTRATION_NOTICES_PER_HOUR = 1;
+
+const HOUR_MS = 60 * 60_000;
+
+type NoticeKind =
+  | 'factor_added' | 'factor_removed' | 'delegated' | 'registration_attempt'
+  | 'password_reset' | 'account_reset_requested' | 'account_reset_ready' | 'account_reset_done';
 
 interface TellOptions {
   /** Which notice, for the audit entry of one held back. */
-  kind: string;
+  kind: NoticeKind;
   /** Counted against the destination's allowance of critical notices, which cheap notices cannot use up. */
   critical?: boolean;
-  /** Only this phone (a link that must reach the verified phone alone). */
-  only?: { phone: string };
   /** The text for contacts not verified: a notice carrying a link goes only to verified ones. */
   unverifiedBody?: string;
 }
 
-export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: PersonRepository; counters: CounterRepository; logger: Logger; audit?: AuditService; now?: () => number }): FactorNotices {
+interface Contact { channel: Channel; to: string; verified: boolean }
+
+export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: PersonRepository; counters: CounterRepository; logger: Logger; audit: AuditService; now?: () => number }): FactorNotices {
   const now = deps.now ?? Date.now;
   const log = deps.logger.child({ component: 'factor-notices' });
 
   const at = (locale: Locale, ms = now()) => new Intl.DateTimeFormat(locale === 'vi' ? 'vi-VN' : 'en-GB', { dateStyle: 'short', timeStyle: 'short', timeZone: 'Asia/Ho_Chi_Minh' }).format(ms);
 
-  /** Sends to every contact of the person (or only the phone); true when at least one message went out. */
-  const suppressed = (personId: string, kind: string, limit: 'destination' | 'person', channel?: string) => {
-    log.info({ person: personId, notice: kind, limit }, 'security notice not sent: hourly limit');
-    deps.audit?.record('SECURITY_NOTICE_SUPPRESSED', { person: personId, notice: kind, limit, ...(channel ? { channel } : {}) });
+  /** The person's contacts this deployment can deliver to. */
+  const contactsOf = (person: Person): Contact[] => {
+    const channels = deps.notifier.channels();
+    const contacts: Contact[] = [];
+    if (person.phone && channels.has('sms')) contacts.push({ channel: 'sms', to: person.phone, verified: person.phoneVerified });
+    if (person.email && channels.has('email')) contacts.push({ channel: 'email', to: person.email, verified: person.emailVerified });
+    return contacts;
   };
 
+  /**
+   * A notice held back by a limit is audited, not only logged: a run of them is the trace of
+   * someone flooding a contact or trying to keep the owner from hearing about their account. For
+   * the person's limit, `channel` lists every channel the notice would have gone on.
+   */
+  const suppressed = (personId: string, kind: NoticeKind, limit: 'destination' | 'person', channel: Channel | Channel[]) => {
+    log.info({ person: personId, notice: kind, limit, channel }, 'security notice not sent: hourly limit');
+    deps.audit.record('SECURITY_NOTICE_SUPPRESSED', { person: personId, notice: kind, channel, limit });
+  };
+
+  /** Counts one notice to the contact, atomically before sending; false (and audited) when over the allowance. */
+  const allowed = async (personId: string, contact: Contact, options: TellOptions) => {
+    const max = options.critical ? CRITICAL_NOTICES_PER_HOUR : NOTICES_PER_HOUR;
+    const key = `${options.critical ? 'notice-critical' : 'notice'}:${crypto.createHash('sha256').update(contact.to.toLowerCase()).digest('base64url')}`;
+    const state = await deps.counters.increment(key, HOUR_MS, now());
+    if (state.count <= max) return true;
+    suppressed(personId, options.kind, 'destination', contact.channel);
+    return false;
+  };
+
+  /** Sends to every contact of the person; true when at least one message went out. */
   async function tell(personId: string, subject: string, body: string, options: TellOptions): Promise<boolean> {
     const person = await deps.persons.findById(personId);
     if (!person) return false;
-    const only = options.only;
-    if (only) {
-      if (!deps.notifier.channels().has('sms')) return false;
-      try {
-        await deps.notifier.send({ channel: 'sms', to: only.phone, text: body });
-        return true;
-      } catch (err) {
-        log.warn({ person: personId, code: (err as { code?: string }).code }, 'account notice not delivered');
-        return false;
-      }
-    }
-    const channels = deps.notifier.channels();
-    // Notices cannot be turned into a way to flood someone's phone or mailbox (or the SMS bill):
-    // each destination gets a few an hour, counted atomically before sending.
-    const allowed = async (to: string, channel: string) => {
-      const max = options.critical ? CRITICAL_NOTICES_PER_HOUR : NOTICES_PER_HOUR;
-      const key = `${options.critical ? 'notice-critical' : 'notice'}:${crypto.createHash('sha256').update(to.toLowerCase()).digest('base64url')}`;
-      const state = await deps.counters.increment(key, 60 * 60_000, now());
-      if (state.count > max) suppressed(personId, options.kind, 'destination', channel);
-      return state.count <= max;
-    };
-    const textFor = (verified: boolean) => (verified || options.unverifiedBody === undefined ? body : options.unverifiedBody);
     const sends: Array<Promise<void>> = [];
-    if (person.phone && channels.has('sms') && (await allowed(person.phone, 'sms'))) sends.push(deps.notifier.send({ channel: 'sms', to: person.phone, text: textFor(person.phoneVerified) }));
-    if (person.email && channels.has('email') && (await allowed(person.email, 'email'))) sends.push(deps.notifier.send({ channel: 'email', to: person.email, subject, text: textFor(person.emailVerified) }));
+    for (const contact of contactsOf(person)) {
+      if (!(await allowed(personId, contact, options))) continue;
+      // A link (the account reset's cancel link) goes only to a contact proven to be the owner's: a
+      // mistyped or someone else's address must not be able to cancel the owner's reset (NIST SP
+      // 800-63B §6.1.2.3 binds recovery to verified contacts). The unverified contact is still
+      // told, without the link.
+      const text = contact.verified || options.unverifiedBody === undefined ? body : options.unverifiedBody;
+      sends.push(deps.notifier.send(contact.channel === 'email' ? { channel: 'email', to: contact.to, subject, text } : { channel: 'sms', to: contact.to, text }));
+    }
     let delivered = false;
     for (const result of await Promise.allSettled(sends)) {
-      if (result.status === 'rejected') log.warn({ person: personId, code: (result.reason as { code?: string }).code }, 'security notice not delivered');
+      if (result.status === 'rejected') log.warn({ person: personId, notice: options.kind, code: (result.reason as { code?: string }).code }, 'security notice not delivered');
       else delivered = true;
     }
     return delivered;
@@ -146,9 +167,12 @@ export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: 
     factorRemoved: (personId, type, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].removed(TEXT[locale][type], at(locale)), { kind: 'factor_removed', critical: true })),
     delegated: (personId, what) => told(tell(personId, TEXT.vi.delegatedSubject, TEXT.vi.delegated(what.enterprise, what.code, what.role, at('vi')), { kind: 'delegated' })),
     async registrationAttempt(personId, locale) {
-      // Anyone who knows a person's details and holds a phone can cause this one: once an hour a person.
-      const state = await deps.counters.increment(`notice-registration:${personId}`, 60 * 60_000, now());
-      if (state.count > REGISTRATION_NOTICES_PER_HOUR) return suppressed(personId, 'registration_attempt', 'person');
+      const state = await deps.counters.increment(`notice-registration:${personId}`, HOUR_MS, now());
+      if (state.count > REGISTRATION_NOTICES_PER_HOUR) {
+        const person = await deps.persons.findById(personId);
+        if (person) suppressed(personId, 'registration_attempt', 'person', contactsOf(person).map((c) => c.channel));
+        return;
+      }
       await tell(personId, TEXT[locale].accountSubject, TEXT[locale].registrationAttempt(at(locale)), { kind: 'registration_attempt' });
     },
     passwordReset: (personId, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].passwordReset(at(locale)), { kind: 'password_reset', critical: true })),
@@ -156,10 +180,22 @@ export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: 
       told(tell(personId, TEXT[locale].subject, TEXT[locale].resetRequested(at(locale), at(locale, readyAtMs), cancelUrl), {
         kind: 'account_reset_requested',
         critical: true,
-        // A mistyped address must not be able to cancel the owner's reset.
         unverifiedBody: TEXT[locale].resetRequestedNoLink(at(locale), at(locale, readyAtMs)),
       })),
-    accountResetReady: (personId, phone, completeUrl, locale) => tell(personId, TEXT[locale].accountSubject, TEXT[locale].resetReady(completeUrl), { kind: 'account_reset_ready', critical: true, only: { phone } }),
+    async accountResetReady(personId, phone, completeUrl, locale) {
+      // The link that completes the reset goes to the verified phone alone, and is never held back
+      // by an allowance: the reset cannot be completed any other way. The caller checks the phone;
+      // checked again here, since a link must never reach a contact that is not proven.
+      const person = await deps.persons.findById(personId);
+      if (!person || person.phone !== phone || !person.phoneVerified || !deps.notifier.channels().has('sms')) return false;
+      try {
+        await deps.notifier.send({ channel: 'sms', to: phone, text: TEXT[locale].resetReady(completeUrl) });
+        return true;
+      } catch (err) {
+        log.warn({ person: personId, notice: 'account_reset_ready', code: (err as { code?: string }).code }, 'account notice not delivered');
+        return false;
+      }
+    },
     accountResetDone: (personId, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].resetDone(at(locale)), { kind: 'account_reset_done', critical: true })),
   };
 }
