@@ -27,7 +27,7 @@ import { createOrgContexts, createOrgJobHandlers } from './provider/org-access.j
 import { ACCOUNT_LOCKED_JOB, createAccountAdmin, type AccountAdmin, type AccountState } from './accounts/index.js';
 import { createOrgService, type OrgService } from './orgs/index.js';
 import { createRegistry } from './registry/index.js';
-import { createFlows, createRecoveryJourney, createRegistrationService, createSelfServiceLimits } from './selfservice/index.js';
+import { createFlows, createPendingResets, createRecoveryJourney, createRegistrationService, createSelfServiceLimits } from './selfservice/index.js';
 import { type FactorNotices, createFactorNotices, createMessageCodeService, createNotifier, createPasskeyService, createRecoveryService, createTotpService } from './mfa/index.js';
 
 export interface System {
@@ -120,7 +120,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   });
   const accountAdmin = createAccountAdmin({
     persons: store.persons, factors: store.factors, recoveryCodes: store.recoveryCodes, counters: store.counters, evidence: store.accountEvidence,
-    state, audit, now: options.now,
+    state, audit, pendingReset: createPendingResets(store.oidc), now: options.now,
   });
   for (const handler of createOrgJobHandlers({
     provider: providerRef, orgs: store.orgs, service: orgs, revokeGrant: access.revokeGrant, notifyPortals, audit,

@@ -15,6 +15,7 @@ import { createLogoutNotifier } from './provider/backchannel-logout.js';
 import { createSessionLifecycle } from './provider/session-lifecycle.js';
 import { createOrgService } from './orgs/index.js';
 import type { ChannelNotifier } from './mfa/notifier/index.js';
+import { createPendingResets } from './selfservice/recovery.service.js';
 
 export function createLogger(config: Config): Logger {
   return pino({
@@ -155,7 +156,7 @@ export async function composeServices(config: Config, options: ComposeOptions = 
   const changes = createAccountChanges({ store, portals, audit, logger, now: options.now });
   const accountAdmin = createAccountAdmin({
     persons: store.persons, factors: store.factors, recoveryCodes: store.recoveryCodes, counters: store.counters, evidence: store.accountEvidence,
-    state: changes.state, audit, now: options.now,
+    state: changes.state, audit, pendingReset: createPendingResets(store.oidc), now: options.now,
   });
   const portalAdmin = createPortalAdmin({ repo: store.portals, access: changes.access, audit });
   return { config, logger, keys, store, secretBox, keyEncryptionBox, audit, hasher, portals, portalAdmin, accounts, orgs, accountAdmin, ...changes };

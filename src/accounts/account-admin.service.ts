@@ -59,6 +59,11 @@ export function createAccountAdmin(deps: {
   evidence: AccountEvidenceRepository;
   state: AccountState;
   audit: AuditService;
+  /** A pending self-service account reset (selfservice/recovery.service.ts). */
+  pendingReset?: {
+    find(personId: string): Promise<{ requestedAt: number; readyAt: number; status: 'pending' | 'ready' } | undefined>;
+    drop(personId: string): Promise<boolean>;
+  };
   now?: () => number;
 }) {
   const now = deps.now ?? Date.now;
@@ -81,6 +86,7 @@ export function createAccountAdmin(deps: {
       const p = await person(pid);
       const factors = (await deps.factors.listForPerson(p.id)).filter((f) => f.confirmed);
       const evidence = await deps.evidence.listForPerson(p.id);
+      const reset = await deps.pendingReset?.find(p.id);
       return {
         id: p.id,
         pid: maskPid(p.pid),
@@ -90,6 +96,8 @@ export function createAccountAdmin(deps: {
         created_at: new Date(p.createdAt).toISOString(),
         factors: factors.map((f) => ({ type: f.type, label: f.label, created_at: new Date(f.createdAt).toISOString() })),
         recovery_codes_left: await deps.recoveryCodes.countUnused(p.id),
+        // A reset the citizen asked for online (every factor lost): when its link goes (or went) to the phone.
+        account_reset: reset ? { status: reset.status, requested_at: new Date(reset.requestedAt).toISOString(), ready_at: new Date(reset.readyAt).toISOString() } : null,
         actions: evidence.map((e) => ({
           action: e.action, reason: e.reason, operator: e.operator, at: new Date(e.createdAt).toISOString(),
           evidence: typeof e.evidence.documentNumber === 'string' ? { ...e.evidence, documentNumber: maskDocument(e.evidence.documentNumber) } : e.evidence,
@@ -153,6 +161,9 @@ export function createAccountAdmin(deps: {
       await deps.recoveryCodes.removeAll(p.id);
       await deps.counters.reset(`mfa-fail:${p.id}`);
       await deps.state.apply('reset-mfa', p);
+      // Done at the counter: a reset asked for online is moot, and its link must not reset again.
+      const droppedReset = (await deps.pendingReset?.drop(p.id)) ?? false;
+      if (droppedReset) deps.audit.record('ACCOUNT_RESET_CANCELLED', { person: p.id, operator: act.operator, reason: 'reset-mfa at the counter' });
       const evidenceId = await record(p, 'reset-mfa', { ...act, reason }, { verification: proof, factorsRemoved: factors.length });
       deps.audit.record('ACCOUNT_MFA_RESET', { person: p.id, pid: maskPid(p.pid), operator: act.operator, reason, evidence: evidenceId, factors_removed: factors.length });
       return { person: p, removed: factors.length };

@@ -69,6 +69,7 @@ export function registerAccountCommands(program: Command, cli: CliContext): void
         `${shown.pid}  ${shown.name}  level ${shown.level}  ${shown.status}  (${shown.id})`,
         ...shown.factors.map((f) => `  factor ${f.type}  ${f.label}  since ${f.created_at}`),
         `  recovery codes left: ${shown.recovery_codes_left}`,
+        ...(shown.account_reset ? [`  account reset asked online ${shown.account_reset.requested_at}: ${shown.account_reset.status}, link to the phone ${shown.account_reset.status === 'ready' ? 'sent' : 'at'} ${shown.account_reset.ready_at} (accounts reset-mfa at the counter drops it)`] : []),
         ...shown.actions.map((a) => `  ${a.at}  ${a.action} by ${a.operator}: ${a.reason}`),
       ].join('\n'));
     });

@@ -42,6 +42,33 @@ interface ResetRecord {
   locale: Locale;
 }
 
+/**
+ * A person's pending account reset, as the operators' tools see it: `accounts show` lists it, and an
+ * operator's `accounts reset-mfa` (the person re-verified at the counter) drops it — its link would
+ * otherwise still arrive and reset the account again.
+ */
+export interface PendingResets {
+  find(personId: string): Promise<{ requestedAt: number; readyAt: number; status: 'pending' | 'ready' } | undefined>;
+  /** Drops the pending reset, if any (its links then open nothing); true when there was one. */
+  drop(personId: string): Promise<boolean>;
+}
+
+export function createPendingResets(store: OidcModelStore): PendingResets {
+  return {
+    async find(personId) {
+      const r = (await store.find(RESET_MODEL, personId)) as (ResetRecord & { consumed?: unknown }) | undefined;
+      if (!r || r.consumed !== undefined || typeof r.readyAt !== 'number') return undefined;
+      return { requestedAt: r.requestedAt, readyAt: r.readyAt, status: r.status };
+    },
+    async drop(personId) {
+      // The same atomic step as a cancel or a completion: whichever comes first decides.
+      if (!(await store.consume(RESET_MODEL, personId))) return false;
+      await store.destroy(RESET_MODEL, personId);
+      return true;
+    },
+  };
+}
+
 interface ResetToken {
   personId: string;
   resetId: string;

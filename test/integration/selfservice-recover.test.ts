@@ -614,6 +614,24 @@ describe('account reset (every factor lost)', () => {
     expect(enrol.text).toContain('data-testid="totp-secret"');
   });
 
+  it('operators see a pending reset, and a reset of second factors at the counter drops it (no link goes out after)', async () => {
+    const c = await citizen();
+    await withApp(c);
+    await requestReset(c);
+    const shown = await srv.system.accountAdmin.show(c.pid);
+    expect(shown.account_reset).toMatchObject({ status: 'pending' });
+    await srv.system.accountAdmin.resetMfa(c.pid, { operator: 'ops.counter', reason: 'citizen at the counter, card checked' }, 'CCCD checked in person at the counter');
+    expect((await srv.system.accountAdmin.show(c.pid)).account_reset).toBeNull();
+    now += 61 * MINUTE;
+    await srv.system.jobs.runDue();
+    await sleep(100);
+    expect(resetLinks(c)).toHaveLength(0);
+    await srv.system.audit.flush();
+    const cancelled = (await srv.system.store.audit.list(0, 100_000)).filter((e) => e.event === 'ACCOUNT_RESET_CANCELLED' && e.details.person === c.id);
+    expect(cancelled).toHaveLength(1);
+    expect(cancelled[0]!.details.operator).toBe('ops.counter');
+  });
+
   it('cancelled after the link went out: the link no longer works', async () => {
     const c = await citizen();
     await withApp(c);
