@@ -25,6 +25,9 @@ import { startTestServer, type TestServer } from '../helpers/harness.js';
 import { authRequest, discover, redeem, type Portal } from '../helpers/rp.js';
 import { translator } from '../../src/http/i18n.js';
 
+/** axe-core's bundle, run in the page through the DevTools protocol (which the pages' CSP does not govern). */
+const AXE_SOURCE = fs.readFileSync(path.join(process.cwd(), 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+
 jest.setTimeout(90000);
 
 const { describeBrowser, suite: SUITE } = browserSuite('self-service registration in headless Chromium');
@@ -106,6 +109,16 @@ async function newPhone(options: { javaScriptEnabled?: boolean } = {}): Promise<
   const context = await browser.newContext({ ...PHONE, javaScriptEnabled: options.javaScriptEnabled ?? true });
   const page = await context.newPage();
   return { context, page };
+}
+
+/** WCAG 2.1 A and AA rules that axe-core finds broken on the page (id and the first offending element). */
+async function axeViolations(page: Page): Promise<Array<{ id: string; target: string }>> {
+  await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: Array<{ id: string; nodes: Array<{ target: unknown[] }> }> }> } }).axe;
+    const result = await axe.run((globalThis as unknown as { document: unknown }).document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return result.violations.map((v) => ({ id: v.id, target: JSON.stringify(v.nodes[0]?.target ?? []) }));
+  });
 }
 
 async function scrollWidth(page: Page): Promise<number> {
@@ -201,7 +214,12 @@ async function openRegisterFromPortal(page: Page) {
  */
 async function registerThroughBrowser(page: Page, person: Citizen, opts: { checkLayout?: boolean } = {}) {
   const { portal, config, req, uid } = await openRegisterFromPortal(page);
-  const fits = async () => { if (opts.checkLayout) expect(await scrollWidth(page)).toBeLessThanOrEqual(360); };
+  // Each page fits a 360 px phone and breaks no WCAG 2.1 AA rule axe-core checks.
+  const fits = async () => {
+    if (!opts.checkLayout) return;
+    expect(await scrollWidth(page)).toBeLessThanOrEqual(360);
+    expect(await axeViolations(page)).toEqual([]);
+  };
   await fits();
 
   // 1. The details, each field found through its visible label.
@@ -389,7 +407,28 @@ describeBrowser(SUITE, () => {
       // The page with its errors still fits, and its inputs are still labelled.
       expect(await scrollWidth(page)).toBeLessThanOrEqual(360);
       expect((await controlsWithLabels(page)).filter((c) => c.label === '')).toEqual([]);
+      expect(await axeViolations(page)).toEqual([]);
       await page.screenshot({ path: '/tmp/dinhdanh-register-360-errors.png', fullPage: true });
+      expect({ csp: w.cspViolations, page: w.pageErrors }).toEqual({ csp: [], page: [] });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('fits /recover in 360 px with no WCAG 2.1 AA violation found by axe-core, before and after a wrong entry', async () => {
+    const { context, page } = await newPhone();
+    try {
+      const w = await watch(page);
+      await page.goto(`${srv.issuer}/recover`);
+      await expect(page.locator('h1').textContent()).resolves.toBe(vi('recover.title'));
+      expect(await scrollWidth(page)).toBeLessThanOrEqual(360);
+      expect(await axeViolations(page)).toEqual([]);
+      await page.getByLabel(vi('login.identifier'), { exact: true }).fill('12345');
+      await page.getByLabel(vi('recover.contact'), { exact: true }).fill('not a contact');
+      await submitAndWaitForPost(page, () => page.getByRole('button', { name: vi('recover.submit'), exact: true }).click(), '/recover');
+      await expect(page.getByRole('alert').textContent()).resolves.toContain(vi('selfservice.fix_fields'));
+      expect(await scrollWidth(page)).toBeLessThanOrEqual(360);
+      expect(await axeViolations(page)).toEqual([]);
       expect({ csp: w.cspViolations, page: w.pageErrors }).toEqual({ csp: [], page: [] });
     } finally {
       await context.close();
