@@ -12,6 +12,7 @@ import type { MessageKey } from '../http/i18n.js';
 import { localeFor } from '../http/locale.js';
 import { csrfBinding, formatDate, readAccountPost } from './account-http.js';
 import type { Renderer } from '../http/render.js';
+import { sessionTimeoutData } from '../http/site.routes.js';
 import { ipBucket } from '../accounts/index.js';
 import type { AccountSession, SessionDirectory } from '../provider/account-session.js';
 import type { AccountState } from '../accounts/index.js';
@@ -59,6 +60,7 @@ export function createSessionsController(deps: SessionsDeps) {
       title: t('account.sessions_title'),
       notice: notice ? t(notice) : null,
       csrf: deps.csrf.token(binding(session)),
+      sessionTimeout: sessionTimeoutData(deps.csrf.token(binding(session))),
       others: live.some((s) => s.uid !== session.uid),
       sessions: live.map((s) => ({
         uid: s.uid,

@@ -21,12 +21,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import { type Browser, type BrowserContext, type Page, type Request, type Response } from 'playwright-core';
 import { browserSuite, launchChromium } from '../helpers/chromium.js';
+import { axeViolations } from '../helpers/axe.js';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
 import { authRequest, discover, redeem, type Portal } from '../helpers/rp.js';
 import { translator } from '../../src/http/i18n.js';
-
-/** axe-core's bundle, run in the page through the DevTools protocol (which the pages' CSP does not govern). */
-const AXE_SOURCE = fs.readFileSync(path.join(process.cwd(), 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 
 jest.setTimeout(90000);
 
@@ -109,16 +107,6 @@ async function newPhone(options: { javaScriptEnabled?: boolean } = {}): Promise<
   const context = await browser.newContext({ ...PHONE, javaScriptEnabled: options.javaScriptEnabled ?? true });
   const page = await context.newPage();
   return { context, page };
-}
-
-/** WCAG 2.1 A and AA rules that axe-core finds broken on the page (id and the first offending element). */
-async function axeViolations(page: Page): Promise<Array<{ id: string; target: string }>> {
-  await page.evaluate(AXE_SOURCE);
-  return page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: Array<{ id: string; nodes: Array<{ target: unknown[] }> }> }> } }).axe;
-    const result = await axe.run((globalThis as unknown as { document: unknown }).document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return result.violations.map((v) => ({ id: v.id, target: JSON.stringify(v.nodes[0]?.target ?? []) }));
-  });
 }
 
 async function scrollWidth(page: Page): Promise<number> {
