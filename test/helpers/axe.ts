@@ -35,3 +35,30 @@ export async function axeViolations(page: Page, tags: readonly string[] = WCAG21
 export function serious(violations: AxeViolation[]): AxeViolation[] {
   return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
+
+/**
+ * Form controls (inputs other than hidden ones, selects, text areas, buttons) whose accessible name,
+ * as axe-core computes it (HTML-AAM and accname: label, aria-label(ledby), title, content), is
+ * empty — WCAG 2.1 SC 1.3.1 and 4.1.2. Each is described as `tag[name="…"]#id`. Only rendered
+ * controls count (`checkVisibility()`): what is not rendered — a closed `<dialog>` or `<details>`, a
+ * `hidden` block — has no accessible name by definition, so open such parts first to check them.
+ */
+export async function unnamedControls(page: Page): Promise<string[]> {
+  await page.evaluate(AXE_SOURCE);
+  return page.evaluate(() => {
+    interface El { tagName: string; id: string; getAttribute(n: string): string | null; checkVisibility(): boolean }
+    const g = globalThis as unknown as {
+      document: { querySelectorAll(s: string): ArrayLike<El> };
+      axe: { _tree?: unknown; setup(node: unknown): unknown; teardown(): void; commons: { text: { accessibleText(el: El): string } } };
+    };
+    if (g.axe._tree) g.axe.teardown();
+    g.axe.setup(g.document);
+    try {
+      return Array.from(g.document.querySelectorAll('input:not([type="hidden"]), select, textarea, button'))
+        .filter((el) => el.checkVisibility() && g.axe.commons.text.accessibleText(el).trim() === '')
+        .map((el) => `${el.tagName.toLowerCase()}[name="${el.getAttribute('name') ?? ''}"]#${el.id}`);
+    } finally {
+      g.axe.teardown();
+    }
+  });
+}
