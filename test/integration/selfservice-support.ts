@@ -154,3 +154,53 @@ export async function redeemAt(config: oidc.Configuration, req: AuthRequest, res
 }
 
 export { authRequest };
+
+/** The clock a test moves: the server's `now`, and a step to a new time step (each app code is accepted once). */
+export interface TestClock { now: () => number; advance: () => void }
+
+/**
+ * Opens an account page in `browser` as a person would: when the page sends them to sign in (the
+ * account area is a first-party client of the provider), the password, then an app code when the
+ * person has one (`secret`); signing in may land on /account, so the page asked for is opened again.
+ */
+export async function openAccountPage(
+  srv: TestServer,
+  browser: Browser,
+  person: { pid: string; password: string; secret?: string },
+  pagePath: string,
+  clock: TestClock,
+): Promise<Response> {
+  const url = (p: string) => new URL(p, srv.issuer).href;
+  const submit = (res: Response, fields: Record<string, string>) => browser.post(url(formAction(res.text)), { _csrf: hiddenField(res.text, '_csrf'), ...fields });
+  let page = await browser.get(url(pagePath));
+  if (page.status === 200 && page.text.includes('name="identifier"')) page = await submit(page, { identifier: person.pid, password: person.password });
+  if (page.status === 200 && page.text.includes('name="code"') && person.secret) {
+    clock.advance();
+    page = await submit(page, { code: await totpCode(person.secret, clock.now()) });
+  }
+  if (new URL(page.url).pathname !== new URL(url(pagePath)).pathname) page = await browser.get(url(pagePath));
+  return page;
+}
+
+/**
+ * Adds an authenticator app at /account/security (the current password, the seed shown, a first
+ * code); returns the seed and the recovery codes the page showed.
+ */
+export async function enrolAppInAccount(
+  srv: TestServer,
+  browser: Browser,
+  person: { pid: string; password: string },
+  clock: TestClock,
+): Promise<{ secret: string; recoveryCodes: string[] }> {
+  const url = (p: string) => new URL(p, srv.issuer).href;
+  const page = await openAccountPage(srv, browser, person, '/account/security', clock);
+  expect(page.status).toBe(200);
+  const enrol = await browser.post(url('/account/security/totp'), { _csrf: hiddenField(page.text, '_csrf'), current_password: person.password });
+  const secret = totpSecret(enrol.text);
+  const done = await browser.post(url('/account/security/totp/confirm'), {
+    _csrf: hiddenField(enrol.text, '_csrf'), factor: hiddenField(enrol.text, 'factor'), code: await totpCode(secret, clock.now()),
+  });
+  const recoveryCodes = [...done.text.matchAll(/data-testid="recovery-code">([A-Z0-9-]+)</g)].map((m) => m[1]!);
+  expect(recoveryCodes.length).toBeGreaterThan(0);
+  return { secret, recoveryCodes };
+}
