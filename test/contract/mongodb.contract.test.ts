@@ -75,8 +75,8 @@ if (uri) {
       // missing field, so the behaviour is the same; the contract checks that behaviour).
       const info = await db.admin().command({ buildInfo: 1 });
       const reportsSparse = typeof info.ferretdbVersion !== 'string';
-      const [first] = await db.collection<{ _id: number; skipped: string[] }>('schema_migrations').find({ _id: 1 }).toArray();
-      const skipped = new Set(first?.skipped ?? []);
+      const applied = await db.collection<{ _id: number; skipped: string[] }>('schema_migrations').find({}).toArray();
+      const skipped = new Set(applied.flatMap((m) => m.skipped ?? []));
       for (const spec of mongoMigrations.flatMap((m) => m.collections)) {
         const indexes = await db.collection(spec.name).listIndexes().toArray();
         for (const index of spec.indexes) {
@@ -107,7 +107,52 @@ if (uri) {
       await expect(store.oidc.find('Session', operator)).rejects.toBeInstanceOf(TypeError);
       await expect(store.counters.get(operator, 0)).rejects.toBeInstanceOf(TypeError);
       await expect(store.recoveryCodes.consume(person.id, operator, 0)).rejects.toBeInstanceOf(TypeError);
-      await expect(store.persons.findById(person.id)).resolves.toMatchObject({ passwordHash: 'h' });
+      await expect(store.persons.updateContacts(operator, 0, [], null)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.persons.updateContacts(person.id, operator as unknown as number, [], null)).rejects.toBeInstanceOf(TypeError);
+      const contact = { id: 'c', kind: 'phone' as const, value: operator, verified: true, addedAt: 1, verifiedAt: 1 };
+      await expect(store.persons.updateContacts(person.id, 0, [contact], null)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.persons.updateContacts(person.id, 0, [], operator)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.persons.setAttention(operator, null)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.persons.setPasswordResetRequired(operator, true)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.activity.find(person.id, operator)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.activity.find(operator, 'x')).rejects.toBeInstanceOf(TypeError);
+      await expect(store.activity.list(operator, { since: 0, limit: 10 })).rejects.toBeInstanceOf(TypeError);
+      await expect(store.activity.list(person.id, { since: 0, before: { at: 1, id: operator }, limit: 10 })).rejects.toBeInstanceOf(TypeError);
+      await expect(store.persons.findById(person.id)).resolves.toMatchObject({ passwordHash: 'h', contacts: [], contactsRev: 0 });
+    });
+
+    it('reads a person document from before contact lists (fields absent) with defaults; its first change finds no revision as 0', async () => {
+      const store = track(await createStore(uri));
+      const id = randomUUID();
+      // As version-2 code wrote it: none of the newer fields.
+      await db.collection('persons').insertOne({
+        _id: id as never, pid: `9${String(Date.now()).slice(-11)}`, name: 'Lê Văn Cũ', familyName: 'Lê', givenName: 'Văn Cũ', birthdate: '1970-05-06',
+        gender: 'male', email: 'cu@example.vn', emailVerified: false, phone: '+84907777777', phoneVerified: true, address: null, level: 1,
+        passwordHash: 'h', status: 'locked', createdAt: 1000, updatedAt: 2000,
+      });
+      const person = await store.persons.findById(id);
+      expect(person).toMatchObject({
+        status: 'locked', lockReason: null, contactsRev: 0, noticeContact: null, passwordResetRequired: false, attention: null, accessRevokedBefore: null,
+        contacts: [
+          { id: 'phone-0', kind: 'phone', value: '+84907777777', verified: true, addedAt: 1000, verifiedAt: 1000 },
+          { id: 'email-0', kind: 'email', value: 'cu@example.vn', verified: false, addedAt: 1000, verifiedAt: null },
+        ],
+      });
+      // Exported as a record without a stored list.
+      const exported: Record<string, unknown>[] = [];
+      for await (const r of store.copy.exportAll('persons')) if (r.id === id) exported.push(r);
+      expect(exported).toEqual([expect.objectContaining({ contacts: null, contactsRev: 0, lockReason: null, passwordResetRequired: false, attention: null })]);
+      // Two first changes at once from revision 0: one lands.
+      const [phone] = person!.contacts;
+      const results = await Promise.all([
+        store.persons.updateContacts(id, 0, [phone!], null),
+        store.persons.updateContacts(id, 0, [], null),
+        store.persons.updateContacts(id, 1, [], null),
+      ]);
+      expect(results.slice(0, 2).filter((r) => r)).toHaveLength(1);
+      const after = await store.persons.findById(id);
+      expect(after?.contactsRev).toBe(results[2] ? 2 : 1);
+      await expect(db.collection('persons').findOne({ _id: id as never })).resolves.toMatchObject({ contactsRev: after?.contactsRev });
     });
 
     it('stores free-form JSON whose keys look like operators or paths as data', async () => {

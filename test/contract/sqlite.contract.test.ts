@@ -139,6 +139,49 @@ describe('sqlite specifics', () => {
     }
   });
 
+  it('upgrades a version-7 database: its persons read with the list of their fields until the first change, locks without a reason', async () => {
+    const file = tempFile();
+    const db = new Database(file);
+    try {
+      db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
+      for (const m of migrations.filter((x) => x.version <= 7)) {
+        db.exec(m.up);
+        db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)').run(m.version, m.name);
+      }
+      db.prepare(`INSERT INTO persons (id, pid, name, family_name, given_name, birthdate, gender, email, email_verified, phone, phone_verified,
+                    address, level, password_hash, status, access_revoked_before, created_at, updated_at)
+                  VALUES ('old-1', '001090000777', 'Lê Văn Cũ', 'Lê', 'Văn Cũ', '1970-05-06', 'male', 'cu@example.vn', 0, '+84907777777', 1,
+                    NULL, 1, 'h', 'locked', NULL, 1000, 2000)`).run();
+    } finally {
+      db.close();
+    }
+    const store = track(createSqliteStore({ filename: file, now: () => 5000 }));
+    await store.migrate();
+    const person = await store.persons.findById('old-1');
+    expect(person).toMatchObject({
+      status: 'locked', lockReason: null, contactsRev: 0, noticeContact: null, passwordResetRequired: false, attention: null,
+      phone: '+84907777777', phoneVerified: true, email: 'cu@example.vn', emailVerified: false,
+      contacts: [
+        { id: 'phone-0', kind: 'phone', value: '+84907777777', verified: true, addedAt: 1000, verifiedAt: 1000 },
+        { id: 'email-0', kind: 'email', value: 'cu@example.vn', verified: false, addedAt: 1000, verifiedAt: null },
+      ],
+    });
+    // Read again, the same list (nothing was written by reading).
+    await expect(store.persons.findById('old-1')).resolves.toEqual(person);
+    await expect(store.persons.updateContacts('old-1', 0, [person!.contacts[0]!], null)).resolves.toBe(true);
+    await expect(store.persons.findById('old-1')).resolves.toMatchObject({ contacts: [person!.contacts[0]], contactsRev: 1, email: null, updatedAt: 5000 });
+    const check = raw(file);
+    try {
+      expect(check.prepare("SELECT contacts_rev, json_array_length(contacts) AS n FROM persons WHERE id = 'old-1'").get()).toEqual({ contacts_rev: 1, n: 1 });
+      // The activity table and its index by person and time exist.
+      const plan = check.prepare("EXPLAIN QUERY PLAN SELECT * FROM activity WHERE person_id = 'p' AND at >= 0 AND expires_at > 0 AND (at, id) < (5, 'x') ORDER BY at DESC, id DESC LIMIT 20").all() as { detail: string }[];
+      expect(plan.map((r) => r.detail).join(' ')).toMatch(/USING INDEX activity_person_at/);
+      expect(plan.map((r) => r.detail).join(' ')).not.toMatch(/TEMP B-TREE/);
+    } finally {
+      check.close();
+    }
+  });
+
   it('recovery code replace is all or nothing: a duplicated hash keeps the old set', async () => {
     const store = track(createSqliteStore({ filename: ':memory:' }));
     await store.migrate();

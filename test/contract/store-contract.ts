@@ -9,10 +9,13 @@
  */
 import { createHash, randomInt, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { contactsFromFields } from '../../src/store/contacts.js';
 import {
   StoreConflictError,
   StoreUnavailableError,
   type AccountEvidence,
+  type ActivityEntry,
+  type Contact,
   type AuditEntry,
   type Delegation,
   type Enterprise,
@@ -24,6 +27,7 @@ import {
   type Person,
   type SigningKeyRecord,
   type Store,
+  type CopyCollection,
   COPY_COLLECTIONS,
 } from '../../src/store/types.js';
 import { createStore } from '../../src/store/create-store.js';
@@ -180,6 +184,49 @@ function newEvidence(personId: string, overrides: Partial<AccountEvidence> = {})
     evidence: { documentType: 'cccd', documentNumber: '001090000001', place: 'Công an phường Tràng Tiền' },
     operator: 'operator:quản-trị',
     createdAt: T0,
+    ...overrides,
+  };
+}
+
+/** What `persons.create(input)` returns at `at` for an input without a contact list. */
+function createdPerson(input: NewPerson, at: number): Person {
+  return {
+    ...input,
+    lockReason: input.status === 'locked' ? 'operator' : null,
+    contacts: contactsFromFields(input, at),
+    contactsRev: 0,
+    noticeContact: null,
+    passwordResetRequired: false,
+    attention: null,
+    accessRevokedBefore: null,
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+function newContact(kind: Contact['kind'], overrides: Partial<Contact> = {}): Contact {
+  const id = randomUUID();
+  return {
+    id,
+    kind,
+    value: kind === 'phone' ? `+849${String(randomInt(0, 1e8)).padStart(8, '0')}` : `${id.slice(0, 8)}@example.vn`,
+    verified: false,
+    addedAt: T0,
+    verifiedAt: null,
+    ...overrides,
+  };
+}
+
+const DAY = 24 * 3600 * SECOND;
+
+function newActivity(personId: string, overrides: Partial<ActivityEntry> = {}): ActivityEntry {
+  return {
+    id: randomUUID(),
+    personId,
+    at: T0,
+    event: 'SIGN_IN_COMPLETED',
+    details: { portal: 'Cổng dịch vụ công', acr: 'substantial', device: 'Firefox · Linux', network: 'Viettel · Hà Nội', new_browser: false, count: 1, by: null },
+    expiresAt: T0 + 183 * DAY,
     ...overrides,
   };
 }
@@ -483,7 +530,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           address: { formatted: '1 Tràng Tiền, Hoàn Kiếm, Hà Nội', locality: 'Hà Nội', country: 'VN' },
         });
         const created = await store.persons.create(input);
-        expect(created).toEqual({ ...input, accessRevokedBefore: null, createdAt: clock, updatedAt: clock });
+        expect(created).toEqual(createdPerson(input, clock));
         await expect(store.persons.findById(input.id)).resolves.toEqual(created);
         await expect(store.persons.findByPid(input.pid)).resolves.toEqual(created);
         await expect(store.persons.findById(randomUUID())).resolves.toBeUndefined();
@@ -582,10 +629,11 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await expect(store.persons.findById(person.id)).resolves.toEqual({
           ...person,
           status: 'locked',
+          lockReason: 'operator',
           updatedAt: clock,
         });
         await expect(store.persons.setStatus(person.id, 'active')).resolves.toBe(true);
-        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ status: 'active' });
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ status: 'active', lockReason: null });
         await expect(store.persons.setStatus(randomUUID(), 'locked')).resolves.toBe(false);
       });
 
@@ -629,6 +677,177 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         expect(utf8(foundOne?.address?.formatted ?? '')).toBe(utf8('Phường Bến Nghé, Quận 1, TP. Hồ Chí Minh'));
         expect(utf8(foundTwo?.name ?? '')).toBe(utf8(nfd));
         expect(foundTwo?.name).not.toBe(nfc);
+      });
+    });
+
+    describe('persons: contact lists, lock reasons and flags', () => {
+      it('create without a list stores the list of the phone and email fields; the fields are kept', async () => {
+        const input = newPerson({ phone: '+84901234567', phoneVerified: true, email: 'an@example.vn', emailVerified: false });
+        const created = await store.persons.create(input);
+        expect(created.contacts).toEqual([
+          { id: 'phone-0', kind: 'phone', value: '+84901234567', verified: true, addedAt: clock, verifiedAt: clock },
+          { id: 'email-0', kind: 'email', value: 'an@example.vn', verified: false, addedAt: clock, verifiedAt: null },
+        ]);
+        expect(created).toMatchObject({ phone: '+84901234567', phoneVerified: true, email: 'an@example.vn', emailVerified: false, contactsRev: 0 });
+        // Stored, not derived at each read: it keeps its times when the clock moves on.
+        tick(DAY);
+        await expect(store.persons.findById(created.id)).resolves.toEqual(created);
+        // A person without phone or email has an empty list.
+        await expect(store.persons.create(newPerson())).resolves.toMatchObject({ contacts: [], phone: null, email: null });
+      });
+
+      it('create with a list stores it and mirrors its primaries, ignoring the given phone and email', async () => {
+        const oldVerified = newContact('phone', { addedAt: T0 - 2 * DAY, verified: true, verifiedAt: T0 - 2 * DAY });
+        const newerUnverified = newContact('phone', { addedAt: T0 - DAY });
+        const mail = newContact('email', { addedAt: T0 - DAY });
+        const input = newPerson({ phone: '+84000000000', phoneVerified: false, email: 'ignored@example.vn', emailVerified: true, contacts: [oldVerified, newerUnverified, mail] });
+        const created = await store.persons.create(input);
+        expect(created).toMatchObject({
+          contacts: [oldVerified, newerUnverified, mail],
+          phone: oldVerified.value, phoneVerified: true, email: mail.value, emailVerified: false,
+          contactsRev: 0, noticeContact: null, lockReason: null, passwordResetRequired: false, attention: null,
+        });
+        await expect(store.persons.findByPid(input.pid)).resolves.toEqual(created);
+        // An empty list is stored as such: no contacts, whatever the fields said.
+        const none = await store.persons.create(newPerson({ phone: '+84901234567', phoneVerified: true, contacts: [] }));
+        expect(none).toMatchObject({ contacts: [], phone: null, phoneVerified: false });
+        await expect(store.persons.findById(none.id)).resolves.toEqual(none);
+      });
+
+      it('a person created locked was locked by an operator', async () => {
+        await expect(store.persons.create(newPerson({ status: 'locked' }))).resolves.toMatchObject({ status: 'locked', lockReason: 'operator' });
+      });
+
+      it('updateContacts is compare-and-set on the revision and writes list, mirror, notice contact and updatedAt', async () => {
+        const person = await store.persons.create(newPerson({ phone: '+84901111111', phoneVerified: true }));
+        const [first] = person.contacts;
+        tick(SECOND);
+        const added = newContact('email', { addedAt: clock, verified: true, verifiedAt: clock });
+        // A stale revision changes nothing.
+        await expect(store.persons.updateContacts(person.id, 1, [first!, added], added.id)).resolves.toBe(false);
+        await expect(store.persons.findById(person.id)).resolves.toEqual(person);
+
+        await expect(store.persons.updateContacts(person.id, 0, [first!, added], added.id)).resolves.toBe(true);
+        const after = await store.persons.findById(person.id);
+        expect(after).toEqual({
+          ...person, contacts: [first, added], contactsRev: 1, noticeContact: added.id,
+          email: added.value, emailVerified: true, updatedAt: clock,
+        });
+        // The revision it was read at is gone now.
+        tick(SECOND);
+        await expect(store.persons.updateContacts(person.id, 0, [], null)).resolves.toBe(false);
+        await expect(store.persons.findById(person.id)).resolves.toEqual(after);
+        await expect(store.persons.updateContacts(person.id, 1, [added], null)).resolves.toBe(true);
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({
+          contacts: [added], contactsRev: 2, noticeContact: null, phone: null, phoneVerified: false, email: added.value, updatedAt: clock,
+        });
+        await expect(store.persons.updateContacts(randomUUID(), 0, [], null)).resolves.toBe(false);
+      });
+
+      it('of 10 concurrent updateContacts from the same revision exactly one lands', async () => {
+        const person = await store.persons.create(newPerson({ phone: '+84901111111', phoneVerified: true }));
+        const lists = Array.from({ length: 10 }, () => [...person.contacts, newContact('phone', { addedAt: clock })]);
+        const results = await Promise.all(lists.map((list) => store.persons.updateContacts(person.id, person.contactsRev, list, null)));
+        expect(results.filter((r) => r)).toHaveLength(1);
+        const winner = lists[results.indexOf(true)];
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ contacts: winner, contactsRev: 1 });
+      });
+
+      it('the mirror follows the list: the newest verified contact of a kind, an unverified one only when none is verified', async () => {
+        const phone1 = newContact('phone', { verified: true, verifiedAt: T0 });
+        const person = await store.persons.create(newPerson({ contacts: [phone1] }));
+        tick(SECOND);
+        // An unverified new number does not displace the verified one.
+        const phone2 = newContact('phone', { addedAt: clock });
+        await store.persons.updateContacts(person.id, 0, [phone1, phone2], null);
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ phone: phone1.value, phoneVerified: true });
+        // Proven, it becomes the one portals see.
+        tick(SECOND);
+        const proven = { ...phone2, verified: true, verifiedAt: clock };
+        await store.persons.updateContacts(person.id, 1, [phone1, proven], null);
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ phone: proven.value, phoneVerified: true });
+        // Without any verified phone, the newest unverified one, marked unverified.
+        const phone3 = newContact('phone', { addedAt: clock - 10 * SECOND });
+        const phone4 = newContact('phone', { addedAt: clock - 5 * SECOND });
+        await store.persons.updateContacts(person.id, 2, [phone4, phone3], null);
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ phone: phone4.value, phoneVerified: false });
+        // No phone at all: no phone. The empty list stays empty (it is not made again from the fields).
+        await store.persons.updateContacts(person.id, 3, [], null);
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({
+          contacts: [], contactsRev: 4, phone: null, phoneVerified: false, email: null, emailVerified: false,
+        });
+      });
+
+      it('other updates leave the list and its revision alone', async () => {
+        const person = await store.persons.create(newPerson({ contacts: [newContact('email', { verified: true, verifiedAt: T0 })] }));
+        await store.persons.updateContacts(person.id, 0, [...person.contacts, newContact('phone')], person.contacts[0]!.id);
+        const before = await store.persons.findById(person.id);
+        await store.persons.setLevel(person.id, 1);
+        await store.persons.setStatus(person.id, 'locked');
+        await store.persons.updatePasswordHash(person.id, person.passwordHash, 'other');
+        await store.persons.revokeAccessBefore(person.id, clock);
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({
+          contacts: before!.contacts, contactsRev: 1, noticeContact: person.contacts[0]!.id, phone: before!.phone, email: before!.email,
+        });
+      });
+
+      it('setStatus stores why an account is locked (operator by default) and clears it on unlock', async () => {
+        const person = await store.persons.create(newPerson());
+        for (const reason of ['self', 'failures', 'operator'] as const) {
+          tick(SECOND);
+          await expect(store.persons.setStatus(person.id, 'locked', reason)).resolves.toBe(true);
+          await expect(store.persons.findById(person.id)).resolves.toEqual({ ...person, status: 'locked', lockReason: reason, updatedAt: clock });
+        }
+        await store.persons.setStatus(person.id, 'locked', 'self');
+        await store.persons.setStatus(person.id, 'locked');
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ lockReason: 'operator' });
+        await store.persons.setStatus(person.id, 'locked', 'self');
+        await expect(store.persons.setStatus(person.id, 'active', 'self')).resolves.toBe(true);
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ status: 'active', lockReason: null });
+        await expect(store.persons.setStatus(randomUUID(), 'locked', 'self')).resolves.toBe(false);
+      });
+
+      it('setPasswordResetRequired and setAttention set and clear their flag, move updatedAt, and report missing persons', async () => {
+        const person = await store.persons.create(newPerson());
+        tick(SECOND);
+        await expect(store.persons.setPasswordResetRequired(person.id, true)).resolves.toBe(true);
+        await expect(store.persons.findById(person.id)).resolves.toEqual({ ...person, passwordResetRequired: true, updatedAt: clock });
+        tick(SECOND);
+        const flag = { reason: 'not_me' as const, at: clock - 500 };
+        await expect(store.persons.setAttention(person.id, flag)).resolves.toBe(true);
+        await expect(store.persons.findById(person.id)).resolves.toEqual({ ...person, passwordResetRequired: true, attention: flag, updatedAt: clock });
+        tick(SECOND);
+        await expect(store.persons.setPasswordResetRequired(person.id, false)).resolves.toBe(true);
+        await expect(store.persons.setAttention(person.id, null)).resolves.toBe(true);
+        await expect(store.persons.findByPid(person.pid)).resolves.toEqual({ ...person, updatedAt: clock });
+        await expect(store.persons.setPasswordResetRequired(randomUUID(), true)).resolves.toBe(false);
+        await expect(store.persons.setAttention(randomUUID(), flag)).resolves.toBe(false);
+        await expect(store.persons.setAttention(`${person.id}%`, flag)).resolves.toBe(false);
+      });
+
+      it('reads a record from before contact lists (none stored) as the list of its fields, revision 0, until its first change', async () => {
+        // The neutral form of such a record (store copy): no list, no revision, no flags.
+        const id = randomUUID();
+        const legacy = {
+          id, pid: randomPid(), name: 'Lê Văn Cũ', familyName: 'Lê', givenName: 'Văn Cũ', birthdate: '1970-05-06', gender: 'male',
+          email: 'cu@example.vn', emailVerified: false, phone: '+84907777777', phoneVerified: true, address: null, level: 1,
+          passwordHash: 'h', status: 'locked', accessRevokedBefore: null, createdAt: T0 - DAY, updatedAt: T0 - DAY,
+        };
+        await store.copy.importMany('persons', [legacy]);
+        const read = await store.persons.findById(id);
+        expect(read).toEqual({
+          ...legacy,
+          // A lock from before reasons were recorded: null (an operator's).
+          lockReason: null,
+          contacts: contactsFromFields({ phone: legacy.phone, phoneVerified: true, email: legacy.email, emailVerified: false }, legacy.createdAt),
+          contactsRev: 0, noticeContact: null, passwordResetRequired: false, attention: null,
+        });
+        // Its first change is made from that list at revision 0.
+        const [phone] = read!.contacts;
+        await expect(store.persons.updateContacts(id, 1, [phone!], null)).resolves.toBe(false);
+        await expect(store.persons.updateContacts(id, 0, [phone!], null)).resolves.toBe(true);
+        await expect(store.persons.findById(id)).resolves.toMatchObject({ contacts: [phone], contactsRev: 1, email: null, phone: legacy.phone });
+        await expect(store.persons.updateContacts(id, 0, [], null)).resolves.toBe(false);
       });
     });
 
@@ -759,6 +978,14 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await store.signingKeys.add(newSigningKey(`${p}-kid`));
         await store.audit.append({ at: clock, event: 'E', eventId: 1, details: { person: person.id } }, (seq, prev) => `${seq}-${prev}`.padEnd(64, '0').slice(0, 64));
         await store.accountEvidence.add(newEvidence(person.id));
+        // The person's newer fields: a changed list, a notice contact, a self-lock and both flags.
+        const phone = newContact('phone', { verified: true, verifiedAt: clock });
+        await store.persons.updateContacts(person.id, 0, [...person.contacts, phone], phone.id);
+        await store.persons.setStatus(person.id, 'locked', 'self');
+        await store.persons.setPasswordResetRequired(person.id, true);
+        await store.persons.setAttention(person.id, { reason: 'not_me', at: clock });
+        await store.activity.add(newActivity(person.id, { details: { portal: 'dvc', $where: 'x', 'a.b': null } }));
+        const changed = await store.persons.findById(person.id);
 
         const target = await createStore('sqlite::memory:', { now: () => clock });
         try {
@@ -773,7 +1000,9 @@ export function storeContract(name: string, makeStore: MakeStore): void {
             expect(canon(back)).toEqual(canon(records));
           }
           // The imported store works through its repositories.
-          await expect(target.persons.findByPid(person.pid)).resolves.toEqual({ ...person, accessRevokedBefore: clock });
+          await expect(target.persons.findByPid(person.pid)).resolves.toEqual(changed);
+          expect(changed).toMatchObject({ accessRevokedBefore: clock, contactsRev: 1, lockReason: 'self', passwordResetRequired: true, phone: phone.value });
+          await expect(target.activity.list(person.id, { since: 0, limit: 10 })).resolves.toEqual(await store.activity.list(person.id, { since: 0, limit: 10 }));
           // The lookup columns came along: the person's grants are found by account and by portal.
           await expect(target.oidc.listByAccount('Grant', person.id)).resolves.toHaveLength(1);
           await expect(target.oidc.destroyByClient(['Grant'], portal.clientId)).resolves.toBe(1);
@@ -782,6 +1011,66 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           await expect(target.orgs.listRepresentatives(enterprise.code)).resolves.toEqual([person.id]);
         } finally {
           await target.close();
+        }
+      });
+    });
+
+    describe('copy: SQLite → this store → SQLite', () => {
+      it('keeps contact lists (and a list never stored), revisions, lock reasons, flags and activity', async () => {
+        const source = await createStore('sqlite::memory:', { now: () => clock });
+        const back = await createStore('sqlite::memory:', { now: () => clock });
+        try {
+          const mail = newContact('email', { verified: true, verifiedAt: T0 });
+          const full = await source.persons.create(newPerson({ contacts: [mail] }));
+          const phone = newContact('phone', { addedAt: T0 + SECOND });
+          await source.persons.updateContacts(full.id, 0, [mail, phone], mail.id);
+          await source.persons.updateContacts(full.id, 1, [mail, { ...phone, verified: true, verifiedAt: T0 + 2 * SECOND }], mail.id);
+          await source.persons.setStatus(full.id, 'locked', 'failures');
+          await source.persons.setPasswordResetRequired(full.id, true);
+          await source.persons.setAttention(full.id, { reason: 'not_me', at: T0 + 3 * SECOND });
+          const empty = await source.persons.create(newPerson({ contacts: [] }));
+          await source.copy.importMany('persons', [{
+            id: randomUUID(), pid: randomPid(), name: 'Lê Văn Cũ', familyName: 'Lê', givenName: 'Văn Cũ', birthdate: '1970-05-06', gender: 'male',
+            email: null, emailVerified: false, phone: '+84907777777', phoneVerified: true, address: null, level: 1, passwordHash: 'h',
+            status: 'active', accessRevokedBefore: null, createdAt: T0 - DAY, updatedAt: T0 - DAY,
+          }]);
+          for (let i = 0; i < 3; i++) await source.activity.add(newActivity(full.id, { at: T0 + i, details: { count: i, 'a.b': '$x' } }));
+          await source.activity.add(newActivity(empty.id, { expiresAt: T0 - 1 }));
+
+          const copied: Partial<Record<CopyCollection, Record<string, unknown>[]>> = {};
+          for (const collection of ['persons', 'activity'] as const) {
+            const records: Record<string, unknown>[] = [];
+            for await (const r of source.copy.exportAll(collection)) records.push(r);
+            copied[collection] = records;
+            await store.copy.importMany(collection, records);
+          }
+          const persons = copied.persons!;
+          const ids = new Set(persons.map((r) => r.id));
+          expect(persons.filter((r) => r.contacts === null)).toHaveLength(1);
+          // Read through this store, every person is what the source reads.
+          for (const id of ids) await expect(store.persons.findById(String(id))).resolves.toEqual(await source.persons.findById(String(id)));
+          await expect(store.activity.list(full.id, { since: 0, limit: 10 })).resolves.toEqual(await source.activity.list(full.id, { since: 0, limit: 10 }));
+          // Exported again (expired activity included), the records are the same, and back in SQLite too.
+          const activityIds = new Set(copied.activity!.map((r) => r.id));
+          const canon = (list: Record<string, unknown>[]) => list.map((r) => canonical(r)).sort();
+          for (const [collection, mine] of [['persons', ids], ['activity', activityIds]] as const) {
+            const records: Record<string, unknown>[] = [];
+            for await (const r of store.copy.exportAll(collection)) if (mine.has(r.id as string)) records.push(r);
+            expect(canon(records)).toEqual(canon(copied[collection]!));
+            await back.copy.importMany(collection, records);
+            const again: Record<string, unknown>[] = [];
+            for await (const r of back.copy.exportAll(collection)) again.push(r);
+            expect(canon(again)).toEqual(canon(copied[collection]!));
+          }
+          for (const id of ids) await expect(back.persons.findById(String(id))).resolves.toEqual(await source.persons.findById(String(id)));
+          await expect(back.persons.findById(full.id)).resolves.toMatchObject({
+            contactsRev: 2, noticeContact: mail.id, lockReason: 'failures', passwordResetRequired: true, attention: { reason: 'not_me', at: T0 + 3 * SECOND },
+            phone: phone.value, phoneVerified: true,
+          });
+          await expect(back.persons.findById(empty.id)).resolves.toMatchObject({ contacts: [] });
+        } finally {
+          await source.close();
+          await back.close();
         }
       });
     });
@@ -2034,6 +2323,140 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await expect(store.accountEvidence.listForPerson(p)).resolves.toEqual([]);
         await expect(store.accountEvidence.listForPerson('%')).resolves.toEqual([]);
         await expect(store.accountEvidence.listForPerson(randomUUID())).resolves.toEqual([]);
+      });
+    });
+
+    describe('activity', () => {
+      it('adds entries and lists a person\'s newest first, by time then id; every field round-trips', async () => {
+        const personId = randomUUID();
+        const p = `act-${ns()}-`;
+        // Added out of order; two share a time so the id tiebreak shows.
+        const b = newActivity(personId, { id: `${p}b`, at: T0 + SECOND });
+        const a = newActivity(personId, { id: `${p}a`, at: T0 + SECOND, event: 'CONTACT_ADDED', details: { kind: 'phone', masked: '*******567' } });
+        const c = newActivity(personId, { id: `${p}c`, at: T0 });
+        const d = newActivity(personId, { id: `${p}d`, at: T0 + 2 * SECOND, details: { device: 'Điện thoại 𠀧 😀', current: true, count: 3.5 } });
+        for (const e of [b, a, c, d]) await expect(store.activity.add(e)).resolves.toBeUndefined();
+        await store.activity.add(newActivity(randomUUID()));
+        await expect(store.activity.list(personId, { since: 0, limit: 10 })).resolves.toEqual([d, b, a, c]);
+        await expect(store.activity.list(personId, { since: 0, limit: 2 })).resolves.toEqual([d, b]);
+        await expect(store.activity.list(personId, { since: 0, limit: 0 })).resolves.toEqual([]);
+        const [found] = await store.activity.list(personId, { since: 0, limit: 1 });
+        expect(utf8(String(found?.details.device))).toBe(utf8('Điện thoại 𠀧 😀'));
+        await expect(store.activity.list(randomUUID(), { since: 0, limit: 10 })).resolves.toEqual([]);
+      });
+
+      it('pages strictly after a cursor (time, id) in that order, ties included', async () => {
+        const personId = randomUUID();
+        const p = `act-${ns()}-`;
+        const entries: ActivityEntry[] = [];
+        // Seven entries over three instants, ids chosen so that id order and insertion order differ.
+        for (const [i, [at, id]] of ([[0, 'e'], [1, 'a'], [1, 'c'], [1, 'b'], [2, 'g'], [2, 'f'], [0, 'd']] as const).entries()) {
+          entries.push(newActivity(personId, { id: `${p}${id}`, at: T0 + at * SECOND, details: { count: i } }));
+        }
+        for (const e of entries) await store.activity.add(e);
+        const expected = [...entries].sort((x, y) => y.at - x.at || compareStrings(y.id, x.id));
+        const pages: ActivityEntry[][] = [];
+        let before: { at: number; id: string } | undefined;
+        for (;;) {
+          const page = await store.activity.list(personId, { since: 0, before, limit: 2 });
+          if (page.length === 0) break;
+          pages.push(page);
+          const last = page[page.length - 1]!;
+          before = { at: last.at, id: last.id };
+        }
+        expect(pages.map((page) => page.length)).toEqual([2, 2, 2, 1]);
+        expect(pages.flat()).toEqual(expected);
+        // A cursor between rows: strictly after it.
+        await expect(store.activity.list(personId, { since: 0, before: { at: T0 + SECOND, id: `${p}b` }, limit: 10 })).resolves.toEqual(
+          expected.filter((e) => e.at < T0 + SECOND || (e.at === T0 + SECOND && compareStrings(e.id, `${p}b`) < 0)),
+        );
+        await expect(store.activity.list(personId, { since: 0, before: { at: T0, id: `${p}0` }, limit: 10 })).resolves.toEqual([]);
+      });
+
+      it('since is inclusive: only entries at or after it', async () => {
+        const personId = randomUUID();
+        const old = newActivity(personId, { at: T0 - DAY });
+        const edge = newActivity(personId, { at: T0 });
+        const recent = newActivity(personId, { at: T0 + SECOND });
+        for (const e of [old, edge, recent]) await store.activity.add(e);
+        await expect(store.activity.list(personId, { since: T0, limit: 10 })).resolves.toEqual([recent, edge]);
+        await expect(store.activity.list(personId, { since: T0 + 1, limit: 10 })).resolves.toEqual([recent]);
+        await expect(store.activity.list(personId, { since: T0 + 2 * SECOND, limit: 10 })).resolves.toEqual([]);
+      });
+
+      it('checks expiry on read: an entry is gone from list and find once now reaches expiresAt', async () => {
+        const personId = randomUUID();
+        const short = newActivity(personId, { at: T0, expiresAt: T0 + 10 * SECOND });
+        const long = newActivity(personId, { at: T0 - SECOND, expiresAt: T0 + DAY });
+        for (const e of [short, long]) await store.activity.add(e);
+        tick(10 * SECOND - 1);
+        await expect(store.activity.list(personId, { since: 0, limit: 10 })).resolves.toEqual([short, long]);
+        await expect(store.activity.find(personId, short.id)).resolves.toEqual(short);
+        tick(1);
+        await expect(store.activity.list(personId, { since: 0, limit: 10 })).resolves.toEqual([long]);
+        await expect(store.activity.find(personId, short.id)).resolves.toBeUndefined();
+        await expect(store.activity.find(personId, long.id)).resolves.toEqual(long);
+      });
+
+      it("find returns the person's own live entry only: someone else's is undefined", async () => {
+        const alice = randomUUID();
+        const bob = randomUUID();
+        const entry = newActivity(alice);
+        await store.activity.add(entry);
+        await expect(store.activity.find(alice, entry.id)).resolves.toEqual(entry);
+        await expect(store.activity.find(bob, entry.id)).resolves.toBeUndefined();
+        await expect(store.activity.find(alice, randomUUID())).resolves.toBeUndefined();
+        await expect(store.activity.find(alice, `${entry.id.slice(0, 8)}%`)).resolves.toBeUndefined();
+      });
+
+      it('rejects a duplicate id with StoreConflictError(field "id"), keeping the first', async () => {
+        const personId = randomUUID();
+        const first = newActivity(personId);
+        await store.activity.add(first);
+        const attempt = store.activity.add({ ...first, personId: randomUUID(), event: 'OTHER' });
+        await expect(attempt).rejects.toBeInstanceOf(StoreConflictError);
+        await expect(attempt).rejects.toMatchObject({ field: 'id' });
+        await expect(store.activity.find(personId, first.id)).resolves.toEqual(first);
+      });
+
+      it('purgeExpired removes expired entries and counts them', async () => {
+        // Clear anything another test left behind in a shared store, so the count below is ours.
+        await store.purgeExpired(clock + 365 * DAY);
+        const personId = randomUUID();
+        const short1 = newActivity(personId, { expiresAt: clock + 10 * SECOND });
+        const short2 = newActivity(randomUUID(), { expiresAt: clock + 10 * SECOND });
+        const long = newActivity(personId, { expiresAt: clock + 1000 * SECOND });
+        for (const e of [short1, short2, long]) await store.activity.add(e);
+        tick(10 * SECOND);
+        await expect(store.purgeExpired(clock)).resolves.toBe(2);
+        await expect(store.purgeExpired(clock)).resolves.toBe(0);
+        await expect(store.activity.list(personId, { since: 0, limit: 10 })).resolves.toEqual([long]);
+        // Purged means gone: the id can be added afresh.
+        await expect(store.activity.add({ ...short1, expiresAt: clock + DAY })).resolves.toBeUndefined();
+        await expect(store.activity.find(personId, short1.id)).resolves.toEqual({ ...short1, expiresAt: clock + DAY });
+      });
+
+      it('injection-shaped ids, person ids, events and details are data', async () => {
+        const p = ns();
+        const added: ActivityEntry[] = [];
+        for (const [i, s] of HOSTILE.entries()) {
+          const entry = newActivity(`${p}${s}`, {
+            id: `${p}${s}`, at: T0 + i, event: s,
+            details: { [s]: s, $where: 'sleep(1000)', 'a.b': s, '$set': null, n: i },
+          });
+          await store.activity.add(entry);
+          added.push(entry);
+        }
+        for (const entry of added) {
+          await expect(store.activity.list(entry.personId, { since: 0, limit: 10 })).resolves.toEqual([entry]);
+          await expect(store.activity.find(entry.personId, entry.id)).resolves.toEqual(entry);
+        }
+        for (const s of HOSTILE) {
+          await expect(store.activity.list(s, { since: 0, limit: 10 })).resolves.toEqual([]);
+          await expect(store.activity.find(`${p}%`, s)).resolves.toBeUndefined();
+        }
+        await expect(store.activity.list(`${p}%`, { since: 0, before: { at: T0 + 100, id: "' OR 1=1 --" }, limit: 10 })).resolves.toEqual([added[2]]);
+        await expect(store.activity.list(p, { since: 0, limit: 10 })).resolves.toEqual([]);
       });
     });
 

@@ -4,7 +4,8 @@
  * copy either way verifies by count and checksum.
  */
 import type { AnyBulkWriteOperation, Collection, Db, Document, Sort } from 'mongodb';
-import type { CopyCollection, StoreCopy } from '../types.js';
+import type { AttentionFlag, Contact, CopyCollection, StoreCopy } from '../types.js';
+import { cleanAttention, cleanContact } from './persons.js';
 import type { RecoveryCodesDoc } from './recovery-codes.js';
 import { pairId } from './shared.js';
 
@@ -55,6 +56,20 @@ function optStrings(record: Neutral, field: string): string[] | null {
   return (record[field] ?? null) === null ? null : strings(record, field);
 }
 
+/** A contact list (each contact checked field by field), or null when the record has none stored. */
+function optContacts(record: Neutral, field: string): Contact[] | null {
+  const value = record[field] ?? null;
+  if (value === null) return null;
+  if (!Array.isArray(value)) throw new TypeError(`store copy: ${field} must be a list of contacts or null`);
+  return (value as Contact[]).map(cleanContact);
+}
+
+function optLockReason(record: Neutral): string | null {
+  const value = optStr(record, 'lockReason');
+  if (value !== null && !['operator', 'failures', 'self'].includes(value)) throw new TypeError('store copy: lockReason must be operator, failures, self or null');
+  return value;
+}
+
 const json = (value: unknown): string => JSON.stringify(value ?? null);
 const parsed = (text: unknown): unknown => (typeof text === 'string' ? JSON.parse(text) : null);
 const nullable = (value: unknown): unknown => (value === undefined ? null : value);
@@ -82,14 +97,24 @@ const SPECS: Record<Exclude<CopyCollection, 'recoveryCodes'>, CopySpec> = {
       id: d._id, pid: d.pid, name: d.name, familyName: d.familyName, givenName: d.givenName, birthdate: d.birthdate,
       gender: d.gender, email: nullable(d.email), emailVerified: d.emailVerified === true, phone: nullable(d.phone),
       phoneVerified: d.phoneVerified === true, address: parsed(d.address), level: d.level, passwordHash: d.passwordHash,
-      status: d.status, accessRevokedBefore: nullable(d.accessRevokedBefore), createdAt: d.createdAt, updatedAt: d.updatedAt,
+      status: d.status, accessRevokedBefore: nullable(d.accessRevokedBefore),
+      // null: the list was never stored (a document from before lists existed), kept as it is.
+      contacts: Array.isArray(d.contacts) ? (d.contacts as Contact[]).map(cleanContact) : null,
+      contactsRev: typeof d.contactsRev === 'number' ? d.contactsRev : 0, noticeContact: nullable(d.noticeContact),
+      lockReason: nullable(d.lockReason), passwordResetRequired: d.passwordResetRequired === true,
+      attention: d.attention ? cleanAttention(d.attention as AttentionFlag) : null,
+      createdAt: d.createdAt, updatedAt: d.updatedAt,
     }],
     toDocument: (r) => ({
       _id: str(r, 'id'), pid: str(r, 'pid'), name: str(r, 'name'), familyName: str(r, 'familyName'), givenName: str(r, 'givenName'),
       birthdate: str(r, 'birthdate'), gender: str(r, 'gender'), email: optStr(r, 'email'), emailVerified: r.emailVerified === true,
       phone: optStr(r, 'phone'), phoneVerified: r.phoneVerified === true,
       address: (r.address ?? null) === null ? null : json(r.address), level: num(r, 'level'), passwordHash: str(r, 'passwordHash'),
-      status: str(r, 'status'), accessRevokedBefore: optNum(r, 'accessRevokedBefore'), createdAt: num(r, 'createdAt'), updatedAt: num(r, 'updatedAt'),
+      status: str(r, 'status'), accessRevokedBefore: optNum(r, 'accessRevokedBefore'),
+      contacts: optContacts(r, 'contacts'), contactsRev: r.contactsRev === undefined ? 0 : num(r, 'contactsRev'),
+      noticeContact: optStr(r, 'noticeContact'), lockReason: optLockReason(r), passwordResetRequired: r.passwordResetRequired === true,
+      attention: (r.attention ?? null) === null ? null : cleanAttention(r.attention as AttentionFlag),
+      createdAt: num(r, 'createdAt'), updatedAt: num(r, 'updatedAt'),
     }),
   },
   portals: {
@@ -266,6 +291,17 @@ const SPECS: Record<Exclude<CopyCollection, 'recoveryCodes'>, CopySpec> = {
     toDocument: (r) => ({
       _id: str(r, 'id'), personId: str(r, 'personId'), action: str(r, 'action'), reason: str(r, 'reason'),
       evidence: json(r.evidence), operator: str(r, 'operator'), createdAt: num(r, 'createdAt'),
+    }),
+  },
+  activity: {
+    collection: 'activity',
+    sort: { _id: 1 },
+    toNeutral: (d) => [{
+      id: d._id, personId: d.personId, at: d.at, event: d.event, details: parsed(d.details), expiresAt: d.expiresAt,
+    }],
+    toDocument: (r) => ({
+      _id: str(r, 'id'), personId: str(r, 'personId'), at: num(r, 'at'), event: str(r, 'event'), details: json(r.details),
+      expiresAt: num(r, 'expiresAt'), expireAt: new Date(num(r, 'expiresAt')),
     }),
   },
 };

@@ -5,9 +5,10 @@ import type { Db, IndexSpecification } from 'mongodb';
  * time). Never edit an applied migration; append a new one.
  *
  * Documents keep the interface's shapes: times are epoch-ms numbers; free-form JSON (oidc payloads,
- * portal metadata, job payloads, audit details, evidence, JWKs, addresses) is stored as JSON text,
- * as in the SQLite backend, so keys such as `$where` or `a.b` are data and never field paths, and
- * the round trip is exact. Expiring records also carry `expireAt` (a BSON Date) for TTL indexes,
+ * portal metadata, job payloads, audit and activity details, evidence, JWKs, addresses) is stored
+ * as JSON text, as in the SQLite backend, so keys such as `$where` or `a.b` are data and never field
+ * paths, and the round trip is exact. Values of a fixed shape (a person's contacts, its attention
+ * flag) are subdocuments built field by field from checked scalars. Expiring records also carry `expireAt` (a BSON Date) for TTL indexes,
  * which are clean-up only: every read checks `expiresAt > now` itself.
  */
 
@@ -158,6 +159,24 @@ export const mongoMigrations: readonly MongoMigration[] = [
         await col.updateOne({ _id: doc._id }, { $set: { accountId: pick(payload.accountId), clientId: pick(payload.clientId) } });
       }
     },
+  },
+  {
+    version: 3,
+    // Persons gain contacts, contactsRev, noticeContact, lockReason, passwordResetRequired and
+    // attention. No backfill: a document without them reads as before (persons.ts), its list made
+    // from its phone and email until the first change, which finds a missing revision as 0.
+    name: 'activity; persons contact lists and flags',
+    collections: [
+      {
+        // _id: the entry id.
+        name: 'activity',
+        indexes: [
+          { key: { personId: 1, at: -1, _id: -1 }, name: 'personId_at_id' },
+          { key: { expiresAt: 1 }, name: 'expiresAt' },
+          ttl('expireAt_ttl'),
+        ],
+      },
+    ],
   },
 ];
 

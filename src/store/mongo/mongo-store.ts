@@ -6,6 +6,7 @@
 import { MongoClient, type MongoClientOptions } from 'mongodb';
 import type { Store } from '../types.js';
 import { createMongoAccountEvidence } from './account-evidence.js';
+import { createMongoActivity } from './activity.js';
 import { createMongoAudit } from './audit.js';
 import { createMongoConsents } from './consents.js';
 import { createMongoCopy } from './copy.js';
@@ -142,6 +143,7 @@ export function createMongoStore(options: MongoStoreOptions): Store {
     signingKeys: createMongoSigningKeys(mongo),
     audit: createMongoAudit(mongo),
     accountEvidence: createMongoAccountEvidence(mongo),
+    activity: createMongoActivity(mongo),
     copy: createMongoCopy({ db, run, write }),
     migrate: () => run(() => migrateMongo(db)),
     ping: () =>
@@ -155,6 +157,7 @@ export function createMongoStore(options: MongoStoreOptions): Store {
       total += await purge('counters', t);
       total += await purge('jobs', t);
       total += await purge('org_grants', t);
+      total += await purge('activity', t);
       return total;
     },
     close: async () => {

@@ -1,7 +1,10 @@
 /**
  * Persons (citizens) in `persons`, keyed by their id; the pid has a unique index.
  */
-import { StoreConflictError, type Address, type Person, type PersonRepository } from '../types.js';
+import { contactsFromFields, mirrorContacts } from '../contacts.js';
+import {
+  StoreConflictError, type Address, type AttentionFlag, type Contact, type LockReason, type Person, type PersonRepository,
+} from '../types.js';
 import { str, num, limitOf, insert, duplicateKeyHint, hintNames, type MongoContext } from './shared.js';
 
 interface PersonDoc {
@@ -23,8 +26,44 @@ interface PersonDoc {
   status: Person['status'];
   /** Absent on documents written before it existed (read as null). */
   accessRevokedBefore?: number | null;
+  /**
+   * Absent (or null) on documents written before lists existed: read as the list of the fields
+   * above until its first change. An empty list is a person without contacts.
+   */
+  contacts?: Contact[] | null;
+  /** Absent on documents written before lists existed (read as 0). */
+  contactsRev?: number;
+  noticeContact?: string | null;
+  /** Absent or null while active, and on locks from before it was recorded (an operator's). */
+  lockReason?: LockReason | null;
+  passwordResetRequired?: boolean;
+  attention?: AttentionFlag | null;
   createdAt: number;
   updatedAt: number;
+}
+
+const LOCK_REASONS: readonly LockReason[] = ['operator', 'failures', 'self'];
+
+/**
+ * The contact with exactly its fields, checked: what reaches the database is a fixed shape of
+ * scalars, never a caller's object with fields of its own.
+ */
+export function cleanContact(c: Contact): Contact {
+  if (typeof c !== 'object' || c === null) throw new TypeError('a contact must be an object');
+  if (c.kind !== 'phone' && c.kind !== 'email') throw new TypeError('a contact kind must be phone or email');
+  return {
+    id: str(c.id, 'contact id'),
+    kind: c.kind,
+    value: str(c.value, 'contact value'),
+    verified: c.verified === true,
+    addedAt: num(c.addedAt, 'contact addedAt'),
+    verifiedAt: c.verifiedAt === null || c.verifiedAt === undefined ? null : num(c.verifiedAt, 'contact verifiedAt'),
+  };
+}
+
+export function cleanAttention(flag: AttentionFlag): AttentionFlag {
+  if (typeof flag !== 'object' || flag === null || flag.reason !== 'not_me') throw new TypeError('an attention flag needs reason not_me');
+  return { reason: flag.reason, at: num(flag.at, 'attention at') };
 }
 
 function personDoc(doc: PersonDoc): Person {
@@ -44,6 +83,14 @@ function personDoc(doc: PersonDoc): Person {
     level: doc.level === 2 ? 2 : 1,
     passwordHash: doc.passwordHash,
     status: doc.status,
+    lockReason: doc.lockReason ?? null,
+    contacts: Array.isArray(doc.contacts)
+      ? doc.contacts.map(cleanContact)
+      : contactsFromFields({ phone: doc.phone, phoneVerified: doc.phoneVerified, email: doc.email, emailVerified: doc.emailVerified }, doc.createdAt),
+    contactsRev: typeof doc.contactsRev === 'number' ? doc.contactsRev : 0,
+    noticeContact: doc.noticeContact ?? null,
+    passwordResetRequired: doc.passwordResetRequired === true,
+    attention: doc.attention ? cleanAttention(doc.attention) : null,
     accessRevokedBefore: typeof doc.accessRevokedBefore === 'number' ? doc.accessRevokedBefore : null,
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,
@@ -57,6 +104,9 @@ export function createMongoPersons({ db, now, run, write }: MongoContext): Perso
     create: (person) =>
       write('persons', async () => {
         const t = now();
+        // Every new document stores its list; the mirrored fields are always the list's primaries.
+        const contacts = person.contacts ? person.contacts.map(cleanContact) : contactsFromFields(person, t);
+        const mirror = mirrorContacts(contacts);
         const doc: PersonDoc = {
           _id: str(person.id, 'id'),
           pid: str(person.pid, 'pid'),
@@ -65,15 +115,21 @@ export function createMongoPersons({ db, now, run, write }: MongoContext): Perso
           givenName: person.givenName,
           birthdate: person.birthdate,
           gender: person.gender,
-          email: person.email,
-          emailVerified: person.emailVerified === true,
-          phone: person.phone,
-          phoneVerified: person.phoneVerified === true,
+          email: mirror.email,
+          emailVerified: mirror.emailVerified,
+          phone: mirror.phone,
+          phoneVerified: mirror.phoneVerified,
           address: person.address === null ? null : JSON.stringify(person.address),
           level: person.level,
           passwordHash: person.passwordHash,
           status: person.status,
           accessRevokedBefore: null,
+          contacts,
+          contactsRev: 0,
+          noticeContact: null,
+          lockReason: person.status === 'locked' ? 'operator' : null,
+          passwordResetRequired: false,
+          attention: null,
           createdAt: t,
           updatedAt: t,
         };
@@ -118,9 +174,48 @@ export function createMongoPersons({ db, now, run, write }: MongoContext): Perso
         );
         return result.matchedCount === 1;
       }),
-    setStatus: (id, status) =>
+    setStatus: (id, status, lockReason) =>
       write('persons', async () => {
-        const result = await col.persons.updateOne({ _id: str(id, 'id') }, { $set: { status, updatedAt: now() } });
+        if (status !== 'active' && status !== 'locked') throw new TypeError('status must be active or locked');
+        const reason = status === 'locked' ? (lockReason ?? 'operator') : null;
+        if (reason !== null && !LOCK_REASONS.includes(reason)) throw new TypeError('lockReason must be operator, failures or self');
+        const result = await col.persons.updateOne({ _id: str(id, 'id') }, { $set: { status, lockReason: reason, updatedAt: now() } });
+        return result.matchedCount === 1;
+      }),
+    // Compare-and-set: the filter carries the expected revision and the update raises it, in one
+    // single-document operation, so two changes read from the same list cannot both land. A
+    // document from before lists existed has no revision yet: it counts as 0.
+    updateContacts: (id, expectedRev, contacts, noticeContact) =>
+      write('persons', async () => {
+        const rev = num(expectedRev, 'expectedRev');
+        const list = contacts.map(cleanContact);
+        const mirror = mirrorContacts(list);
+        const filter = rev === 0
+          ? { _id: str(id, 'id'), $or: [{ contactsRev: 0 }, { contactsRev: { $exists: false } }] }
+          : { _id: str(id, 'id'), contactsRev: rev };
+        const result = await col.persons.updateOne(filter, {
+          $set: {
+            contacts: list,
+            noticeContact: noticeContact === null ? null : str(noticeContact, 'noticeContact'),
+            phone: mirror.phone,
+            phoneVerified: mirror.phoneVerified,
+            email: mirror.email,
+            emailVerified: mirror.emailVerified,
+            updatedAt: now(),
+          },
+          $inc: { contactsRev: 1 },
+        });
+        return result.matchedCount === 1;
+      }),
+    setPasswordResetRequired: (id, required) =>
+      write('persons', async () => {
+        const result = await col.persons.updateOne({ _id: str(id, 'id') }, { $set: { passwordResetRequired: required === true, updatedAt: now() } });
+        return result.matchedCount === 1;
+      }),
+    setAttention: (id, flag) =>
+      write('persons', async () => {
+        const attention = flag === null ? null : cleanAttention(flag);
+        const result = await col.persons.updateOne({ _id: str(id, 'id') }, { $set: { attention, updatedAt: now() } });
         return result.matchedCount === 1;
       }),
     setLevel: (id, level) =>

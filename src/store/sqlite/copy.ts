@@ -27,7 +27,12 @@ const fromPayload = (record: Record<string, unknown>, field: string): string | n
 };
 
 const SPECS: Record<CopyCollection, TableSpec> = {
-  persons: { table: 'persons', order: 'id', json: ['address'], bool: ['email_verified', 'phone_verified'] },
+  // contacts stays null for a row that never stored its list (read as the list of its fields), so
+  // a copy keeps that row exactly as it was.
+  persons: {
+    table: 'persons', order: 'id', json: ['address', 'contacts', 'attention'],
+    bool: ['email_verified', 'phone_verified', 'password_reset_required'], defaults: { contacts_rev: 0 },
+  },
   portals: { table: 'portals', order: 'client_id', json: ['metadata'], bool: ['national_id', 'disabled'], defaults: { revision: 0 } },
   consents: { table: 'consents', order: 'person_id, client_id', json: ['scopes', 'claims'] },
   counters: { table: 'counters', order: 'key' },
@@ -45,6 +50,7 @@ const SPECS: Record<CopyCollection, TableSpec> = {
   signingKeys: { table: 'signing_keys', order: 'kid', json: ['public_jwk'] },
   auditLog: { table: 'audit_log', order: 'seq', json: ['details'] },
   accountEvidence: { table: 'account_evidence', order: 'id', json: ['evidence'] },
+  activity: { table: 'activity', order: 'id', json: ['details'] },
 };
 
 /** The table behind a collection (`store backup` counts its rows). */

@@ -257,6 +257,34 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE persons ADD COLUMN access_revoked_before INTEGER;
     `,
   },
+  {
+    version: 8,
+    name: 'persons contact lists, lock reasons and flags; activity',
+    up: `
+      -- The contact list as JSON; NULL means "never stored" (a row from before lists existed, read
+      -- as the list made from phone and email), which is not the same as an empty list.
+      ALTER TABLE persons ADD COLUMN contacts TEXT CHECK (contacts IS NULL OR json_valid(contacts));
+      -- Compare-and-set revision of the list: every change raises it by one.
+      ALTER TABLE persons ADD COLUMN contacts_rev INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE persons ADD COLUMN notice_contact TEXT;
+      -- NULL while active, and for locks from before it was recorded (an operator's).
+      ALTER TABLE persons ADD COLUMN lock_reason TEXT CHECK (lock_reason IS NULL OR lock_reason IN ('operator', 'failures', 'self'));
+      ALTER TABLE persons ADD COLUMN password_reset_required INTEGER NOT NULL DEFAULT 0 CHECK (password_reset_required IN (0, 1));
+      ALTER TABLE persons ADD COLUMN attention TEXT CHECK (attention IS NULL OR json_valid(attention));
+
+      -- A person's own history, read by person and time (newest first), purged by expires_at.
+      CREATE TABLE activity (
+        id         TEXT PRIMARY KEY NOT NULL,
+        person_id  TEXT NOT NULL,
+        at         INTEGER NOT NULL,
+        event      TEXT NOT NULL,
+        details    TEXT NOT NULL CHECK (json_valid(details)),
+        expires_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX activity_person_at ON activity (person_id, at DESC, id DESC);
+      CREATE INDEX activity_expires_at ON activity (expires_at);
+    `,
+  },
 ];
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Persons (citizens) in `persons`.
  */
-import type { Address, Person, PersonRepository } from '../types.js';
+import { contactsFromFields, mirrorContacts } from '../contacts.js';
+import type { Address, AttentionFlag, Contact, LockReason, Person, PersonRepository } from '../types.js';
 import type { SqliteContext } from './shared.js';
 
 interface PersonRow {
@@ -21,11 +22,36 @@ interface PersonRow {
   password_hash: string;
   status: Person['status'];
   access_revoked_before: number | null;
+  /** JSON list; NULL on rows written before lists existed (see personRow). */
+  contacts: string | null;
+  contacts_rev: number;
+  notice_contact: string | null;
+  lock_reason: LockReason | null;
+  password_reset_required: number;
+  /** JSON object. */
+  attention: string | null;
   created_at: number;
   updated_at: number;
 }
 
+/** The contact with exactly its fields, in a fixed order (the stored JSON is the same whoever wrote it). */
+function cleanContact(c: Contact): Contact {
+  if (typeof c.id !== 'string' || typeof c.value !== 'string' || (c.kind !== 'phone' && c.kind !== 'email')) {
+    throw new TypeError('a contact needs a string id and value and a kind of phone or email');
+  }
+  if (!Number.isFinite(c.addedAt) || (c.verifiedAt !== null && !Number.isFinite(c.verifiedAt))) {
+    throw new TypeError('a contact needs numeric times');
+  }
+  return { id: c.id, kind: c.kind, value: c.value, verified: c.verified === true, addedAt: c.addedAt, verifiedAt: c.verifiedAt ?? null };
+}
+
 function personRow(row: PersonRow): Person {
+  const fields = {
+    phone: row.phone,
+    phoneVerified: row.phone_verified === 1,
+    email: row.email,
+    emailVerified: row.email_verified === 1,
+  };
   return {
     id: row.id,
     pid: row.pid,
@@ -34,14 +60,22 @@ function personRow(row: PersonRow): Person {
     givenName: row.given_name,
     birthdate: row.birthdate,
     gender: row.gender,
-    email: row.email,
-    emailVerified: row.email_verified === 1,
-    phone: row.phone,
-    phoneVerified: row.phone_verified === 1,
+    email: fields.email,
+    emailVerified: fields.emailVerified,
+    phone: fields.phone,
+    phoneVerified: fields.phoneVerified,
     address: row.address === null ? null : (JSON.parse(row.address) as Address),
     level: row.level === 2 ? 2 : 1,
     passwordHash: row.password_hash,
     status: row.status,
+    lockReason: row.lock_reason,
+    // NULL: never stored (a row from before lists existed), read as the list of its fields until
+    // its first change. An empty stored list is a person without contacts.
+    contacts: row.contacts === null ? contactsFromFields(fields, row.created_at) : (JSON.parse(row.contacts) as Contact[]),
+    contactsRev: row.contacts_rev,
+    noticeContact: row.notice_contact,
+    passwordResetRequired: row.password_reset_required === 1,
+    attention: row.attention === null ? null : (JSON.parse(row.attention) as AttentionFlag),
     accessRevokedBefore: row.access_revoked_before,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -51,9 +85,11 @@ function personRow(row: PersonRow): Person {
 export function createSqlitePersons({ now, statement, call }: SqliteContext): PersonRepository {
   const personInsert = statement<[Record<string, unknown>], PersonRow>(`
     INSERT INTO persons (id, pid, name, family_name, given_name, birthdate, gender, email, email_verified,
-                         phone, phone_verified, address, level, password_hash, status, created_at, updated_at)
+                         phone, phone_verified, address, level, password_hash, status, lock_reason, contacts,
+                         contacts_rev, notice_contact, password_reset_required, attention, created_at, updated_at)
     VALUES (@id, @pid, @name, @familyName, @givenName, @birthdate, @gender, @email, @emailVerified,
-            @phone, @phoneVerified, @address, @level, @passwordHash, @status, @createdAt, @updatedAt)
+            @phone, @phoneVerified, @address, @level, @passwordHash, @status, @lockReason, @contacts,
+            0, NULL, 0, NULL, @createdAt, @updatedAt)
     RETURNING *
   `);
   const personById = statement<[string], PersonRow>('SELECT * FROM persons WHERE id = ?');
@@ -65,8 +101,22 @@ export function createSqlitePersons({ now, statement, call }: SqliteContext): Pe
   const personSetHash = statement<[string, number, string, string]>(
     'UPDATE persons SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?',
   );
-  const personSetStatus = statement<[string, number, string]>(
-    'UPDATE persons SET status = ?, updated_at = ? WHERE id = ?',
+  const personSetStatus = statement<[string, string | null, number, string]>(
+    'UPDATE persons SET status = ?, lock_reason = ?, updated_at = ? WHERE id = ?',
+  );
+  // Compare-and-set on the revision in one statement: SQLite's single writer makes it atomic across
+  // processes, so two changes read from the same list cannot both land.
+  const personSetContacts = statement<[Record<string, unknown>]>(`
+    UPDATE persons SET contacts = @contacts, contacts_rev = contacts_rev + 1, notice_contact = @noticeContact,
+                       phone = @phone, phone_verified = @phoneVerified, email = @email, email_verified = @emailVerified,
+                       updated_at = @updatedAt
+    WHERE id = @id AND contacts_rev = @expectedRev
+  `);
+  const personSetResetRequired = statement<[number, number, string]>(
+    'UPDATE persons SET password_reset_required = ?, updated_at = ? WHERE id = ?',
+  );
+  const personSetAttention = statement<[string | null, number, string]>(
+    'UPDATE persons SET attention = ?, updated_at = ? WHERE id = ?',
   );
   const personSetLevel = statement<[number, number, string]>(
     'UPDATE persons SET level = ?, updated_at = ? WHERE id = ?',
@@ -80,6 +130,9 @@ export function createSqlitePersons({ now, statement, call }: SqliteContext): Pe
       call(
         () => {
           const t = now();
+          // Every new row stores its list; the mirrored fields are always the list's primaries.
+          const contacts = person.contacts ? person.contacts.map(cleanContact) : contactsFromFields(person, t);
+          const mirror = mirrorContacts(contacts);
           const row = personInsert().get({
             id: person.id,
             pid: person.pid,
@@ -88,14 +141,16 @@ export function createSqlitePersons({ now, statement, call }: SqliteContext): Pe
             givenName: person.givenName,
             birthdate: person.birthdate,
             gender: person.gender,
-            email: person.email,
-            emailVerified: person.emailVerified ? 1 : 0,
-            phone: person.phone,
-            phoneVerified: person.phoneVerified ? 1 : 0,
+            email: mirror.email,
+            emailVerified: mirror.emailVerified ? 1 : 0,
+            phone: mirror.phone,
+            phoneVerified: mirror.phoneVerified ? 1 : 0,
             address: person.address === null ? null : JSON.stringify(person.address),
             level: person.level,
             passwordHash: person.passwordHash,
             status: person.status,
+            lockReason: person.status === 'locked' ? 'operator' : null,
+            contacts: JSON.stringify(contacts),
             createdAt: t,
             updatedAt: t,
           });
@@ -118,7 +173,28 @@ export function createSqlitePersons({ now, statement, call }: SqliteContext): Pe
     count: () => call(() => personCount().get()?.n ?? 0),
     updatePasswordHash: (id, expectedHash, newHash) =>
       call(() => personSetHash().run(newHash, now(), id, expectedHash).changes === 1),
-    setStatus: (id, status) => call(() => personSetStatus().run(status, now(), id).changes === 1),
+    setStatus: (id, status, lockReason) =>
+      call(() => personSetStatus().run(status, status === 'locked' ? (lockReason ?? 'operator') : null, now(), id).changes === 1),
+    updateContacts: (id, expectedRev, contacts, noticeContact) =>
+      call(() => {
+        const list = contacts.map(cleanContact);
+        const mirror = mirrorContacts(list);
+        return personSetContacts().run({
+          id,
+          expectedRev,
+          contacts: JSON.stringify(list),
+          noticeContact,
+          phone: mirror.phone,
+          phoneVerified: mirror.phoneVerified ? 1 : 0,
+          email: mirror.email,
+          emailVerified: mirror.emailVerified ? 1 : 0,
+          updatedAt: now(),
+        }).changes === 1;
+      }),
+    setPasswordResetRequired: (id, required) =>
+      call(() => personSetResetRequired().run(required ? 1 : 0, now(), id).changes === 1),
+    setAttention: (id, flag) =>
+      call(() => personSetAttention().run(flag === null ? null : JSON.stringify({ reason: flag.reason, at: flag.at }), now(), id).changes === 1),
     setLevel: (id, level) => call(() => personSetLevel().run(level, now(), id).changes === 1),
     revokeAccessBefore: (id, before) => call(() => personRevokeAccess().run(before, now(), id).changes === 1),
   };

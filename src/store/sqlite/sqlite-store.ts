@@ -7,6 +7,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreUnavailableError, type Store } from '../types.js';
 import { createSqliteAccountEvidence } from './account-evidence.js';
+import { createSqliteActivity } from './activity.js';
 import { createSqliteAudit } from './audit.js';
 import { backupSqlite } from './backup.js';
 import { createSqliteConsents } from './consents.js';
@@ -67,12 +68,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const selectOne = statement<[]>('SELECT 1');
   const purgeJobs = statement<[number]>('DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?');
   const purgeOrgGrants = statement<[number]>('DELETE FROM org_grants WHERE expires_at <= ?');
+  const purgeActivity = statement<[number]>('DELETE FROM activity WHERE expires_at <= ?');
   const purge = db.transaction(
     (at: number) =>
       purgeOidc().run(at).changes +
       purgeCounters().run(at).changes +
       purgeJobs().run(at).changes +
-      purgeOrgGrants().run(at).changes,
+      purgeOrgGrants().run(at).changes +
+      purgeActivity().run(at).changes,
   );
 
   return {
@@ -89,6 +92,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     signingKeys: createSqliteSigningKeys(sqlite),
     audit: createSqliteAudit(sqlite),
     accountEvidence: createSqliteAccountEvidence(sqlite),
+    activity: createSqliteActivity(sqlite),
     copy: createSqliteCopy(() => db, (fn) => call(fn)),
     backup: (to, backupOptions) => backupSqlite(db, memory ? null : path.resolve(options.filename), to, backupOptions),
     migrate: () => call(() => migrate(db)),
