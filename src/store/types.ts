@@ -44,6 +44,34 @@ export interface OidcModelStore {
 
 export type Gender = 'male' | 'female';
 export type PersonStatus = 'active' | 'locked';
+/**
+ * Why a locked account is locked: an operator (the CLI, later the console), the hard limit of
+ * failed sign-ins, or the person themself ("lock my account"). Only a self-lock can be undone by
+ * the person, through recovery with the second factor; the others need an operator.
+ */
+export type LockReason = 'operator' | 'failures' | 'self';
+
+export type ContactKind = 'phone' | 'email';
+
+/** A phone number or e-mail address of a person (account area: /account/profile). */
+export interface Contact {
+  /** Opaque id, stable while the contact exists (forms name contacts by it). */
+  id: string;
+  kind: ContactKind;
+  /** E.164 for a phone, lower case for an e-mail address. */
+  value: string;
+  /** Proven by a one-time code sent to it (or at the counter). */
+  verified: boolean;
+  addedAt: number;
+  verifiedAt: number | null;
+}
+
+/** Why operators should look at an account (shown by `accounts show`). */
+export interface AttentionFlag {
+  /** `not_me`: the person said a sign-in was not theirs. */
+  reason: 'not_me';
+  at: number;
+}
 
 export interface Address {
   formatted?: string;
@@ -75,6 +103,22 @@ export interface Person {
   /** argon2id PHC string. */
   passwordHash: string;
   status: PersonStatus;
+  /** Why the account is locked; null while active (and for locks from before it was recorded: an operator's). */
+  lockReason: LockReason | null;
+  /**
+   * Every phone and e-mail address on file, oldest first. `phone`/`phoneVerified` and
+   * `email`/`emailVerified` above mirror the primary contact of each kind (store/contacts.ts:
+   * the most recently verified one, else the most recently added), written in the same update:
+   * they are what portals receive and what codes are sent to.
+   */
+  contacts: Contact[];
+  /** Grows by one with every change of `contacts` (compare-and-set: PersonRepository.updateContacts). */
+  contactsRev: number;
+  /** The contact chosen for notices that are not about a change (a new browser signed in); null for every contact. */
+  noticeContact: string | null;
+  /** The password may not be used until it is replaced through recovery (after "this wasn't me"). */
+  passwordResetRequired: boolean;
+  attention: AttentionFlag | null;
   /**
    * Epoch ms, or null: sessions signed in and tokens issued before this instant are no longer
    * honoured (a lock, a reset of second factors, a lower identity level). Checked at every use, so
@@ -85,7 +129,12 @@ export interface Person {
   updatedAt: number;
 }
 
-export type NewPerson = Omit<Person, 'createdAt' | 'updatedAt' | 'accessRevokedBefore'>;
+/**
+ * A person to create. Without `contacts`, the list is made from `phone` and `email` (with their
+ * verified flags: store/contacts.ts, contactsFromFields); with it, `phone`/`email` are ignored and
+ * mirrored from the list.
+ */
+export type NewPerson = Omit<Person, 'createdAt' | 'updatedAt' | 'accessRevokedBefore' | 'lockReason' | 'contacts' | 'contactsRev' | 'noticeContact' | 'passwordResetRequired' | 'attention'> & { contacts?: Contact[] };
 
 export interface PersonRepository {
   /** Fails with StoreConflictError when `id` or `pid` already exists. */
@@ -96,7 +145,20 @@ export interface PersonRepository {
   count(): Promise<number>;
   /** Replaces the hash only if it still equals `expectedHash` (no lost update on concurrent rehash). */
   updatePasswordHash(id: string, expectedHash: string, newHash: string): Promise<boolean>;
-  setStatus(id: string, status: PersonStatus): Promise<boolean>;
+  /**
+   * Sets the status; `lockReason` is stored with `locked` (default `operator`) and cleared with
+   * `active`. False when the person does not exist.
+   */
+  setStatus(id: string, status: PersonStatus, lockReason?: LockReason): Promise<boolean>;
+  /**
+   * Replaces the contact list (and the mirrored `phone`/`email` fields, and `noticeContact`) iff
+   * `contactsRev` still equals `expectedRev`, raising it by one, in one atomic single-record update:
+   * two concurrent changes cannot both pass a check made on the list they read ("never the last
+   * verified contact"). False when the person does not exist or the list changed meanwhile.
+   */
+  updateContacts(id: string, expectedRev: number, contacts: Contact[], noticeContact: string | null): Promise<boolean>;
+  setPasswordResetRequired(id: string, required: boolean): Promise<boolean>;
+  setAttention(id: string, flag: AttentionFlag | null): Promise<boolean>;
   /** Sets the identity level; false when the person does not exist. */
   setLevel(id: string, level: 1 | 2): Promise<boolean>;
   /** Moves `accessRevokedBefore` forward to `before` (never back); false when the person does not exist. */
@@ -440,23 +502,56 @@ export interface AccountEvidenceRepository {
 }
 
 /**
+ * One line of a person's own history (/account/activity): a projection of the audit events that
+ * concern the person, kept apart from the audit log so that reading it is an indexed query by
+ * person and time, and purged after six months (the audit log keeps its own retention).
+ */
+export interface ActivityEntry {
+  /** Opaque id (UUID). */
+  id: string;
+  personId: string;
+  at: number;
+  /** The security event it records (a SECURITY_EVENTS key). */
+  event: string;
+  /** What the person may see of it: portal, level, device, network, the operator's role, never a secret. */
+  details: Record<string, string | number | boolean | null>;
+  /** Epoch ms after which it is no longer returned (and purgeExpired removes it). */
+  expiresAt: number;
+}
+
+export interface ActivityRepository {
+  /** Fails with StoreConflictError(field "id") on a duplicate id. */
+  add(entry: ActivityEntry): Promise<void>;
+  /**
+   * The person's live entries (not expired, `at >= since`), newest first (by `at`, then `id`
+   * descending), strictly after the cursor `before` in that order when given, at most `limit`.
+   * Served by an index on (personId, at, id).
+   */
+  list(personId: string, options: { since: number; before?: { at: number; id: string }; limit: number }): Promise<ActivityEntry[]>;
+  /** One live entry of the person (undefined when missing, expired, or someone else's). */
+  find(personId: string, id: string): Promise<ActivityEntry | undefined>;
+}
+
+/**
  * Every record, in a backend-neutral form, for `dinhdanh store copy` (issue 7). Each collection's
  * records are plain JSON objects with the fields below (camelCase; JSON columns as values;
  * booleans as booleans; missing optional values as null), the same from every backend, so that a
  * copy can be verified by count and checksum:
  *
  * - oidc: model, id, payload, uid, userCode, grantId, expiresAt, consumedAt
- * - persons: Person; portals: Portal; consents: Consent; factors: Factor
+ * - persons: Person, with `contacts` null for a record that never stored its list (read as the
+ *   list made from its phone and e-mail: store/contacts.ts); portals: Portal; consents: Consent; factors: Factor
  * - counters: key, count, updatedAt, expiresAt
  * - recoveryCodes: personId, codeHash, createdAt, usedAt
  * - jobs: Job and expiresAt
  * - enterprises: Enterprise; representatives: enterpriseCode, personId, createdAt
  * - delegations: Delegation; orgGrants: OrgGrant
  * - signingKeys: SigningKeyRecord; auditLog: AuditEntry; accountEvidence: AccountEvidence
+ * - activity: ActivityEntry
  */
 export const COPY_COLLECTIONS = [
   'persons', 'portals', 'consents', 'counters', 'factors', 'recoveryCodes', 'oidc', 'jobs',
-  'enterprises', 'representatives', 'delegations', 'orgGrants', 'signingKeys', 'auditLog', 'accountEvidence',
+  'enterprises', 'representatives', 'delegations', 'orgGrants', 'signingKeys', 'auditLog', 'accountEvidence', 'activity',
 ] as const;
 export type CopyCollection = (typeof COPY_COLLECTIONS)[number];
 
@@ -558,6 +653,7 @@ export interface Store {
   readonly signingKeys: SigningKeyRepository;
   readonly audit: AuditRepository;
   readonly accountEvidence: AccountEvidenceRepository;
+  readonly activity: ActivityRepository;
   readonly copy: StoreCopy;
   /**
    * Writes a consistent, verified copy of the whole store to one file (`dinhdanh store backup`).
