@@ -26,6 +26,8 @@ import type { LogoutNotifier } from './provider/backchannel-logout.js';
 import { createOrgContexts, createOrgJobHandlers } from './provider/org-access.js';
 import { ACCOUNT_LOCKED_JOB, createAccountAdmin, type AccountAdmin, type AccountState } from './accounts/index.js';
 import { createOrgService, type OrgService } from './orgs/index.js';
+import { createAccountActions, createContactsService } from './account/index.js';
+import { createSignInObserver, type SignInObserver } from './activity/sign-ins.js';
 import { createRegistry } from './registry/index.js';
 import { createFlows, createPendingResets, createRecoveryJourney, createRegistrationService, createSelfServiceLimits } from './selfservice/index.js';
 import { type FactorNotices, createFactorNotices, createMessageCodeService, createNotifier, createPasskeyService, createRecoveryService, createTotpService } from './mfa/index.js';
@@ -93,9 +95,12 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
     counters: store.counters, tellDelegate: (personId, what) => notices.delegated(personId, what),
   });
   const orgContexts = createOrgContexts({ orgs: store.orgs, service: orgs });
+  // Told of every finished sign-in (its record, the new-browser notice); built below, with the notices.
+  const late$: { signedIn?: SignInObserver } = {};
   const buildProvider = () => createProvider({
     config, jwks: keySet.jwks, cookieKeys: keys.cookieKeys, store, portals, renderer, logger, audit, pairwiseSalt: keys.pairwiseSalt,
     now: options.now, sessions, fetch: outbound, orgContexts,
+    signedIn: async (ctx, info) => { await late$.signedIn?.(ctx, info); },
   });
   late.provider = buildProvider();
   async function reloadKeys(): Promise<boolean> {
@@ -136,6 +141,14 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const notifier = options.notifier ?? createNotifier(config, logger);
   const messageCodes = createMessageCodeService({ store: store.oidc, counters: store.counters, notifier, now: options.now, logger });
   const notices = createFactorNotices({ notifier, persons: store.persons, counters: store.counters, logger, audit, now: options.now });
+  // The account area's changes (account/): password, contacts, "this wasn't me", self-lock, the data export.
+  const accountActions = createAccountActions({
+    persons: store.persons, factors: store.factors, oidc: store.oidc, auth, hasher, state, audit, notices, issuer: config.issuer, now: options.now,
+  });
+  const contacts = createContactsService({ persons: store.persons, oidc: store.oidc, messageCodes, notices, audit, now: options.now });
+  late$.signedIn = createSignInObserver({
+    oidc: store.oidc, audit, notices, issueNotMeLink: accountActions.issueNotMeLink, https: config.issuer.startsWith('https:'), logger, now: options.now,
+  });
   // Self-service registration and recovery (selfservice/), against the population registry.
   const registry = createRegistry(config, { logger, now: options.now });
   const limits = createSelfServiceLimits({ counters: store.counters, now: options.now ?? Date.now });
@@ -149,6 +162,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const app = buildApp({
     config, logger, accessLogger: options.accessLogger ?? (options.logger ? undefined : createAccessLogger(config)), store, provider: providerRef, renderer, sessions, state, orgs, auth, audit, totp, recovery, passkeys, messageCodes, notices, now: options.now,
     selfService: { flows, registration, recovery: recoveryJourney },
+    account: { contacts, actions: accountActions, activity: services.activity },
     csrf: createCsrf(keys.cookieKeys),
     cookieKeys: keys.cookieKeys,
   });
@@ -159,6 +173,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
     async close() {
       await jobs.stop();
       await audit.flush();
+      await services.activity.settled();
       await store.close();
     },
   };

@@ -10,6 +10,7 @@ import { createSecretBox } from './keys/secret-box.js';
 import { createPortalAdmin, createPortalService, type PortalService } from './portals/index.js';
 import { createAccountAdmin, createAccountService, createAccountState, createPasswordHasher, type PasswordHasher } from './accounts/index.js';
 import { createAuditService, type AuditService } from './audit/index.js';
+import { createActivityService } from './activity/activity.service.js';
 import { createAccess } from './provider/access.js';
 import { createLogoutNotifier } from './provider/backchannel-logout.js';
 import { createSessionLifecycle } from './provider/session-lifecycle.js';
@@ -147,7 +148,9 @@ export async function composeServices(config: Config, options: ComposeOptions = 
   // Signing keys in the store are sealed under a key-encryption key: from the environment when
   // given (a secret manager), else the keys folder's data keys.
   const keyEncryptionBox = config.keyEncryptionKey ? createSecretBox([{ kid: 'kek-env', key: config.keyEncryptionKey }]) : secretBox;
-  const audit = createAuditService({ logger, repo: store.audit, now: options.now });
+  // The person's own history is a projection of the audit events, written as they are recorded.
+  const activity = createActivityService({ repo: store.activity, logger, now: options.now });
+  const audit = createAuditService({ logger, repo: store.audit, now: options.now, observe: activity.observe });
   const hasher = options.hasher ?? createPasswordHasher();
   const portals = createPortalService({ repo: store.portals, secretBox });
   const accounts = createAccountService({ persons: store.persons, hasher, audit });
@@ -159,7 +162,7 @@ export async function composeServices(config: Config, options: ComposeOptions = 
     state: changes.state, audit, pendingReset: createPendingResets(store.oidc), now: options.now,
   });
   const portalAdmin = createPortalAdmin({ repo: store.portals, access: changes.access, audit });
-  return { config, logger, keys, store, secretBox, keyEncryptionBox, audit, hasher, portals, portalAdmin, accounts, orgs, accountAdmin, ...changes };
+  return { config, logger, keys, store, secretBox, keyEncryptionBox, audit, activity, hasher, portals, portalAdmin, accounts, orgs, accountAdmin, ...changes };
 }
 
 /**

@@ -17,6 +17,7 @@ import crypto from 'node:crypto';
 import type { AuditService } from '../audit/index.js';
 import type { AccountEvidenceRepository, CounterRepository, FactorRepository, Person, PersonRepository, RecoveryCodeRepository } from '../store/index.js';
 import { maskPid } from './pid.js';
+import { maskEmail, maskPhone } from '../mfa/notifier/mask.js';
 import type { AccountState } from './account-state.js';
 
 /** Jobs of this kind were queued by locks before a lock ended sessions itself; servers still run them. */
@@ -93,6 +94,13 @@ export function createAccountAdmin(deps: {
         name: p.name,
         level: p.level,
         status: p.status,
+        // Who locked it: an operator, the failed-sign-in limit, or the person ("lock my account").
+        lock_reason: p.status === 'locked' ? (p.lockReason ?? 'operator') : null,
+        // "This wasn't me": the password may not be used until recovery replaces it.
+        password_reset_required: p.passwordResetRequired,
+        // Why operators should look at the account (cleared with `accounts clear-attention`).
+        attention: p.attention ? { reason: p.attention.reason, at: new Date(p.attention.at).toISOString() } : null,
+        contacts: p.contacts.map((c) => ({ kind: c.kind, value: c.kind === 'phone' ? maskPhone(c.value) : maskEmail(c.value), verified: c.verified })),
         created_at: new Date(p.createdAt).toISOString(),
         factors: factors.map((f) => ({ type: f.type, label: f.label, created_at: new Date(f.createdAt).toISOString() })),
         recovery_codes_left: await deps.recoveryCodes.countUnused(p.id),
@@ -112,6 +120,17 @@ export function createAccountAdmin(deps: {
       const evidenceId = await record(p, 'lock', { ...act, reason }, {});
       deps.audit.record('ACCOUNT_LOCKED', { person: p.id, pid: maskPid(p.pid), operator: act.operator, reason, evidence: evidenceId, sessions_ended: ended });
       return { ...p, status: 'locked' };
+    },
+
+    /** The account was looked at (after "this wasn't me"): the flag goes, with the operator's reason. */
+    async clearAttention(pid: unknown, act: OperatorAct): Promise<Person> {
+      const p = await person(pid);
+      const reason = checkReason(act.reason);
+      if (!p.attention) throw new AccountAdminError('this account is not flagged for attention');
+      await deps.persons.setAttention(p.id, null);
+      const evidenceId = await record(p, 'clear-attention', { ...act, reason }, { flagged: p.attention.reason, flagged_at: new Date(p.attention.at).toISOString() });
+      deps.audit.record('ACCOUNT_ATTENTION_CLEARED', { person: p.id, pid: maskPid(p.pid), operator: act.operator, reason, evidence: evidenceId });
+      return { ...p, attention: null };
     },
 
     async unlock(pid: unknown, act: { operator: string; reason?: string }): Promise<Person> {

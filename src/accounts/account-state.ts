@@ -14,7 +14,7 @@
  * - `portal`: every grant and token of the person at one portal;
  * - `nothing`.
  */
-import type { PersonRepository, PersonStatus } from '../store/index.js';
+import type { LockReason, PersonRepository, PersonStatus } from '../store/index.js';
 import type { Access } from '../provider/access.js';
 import type { LogoutReason } from '../provider/backchannel-logout.js';
 import type { SessionLifecycle } from '../provider/session-lifecycle.js';
@@ -26,6 +26,8 @@ export interface AccountChange {
   from: readonly PersonStatus[];
   /** The status it leaves (unchanged when absent). */
   to?: PersonStatus;
+  /** With `to: 'locked'`: why, which decides who may unlock (store/types.ts, LockReason). */
+  lockReason?: LockReason;
   ends: Ends;
   /** Recorded with the back-channel logout deliveries it causes. */
   reason: LogoutReason;
@@ -33,9 +35,9 @@ export interface AccountChange {
 
 export const ACCOUNT_CHANGES = {
   // Operators (the CLI; later the console).
-  lock: { from: ['active', 'locked'], to: 'locked', ends: 'everything', reason: 'account_locked' },
+  lock: { from: ['active', 'locked'], to: 'locked', lockReason: 'operator', ends: 'everything', reason: 'account_locked' },
   // NIST SP 800-63B §5.2.2's hard limit: the same as an operator's lock (an unlock restores nothing).
-  'lock-by-failures': { from: ['active'], to: 'locked', ends: 'everything', reason: 'account_locked' },
+  'lock-by-failures': { from: ['active'], to: 'locked', lockReason: 'failures', ends: 'everything', reason: 'account_locked' },
   unlock: { from: ['locked', 'active'], to: 'active', ends: 'nothing', reason: 'account_locked' },
   'reset-mfa': { from: ['active', 'locked'], ends: 'everything', reason: 'mfa_reset' },
   // A higher identity level takes nothing away; a lower one ends what rested on the higher level.
@@ -45,6 +47,26 @@ export const ACCOUNT_CHANGES = {
   'remove-factor': { from: ['active'], ends: 'other-sessions', reason: 'factor_removed' },
   'end-session': { from: ['active'], ends: 'session', reason: 'ended_elsewhere' },
   'withdraw-consent': { from: ['active'], ends: 'portal', reason: 'consent_withdrawn' },
+  // A new password, knowing the old one: whoever else held the old one loses every session but
+  // this one (NIST SP 800-63B §6.1.2.3 asks for the same after a compromise; ASVS 5.0 7.4.3).
+  'change-password': { from: ['active'], ends: 'other-sessions', reason: 'password_changed' },
+  // A phone or e-mail added, proven, removed or chosen for notices: portals see the new value at
+  // userinfo; nothing ends unless the person also asks to end the other sessions (next row).
+  'change-contact': { from: ['active'], ends: 'nothing', reason: 'ended_elsewhere' },
+  // "Sign out everywhere else", offered with every change of a contact or a second factor (ASVS
+  // 5.0 7.4.3).
+  'end-other-sessions': { from: ['active'], ends: 'other-sessions', reason: 'ended_elsewhere' },
+  // "This wasn't me" (from a sign-in in the activity list, or the new-browser notice's link): every
+  // session and grant ends, this browser's too, and the password may not be used again until it
+  // is replaced through recovery (the caller sets that flag and the operators' one).
+  'not-me': { from: ['active'], ends: 'everything', reason: 'not_me' },
+  // "Lock my account" (a stolen phone): at once, everything ends. Only recovery with the second
+  // factor, or an operator at the counter, unlocks it.
+  'self-lock': { from: ['active'], to: 'locked', lockReason: 'self', ends: 'everything', reason: 'self_locked' },
+  // Recovery with the second factor of an account its owner locked: a new password, unlocked, and
+  // whatever was signed in before ends (nothing should be, but a session written back late counts
+  // for nothing either).
+  'self-unlock': { from: ['locked'], to: 'active', ends: 'everything', reason: 'password_reset' },
   // Self-service recovery (selfservice/): a new password proven by a contact (and the second factor
   // when there is one) ends everything the old one held, offline grants included (NIST SP 800-63B
   // §6.1.2.3: whoever knew the old password loses what it gave them).
@@ -73,7 +95,7 @@ export function createAccountState(deps: { persons: PersonRepository; access: Ac
     async apply(name: AccountChangeName, person: { id: string; status: PersonStatus }, target: { session?: string; clientId?: string } = {}): Promise<number> {
       const change: AccountChange = ACCOUNT_CHANGES[name];
       if (!change.from.includes(person.status)) throw new AccountStateError(name, person.status);
-      if (change.to && change.to !== person.status) await deps.persons.setStatus(person.id, change.to);
+      if (change.to && (change.to !== person.status || change.lockReason)) await deps.persons.setStatus(person.id, change.to, change.lockReason);
       switch (change.ends) {
         case 'everything':
           return deps.access.endEverything(person.id, change.reason);

@@ -39,10 +39,16 @@ const NO_SUCH_PID = '000000000000';
 
 export type AuthResult =
   | { ok: true; person: Person }
-  | { ok: false; reason: 'invalid' | 'ip_limited' };
+  | { ok: false; reason: 'invalid' | 'ip_limited' | 'reset_required' };
 
 export interface AuthenticationService {
   authenticate(input: { identifier: string; password: string; ip: string }): Promise<AuthResult>;
+  /**
+   * The current password typed again on an account page (ASVS 5.0 7.5.1: re-authentication before
+   * a change of what authenticates or recovers the account). Counted on the same failure counter
+   * and delay schedule as sign-ins, so the page is no way around them.
+   */
+  verifyPassword(person: Person, password: string): Promise<'ok' | 'wrong' | 'throttled'>;
 }
 
 /** Delay owed after `failures` consecutive failures (0 while below the threshold). */
@@ -118,13 +124,19 @@ export function createAuthenticationService(deps: {
         deps.audit.record('LOGIN_FAILED', { reason: 'wrong_password', person: person.id, failures: claim.count, ip });
         if (claim.count >= LOCKOUT.hardLockAt) {
           if (deps.state) await deps.state.apply('lock-by-failures', person);
-          else await deps.persons.setStatus(person.id, 'locked');
+          else await deps.persons.setStatus(person.id, 'locked', 'failures');
           deps.audit.record('ACCOUNT_LOCKED_BY_FAILURES', { person: person.id, pid: maskPid(person.pid) });
         }
         return { ok: false, reason: 'invalid' };
       }
 
       await deps.counters.reset(failKey(person.id));
+      // "This wasn't me" made the password unusable until recovery replaces it: whoever typed it
+      // (the owner, or the one who took it) is sent to recovery, which needs the contact.
+      if (person.passwordResetRequired) {
+        deps.audit.record('LOGIN_FAILED', { reason: 'password_reset_required', person: person.id, ip });
+        return { ok: false, reason: 'reset_required' };
+      }
       if (deps.hasher.needsRehash(person.passwordHash)) {
         const rehashed = await deps.hasher.hash(password);
         if (await deps.persons.updatePasswordHash(person.id, person.passwordHash, rehashed)) {
@@ -133,6 +145,22 @@ export function createAuthenticationService(deps: {
       }
       deps.audit.record('LOGIN_SUCCEEDED', { person: person.id, ip });
       return { ok: true, person };
+    },
+
+    async verifyPassword(person, password) {
+      const claim = await deps.counters.claimAttempt(failKey(person.id), now(), ATTEMPT_POLICY);
+      const valid = password.length > 0 && password.length <= 1024 && (await deps.hasher.verify(person.passwordHash, password));
+      if (!claim.admitted) return 'throttled';
+      if (!valid) {
+        if (claim.count >= LOCKOUT.hardLockAt) {
+          if (deps.state) await deps.state.apply('lock-by-failures', person);
+          else await deps.persons.setStatus(person.id, 'locked', 'failures');
+          deps.audit.record('ACCOUNT_LOCKED_BY_FAILURES', { person: person.id, pid: maskPid(person.pid) });
+        }
+        return 'wrong';
+      }
+      await deps.counters.reset(failKey(person.id));
+      return 'ok';
     },
   };
 }

@@ -37,6 +37,10 @@ describe('checkPassword length', () => {
     const eight = randomText(8, EMOJI);
     expect(checkPassword(eight, mfa)).toEqual({ ok: true, normalised: eight });
     expect(checkPassword(eight, noMfa)).toEqual({ ok: false, reason: 'too_short' });
+    // Eight characters typed on a keyboard, not only emoji (which zxcvbn counts as 16 units): the
+    // estimator's score for a random 8-character string must not refuse it as "common".
+    const typed = Array.from({ length: 20 }, () => randomText(8, ASCII));
+    expect(typed.filter((p) => checkPassword(p, mfa).ok)).toHaveLength(20);
   });
 
   it('counts code points, not UTF-16 units', () => {

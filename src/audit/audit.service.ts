@@ -42,7 +42,16 @@ function clean(details: AuditDetails): Record<string, unknown> {
   return Object.fromEntries(Object.entries(details).filter(([, v]) => v !== undefined));
 }
 
-export function createAuditService(deps: { logger: Logger; repo?: AuditRepository; now?: () => number }): AuditService {
+export function createAuditService(deps: {
+  logger: Logger;
+  repo?: AuditRepository;
+  now?: () => number;
+  /**
+   * Told of every event as it is recorded (the person's activity index: activity/). Called after
+   * the log line, never allowed to fail the caller.
+   */
+  observe?: (event: SecurityEventName, details: AuditDetails, at: number) => void;
+}): AuditService {
   const log = deps.logger.child({ component: 'audit' });
   const now = deps.now ?? Date.now;
   // One append at a time per process keeps this process's events in order; the store's atomic
@@ -52,9 +61,17 @@ export function createAuditService(deps: { logger: Logger; repo?: AuditRepositor
     record(event, details = {}) {
       const eventId = SECURITY_EVENTS[event];
       log.info({ event, event_id: eventId, ...details }, `security event ${event}`);
+      const at = now();
+      if (deps.observe) {
+        try {
+          deps.observe(event, details, at);
+        } catch (err) {
+          log.error({ err, event }, 'audit observer failed');
+        }
+      }
       const repo = deps.repo;
       if (!repo) return;
-      const entry = { at: now(), event, eventId, details: clean(details) };
+      const entry = { at, event, eventId, details: clean(details) };
       tail = tail.then(() => repo.append(entry, (seq, prevHash) => entryHash({ ...entry, seq, prevHash }))).catch((err: unknown) => {
         // The log line above still carries the event; the gap shows as a missing seq nowhere,
         // so say it loudly.

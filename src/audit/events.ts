@@ -9,6 +9,11 @@ export const SECURITY_EVENTS = {
   ACCOUNT_LOCKED_BY_FAILURES: 1004,
   LOGIN_IP_LIMITED: 1005,
   PASSWORD_REHASHED: 1006,
+  /**
+   * A sign-in finished and its session got a level (details: person, portal, acr, amr, device and
+   * network in the coarse form the person sees, new_browser: not seen on this account in 90 days).
+   */
+  SIGN_IN_COMPLETED: 1007,
   CONSENT_GRANTED: 1101,
   CONSENT_DENIED: 1102,
   CONSENT_REUSED: 1103,
@@ -97,6 +102,30 @@ export const SECURITY_EVENTS = {
   ACCOUNT_RESET_COMPLETED: 7108,
   /** An operator appended a record to the file population registry (details: operator, masked pid). */
   REGISTRY_RECORD_ADDED: 7201,
+  // The account area (account/): what the citizen changes on their own account. Details never hold
+  // a password, a code, a link's token or a contact in full (masked).
+  /** The citizen changed their password, knowing the current one; other sessions ended (details: person, sessions_ended). */
+  PASSWORD_CHANGED: 8001,
+  /** A phone or e-mail was added, proven by a code sent to it (details: person, kind, masked value). */
+  CONTACT_ADDED: 8002,
+  /** A contact already on file was proven by a code (details: person, kind, masked value). */
+  CONTACT_VERIFIED: 8003,
+  /** A contact was removed (details: person, kind, masked value). */
+  CONTACT_REMOVED: 8004,
+  /** The contact for notices was chosen (details: person, kind, masked value; or none for every contact). */
+  NOTICE_CONTACT_CHOSEN: 8005,
+  /** "This wasn't me": everything ended, a new password required, the account flagged (details: person, via activity/notice, sessions_ended). */
+  NOT_ME_REPORTED: 8006,
+  /** "Lock my account": locked by its owner, everything ended (details: person, sessions_ended). */
+  ACCOUNT_SELF_LOCKED: 8007,
+  /** An account its owner locked was unlocked by recovery with the second factor (details: person, factor). */
+  ACCOUNT_SELF_UNLOCKED: 8008,
+  /** The citizen downloaded everything held about them (details: person, bytes). */
+  DATA_EXPORTED: 8009,
+  /** The current password typed on an account page was wrong (details: person, action, failures). */
+  REAUTHENTICATION_FAILED: 8010,
+  /** An operator cleared the attention flag of an account (details: operator, reason). */
+  ACCOUNT_ATTENTION_CLEARED: 8011,
 } as const;
 
 export type SecurityEventName = keyof typeof SECURITY_EVENTS;

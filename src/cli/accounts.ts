@@ -69,6 +69,9 @@ export function registerAccountCommands(program: Command, cli: CliContext): void
         `${shown.pid}  ${shown.name}  level ${shown.level}  ${shown.status}  (${shown.id})`,
         ...shown.factors.map((f) => `  factor ${f.type}  ${f.label}  since ${f.created_at}`),
         `  recovery codes left: ${shown.recovery_codes_left}`,
+        ...shown.contacts.map((c) => `  ${c.kind} ${c.value}${c.verified ? ' (verified)' : ''}`),
+        ...(shown.lock_reason ? [`  locked by: ${shown.lock_reason}${shown.lock_reason === 'self' ? ' (the person: recovery with the second factor, or the counter, unlocks it)' : ''}`] : []),
+        ...(shown.attention ? [`  ATTENTION: ${shown.attention.reason === 'not_me' ? '"this wasn\'t me" reported' : shown.attention.reason} at ${shown.attention.at}${shown.password_reset_required ? '; the password may not be used until recovery replaces it' : ''} (accounts clear-attention when looked at)`] : []),
         ...(shown.account_reset ? [`  account reset asked online ${shown.account_reset.requested_at}: ${shown.account_reset.status}, link to the phone ${shown.account_reset.status === 'ready' ? 'sent' : 'at'} ${shown.account_reset.ready_at} (accounts reset-mfa at the counter drops it)`] : []),
         ...shown.actions.map((a) => `  ${a.at}  ${a.action} by ${a.operator}: ${a.reason}`),
       ].join('\n'));
@@ -82,6 +85,16 @@ export function registerAccountCommands(program: Command, cli: CliContext): void
       const operator = operatorFor(config());
       const p = await adminAction((s) => s.accountAdmin.lock(pid, { operator, reason: opts.reason }));
       print({ json: !!opts.json }, { id: p.id, status: 'locked' }, () => `locked ${maskPid(p.pid)} (${p.id}); its sessions end within seconds on a running server`);
+    });
+  accounts.command('clear-attention')
+    .description('clear the attention flag of an account (set when its owner reported a sign-in as "this wasn\'t me") once it has been looked at')
+    .argument('<pid>', 'personal identification number (12 digits)')
+    .requiredOption('--reason <text>', 'what was found (recorded and audited)')
+    .option('--json', 'print JSON')
+    .action(async (pid: string, opts: { reason: string; json?: boolean }) => {
+      const operator = operatorFor(config());
+      const p = await adminAction((s) => s.accountAdmin.clearAttention(pid, { operator, reason: opts.reason }));
+      print({ json: !!opts.json }, { id: p.id, attention: null }, () => `attention cleared for ${maskPid(p.pid)} (${p.id})`);
     });
   accounts.command('unlock')
     .description('unlock an account (locked by an operator or after too many failed sign-ins) and clear its failure count')

@@ -41,7 +41,7 @@ async function openServices(cfg: Config) {
   const s = await composeServices(cfg, { logger: pino({ level: 'warn' }, pino.destination(2)) });
   // Closing the store first waits for the audit entries this command recorded.
   const close = s.store.close.bind(s.store);
-  return { ...s, store: { ...s.store, close: async () => { await s.audit.flush(); await close(); } } };
+  return { ...s, store: { ...s.store, close: async () => { await s.audit.flush(); await s.activity.settled(); await close(); } } };
 }
 
 export type CliServices = Awaited<ReturnType<typeof openServices>>;

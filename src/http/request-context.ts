@@ -14,7 +14,7 @@ export const LOGGED_PATH_MAX = 256;
  * Paths whose last segment is a secret (the account reset's cancel and reset links carry a
  * single-use token): logged as the route, never the token (ASVS 5.0 16.2.5: no credentials in logs).
  */
-const SECRET_SEGMENT = /^(\/recover\/(?:cancel|reset))\/(?!open\/?$)[^/]+\/?$/;
+const SECRET_SEGMENT = /^(\/recover\/(?:cancel|reset)|\/account\/not-me)\/(?!open\/?$)[^/]+\/?$/;
 
 export function loggedPath(path: string): string {
   const route = path.replace(SECRET_SEGMENT, '$1/:token');

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import crypto from 'node:crypto';
-import type { CounterRepository, Person, PersonRepository } from '../store/index.js';
+import type { Contact, CounterRepository, Person, PersonRepository } from '../store/index.js';
 import type { Locale } from '../http/i18n.js';
 import type { Channel, ChannelNotifier } from './notifier/index.js';
 import type { AuditService } from '../audit/index.js';
@@ -27,6 +27,22 @@ export interface FactorNotices {
   accountResetReady(personId: string, phone: string, completeUrl: string, locale: Locale): Promise<boolean>;
   /** The account reset was completed (every contact). */
   accountResetDone(personId: string, locale: Locale): Promise<void>;
+  /** The citizen changed their password in the account area (every contact). */
+  passwordChanged(personId: string, locale: Locale): Promise<void>;
+  /**
+   * A contact was added, proven, removed or chosen for notices: told to every contact that was on
+   * file before the change (`before`), so that a thief who swaps them is heard by the owner's.
+   */
+  contactChanged(personId: string, before: readonly Contact[], change: { what: 'added' | 'verified' | 'removed' | 'notice'; masked: string }, locale: Locale): Promise<void>;
+  /**
+   * A sign-in from a browser not seen on the account for 90 days: when, device and network, and the
+   * "this wasn't me" link (to verified contacts only). To the contact chosen for notices, or every one.
+   */
+  newBrowser(personId: string, what: { at: number; device: string; network: string }, makeNotMeUrl: () => Promise<string>, locale: Locale): Promise<void>;
+  /** "This wasn't me" was pressed: everything ended, a new password is needed (every contact). */
+  notMeReported(personId: string, locale: Locale): Promise<void>;
+  /** The owner locked the account (every contact). */
+  selfLocked(personId: string, locale: Locale): Promise<void>;
 }
 
 const TEXT = {
@@ -45,6 +61,20 @@ const TEXT = {
     resetReady: (url: string) => `dinhdanh: Thời gian chờ đã hết. Đặt mật khẩu mới cho tài khoản định danh của bạn tại: ${url} (hiệu lực 24 giờ, dùng một lần).`,
     resetDone: (when: string) => `dinhdanh: Tài khoản định danh của bạn đã được đặt lại lúc ${when}: mật khẩu mới, mọi yếu tố xác thực thứ hai đã bị xóa. Nếu không phải bạn, hãy gọi tổng đài dịch vụ công ngay.`,
     accountSubject: 'Thông báo về tài khoản định danh',
+    passwordChanged: (when: string) => `dinhdanh: Mật khẩu tài khoản định danh của bạn đã được đổi lúc ${when}; các phiên đăng nhập khác đã kết thúc. Nếu không phải bạn, hãy dùng "Quên mật khẩu" hoặc gọi tổng đài dịch vụ công ngay.`,
+    contact: {
+      added: (m: string, when: string) => `dinhdanh: Lúc ${when}, ${m} đã được thêm vào tài khoản định danh của bạn.`,
+      verified: (m: string, when: string) => `dinhdanh: Lúc ${when}, ${m} đã được xác minh trên tài khoản định danh của bạn.`,
+      removed: (m: string, when: string) => `dinhdanh: Lúc ${when}, ${m} đã bị gỡ khỏi tài khoản định danh của bạn.`,
+      notice: (m: string, when: string) => `dinhdanh: Lúc ${when}, ${m} được chọn để nhận thông báo của tài khoản định danh.`,
+    },
+    contactTail: ' Nếu không phải bạn, hãy khóa tài khoản tại trang Tài khoản hoặc gọi tổng đài dịch vụ công ngay.',
+    contactSubject: 'Thay đổi liên hệ của tài khoản định danh',
+    newBrowser: (when: string, device: string, network: string, url: string) => `dinhdanh: Tài khoản định danh của bạn vừa đăng nhập trên một trình duyệt mới lúc ${when} (${device}, mạng ${network}). Nếu không phải bạn, bấm: ${url}`,
+    newBrowserNoLink: (when: string, device: string, network: string) => `dinhdanh: Tài khoản định danh của bạn vừa đăng nhập trên một trình duyệt mới lúc ${when} (${device}, mạng ${network}). Nếu không phải bạn, hãy gọi tổng đài dịch vụ công ngay.`,
+    newBrowserSubject: 'Đăng nhập từ trình duyệt mới',
+    notMe: (when: string) => `dinhdanh: Lúc ${when}, bạn đã báo một lần đăng nhập không phải của bạn. Mọi phiên đăng nhập đã kết thúc; hãy đặt mật khẩu mới bằng "Quên mật khẩu" trước khi đăng nhập lại.`,
+    selfLocked: (when: string) => `dinhdanh: Tài khoản định danh của bạn đã bị khóa theo yêu cầu của bạn lúc ${when}; mọi phiên đăng nhập đã kết thúc. Để mở khóa, dùng "Quên mật khẩu" cùng yếu tố xác thực thứ hai, hoặc đến bộ phận một cửa.`,
   },
   en: {
     totp: 'authenticator app',
@@ -61,6 +91,20 @@ const TEXT = {
     resetReady: (url: string) => `dinhdanh: The waiting period is over. Set a new password for your identification account at ${url} (valid 24 hours, once).`,
     resetDone: (when: string) => `dinhdanh: Your identification account was reset at ${when}: a new password, every second factor removed. If this was not you, call the public services hotline now.`,
     accountSubject: 'About your identification account',
+    passwordChanged: (when: string) => `dinhdanh: The password of your identification account was changed at ${when}; your other sessions have ended. If this was not you, use "Forgotten password" or call the public services hotline now.`,
+    contact: {
+      added: (m: string, when: string) => `dinhdanh: At ${when}, ${m} was added to your identification account.`,
+      verified: (m: string, when: string) => `dinhdanh: At ${when}, ${m} was verified on your identification account.`,
+      removed: (m: string, when: string) => `dinhdanh: At ${when}, ${m} was removed from your identification account.`,
+      notice: (m: string, when: string) => `dinhdanh: At ${when}, ${m} was chosen to receive your identification account's notices.`,
+    },
+    contactTail: ' If this was not you, lock your account on its Account page or call the public services hotline now.',
+    contactSubject: 'Contact change on your identification account',
+    newBrowser: (when: string, device: string, network: string, url: string) => `dinhdanh: Your identification account signed in from a new browser at ${when} (${device}, network ${network}). If this was not you, press: ${url}`,
+    newBrowserNoLink: (when: string, device: string, network: string) => `dinhdanh: Your identification account signed in from a new browser at ${when} (${device}, network ${network}). If this was not you, call the public services hotline now.`,
+    newBrowserSubject: 'Sign-in from a new browser',
+    notMe: (when: string) => `dinhdanh: At ${when}, you reported a sign-in that was not yours. Every session has ended; set a new password with "Forgotten password" before you sign in again.`,
+    selfLocked: (when: string) => `dinhdanh: Your identification account was locked at your request at ${when}; every session has ended. To unlock it, use "Forgotten password" with your second factor, or visit a one-stop-shop counter.`,
   },
 } as const;
 
@@ -91,7 +135,8 @@ const HOUR_MS = 60 * 60_000;
 
 type NoticeKind =
   | 'factor_added' | 'factor_removed' | 'delegated' | 'registration_attempt'
-  | 'password_reset' | 'account_reset_requested' | 'account_reset_ready' | 'account_reset_done';
+  | 'password_reset' | 'account_reset_requested' | 'account_reset_ready' | 'account_reset_done'
+  | 'password_changed' | 'contact_changed' | 'new_browser' | 'not_me' | 'self_locked';
 
 interface TellOptions {
   /** Which notice, for the audit entry of one held back. */
@@ -100,9 +145,22 @@ interface TellOptions {
   critical?: boolean;
   /** The text for contacts not verified: a notice carrying a link goes only to verified ones. */
   unverifiedBody?: string;
+  /** The contacts to tell instead of the person's current ones (a contact change: those before it). */
+  to?: readonly Contact[];
+  /** Not about a change: to the contact the person chose for notices, when they chose one. */
+  chosenOnly?: boolean;
+  /** Counted against an allowance of its own (per destination, an hour) instead of the usual ones. */
+  allowance?: { prefix: string; max: number };
 }
 
-interface Contact { channel: Channel; to: string; verified: boolean }
+/**
+ * New-browser notices have an allowance of their own: a sign-in from a fresh browser is cheap for
+ * whoever has the password, and must use up neither the notices anyone can cause nor those that
+ * tell the owner of a change.
+ */
+export const NEW_BROWSER_NOTICES_PER_HOUR = 10;
+
+interface Destination { channel: Channel; to: string; verified: boolean }
 
 export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: PersonRepository; counters: CounterRepository; logger: Logger; audit: AuditService; now?: () => number }): FactorNotices {
   const now = deps.now ?? Date.now;
@@ -110,14 +168,14 @@ export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: 
 
   const at = (locale: Locale, ms = now()) => new Intl.DateTimeFormat(locale === 'vi' ? 'vi-VN' : 'en-GB', { dateStyle: 'short', timeStyle: 'short', timeZone: 'Asia/Ho_Chi_Minh' }).format(ms);
 
-  /** The person's contacts this deployment can deliver to. */
-  const contactsOf = (person: Person): Contact[] => {
+  /** Contacts this deployment can deliver to. */
+  const deliverable = (list: readonly Contact[]): Destination[] => {
     const channels = deps.notifier.channels();
-    const contacts: Contact[] = [];
-    if (person.phone && channels.has('sms')) contacts.push({ channel: 'sms', to: person.phone, verified: person.phoneVerified });
-    if (person.email && channels.has('email')) contacts.push({ channel: 'email', to: person.email, verified: person.emailVerified });
-    return contacts;
+    return list
+      .map((c) => ({ channel: (c.kind === 'phone' ? 'sms' : 'email') as Channel, to: c.value, verified: c.verified }))
+      .filter((d) => channels.has(d.channel));
   };
+  const contactsOf = (person: Person): Destination[] => deliverable(person.contacts);
 
   /**
    * A notice held back by a limit is audited, not only logged: a run of them is the trace of
@@ -130,21 +188,33 @@ export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: 
   };
 
   /** Counts one notice to the contact, atomically before sending; false (and audited) when over the allowance. */
-  const allowed = async (personId: string, contact: Contact, options: TellOptions) => {
-    const max = options.critical ? CRITICAL_NOTICES_PER_HOUR : NOTICES_PER_HOUR;
-    const key = `${options.critical ? 'notice-critical' : 'notice'}:${crypto.createHash('sha256').update(contact.to.toLowerCase()).digest('base64url')}`;
+  const allowed = async (personId: string, contact: Destination, options: TellOptions) => {
+    const max = options.allowance?.max ?? (options.critical ? CRITICAL_NOTICES_PER_HOUR : NOTICES_PER_HOUR);
+    const prefix = options.allowance?.prefix ?? (options.critical ? 'notice-critical' : 'notice');
+    const key = `${prefix}:${crypto.createHash('sha256').update(contact.to.toLowerCase()).digest('base64url')}`;
     const state = await deps.counters.increment(key, HOUR_MS, now());
     if (state.count <= max) return true;
     suppressed(personId, options.kind, 'destination', contact.channel);
     return false;
   };
 
+  /** Who a notice goes to: the given contacts, or the person's (only the chosen one, for `chosenOnly`). */
+  function targetsOf(person: Person, options: Pick<TellOptions, 'to' | 'chosenOnly'>): Destination[] {
+    const targets = options.to ? deliverable(options.to) : contactsOf(person);
+    if (options.chosenOnly && person.noticeContact) {
+      const chosen = person.contacts.find((c) => c.id === person.noticeContact && c.verified);
+      const only = chosen ? deliverable([chosen]) : [];
+      if (only.length) return only;
+    }
+    return targets;
+  }
+
   /** Sends to every contact of the person; true when at least one message went out. */
   async function tell(personId: string, subject: string, body: string, options: TellOptions): Promise<boolean> {
     const person = await deps.persons.findById(personId);
     if (!person) return false;
     const sends: Array<Promise<void>> = [];
-    for (const contact of contactsOf(person)) {
+    for (const contact of targetsOf(person, options)) {
       if (!(await allowed(personId, contact, options))) continue;
       // A link (the account reset's cancel link) goes only to a contact proven to be the owner's: a
       // mistyped or someone else's address must not be able to cancel the owner's reset (NIST SP
@@ -165,7 +235,7 @@ export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: 
   return {
     factorAdded: (personId, type, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].added(TEXT[locale][type], at(locale)), { kind: 'factor_added', critical: true })),
     factorRemoved: (personId, type, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].removed(TEXT[locale][type], at(locale)), { kind: 'factor_removed', critical: true })),
-    delegated: (personId, what) => told(tell(personId, TEXT.vi.delegatedSubject, TEXT.vi.delegated(what.enterprise, what.code, what.role, at('vi')), { kind: 'delegated' })),
+    delegated: (personId, what) => told(tell(personId, TEXT.vi.delegatedSubject, TEXT.vi.delegated(what.enterprise, what.code, what.role, at('vi')), { kind: 'delegated', chosenOnly: true })),
     async registrationAttempt(personId, locale) {
       const state = await deps.counters.increment(`notice-registration:${personId}`, HOUR_MS, now());
       if (state.count > REGISTRATION_NOTICES_PER_HOUR) {
@@ -173,7 +243,7 @@ export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: 
         if (person) suppressed(personId, 'registration_attempt', 'person', contactsOf(person).map((c) => c.channel));
         return;
       }
-      await tell(personId, TEXT[locale].accountSubject, TEXT[locale].registrationAttempt(at(locale)), { kind: 'registration_attempt' });
+      await tell(personId, TEXT[locale].accountSubject, TEXT[locale].registrationAttempt(at(locale)), { kind: 'registration_attempt', chosenOnly: true });
     },
     passwordReset: (personId, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].passwordReset(at(locale)), { kind: 'password_reset', critical: true })),
     accountResetRequested: (personId, cancelUrl, readyAtMs, locale) =>
@@ -197,5 +267,25 @@ export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: 
       }
     },
     accountResetDone: (personId, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].resetDone(at(locale)), { kind: 'account_reset_done', critical: true })),
+    passwordChanged: (personId, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].passwordChanged(at(locale)), { kind: 'password_changed', critical: true })),
+    contactChanged: (personId, before, change, locale) =>
+      told(tell(personId, TEXT[locale].contactSubject, TEXT[locale].contact[change.what](change.masked, at(locale)) + TEXT[locale].contactTail, { kind: 'contact_changed', critical: true, to: before })),
+    async newBrowser(personId, what, makeNotMeUrl, locale) {
+      const person = await deps.persons.findById(personId);
+      if (!person) return;
+      const targets = targetsOf(person, { chosenOnly: true });
+      // The link is made (a record in the store) only when a verified contact will receive it.
+      if (!targets.length) return;
+      const noLink = TEXT[locale].newBrowserNoLink(at(locale, what.at), what.device, what.network);
+      const url = targets.some((d) => d.verified) ? await makeNotMeUrl() : undefined;
+      await tell(personId, TEXT[locale].newBrowserSubject, url ? TEXT[locale].newBrowser(at(locale, what.at), what.device, what.network, url) : noLink, {
+        kind: 'new_browser',
+        chosenOnly: true,
+        unverifiedBody: noLink,
+        allowance: { prefix: 'notice-browser', max: NEW_BROWSER_NOTICES_PER_HOUR },
+      });
+    },
+    notMeReported: (personId, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].notMe(at(locale)), { kind: 'not_me', critical: true })),
+    selfLocked: (personId, locale) => told(tell(personId, TEXT[locale].subject, TEXT[locale].selfLocked(at(locale)), { kind: 'self_locked', critical: true })),
   };
 }

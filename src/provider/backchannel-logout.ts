@@ -32,7 +32,8 @@ const KEEP_MS = 7 * 24 * 3600_000;
 /** Why a session (or a portal's part of one) ended: recorded with each delivery, never sent. */
 export type LogoutReason =
   | 'logout' | 'expired' | 'ended_elsewhere' | 'account_locked' | 'account_unavailable' | 'org_access_ended'
-  | 'consent_withdrawn' | 'mfa_reset' | 'level_lowered' | 'factor_removed' | 'password_reset' | 'account_reset';
+  | 'consent_withdrawn' | 'mfa_reset' | 'level_lowered' | 'factor_removed' | 'password_reset' | 'account_reset'
+  | 'password_changed' | 'not_me' | 'self_locked';
 
 /** One portal's part of a session: oidc-provider's per-client `sid`. */
 export interface PortalSessionRef {

@@ -19,6 +19,8 @@ import { personClaims } from './claims.js';
 import { pairwiseSubject } from './pairwise.js';
 import type { SessionLike } from './session-lifecycle.js';
 import type { LogoutReason } from './backchannel-logout.js';
+import type { SignedIn } from '../activity/sign-ins.js';
+import type { Context } from 'koa';
 import { ORG_SCOPE, orgClaim, organizationPrompt, type OrgContexts } from './org-access.js';
 import { ENTERPRISE_CODE_RE } from '../orgs/index.js';
 import { ACR_VALUES, HIGH_FRESHNESS_MS, LOA, RANKS, acrRank, requestedRank } from './levels.js';
@@ -64,6 +66,8 @@ export interface ProviderDeps {
   fetch: (url: string, init: RequestInit) => Promise<Response>;
   /** The enterprise context of a token (issue 5). */
   orgContexts: OrgContexts;
+  /** Told when a sign-in finishes (activity/sign-ins.ts: the record of it, the new-browser notice). */
+  signedIn?: (ctx: Context, info: SignedIn) => Promise<void>;
 }
 
 /**
@@ -113,7 +117,7 @@ export const SESSION_ABSOLUTE_MS = TTL.Session * 1000;
  * - `acr_values_unmet`: the session's level does not satisfy `acr_values`.
  * With `prompt=none`, either answers `login_required` (OIDC Core §3.1.2.6).
  */
-function buildPolicy(store: Store, now: () => number, hooks: SessionHooks) {
+function buildPolicy(store: Store, now: () => number, hooks: SessionHooks, signedIn?: ProviderDeps['signedIn']) {
   const { Check } = interactionPolicy;
   const policy = interactionPolicy.base();
   const login = policy.get('login')!;
@@ -155,6 +159,15 @@ function buildPolicy(store: Store, now: () => number, hooks: SessionHooks) {
         const mfaKey = `session-mfa:${session.uid}`;
         if (ctx.oidc.result.login.amr?.includes('mfa')) await store.counters.start(mfaKey, HIGH_FRESHNESS_MS, t);
         else await store.counters.reset(mfaKey);
+        // A consent or enterprise choice carries the login submitted earlier in the same interaction
+        // (oidc-interactions.ts, mergeWithLastSubmission): that sign-in was told of already.
+        const result = ctx.oidc.result as Record<string, unknown>;
+        if (!('consent' in result) && !('organization' in result)) {
+          await signedIn?.(ctx, {
+            accountId: session.accountId, sessionUid: session.uid, clientId: ctx.oidc.client?.clientId,
+            acr: ctx.oidc.result.login.acr, amr: ctx.oidc.result.login.amr ?? [], newSession: !start,
+          });
+        }
         return Check.NO_NEED_TO_PROMPT;
       }
       const [start, seen, mfa] = await Promise.all([
@@ -163,8 +176,11 @@ function buildPolicy(store: Store, now: () => number, hooks: SessionHooks) {
         store.counters.get(`session-mfa:${session.uid}`, t),
       ]);
       if (!start || !seen) {
-        // Expired (idle or absolute): its portals are told now, not only by the expiry sweep.
+        // Expired (idle or absolute): its portals are told now, not only by the expiry sweep. The
+        // ended session goes back empty, like an unavailable account's above: an interaction saved
+        // against the record just deleted would fail its login (SessionNotFound) in this browser.
         await hooks.expiredInRequest(session as unknown as SessionLike);
+        signOutInMemory(session);
         return Check.REQUEST_PROMPT;
       }
       await store.counters.increment(seenKey, SESSION_IDLE_MS, t, { slide: true });
@@ -459,7 +475,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       };
     },
     interactions: {
-      policy: buildPolicy(store, now_, deps.sessions),
+      policy: buildPolicy(store, now_, deps.sessions, deps.signedIn),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     async renderError(ctx, out, error) {

@@ -85,6 +85,12 @@ const tokenKey = (token: string) => crypto.createHash('sha256').update(`account-
 export const passwordTag = (passwordHash: string) => crypto.createHash('sha256').update(`password-tag\u0000${passwordHash}`).digest('base64url').slice(0, 22);
 const TOKEN_RE = /^[A-Za-z0-9_-]{43}$/;
 
+
+/** Active, or locked by its owner (LockReason `self`): what recovery may act on. */
+export function isRecoverable(p: Person): boolean {
+  return p.status === 'active' || (p.status === 'locked' && p.lockReason === 'self');
+}
+
 export function createRecoveryJourney(deps: {
   persons: PersonRepository;
   factors: FactorRepository;
@@ -111,12 +117,19 @@ export function createRecoveryJourney(deps: {
     return p && p.status === 'active' ? p : undefined;
   }
 
+  /**
+   * A person whose password recovery can set: active, or locked by themself ("lock my account"),
+   * which recovery undoes — but only with the second factor (setPassword). A lock by an operator
+   * or by failed sign-ins is lifted at the counter only.
+   */
+  async function recoverablePerson(personId: string): Promise<Person | undefined> {
+    const p = await deps.persons.findById(personId);
+    return p && isRecoverable(p) ? p : undefined;
+  }
+
   /** The keys (limits.ts keyOf) of the person's verified contacts, as a recovery's code records its contact. */
   function verifiedContactKeys(p: Person): string[] {
-    return [
-      ...(p.phoneVerified && p.phone ? [keyOf('recover', `${p.pid}\u0000${p.phone}`)] : []),
-      ...(p.emailVerified && p.email ? [keyOf('recover', `${p.pid}\u0000${p.email.toLowerCase()}`)] : []),
-    ];
+    return p.contacts.filter((c) => c.verified).map((c) => keyOf('recover', `${p.pid}\u0000${c.value.toLowerCase()}`));
   }
 
   async function hasFactor(personId: string): Promise<boolean> {
@@ -128,6 +141,8 @@ export function createRecoveryJourney(deps: {
     const hash = newHash ?? (await deps.hasher.hash(normalised));
     if (!(await deps.persons.updatePasswordHash(p.id, p.passwordHash, hash))) return undefined;
     await deps.counters.reset(`login-fail:${p.id}`);
+    // A password replaced through recovery is the one "this wasn't me" asked for.
+    if (p.passwordResetRequired) await deps.persons.setPasswordResetRequired(p.id, false);
     return hash;
   }
 
@@ -151,10 +166,8 @@ export function createRecoveryJourney(deps: {
       // area) can take an account back: an address mistyped once, or typed by someone else, must
       // not let its owner reset the password (NIST SP 800-63B §6.1.2.3 binds recovery to verified
       // addresses of record).
-      const matched = !!person && person.status === 'active'
-        && (channel === 'sms'
-          ? person.phoneVerified && person.phone === destination
-          : person.emailVerified && person.email !== null && person.email.toLowerCase() === destination);
+      const matched = !!person && isRecoverable(person)
+        && person.contacts.some((c) => c.verified && c.kind === (channel === 'sms' ? 'phone' : 'email') && c.value.toLowerCase() === destination.toLowerCase());
       // The code's limits count per number and per contact, matched or not (so they answer alike).
       const key = keyOf('recover', `${pid}\u0000${destination}`);
       // A decoy neither checks nor counts the contact's own limits (requests naming someone else's
@@ -177,9 +190,12 @@ export function createRecoveryJourney(deps: {
       if (!flow.code) return { ok: false as const, reason: 'expired' as const };
       const result = await deps.messageCodes.verify(flow.code.key, flow.code.id, input.trim());
       if (!result.ok) return result;
-      const person = flow.matched && flow.personId ? await activePerson(flow.personId) : undefined;
+      const person = flow.matched && flow.personId ? await recoverablePerson(flow.personId) : undefined;
       if (!person) return { ok: false as const, reason: 'invalid' as const };
       audit.record('RECOVERY_CODE_VERIFIED', { person: person.id, channel: flow.code.channel });
+      // The code proved the contact, so saying the account is locked tells nothing new; without a
+      // second factor, a contact alone (a stolen phone: why it was locked) must not unlock it.
+      if (person.status === 'locked' && !(await hasFactor(person.id))) return { ok: false as const, reason: 'locked_by_owner' as const };
       return { ok: true as const, personId: person.id, hasFactor: await hasFactor(person.id), passwordTag: passwordTag(person.passwordHash), contactKey: flow.code.key };
     },
 
@@ -188,7 +204,7 @@ export function createRecoveryJourney(deps: {
 
     /** Whether `password` is the person's password now and the one a finished step set (`tag`): that step posted again. */
     async isPassword(personId: string, password: string, tag: string | undefined): Promise<boolean> {
-      const p = await activePerson(personId);
+      const p = await recoverablePerson(personId);
       return !!p && tag !== undefined && passwordTag(p.passwordHash) === tag && deps.hasher.verify(p.passwordHash, password.normalize('NFC'));
     },
 
@@ -200,8 +216,9 @@ export function createRecoveryJourney(deps: {
      * compare-and-set to it; either way `repeated`, with nothing done twice.
      */
     async setPassword(personId: string, password: string, confirm: string, factor: string | undefined, locale: Locale, since?: string, contactKey?: string) {
-      const p = await activePerson(personId);
+      const p = await recoverablePerson(personId);
       if (!p) return { ok: false as const, reason: 'unavailable' as const };
+      if (p.status === 'locked' && (factor === undefined || factor === 'none')) return { ok: false as const, reason: 'unavailable' as const };
       const checked = checkNewPassword(password, confirm, { pid: p.pid, birthdate: p.birthdate, hasSecondFactor: await hasFactor(p.id) });
       if (!checked.ok) return checked;
       const isOld = await deps.hasher.verify(p.passwordHash, checked.normalised);
@@ -217,12 +234,13 @@ export function createRecoveryJourney(deps: {
       if (isOld) return { ok: false as const, reason: 'same_as_old' as const };
       const newHash = await replacePassword(p, checked.normalised);
       if (!newHash) {
-        const now = await activePerson(personId);
+        const now = await recoverablePerson(personId);
         if (now && (await deps.hasher.verify(now.passwordHash, checked.normalised))) return { ok: true as const, person: now, repeated: true, passwordTag: passwordTag(now.passwordHash) };
         return { ok: false as const, reason: 'unavailable' as const };
       }
-      const ended = await deps.state.apply('reset-password', p);
+      const ended = await deps.state.apply(p.status === 'locked' ? 'self-unlock' : 'reset-password', p);
       audit.record('PASSWORD_RESET', { person: p.id, factor: factor ?? 'none', sessions_ended: ended });
+      if (p.status === 'locked') audit.record('ACCOUNT_SELF_UNLOCKED', { person: p.id, factor: factor ?? 'none' });
       await deps.notices.passwordReset(p.id, locale);
       return { ok: true as const, person: p, repeated: false, passwordTag: passwordTag(newHash) };
     },

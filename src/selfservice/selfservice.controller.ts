@@ -473,6 +473,10 @@ export function createSelfServiceController(deps: SelfServiceDeps) {
       const flow = await flowOf(ctx, 'recover', ['code']);
       const result = await deps.recovery.verifyCode(flow, form.code);
       if (!result.ok) {
+        if (result.reason === 'locked_by_owner') {
+          await flows.clear(ctx);
+          return message(ctx, { title: 'recover.locked_title', alert: 'recover.locked_by_owner', paragraphs: ['selfservice.counter_now'] }, 403);
+        }
         if (result.reason === 'locked') retryAfter(ctx, 10 * 60_000);
         return renderCode(ctx, 'recover', flow, CODE_ERRORS[result.reason], result.reason === 'locked' ? 429 : 400);
       }
