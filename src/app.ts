@@ -20,15 +20,16 @@ import type { AccountState } from './accounts/index.js';
 import type { OrgService } from './orgs/index.js';
 import { portalRefs } from './provider/session-lifecycle.js';
 import { isProtocolPath, providerMount } from './provider/mount.js';
-import { securityRoutes } from './account/index.js';
+import { createDataExport, securityRoutes, type AccountActions, type ContactsService } from './account/index.js';
+import type { ActivityService } from './activity/activity.service.js';
 import { resourceClientId } from './portals/index.js';
 import { errorHandler } from './http/error-handler.js';
 import { requestContext } from './http/request-context.js';
 import { securityHeaders } from './http/headers.js';
 import type { Renderer } from './http/render.js';
 import type { Csrf } from './http/csrf.js';
-import { localeFor, rememberLocale } from './http/locale.js';
 import { PUBLIC_DIR } from './http/paths.js';
+import { siteRoutes } from './http/site.routes.js';
 import { createInteractions, interactionRoutes, logoutConfirm } from './interactions/index.js';
 import { createSelfServiceController, selfServiceRoutes, type Flows, type RecoveryJourney, type RegistrationService } from './selfservice/index.js';
 
@@ -56,6 +57,8 @@ export interface AppDeps {
   cookieKeys: string[];
   /** Registration and recovery (selfservice/). */
   selfService: { flows: Flows; registration: RegistrationService; recovery: RecoveryJourney };
+  /** The account area's own services (account/, activity/). */
+  account: { contacts: ContactsService; actions: AccountActions; activity: ActivityService };
   now?: () => number;
 }
 
@@ -112,14 +115,7 @@ export function buildApp(deps: AppDeps): Koa {
     ctx.set('Cache-Control', 'public, max-age=86400');
     ctx.status = 204;
   });
-  router.get('/', (ctx) => {
-    rememberLocale(ctx);
-    renderer.render(ctx, 'message', localeFor(ctx), (t) => ({
-      title: t('app.name'),
-      paragraphs: [t('app.tagline')],
-      link: { href: '/.well-known/openid-configuration', text: 'OpenID Connect discovery' },
-    }));
-  });
+  const accountSession = createAccountSessions(provider, deps.store, deps.now ?? Date.now, SESSION_IDLE_MS, deps.sessions);
 
   const selfService = createSelfServiceController({
     ...deps.selfService,
@@ -167,14 +163,19 @@ export function buildApp(deps: AppDeps): Koa {
 
   app.use(router.routes());
   app.use(router.allowedMethods());
+  // The landing page, the time-out dialog's script and its keep-alive.
+  const site = siteRoutes({ issuer: config.issuer, renderer, csrf: deps.csrf, accountSession });
+  app.use(site.routes());
+  app.use(site.allowedMethods());
   app.use(flows.routes());
   app.use(flows.allowedMethods());
   const selfServicePages = selfServiceRoutes(selfService);
   app.use(selfServicePages.routes());
   app.use(selfServicePages.allowedMethods());
+  const sessionDirectory = createSessionDirectory(deps.store, deps.now ?? Date.now);
   const account = securityRoutes({
     issuer: config.issuer,
-    accountSession: createAccountSessions(provider, deps.store, deps.now ?? Date.now, SESSION_IDLE_MS, deps.sessions),
+    accountSession,
     persons: deps.store.persons,
     factors: deps.store.factors,
     recoveryCodes: deps.store.recoveryCodes,
@@ -185,9 +186,17 @@ export function buildApp(deps: AppDeps): Koa {
     consents: deps.store.consents,
     portals: deps.store.portals,
     state: deps.state,
-    sessions: createSessionDirectory(deps.store, deps.now ?? Date.now),
+    sessions: sessionDirectory,
     orgs: deps.orgs,
     notices: deps.notices,
+    auth: deps.auth,
+    contacts: deps.account.contacts,
+    actions: deps.account.actions,
+    activity: deps.account.activity,
+    dataExport: createDataExport({
+      persons: deps.store.persons, factors: deps.store.factors, recoveryCodes: deps.store.recoveryCodes, consents: deps.store.consents,
+      portals: deps.store.portals, orgs: deps.store.orgs, sessions: sessionDirectory, activity: deps.account.activity, now: deps.now,
+    }),
     audit: deps.audit,
     renderer,
     csrf: deps.csrf,

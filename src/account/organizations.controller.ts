@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { Translate, MessageKey } from '../http/i18n.js';
 import { localeFor, rememberLocale } from '../http/locale.js';
 import type { Renderer } from '../http/render.js';
+import { sessionTimeoutData } from '../http/site.routes.js';
 import type { Csrf } from '../http/csrf.js';
 import { OrgInputError, LEGAL_REPRESENTATIVE, type OrgInputProblem, type OrgService } from '../orgs/index.js';
 import type { AccountSession } from '../provider/account-session.js';
@@ -59,6 +60,7 @@ export function createOrganizationsController(deps: OrganizationsDeps) {
       notice: opts.notice ? t(opts.notice) : null,
       error: opts.error ? t(opts.error) : null,
       csrf: deps.csrf.token(csrfBinding(session)),
+      sessionTimeout: sessionTimeoutData(deps.csrf.token(csrfBinding(session))),
       managed: managed.map(({ enterprise, delegations }) => ({
         code: enterprise.code,
         name: enterprise.name,

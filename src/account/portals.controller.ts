@@ -12,6 +12,7 @@ import type { MessageKey, Translate } from '../http/i18n.js';
 import { localeFor } from '../http/locale.js';
 import { csrfBinding, formatDate, readAccountPost } from './account-http.js';
 import type { Renderer } from '../http/render.js';
+import { sessionTimeoutData } from '../http/site.routes.js';
 import type { AccountSession } from '../provider/account-session.js';
 import type { AccountState } from '../accounts/index.js';
 import { resourceClientId } from '../portals/index.js';
@@ -57,6 +58,7 @@ export function createPortalsController(deps: PortalsDeps) {
       title: t('account.portals_title'),
       notice: notice ? t(notice) : null,
       csrf: deps.csrf.token(binding(session)),
+      sessionTimeout: sessionTimeoutData(deps.csrf.token(binding(session))),
       portals: rows.map((r) => ({
         clientId: r.clientId,
         name: r.name,

@@ -20,13 +20,15 @@ import type { MessageKey, Translate } from '../http/i18n.js';
 import { localeFor, rememberLocale } from '../http/locale.js';
 import { csrfBinding, formatDate, readAccountPost } from './account-http.js';
 import type { Renderer } from '../http/render.js';
+import { sessionTimeoutData } from '../http/site.routes.js';
 import { ACCOUNT_CLIENT_ID, type AccountSession } from '../provider/account-session.js';
-import type { AccountState } from '../accounts/index.js';
+import type { AccountState, AuthenticationService } from '../accounts/index.js';
 
 export const REAUTH_WINDOW_MS = 5 * 60_000;
-/** Account pages (besides this one) that send the citizen through re-authentication and back. */
-const REAUTH_BACK = ['organizations'] as const;
+/** Account pages a sign-in or re-authentication comes back to (`home` is /account itself). */
+const REAUTH_BACK = ['home', 'security', 'organizations', 'profile', 'password', 'activity', 'data'] as const;
 export type ReauthBack = (typeof REAUTH_BACK)[number];
+export const accountPath = (back: ReauthBack) => (back === 'home' ? '/account' : `/account/${back}`);
 const STATE_COOKIE = 'dd_account_state';
 
 export interface SecurityDeps {
@@ -43,16 +45,23 @@ export interface SecurityDeps {
   notices: FactorNotices;
   /** The account-state table: removing a factor ends the person's other sessions. */
   state: AccountState;
+  /** The current password typed again before a change of what authenticates or recovers the account. */
+  auth: Pick<AuthenticationService, 'verifyPassword'>;
   audit: AuditService;
   renderer: Renderer;
   csrf: Csrf;
   now?: () => number;
 }
 
-const csrfOnly = { _csrf: z.string().max(128) };
-const factorForm = { _csrf: z.string().max(128), factor: z.string().uuid() };
-const confirmForm = { _csrf: z.string().max(128), factor: z.string().uuid(), code: z.string().max(64) };
-const passkeyForm = { _csrf: z.string().max(128), response: z.string().max(12_000) };
+/**
+ * Every change of a second factor asks for the current password again (ASVS 5.0 7.5.1) and offers
+ * to end the other sessions (7.4.3): `end_others` is a checkbox.
+ */
+export const reauthFields = { current_password: z.string().max(1024), end_others: z.literal('on').optional() };
+const withPassword = { _csrf: z.string().max(128), current_password: z.string().max(1024) };
+const factorForm = { _csrf: z.string().max(128), factor: z.string().uuid(), ...reauthFields };
+const confirmForm = { _csrf: z.string().max(128), factor: z.string().uuid(), code: z.string().max(64), end_others: z.literal('on').optional() };
+const passkeyForm = { _csrf: z.string().max(128), response: z.string().max(12_000), end_others: z.literal('on').optional() };
 const CHALLENGE_MODEL = 'AccountPasskeyChallenge';
 const PASSKEY_ERRORS: Record<string, MessageKey> = { duplicate: 'enrol.passkey_duplicate' };
 
@@ -67,7 +76,7 @@ export function createSecurityController(deps: SecurityDeps) {
     // PKCE is required of every client; the account area never redeems the code (the SSO session
     // the sign-in creates is what it uses), so the verifier is not kept.
     const challenge = crypto.createHash('sha256').update(crypto.randomBytes(32)).digest('base64url');
-    const purpose = options.reauth ? (options.back ? `reauth-${options.back}` : 'reauth') : 'signin';
+    const purpose = `${options.reauth ? 'reauth' : 'signin'}-${options.back ?? 'security'}`;
     ctx.cookies.set(STATE_COOKIE, `${state}.${purpose}`, { httpOnly: true, sameSite: 'lax', signed: true, path: '/account', maxAge: 10 * 60_000, secure: ctx.secure, overwrite: true });
     const url = new URL('/auth', deps.issuer);
     url.search = new URLSearchParams({
@@ -85,9 +94,9 @@ export function createSecurityController(deps: SecurityDeps) {
     ctx.redirect(url.href);
   }
 
-  async function requireSession(ctx: Context): Promise<AccountSession | undefined> {
+  async function requireSession(ctx: Context, back: ReauthBack = 'security'): Promise<AccountSession | undefined> {
     const session = await deps.accountSession(ctx);
-    if (!session) await startSignIn(ctx, { reauth: false });
+    if (!session) await startSignIn(ctx, { reauth: false, back });
     return session;
   }
 
@@ -99,6 +108,28 @@ export function createSecurityController(deps: SecurityDeps) {
       return undefined;
     }
     return { session, form };
+  }
+
+  /**
+   * The current password typed again: true when right; otherwise false, with `render` called with
+   * the message to show (wrong, or too many tries for now: the sign-in delays apply).
+   */
+  async function confirmPassword(session: AccountSession, password: string, action: string, render: (error: MessageKey, status: number) => Promise<void>): Promise<boolean> {
+    const person = await deps.persons.findById(session.accountId);
+    if (!person) throw new AppError('no_session', 401, 'error.session_expired');
+    const verdict = await deps.auth.verifyPassword(person, password);
+    if (verdict === 'ok') return true;
+    deps.audit.record('REAUTHENTICATION_FAILED', { person: person.id, action, throttled: verdict === 'throttled' });
+    await render(verdict === 'throttled' ? 'account.password_throttled' : 'account.password_wrong', verdict === 'throttled' ? 429 : 400);
+    return false;
+  }
+
+  /** "Also sign out everywhere else": every other session ends (account-state.ts, `end-other-sessions`). */
+  async function endOthers(session: AccountSession, asked: string | undefined): Promise<number> {
+    if (asked !== 'on') return 0;
+    const ended = await deps.state.apply('end-other-sessions', { id: session.accountId, status: 'active' }, { session: session.uid });
+    deps.audit.record('SESSION_ENDED', { person: session.accountId, by: 'citizen', count: ended });
+    return ended;
   }
 
   async function renderPage(ctx: Context, session: AccountSession, notice?: MessageKey, status = 200) {
@@ -113,6 +144,7 @@ export function createSecurityController(deps: SecurityDeps) {
       signedInAs: t('account.signed_in_as', { name: person.name }),
       notice: notice ? t(notice) : null,
       csrf: deps.csrf.token(binding(session)),
+      sessionTimeout: sessionTimeoutData(deps.csrf.token(binding(session))),
       factors: factors.map((f) => ({
         id: f.id,
         type: t(f.type === 'totp' ? 'account.type_totp' : 'account.type_passkey'),
@@ -131,6 +163,7 @@ export function createSecurityController(deps: SecurityDeps) {
       notice: notice ? t(notice) : null,
       codes,
       csrf: deps.csrf.token(binding(session)),
+      sessionTimeout: sessionTimeoutData(deps.csrf.token(binding(session))),
     }));
   }
 
@@ -144,6 +177,7 @@ export function createSecurityController(deps: SecurityDeps) {
     deps.renderer.render(ctx, 'account/passkey', localeFor(ctx), (t) => ({
       title: t('account.add_passkey'),
       csrf: deps.csrf.token(binding(session)),
+      sessionTimeout: sessionTimeoutData(deps.csrf.token(binding(session))),
       options: JSON.stringify(options),
       messages: {
         unsupported: t('mfa.passkey_unsupported'),
@@ -158,6 +192,8 @@ export function createSecurityController(deps: SecurityDeps) {
   return {
     forChange,
     requireSession,
+    confirmPassword,
+    endOthers,
 
     async show(ctx: Context) {
       rememberLocale(ctx);
@@ -172,7 +208,7 @@ export function createSecurityController(deps: SecurityDeps) {
      * as someone else does not land in that person's account.
      */
     async signIn(ctx: Context) {
-      await startSignIn(ctx, { reauth: false, fresh: true });
+      await startSignIn(ctx, { reauth: false, fresh: true, back: 'home' });
     },
 
     async callback(ctx: Context) {
@@ -188,14 +224,15 @@ export function createSecurityController(deps: SecurityDeps) {
         throw new AppError('account_signin', 400, 'account.signin_failed');
       }
       ctx.status = 303;
-      const back = purpose.startsWith('reauth-') ? purpose.slice('reauth-'.length) : undefined;
-      if (back && (REAUTH_BACK as readonly string[]).includes(back)) return ctx.redirect(`/account/${back}?reauth=1`);
-      ctx.redirect(purpose === 'reauth' ? '/account/security?reauth=1' : '/account/security');
+      const [kind = '', named = ''] = purpose.split('-');
+      const back: ReauthBack = (REAUTH_BACK as readonly string[]).includes(named) ? (named as ReauthBack) : 'security';
+      ctx.redirect(kind === 'reauth' ? `${accountPath(back)}?reauth=1` : accountPath(back));
     },
 
     async startTotp(ctx: Context) {
-      const change = await forChange(ctx, csrfOnly);
+      const change = await forChange(ctx, withPassword);
       if (!change) return;
+      if (!(await confirmPassword(change.session, change.form.current_password, 'add_factor', (e, st) => renderPage(ctx, change.session, e, st)))) return;
       const person = await deps.persons.findById(change.session.accountId);
       if (!person) throw new AppError('no_session', 401, 'error.session_expired');
       await deps.factors.removeUnconfirmed(person.id, now());
@@ -204,6 +241,7 @@ export function createSecurityController(deps: SecurityDeps) {
       deps.renderer.render(ctx, 'account/enrol-totp', localeFor(ctx), (t) => ({
         title: t('account.enrol_title'),
         csrf: deps.csrf.token(binding(change.session)),
+        sessionTimeout: sessionTimeoutData(deps.csrf.token(binding(change.session))),
         factor: enrolment.factorId,
         qrDataUrl: enrolment.qrDataUrl,
         secret: enrolment.secret,
@@ -225,6 +263,7 @@ export function createSecurityController(deps: SecurityDeps) {
         return deps.renderer.render(ctx, 'account/enrol-totp', localeFor(ctx), (t) => ({
           title: t('account.enrol_title'),
           csrf: deps.csrf.token(binding(session)),
+          sessionTimeout: sessionTimeoutData(deps.csrf.token(binding(session))),
           factor: enrolment.factorId,
           qrDataUrl: enrolment.qrDataUrl,
           secret: enrolment.secret,
@@ -233,6 +272,7 @@ export function createSecurityController(deps: SecurityDeps) {
       }
       deps.audit.record('FACTOR_ENROLLED', { person: session.accountId, type: 'totp', factor: form.factor, via: 'account' });
       await deps.notices.factorAdded(session.accountId, 'totp', localeFor(ctx));
+      await endOthers(session, form.end_others);
       if (!hadFactor) {
         const codes = await deps.recovery.regenerate(session.accountId);
         deps.audit.record('RECOVERY_CODES_GENERATED', { person: session.accountId });
@@ -245,6 +285,7 @@ export function createSecurityController(deps: SecurityDeps) {
       const change = await forChange(ctx, factorForm);
       if (!change) return;
       const { session, form } = change;
+      if (!(await confirmPassword(session, form.current_password, 'remove_factor', (e, st) => renderPage(ctx, session, e, st)))) return;
       const factor = await deps.factors.find(form.factor);
       if (!factor || !(await deps.factors.remove(session.accountId, form.factor))) throw new AppError('unknown_factor', 404, 'error.not_found');
       // Whoever signed in with it elsewhere (a lost phone, or the factor was someone else's) is
@@ -261,8 +302,9 @@ export function createSecurityController(deps: SecurityDeps) {
 
     /** Shows passkey registration (its challenge kept server-side for this session, 5 minutes, single use). */
     async startPasskey(ctx: Context) {
-      const change = await forChange(ctx, csrfOnly);
+      const change = await forChange(ctx, withPassword);
       if (!change) return;
+      if (!(await confirmPassword(change.session, change.form.current_password, 'add_factor', (e, st) => renderPage(ctx, change.session, e, st)))) return;
       await renderPasskey(ctx, change.session);
     },
 
@@ -283,6 +325,7 @@ export function createSecurityController(deps: SecurityDeps) {
       }
       deps.audit.record('FACTOR_ENROLLED', { person: session.accountId, type: 'passkey', factor: result.factor.id, via: 'account' });
       await deps.notices.factorAdded(session.accountId, 'passkey', localeFor(ctx));
+      await endOthers(session, form.end_others);
       if (!hadFactor) {
         const codes = await deps.recovery.regenerate(session.accountId);
         deps.audit.record('RECOVERY_CODES_GENERATED', { person: session.accountId });
@@ -292,9 +335,10 @@ export function createSecurityController(deps: SecurityDeps) {
     },
 
     async regenerateCodes(ctx: Context) {
-      const change = await forChange(ctx, csrfOnly);
+      const change = await forChange(ctx, withPassword);
       if (!change) return;
       const { session } = change;
+      if (!(await confirmPassword(session, change.form.current_password, 'recovery_codes', (e, st) => renderPage(ctx, session, e, st)))) return;
       if (!(await deps.factors.listForPerson(session.accountId)).some((f) => f.confirmed)) {
         throw new AppError('no_factor', 400, 'error.invalid_request');
       }

@@ -4,14 +4,47 @@ import { createSecurityController, type SecurityDeps } from './security.controll
 import { createPortalsController, type PortalsDeps } from './portals.controller.js';
 import { createSessionsController, type SessionsDeps } from './sessions.controller.js';
 import { createOrganizationsController } from './organizations.controller.js';
+import { createProfileController } from './profile.controller.js';
+import { createActivityController } from './activity.controller.js';
 import type { OrgService } from '../orgs/index.js';
+import type { ContactsService } from './contacts.service.js';
+import type { AccountActions } from './account-actions.js';
+import type { DataExport } from './export.service.js';
+import type { ActivityService } from '../activity/activity.service.js';
 
-export function securityRoutes(deps: SecurityDeps & Omit<PortalsDeps, keyof SecurityDeps> & Omit<SessionsDeps, keyof SecurityDeps | keyof PortalsDeps> & { orgs: OrgService }): Router {
+export type AccountRoutesDeps = SecurityDeps & Omit<PortalsDeps, keyof SecurityDeps> & Omit<SessionsDeps, keyof SecurityDeps | keyof PortalsDeps> & {
+  orgs: OrgService;
+  contacts: ContactsService;
+  actions: AccountActions;
+  dataExport: DataExport;
+  activity: ActivityService;
+};
+
+export function securityRoutes(deps: AccountRoutesDeps): Router {
   const c = createSecurityController(deps);
   const p = createPortalsController(deps);
   const s = createSessionsController(deps);
-  const o = createOrganizationsController({ ...deps, requireSession: c.requireSession, forChange: c.forChange });
+  const shared = { requireSession: c.requireSession, forChange: c.forChange, confirmPassword: c.confirmPassword, endOthers: c.endOthers };
+  const o = createOrganizationsController({ ...deps, ...shared });
+  const profile = createProfileController({ ...deps, ...shared });
+  const a = createActivityController({ ...deps, ...shared });
   const router = new Router();
+  router.get('/account', noStore, profile.home);
+  router.get('/account/profile', noStore, profile.profile);
+  router.post('/account/profile/contacts/add', noStore, profile.add);
+  router.post('/account/profile/contacts/verify', noStore, profile.verify);
+  router.post('/account/profile/contacts/code', noStore, profile.code);
+  router.post('/account/profile/contacts/remove', noStore, profile.remove);
+  router.post('/account/profile/contacts/notice', noStore, profile.notice);
+  router.get('/account/password', noStore, profile.password);
+  router.post('/account/password', noStore, profile.changePassword);
+  router.get('/account/activity', noStore, a.activity);
+  router.post('/account/activity/not-me', noStore, a.notMe);
+  router.get('/account/data', noStore, a.data);
+  router.get('/account/data/export', noStore, a.exportData);
+  router.post('/account/data/lock', noStore, a.lock);
+  router.get('/account/not-me/:token', noStore, a.notMeLink);
+  router.post('/account/not-me/:token', noStore, a.notMeLinkPress);
   router.get('/account/organizations', noStore, o.show);
   router.post('/account/organizations/delegate', noStore, o.delegate);
   router.post('/account/organizations/revoke', noStore, o.revoke);
@@ -20,10 +53,6 @@ export function securityRoutes(deps: SecurityDeps & Omit<PortalsDeps, keyof Secu
   router.post('/account/sessions/end-others', noStore, s.endOthers);
   router.get('/account/portals', noStore, p.show);
   router.post('/account/portals/revoke', noStore, p.revoke);
-  router.get('/account', noStore, (ctx) => {
-    ctx.status = 303;
-    ctx.redirect('/account/security');
-  });
   router.get('/account/security', noStore, c.show);
   router.get('/account/callback', noStore, c.callback);
   router.get('/account/signin', noStore, c.signIn);

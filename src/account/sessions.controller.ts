@@ -13,7 +13,7 @@ import { localeFor } from '../http/locale.js';
 import { csrfBinding, formatDate, readAccountPost } from './account-http.js';
 import type { Renderer } from '../http/render.js';
 import { sessionTimeoutData } from '../http/site.routes.js';
-import { ipBucket } from '../accounts/index.js';
+import { describeDevice, describeNetwork } from '../activity/devices.js';
 import type { AccountSession, SessionDirectory } from '../provider/account-session.js';
 import type { AccountState } from '../accounts/index.js';
 
@@ -31,21 +31,7 @@ export interface SessionsDeps {
 const endForm = { _csrf: z.string().max(128), session: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) };
 const othersForm = { _csrf: z.string().max(128) };
 
-/** "Chrome on Android"-style summary of a User-Agent (no fingerprinting library: just the obvious). */
-export function describeDevice(ua: string): string {
-  const os = /Android/.test(ua) ? 'Android' : /iPhone|iPad|iPod/.test(ua) ? 'iOS' : /Windows/.test(ua) ? 'Windows'
-    : /Mac OS X|Macintosh/.test(ua) ? 'macOS' : /Linux/.test(ua) ? 'Linux' : '';
-  const browser = /Edg\//.test(ua) ? 'Edge' : /OPR\//.test(ua) ? 'Opera' : /Firefox\//.test(ua) ? 'Firefox'
-    : /Chrome\//.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : '';
-  return [browser, os].filter(Boolean).join(' · ') || '—';
-}
-
-/** The network a session came from, never the full address: IPv4 /24, IPv6 /64. */
-export function describeNetwork(ip: string): string {
-  const bucket = ipBucket(ip);
-  const v4 = /^(\d+\.\d+\.\d+)\.\d+$/.exec(bucket);
-  return v4 ? `${v4[1]}.x` : bucket;
-}
+export { describeDevice, describeNetwork } from '../activity/devices.js';
 
 export function createSessionsController(deps: SessionsDeps) {
   const binding = csrfBinding;

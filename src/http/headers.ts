@@ -11,6 +11,8 @@ import type { Middleware } from 'koa';
 const CSP = [
   "default-src 'none'",
   "script-src 'self'",
+  // The session time-out warning's "stay signed in" is a fetch to our own origin (WCAG 2.2.1).
+  "connect-src 'self'",
   "style-src 'self'",
   "img-src 'self' data:",
   "base-uri 'none'",

@@ -315,6 +315,7 @@ export function createInteractionController(deps: InteractionDeps) {
 
       const result = await deps.auth.authenticate({ identifier, password: form.password, ip: ctx.ip });
       if (!result.ok) {
+        if (result.reason === 'reset_required') return renderLogin(ctx, view, client.name, { error: 'login.reset_required', identifier, status: 200 });
         return result.reason === 'ip_limited'
           ? renderLogin(ctx, view, client.name, { error: 'login.ip_limited', identifier, status: 429 })
           // 200, like any re-shown form: a 401 would need a WWW-Authenticate challenge (RFC 9110

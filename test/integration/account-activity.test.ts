@@ -264,12 +264,7 @@ describe('the history', () => {
 });
 
 describe('one sign-in, one line', () => {
-  // BUG: src/provider/provider.ts, the `session_expired` check calls `signedIn` (SIGN_IN_COMPLETED)
-  // whenever `ctx.oidc.result.login` is present; a consent step — shown, or remembered
-  // (interaction.controller.ts tryRememberedConsent) — finishes with mergeWithLastSubmission, so the
-  // login result comes back at the next resume and the same sign-in is recorded a second time: two
-  // "Đăng nhập" lines (each with its "this wasn't me"), two audit events. it.failing until fixed.
-  it.failing('a sign-in at a portal is one line of the history and one audit event, whether its consent is asked or remembered', async () => {
+  it('a sign-in at a portal is one line of the history and one audit event, whether its consent is asked or remembered', async () => {
     const c = await citizen();
     await atPortal(new Browser(srv.issuer), c); // consent asked
     tick();
@@ -392,13 +387,7 @@ describe('six months of history', () => {
 });
 
 describe('coming back in the same browser', () => {
-  // BUG: src/provider/provider.ts, the `session_expired` check: an expired session is ended in the
-  // store (hooks.expiredInRequest) but, unlike the `account_unavailable` check above it, not signed
-  // out in memory (signOutInMemory), so the interaction is saved as belonging to a session that no
-  // longer exists, and the sign-in's POST fails in oidc-provider (SessionNotFound → 400 "Yêu cầu
-  // không hợp lệ"). Seen when the session had signed in at a portal with a back-channel logout URI.
-  // it.failing until fixed.
-  it.failing('after the session at a portal idled out (30 minutes), the account area signs the person in again', async () => {
+  it('after the session at a portal idled out (30 minutes), the account area signs the person in again', async () => {
     const c = await citizen();
     const browser = new Browser(srv.issuer);
     await atPortal(browser, c);
@@ -525,9 +514,7 @@ describe('a sign-in from a new browser', () => {
     expect((await srv.system.accountAdmin.show(c.pid)).attention).toEqual(flagged.attention);
   });
 
-  // BUG: src/http/request-context.ts writes /account/not-me/<token> to the access log with its
-  // token (SECRET_SEGMENT covers only /recover/cancel and /recover/reset). it.failing until fixed.
-  it.failing('the link\'s token never reaches a log line: the access log writes the route (ASVS 5.0 16.2.5)', async () => {
+  it('the link\'s token never reaches a log line: the access log writes the route (ASVS 5.0 16.2.5)', async () => {
     const c = await citizen();
     await openAccountPage(srv, browserAs(WINDOWS_FIREFOX), c, '/account', clock);
     tick();

@@ -28,7 +28,7 @@ describe('adding a passkey on the account page', () => {
     const key = new SoftAuthenticator();
     const browser = new Browser(srv.issuer);
     const page = await openAccount(browser, person);
-    const start = await browser.post(url('/account/security/passkey'), { _csrf: hiddenField(page.text, '_csrf') });
+    const start = await browser.post(url('/account/security/passkey'), { _csrf: hiddenField(page.text, '_csrf'), current_password: person.password });
     expect(start.status).toBe(200);
     const form = passkeyForm<CreationOptions>(start.text, 'create');
     const response = JSON.stringify(key.create(form.options, origin));

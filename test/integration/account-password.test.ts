@@ -195,12 +195,7 @@ describe('changing the password', () => {
     expect(back.location!.startsWith(portal.redirect_uri)).toBe(true);
   });
 
-  // BUG: src/accounts/password-policy.ts (MIN_STRENGTH_SCORE = 3 with zxcvbn): the estimator rates
-  // every 8-character password below 3 (its brute-force estimate for 8 UTF-16 units is about 10^8
-  // guesses), so the documented minimum with a second factor (8) is in practice 9 for anything typed
-  // on a keyboard: 300 random 8-character ASCII passwords out of 300 are refused as "common", 300 of
-  // 300 of 9 accepted (the unit test passes with 8 emoji: 16 UTF-16 units). it.failing until fixed.
-  it.failing('with a second factor, a random 8-character password is accepted', async () => {
+  it('with a second factor, a random 8-character password is accepted', async () => {
     const c = await citizen();
     const browser = new Browser(srv.issuer);
     c.secret = (await enrolAppInAccount(srv, browser, c, clock)).secret;

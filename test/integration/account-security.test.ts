@@ -44,7 +44,7 @@ describe('account security', () => {
     expect(page.text).not.toContain('name="decision"');
     expect(page.text).not.toContain('data-testid="factor"');
 
-    const enrol = await post(browser, page, '/account/security/totp');
+    const enrol = await post(browser, page, '/account/security/totp', { current_password: person.password });
     const secret = totpSecret(enrol.text);
     const factor = hiddenField(enrol.text, 'factor');
     const codes = await post(browser, enrol, '/account/security/totp/confirm', { factor, code: await totp(secret) });
@@ -60,14 +60,14 @@ describe('account security', () => {
     const person = await srv.addPerson();
     const browser = new Browser(srv.issuer);
     let page = await openAccount(browser, person);
-    const enrol = await post(browser, page, '/account/security/totp');
+    const enrol = await post(browser, page, '/account/security/totp', { current_password: person.password });
     const secret = totpSecret(enrol.text);
     await post(browser, enrol, '/account/security/totp/confirm', { factor: hiddenField(enrol.text, 'factor'), code: await totp(secret) });
     const [stored] = (await srv.system.store.factors.listForPerson(person.id)).filter((f) => f.confirmed);
 
     now += 6 * MINUTE;
     page = await browser.get(url('/account/security'));
-    const reauth = await post(browser, page, '/account/security/factors/remove', { factor: stored!.id });
+    const reauth = await post(browser, page, '/account/security/factors/remove', { factor: stored!.id, current_password: person.password });
     // Sent through a sign-in with prompt=login: the password page, then the code.
     expect(reauth.text).toContain('name="identifier"');
     expect((await srv.system.store.factors.listForPerson(person.id)).some((f) => f.id === stored!.id)).toBe(true);
@@ -78,7 +78,7 @@ describe('account security', () => {
     expect(back.status).toBe(200);
     expect(back.text).toContain('Bảo mật tài khoản');
 
-    const removed = await post(browser, back, '/account/security/factors/remove', { factor: stored!.id });
+    const removed = await post(browser, back, '/account/security/factors/remove', { factor: stored!.id, current_password: person.password });
     expect(alertText(removed.text)).toMatch(/gỡ bỏ/);
     expect(await srv.system.store.factors.listForPerson(person.id)).toEqual([]);
     expect(await srv.system.store.recoveryCodes.countUnused(person.id)).toBe(0);
@@ -88,7 +88,7 @@ describe('account security', () => {
     const owner = await srv.addPerson();
     const ownerBrowser = new Browser(srv.issuer);
     const ownerPage = await openAccount(ownerBrowser, owner);
-    const enrol = await post(ownerBrowser, ownerPage, '/account/security/totp');
+    const enrol = await post(ownerBrowser, ownerPage, '/account/security/totp', { current_password: owner.password });
     const secret = totpSecret(enrol.text);
     await post(ownerBrowser, enrol, '/account/security/totp/confirm', { factor: hiddenField(enrol.text, 'factor'), code: await totp(secret) });
     const [ownerFactor] = await srv.system.store.factors.listForPerson(owner.id);
@@ -100,13 +100,13 @@ describe('account security', () => {
 
     const noToken = await browser.post(url('/account/security/factors/remove'), { factor: ownerFactor!.id });
     expect(noToken.status).toBe(403);
-    const foreign = await browser.post(url('/account/security/factors/remove'), { _csrf: csrf, factor: ownerFactor!.id }, { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' });
+    const foreign = await browser.post(url('/account/security/factors/remove'), { _csrf: csrf, factor: ownerFactor!.id, current_password: other.password }, { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' });
     expect(foreign.status).toBe(403);
-    const notMine = await browser.post(url('/account/security/factors/remove'), { _csrf: csrf, factor: ownerFactor!.id });
+    const notMine = await browser.post(url('/account/security/factors/remove'), { _csrf: csrf, factor: ownerFactor!.id, current_password: other.password });
     expect(notMine.status).toBe(404);
-    const anonymous = await new Browser(srv.issuer).post(url('/account/security/factors/remove'), { _csrf: csrf, factor: ownerFactor!.id });
+    const anonymous = await new Browser(srv.issuer).post(url('/account/security/factors/remove'), { _csrf: csrf, factor: ownerFactor!.id, current_password: other.password });
     expect(anonymous.status).toBe(401);
-    const injected = await browser.post(url('/account/security/factors/remove'), { _csrf: csrf, 'factor[$ne]': 'x' });
+    const injected = await browser.post(url('/account/security/factors/remove'), { _csrf: csrf, 'factor[$ne]': 'x', current_password: other.password });
     expect(injected.status).toBe(400);
 
     expect((await srv.system.store.factors.listForPerson(owner.id)).map((f) => f.id)).toEqual([ownerFactor!.id]);

@@ -91,7 +91,7 @@ describe('an enrolment page left open', () => {
     const owner = new Browser(srv.issuer);
     let account = await owner.get(url('/account/security'));
     account = await submit(owner, account, { identifier: person.pid, password: person.password });
-    const enrolPage = await owner.post(url('/account/security/totp'), { _csrf: hiddenField(account.text, '_csrf') });
+    const enrolPage = await owner.post(url('/account/security/totp'), { _csrf: hiddenField(account.text, '_csrf'), current_password: person.password });
     const ownerSeed = totpSecret(enrolPage.text);
     const confirmed = await owner.post(url('/account/security/totp/confirm'), {
       _csrf: hiddenField(enrolPage.text, '_csrf'), factor: hiddenField(enrolPage.text, 'factor'), code: await totp(ownerSeed),

@@ -285,15 +285,16 @@ const NEW_PASSWORD = 'sông Hồng đỏ nặng phù sa mùa nước lên';
  * then at the second-factor step an app code — or, with `reset`, the request for an account reset
  * (every factor lost), where this browser stops — then a new password.
  */
-async function recover(h: Held, opts: { reset?: boolean } = {}): Promise<void> {
+async function recover(h: Held, opts: { reset?: boolean; locked?: boolean } = {}): Promise<void> {
   const phone = h.person.phone!;
   const browser = new Browser(srv.issuer);
   let page = await browser.get(url('/recover'));
   const sent = messagesTo(phone).length;
   page = await submitTo(browser, page, '/recover', { pid: h.person.pid, contact: phone });
   page = await submitTo(browser, page, '/recover/code', { code: await nextFrom(phone, sent, codeOf) });
-  // The account has a second factor: the step asks for it, and offers the account reset.
-  expect(page.text.includes('name="reset"')).toBe(h.secret !== undefined);
+  // The account has a second factor: the step asks for it, and offers the account reset (not to an
+  // account its owner locked: only the factor, or the counter, unlocks it).
+  expect(page.text.includes('name="reset"')).toBe(h.secret !== undefined && !opts.locked);
   if (opts.reset) {
     page = await submitTo(browser, page, '/recover/factor', { reset: '1' });
     expect(page.status).toBe(200);
@@ -406,7 +407,7 @@ const rows: Row[] = [
     act: async (h) => {
       const { browser, page } = await accountArea(h, '/account/security');
       const factor = /name="factor" value="([^"]+)"/.exec(page.text)![1]!;
-      const done = await browser.post(url('/account/security/factors/remove'), { _csrf: hiddenField(page.text, '_csrf'), factor });
+      const done = await browser.post(url('/account/security/factors/remove'), { _csrf: hiddenField(page.text, '_csrf'), factor, current_password: h.person.password });
       expect(done.status).toBe(200);
     },
     expect: ENDED,
@@ -445,6 +446,94 @@ const rows: Row[] = [
       expect(await srv.system.store.factors.listForPerson(h.person.id)).toEqual([]);
       expect(await srv.system.store.recoveryCodes.countUnused(h.person.id)).toBe(0);
       expect((await srv.system.store.persons.findById(h.person.id))!.level).toBe(1);
+    },
+    expect: ENDED,
+  },
+  {
+    change: 'citizen changes the password in the account area (every other session ends)',
+    act: async (h) => {
+      const { browser, page } = await accountArea(h, '/account/password');
+      const done = await submitTo(browser, page, '/account/password', { current_password: h.person.password, password: NEW_PASSWORD, password_confirm: NEW_PASSWORD });
+      expect(done.status).toBe(200);
+      h.person.password = NEW_PASSWORD;
+      // The session it was changed in carries on.
+      expect((await browser.get(url('/account/password'))).text).toContain('name="current_password"');
+    },
+    expect: ENDED,
+  },
+  {
+    change: 'citizen adds a phone (a code sent to it) without ending other sessions',
+    act: async (h) => {
+      const { browser, page } = await accountArea(h, '/account/profile');
+      const phone = `+84388${h.person.phone!.slice(-6)}`;
+      const sent = messagesTo(phone).length;
+      const codePage = await browser.post(url('/account/profile/contacts/add'), { _csrf: hiddenField(page.text, '_csrf'), phone, current_password: h.person.password });
+      const done = await submitTo(browser, codePage, '/account/profile/contacts/code', { code: await nextFrom(phone, sent, codeOf) });
+      expect(done.status).toBe(200);
+      expect((await srv.system.store.persons.findById(h.person.id))!.contacts.filter((c) => c.verified && c.kind === 'phone').map((c) => c.value)).toEqual([h.person.phone, phone]);
+    },
+    expect: KEPT,
+  },
+  {
+    change: 'citizen removes a contact and asks to end the other sessions',
+    act: async (h) => {
+      await srv.system.store.persons.updateContacts(h.person.id, 0, [
+        ...(await srv.system.store.persons.findById(h.person.id))!.contacts,
+        { id: 'second-email', kind: 'email', value: `p${h.person.id.slice(0, 8)}@example.vn`, verified: true, addedAt: clock, verifiedAt: clock },
+      ], null);
+      const { browser, page } = await accountArea(h, '/account/profile');
+      const done = await browser.post(url('/account/profile/contacts/remove'), { _csrf: hiddenField(page.text, '_csrf'), contact: 'second-email', current_password: h.person.password, end_others: 'on' });
+      expect(done.status).toBe(200);
+      expect((await srv.system.store.persons.findById(h.person.id))!.contacts.map((c) => c.id)).not.toContain('second-email');
+    },
+    expect: ENDED,
+  },
+  {
+    change: 'citizen says "this wasn\'t me" on a sign-in in the activity list (everything ends, a new password is required)',
+    act: async (h) => {
+      const { browser, page } = await accountArea(h, '/account/activity');
+      const entry = /name="not_me" value="([^"]+)"/.exec(page.text)![1]!;
+      const done = await browser.post(url('/account/activity/not-me'), { _csrf: hiddenField(page.text, '_csrf'), not_me: entry });
+      expect(done.status).toBe(200);
+      // The browser it was pressed in is signed out too.
+      expect((await browser.get(url('/account/activity'))).text).toContain('name="identifier"');
+      expect((await srv.system.store.persons.findById(h.person.id))!.passwordResetRequired).toBe(true);
+    },
+    expect: ENDED,
+  },
+  {
+    change: 'citizen presses the "this wasn\'t me" link of a new-browser notice (without signing in)',
+    act: async (h) => {
+      const sent = messagesTo(h.person.phone!).length;
+      // A sign-in from a second browser: new to the account, so a notice goes to the phone.
+      await accountArea(h, '/account');
+      const link = await nextFrom(h.person.phone!, sent, (m) => { const l = linkOf(m); return l && new URL(l).pathname.startsWith('/account/not-me/') ? l : undefined; });
+      const stranger = new Browser(srv.issuer);
+      const page = await stranger.get(link);
+      const done = await submitTo(stranger, page, new URL(link).pathname, {});
+      expect(done.status).toBe(200);
+      expect((await srv.system.store.persons.findById(h.person.id))!.attention?.reason).toBe('not_me');
+    },
+    expect: ENDED,
+  },
+  {
+    change: 'citizen locks the account ("lock my account")',
+    act: async (h) => {
+      const { browser, page } = await accountArea(h, '/account/data');
+      const done = await submitTo(browser, page, '/account/data/lock', { lock: 'lock' });
+      expect(done.status).toBe(200);
+      expect((await srv.system.store.persons.findById(h.person.id))!).toMatchObject({ status: 'locked', lockReason: 'self' });
+    },
+    expect: ENDED,
+  },
+  {
+    change: 'citizen unlocks a self-locked account through /recover with the second factor: nothing from before comes back',
+    given: { acr: SUBSTANTIAL },
+    act: async (h) => {
+      const { browser, page } = await accountArea(h, '/account/data');
+      expect((await submitTo(browser, page, '/account/data/lock', { lock: 'lock' })).status).toBe(200);
+      await recover(h, { locked: true });
+      expect((await srv.system.store.persons.findById(h.person.id))!).toMatchObject({ status: 'active', lockReason: null });
     },
     expect: ENDED,
   },
