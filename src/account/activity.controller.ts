@@ -37,6 +37,7 @@ export interface ActivityDeps {
   renderer: Renderer;
   csrf: Csrf;
   requireSession(ctx: Context, back?: ReauthBack): Promise<AccountSession | undefined>;
+  requireRecent(ctx: Context, back: ReauthBack): Promise<AccountSession | undefined>;
 }
 
 const CSRF = z.string().max(128);
@@ -137,18 +138,20 @@ export function createActivityController(deps: ActivityDeps) {
       ctx.set('Cache-Control', 'no-store');
       deps.renderer.render(ctx, 'account/data', localeFor(ctx), (t) => ({
         title: t('data.title'),
+        notice: ctx.query.reauth === '1' ? t('data.reauth') : null,
         csrf: token(session),
         sessionTimeout: sessionTimeoutData(token(session)),
       }));
     },
 
-    /** The download: a GET (a link), only for this browser's live session. */
+    /**
+     * The download: a GET (a link), for this browser's session signed in within the last 5 minutes
+     * (the file holds the full identification number and every contact, which the pages mask: a
+     * browser left signed in must not hand them over).
+     */
     async exportData(ctx: Context) {
-      const session = await deps.accountSession(ctx);
-      if (!session) {
-        ctx.status = 303;
-        return ctx.redirect('/account/data');
-      }
+      const session = await deps.requireRecent(ctx, 'data');
+      if (!session) return;
       const data = await deps.dataExport.build(session.accountId);
       if (!data) throw new AppError('no_session', 401, 'error.session_expired');
       const body = JSON.stringify(data, null, 2);

@@ -31,7 +31,7 @@ export interface ProfileDeps {
   renderer: Renderer;
   csrf: Csrf;
   requireSession(ctx: Context, back?: ReauthBack): Promise<AccountSession | undefined>;
-  forChange<T extends z.ZodRawShape>(ctx: Context, shape: T, back?: ReauthBack): Promise<{ session: AccountSession; form: z.infer<z.ZodObject<T>> } | undefined>;
+  forChange<T extends z.ZodRawShape>(ctx: Context, shape: T, back?: ReauthBack, options?: { secondFactor?: boolean }): Promise<{ session: AccountSession; form: z.infer<z.ZodObject<T>> } | undefined>;
   confirmPassword(session: AccountSession, password: string, action: string, render: (error: MessageKey, status: number) => Promise<void>): Promise<boolean>;
   endOthers(session: AccountSession, asked: string | undefined): Promise<number>;
 }
@@ -229,7 +229,7 @@ export function createProfileController(deps: ProfileDeps) {
     },
 
     async remove(ctx: Context) {
-      const change = await deps.forChange(ctx, removeForm, 'profile');
+      const change = await deps.forChange(ctx, removeForm, 'profile', { secondFactor: true });
       if (!change) return;
       const { session, form } = change;
       if (!(await deps.confirmPassword(session, form.current_password, 'remove_contact', (e, st) => renderProfile(ctx, session, { error: e, status: st })))) return;
@@ -240,7 +240,7 @@ export function createProfileController(deps: ProfileDeps) {
     },
 
     async notice(ctx: Context) {
-      const change = await deps.forChange(ctx, noticeForm, 'profile');
+      const change = await deps.forChange(ctx, noticeForm, 'profile', { secondFactor: true });
       if (!change) return;
       const { session, form } = change;
       if (!(await deps.confirmPassword(session, form.current_password, 'notice_contact', (e, st) => renderProfile(ctx, session, { error: e, status: st })))) return;

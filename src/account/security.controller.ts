@@ -22,6 +22,7 @@ import { csrfBinding, formatDate, readAccountPost } from './account-http.js';
 import type { Renderer } from '../http/render.js';
 import { sessionTimeoutData } from '../http/site.routes.js';
 import { ACCOUNT_CLIENT_ID, type AccountSession } from '../provider/account-session.js';
+import { LOA } from '../provider/levels.js';
 import type { AccountState, AuthenticationService } from '../accounts/index.js';
 
 export const REAUTH_WINDOW_MS = 5 * 60_000;
@@ -71,7 +72,7 @@ export function createSecurityController(deps: SecurityDeps) {
   const binding = csrfBinding;
 
   /** Sends the browser through a sign-in of the account client; back at /account/callback. */
-  async function startSignIn(ctx: Context, options: { reauth: boolean; back?: ReauthBack; fresh?: boolean }) {
+  async function startSignIn(ctx: Context, options: { reauth: boolean; back?: ReauthBack; fresh?: boolean; acr?: string }) {
     const state = crypto.randomBytes(24).toString('base64url');
     // PKCE is required of every client; the account area never redeems the code (the SSO session
     // the sign-in creates is what it uses), so the verifier is not kept.
@@ -89,6 +90,7 @@ export function createSecurityController(deps: SecurityDeps) {
       code_challenge_method: 'S256',
       ui_locales: localeFor(ctx),
       ...(options.reauth || options.fresh ? { prompt: 'login' } : {}),
+      ...(options.acr ? { acr_values: options.acr } : {}),
     }).toString();
     ctx.status = 303;
     ctx.redirect(url.href);
@@ -101,13 +103,37 @@ export function createSecurityController(deps: SecurityDeps) {
   }
 
   /** For a POST: the session, same origin, CSRF, and a recent sign-in (else re-authentication). */
-  async function forChange<T extends z.ZodRawShape>(ctx: Context, shape: T, back?: ReauthBack): Promise<{ session: AccountSession; form: z.infer<z.ZodObject<T>> } | undefined> {
+  async function forChange<T extends z.ZodRawShape>(ctx: Context, shape: T, back?: ReauthBack, options: { secondFactor?: boolean } = {}): Promise<{ session: AccountSession; form: z.infer<z.ZodObject<T>> } | undefined> {
     const { session, form } = await readAccountPost(ctx, deps, shape);
     if (now() - session.signedInAt > REAUTH_WINDOW_MS) {
-      await startSignIn(ctx, { reauth: true, back });
+      await startSignIn(ctx, { reauth: true, back, ...(options.secondFactor && (await canProveMore(session)) ? { acr: LOA.substantial } : {}) });
+      return undefined;
+    }
+    // Taking a contact away, or choosing where notices go, needs more than the password when the
+    // person can prove more: a code to a contact they already had, or their app or passkey. With
+    // the password alone a thief could otherwise leave only their own number on the account and
+    // own its recovery (NIST SP 800-63B §6.1.2.3).
+    if (options.secondFactor && !session.amr.includes('mfa') && (await canProveMore(session))) {
+      await startSignIn(ctx, { reauth: true, back, acr: LOA.substantial });
       return undefined;
     }
     return { session, form };
+  }
+
+  /** A session signed in within the last 5 minutes (else a sign-in, then back to `back`). */
+  async function requireRecent(ctx: Context, back: ReauthBack): Promise<AccountSession | undefined> {
+    const session = await deps.accountSession(ctx);
+    if (!session) await startSignIn(ctx, { reauth: false, back });
+    else if (now() - session.signedInAt > REAUTH_WINDOW_MS) await startSignIn(ctx, { reauth: true, back });
+    else return session;
+    return undefined;
+  }
+
+  /** Whether the person has a second factor, or a verified contact a code can go to. */
+  async function canProveMore(session: AccountSession): Promise<boolean> {
+    const p = await deps.persons.findById(session.accountId);
+    if (!p) return false;
+    return (p.phone !== null && p.phoneVerified) || (p.email !== null && p.emailVerified) || (await deps.factors.listForPerson(p.id)).some((f) => f.confirmed);
   }
 
   /**
@@ -167,7 +193,7 @@ export function createSecurityController(deps: SecurityDeps) {
     }));
   }
 
-  async function renderPasskey(ctx: Context, session: AccountSession, error?: MessageKey) {
+  async function renderPasskey(ctx: Context, session: AccountSession) {
     const person = await deps.persons.findById(session.accountId);
     if (!person) throw new AppError('no_session', 401, 'error.session_expired');
     const existing = (await deps.factors.listForPerson(person.id)).filter((f) => f.type === 'passkey');
@@ -185,13 +211,14 @@ export function createSecurityController(deps: SecurityDeps) {
         failed: t('enrol.passkey_failed'),
         exists: t('enrol.passkey_duplicate'),
       },
-      error: error ? t(error) : null,
-    }), error ? 400 : 200);
+      error: null,
+    }));
   }
 
   return {
     forChange,
     requireSession,
+    requireRecent,
     confirmPassword,
     endOthers,
 
@@ -315,13 +342,15 @@ export function createSecurityController(deps: SecurityDeps) {
       const kept = (await deps.oidcStore.find(CHALLENGE_MODEL, session.uid)) as { value?: string; issuedAt?: number } | undefined;
       await deps.oidcStore.destroy(CHALLENGE_MODEL, session.uid);
       if (!kept?.value || typeof kept.issuedAt !== 'number' || now() - kept.issuedAt > PASSKEY_CHALLENGE_TTL_MS) {
-        return renderPasskey(ctx, session, 'mfa.passkey_expired');
+        // Back to the page whose form asks for the password: only startPasskey, after the current
+        // password, writes a registration challenge (ASVS 5.0 7.5.1), never an error path.
+        return renderPage(ctx, session, 'mfa.passkey_expired', 400);
       }
       const hadFactor = (await deps.factors.listForPerson(session.accountId)).some((f) => f.confirmed);
       const result = await deps.passkeys.finishRegistration(session.accountId, form.response, kept.value, 'Khóa truy cập (passkey)');
       if (!result.ok) {
         deps.audit.record('MFA_FAILED', { person: session.accountId, method: 'passkey', stage: 'enrol', via: 'account', reason: result.reason });
-        return renderPasskey(ctx, session, PASSKEY_ERRORS[result.reason] ?? 'enrol.passkey_failed');
+        return renderPage(ctx, session, PASSKEY_ERRORS[result.reason] ?? 'enrol.passkey_failed', 400);
       }
       deps.audit.record('FACTOR_ENROLLED', { person: session.accountId, type: 'passkey', factor: result.factor.id, via: 'account' });
       await deps.notices.factorAdded(session.accountId, 'passkey', localeFor(ctx));

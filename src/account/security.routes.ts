@@ -24,7 +24,7 @@ export function securityRoutes(deps: AccountRoutesDeps): Router {
   const c = createSecurityController(deps);
   const p = createPortalsController(deps);
   const s = createSessionsController(deps);
-  const shared = { requireSession: c.requireSession, forChange: c.forChange, confirmPassword: c.confirmPassword, endOthers: c.endOthers };
+  const shared = { requireSession: c.requireSession, requireRecent: c.requireRecent, forChange: c.forChange, confirmPassword: c.confirmPassword, endOthers: c.endOthers };
   const o = createOrganizationsController({ ...deps, ...shared });
   const profile = createProfileController({ ...deps, ...shared });
   const a = createActivityController({ ...deps, ...shared });

@@ -10,6 +10,8 @@
  *   included, and whatever was signed in or issued before now (store/types.ts, accessRevokedBefore);
  * - `other-sessions`: every session but the one the change was made in, with the grants they made
  *   (as a sign-out ends them);
+ * - `others-and-grants`: the same, and every other grant and token of the person, `offline_access`
+ *   ones included (only the session the change was made in keeps its own);
  * - `session`: the one session named;
  * - `portal`: every grant and token of the person at one portal;
  * - `nothing`.
@@ -19,7 +21,7 @@ import type { Access } from '../provider/access.js';
 import type { LogoutReason } from '../provider/backchannel-logout.js';
 import type { SessionLifecycle } from '../provider/session-lifecycle.js';
 
-export type Ends = 'everything' | 'other-sessions' | 'session' | 'portal' | 'nothing';
+export type Ends = 'everything' | 'other-sessions' | 'others-and-grants' | 'session' | 'portal' | 'nothing';
 
 export interface AccountChange {
   /** The statuses the change applies to. */
@@ -49,7 +51,7 @@ export const ACCOUNT_CHANGES = {
   'withdraw-consent': { from: ['active'], ends: 'portal', reason: 'consent_withdrawn' },
   // A new password, knowing the old one: whoever else held the old one loses every session but
   // this one (NIST SP 800-63B §6.1.2.3 asks for the same after a compromise; ASVS 5.0 7.4.3).
-  'change-password': { from: ['active'], ends: 'other-sessions', reason: 'password_changed' },
+  'change-password': { from: ['active'], ends: 'others-and-grants', reason: 'password_changed' },
   // A phone or e-mail added, proven, removed or chosen for notices: portals see the new value at
   // userinfo; nothing ends unless the person also asks to end the other sessions (next row).
   'change-contact': { from: ['active'], ends: 'nothing', reason: 'ended_elsewhere' },
@@ -101,6 +103,9 @@ export function createAccountState(deps: { persons: PersonRepository; access: Ac
           return deps.access.endEverything(person.id, change.reason);
         case 'other-sessions':
           return deps.access.endSessions(person.id, change.reason, { except: target.session });
+        case 'others-and-grants':
+          if (!target.session) throw new TypeError(`${name} needs the session it was made in`);
+          return deps.access.endOthersAndGrants(person.id, change.reason, target.session);
         case 'session': {
           if (!target.session) throw new TypeError(`${name} needs the session to end`);
           return (await deps.sessions.end(target.session, change.reason, person.id)) ? 1 : 0;

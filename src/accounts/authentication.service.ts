@@ -148,6 +148,8 @@ export function createAuthenticationService(deps: {
     },
 
     async verifyPassword(person, password) {
+      // After "this wasn't me" the password proves nothing until recovery replaces it.
+      if (person.passwordResetRequired) return 'wrong';
       const claim = await deps.counters.claimAttempt(failKey(person.id), now(), ATTEMPT_POLICY);
       const valid = password.length > 0 && password.length <= 1024 && (await deps.hasher.verify(person.passwordHash, password));
       if (!claim.admitted) return 'throttled';

@@ -22,6 +22,9 @@ import { describeDevice, describeNetwork } from './devices.js';
 /** A browser not seen on an account for this long is new to it. */
 export const KNOWN_BROWSER_TTL_SECONDS = 90 * 24 * 3600;
 const KNOWN_BROWSER_MODEL = 'KnownBrowser';
+const SIGNED_IN_BEFORE_MODEL = 'SignedInBefore';
+/** Longer than any account stays unused (the store needs an expiry; ten years). */
+const SIGNED_IN_BEFORE_TTL_SECONDS = 10 * 365 * 24 * 3600;
 /** Browsers cap a cookie's life at 400 days (RFC 6265bis §5.5); it is renewed at every sign-in. */
 const BROWSER_COOKIE_MAX_AGE_MS = 400 * 24 * 3600_000;
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;
@@ -61,7 +64,10 @@ export function createSignInObserver(deps: {
     ctx.cookies.set(cookieName, value, { httpOnly: true, secure: deps.https, sameSite: 'lax', path: '/', maxAge: BROWSER_COOKIE_MAX_AGE_MS, overwrite: true, signed: false });
     const id = crypto.createHash('sha256').update(`${accountId}\u0000${value}`).digest('base64url');
     const known = await deps.oidc.find(KNOWN_BROWSER_MODEL, id);
-    const firstEver = !known && (await deps.oidc.listByAccount(KNOWN_BROWSER_MODEL, accountId)).length === 0;
+    // "Ever" is a marker of its own, not the browsers still remembered: those lapse after 90 days,
+    // and an account idle that long must not have its next sign-in (a stolen password's) pass unseen.
+    const firstEver = !known && !(await deps.oidc.find(SIGNED_IN_BEFORE_MODEL, accountId));
+    if (firstEver) await deps.oidc.upsert(SIGNED_IN_BEFORE_MODEL, accountId, { accountId, at: t }, SIGNED_IN_BEFORE_TTL_SECONDS);
     const firstSeenAt = typeof known?.firstSeenAt === 'number' ? known.firstSeenAt : t;
     await deps.oidc.upsert(KNOWN_BROWSER_MODEL, id, { accountId, firstSeenAt, lastSeenAt: t }, KNOWN_BROWSER_TTL_SECONDS);
     return !known && !firstEver;

@@ -24,6 +24,10 @@ export interface Journey {
    * before it (NIST SP 800-63B §6.1.2.1), so such a sign-in is `substantial` at most.
    */
   enrolledHere?: boolean;
+  /** When the journey began (epoch ms): anything the person's access lost after it ends the journey. */
+  startedAt?: number;
+  /** A digest of the password hash when it began: a password changed meanwhile ends the journey. */
+  passwordTag?: string;
   /** The live session a step-up (passwordHere false) belongs to. */
   sessionUid?: string;
   /** A one-time code sent by SMS or e-mail for this sign-in. */

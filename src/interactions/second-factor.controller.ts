@@ -27,6 +27,7 @@ import { localeFor } from '../http/locale.js';
 import type { Renderer } from '../http/render.js';
 import { LOA, RANKS } from '../provider/levels.js';
 import type { InteractionView, Interactions } from './oidc-interactions.js';
+import { passwordTag } from '../selfservice/recovery.service.js';
 import type { Journey, Journeys } from './journey.js';
 import { requestedRankOf } from './requested-level.js';
 
@@ -104,9 +105,17 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
   const self = (uid: string) => `/interaction/${uid}`;
   const abortHref = (uid: string) => `/interaction/${uid}/abort?reason=cancel`;
 
-  async function person(id: string): Promise<Person> {
-    const p = await deps.persons.findById(id);
-    if (!p || p.status !== 'active') throw new AppError('account_unavailable', 400, 'error.session_expired');
+  /**
+   * The person of a journey, while what the journey proved still holds: the account is active, no
+   * "this wasn't me" asks for a new password, the password checked here is still the password, and
+   * nothing was ended since the journey began (a lock, a reset, "this wasn't me"). A sign-in left
+   * open on a page must not finish, or bind a factor, after its owner took the account back.
+   */
+  async function person(journey: Pick<Journey, 'personId' | 'startedAt' | 'passwordTag'>): Promise<Person> {
+    const p = await deps.persons.findById(journey.personId);
+    const revoked = !!p && p.accessRevokedBefore !== null && journey.startedAt !== undefined && p.accessRevokedBefore > journey.startedAt;
+    const changed = !!p && journey.passwordTag !== undefined && journey.passwordTag !== passwordTag(p.passwordHash);
+    if (!p || p.status !== 'active' || p.passwordResetRequired || revoked || changed) throw new AppError('account_unavailable', 400, 'error.session_expired');
     return p;
   }
 
@@ -132,7 +141,7 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
     }
     const shownOptions = passkeyOptions;
     const locale = localeFor(ctx, view.params.ui_locales);
-    const messages = method === 'recovery' ? [] : await messageOptions(view, await person(journey.personId), translator(locale));
+    const messages = method === 'recovery' ? [] : await messageOptions(view, await person(journey), translator(locale));
     ctx.set('Cache-Control', 'no-store');
     renderer.render(ctx, 'interactions/second-factor', locale, (t) => ({
       messageOptions: messages,
@@ -176,7 +185,7 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
 
   async function renderEnrol(ctx: Context, view: InteractionView, portalName: string, journey: Journey, error?: MessageKey) {
     if (await hasSecondFactor(deps.factors, journey.personId)) return useExistingFactor(ctx, view, portalName, journey);
-    const p = await person(journey.personId);
+    const p = await person(journey);
     const accountName = `${p.pid.slice(0, 3)}…${p.pid.slice(-3)}`;
     let enrolment = journey.enrolFactorId ? await deps.totp.resumeEnrolment(p.id, journey.enrolFactorId, accountName) : undefined;
     if (!enrolment) enrolment = await deps.totp.startEnrolment(p.id, 'Ứng dụng xác thực', accountName);
@@ -265,7 +274,7 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
 
   /** Finishes the login with the level both factors earned. */
   async function finish(ctx: Context, view: InteractionView, journey: Journey) {
-    const p = await person(journey.personId);
+    const p = await person(journey);
     const method = journey.mfa?.method;
     if (!method) throw new AppError('wrong_step', 400, 'error.session_expired');
     // An authenticator app or a passkey gives `high` at identity level 2 — but not in the sign-in that
@@ -310,6 +319,13 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       await journeys.clear(view.uid);
       throw new AppError('session_ended', 400, 'error.session_expired');
     }
+    // Every answer rests on what the journey proved: refused once that no longer holds (person()).
+    try {
+      await person(journey);
+    } catch (err) {
+      await journeys.clear(view.uid);
+      throw err;
+    }
     const client = await interactions.client(view.clientId);
     return { raw, view, journey, portalName: client.name };
   }
@@ -341,7 +357,12 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
 
     /** Starts the second step for a person whose password was just proven, or whose session is asked for more. */
     async begin(ctx: Context, view: InteractionView, portalName: string, personId: string, stage: 'second_factor' | 'enrol', passwordHere: boolean) {
-      const journey: Journey = { personId, stage, passwordHere, ...(passwordHere ? {} : { sessionUid: view.sessionUid }) };
+      const at = await deps.persons.findById(personId);
+      const journey: Journey = {
+        // The real clock, as `accessRevokedBefore` is (provider/access.ts: oidc-provider's clock).
+        personId, stage, passwordHere, startedAt: Date.now(), ...(at ? { passwordTag: passwordTag(at.passwordHash) } : {}),
+        ...(passwordHere ? {} : { sessionUid: view.sessionUid }),
+      };
       await journeys.put(view.uid, journey);
       if (stage === 'enrol') return renderEnrol(ctx, view, portalName, journey);
       return renderCode(ctx, view, portalName, journey);
@@ -351,7 +372,7 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       const { raw, view, journey, portalName } = await loadJourney(ctx, ['second_factor']);
       const form = parseForm(raw, codeForm);
       const method = form.method ?? 'totp';
-      const p = await person(journey.personId);
+      const p = await person(journey);
       const required = requestedRankOf(view);
 
       if (method === 'recovery') {
@@ -406,7 +427,7 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       const loaded = await loadJourney(ctx, ['second_factor']);
       const { raw, view, portalName } = loaded;
       const form = parseForm(raw, passkeyForm);
-      const p = await person(loaded.journey.personId);
+      const p = await person(loaded.journey);
       const { challenge, journey } = await takeChallenge(view.uid, loaded.journey, 'authenticate');
       if (!challenge) {
         deps.audit.record('MFA_FAILED', { person: p.id, method: 'passkey', type: 'passkey', reason: 'expired' });
@@ -463,7 +484,7 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
     async sendCode(ctx: Context) {
       const { raw, view, journey, portalName } = await loadJourney(ctx, ['second_factor', 'enrol']);
       const form = parseForm(raw, sendCodeForm);
-      const p = await person(journey.personId);
+      const p = await person(journey);
       if (requestedRankOf(view) >= RANK_HIGH) return renderCode(ctx, view, portalName, journey, { error: 'mfa.message_not_high', status: 400 });
       const destination = form.channel === 'sms' ? p.phone : p.email;
       if (!destination || !deps.messageCodes.channels().has(form.channel)) throw new AppError('no_destination', 400, 'error.invalid_request');

@@ -191,7 +191,11 @@ export function createFactorNotices(deps: { notifier: ChannelNotifier; persons: 
   const allowed = async (personId: string, contact: Destination, options: TellOptions) => {
     const max = options.allowance?.max ?? (options.critical ? CRITICAL_NOTICES_PER_HOUR : NOTICES_PER_HOUR);
     const prefix = options.allowance?.prefix ?? (options.critical ? 'notice-critical' : 'notice');
-    const key = `${prefix}:${crypto.createHash('sha256').update(contact.to.toLowerCase()).digest('base64url')}`;
+    // The allowances only an account holder can use up (critical, new browser) are kept per account
+    // and destination: an account of one's own, with someone else's address typed in as a contact,
+    // must not use up the notices that address's owner gets about their own account.
+    const scope = options.critical || options.allowance ? `${personId}\u0000` : '';
+    const key = `${prefix}:${crypto.createHash('sha256').update(scope + contact.to.toLowerCase()).digest('base64url')}`;
     const state = await deps.counters.increment(key, HOUR_MS, now());
     if (state.count <= max) return true;
     suppressed(personId, options.kind, 'destination', contact.channel);

@@ -118,6 +118,20 @@ export function createAccess(deps: { store: Store; notifyPortals: LogoutNotifier
     },
 
     /**
+     * Every session but `except`, and every grant of the person but those of that session —
+     * `offline_access` ones included, whether or not their session still exists (a password
+     * changed: a refresh token kept by whoever knew the old one must stop working; NIST SP
+     * 800-63B §6.1.2.3). Returns how many sessions ended.
+     */
+    async endOthersAndGrants(personId: string, reason: LogoutReason, except: string): Promise<number> {
+      const own = (await store.oidc.findByUid('Session', except)) as StoredSession | undefined;
+      const keep = new Set(own?.accountId === personId ? Object.values(own.authorizations ?? {}).map((a) => a?.grantId).filter((g): g is string => typeof g === 'string') : []);
+      const ended = await this.endSessions(personId, reason, { except, allGrants: true });
+      for (const { id } of await store.oidc.listByAccount('Grant', personId)) if (!keep.has(id)) await revokeGrant(id);
+      return ended;
+    },
+
+    /**
      * Everything of a person: sessions signed in and tokens issued before now count for nothing,
      * every session ends, and every grant and token — `offline_access` ones included — is deleted.
      * `at` is the real clock (the one oidc-provider stamps `iat` and `loginTs` with).

@@ -25,35 +25,37 @@ describe('primaryContact', () => {
     expect(primaryContact([newer, verified], 'phone')).toBe(verified);
   });
 
-  it('among verified contacts, takes the most recently verified (not the most recently added)', () => {
+  // The primary is where sign-in codes and reset links go: a contact added later (perhaps by
+  // whoever knows only the password) never takes that over while the first one is there.
+  it('among verified contacts, takes the one verified first (not the one added first)', () => {
     const old = phone('1', { verified: true, addedAt: T, verifiedAt: T + 5000 });
     const added = phone('2', { verified: true, addedAt: T + 1000, verifiedAt: T + 2000 });
-    expect(primaryContact([old, added], 'phone')).toBe(old);
+    expect(primaryContact([old, added], 'phone')).toBe(added);
     const proven = phone('3', { verified: true, addedAt: T + 3000, verifiedAt: T + 9000 });
-    expect(primaryContact([old, added, proven], 'phone')).toBe(proven);
-    expect(primaryContact([proven, old, added], 'phone')).toBe(proven);
+    expect(primaryContact([old, added, proven], 'phone')).toBe(added);
+    expect(primaryContact([proven, old, added], 'phone')).toBe(added);
   });
 
-  it('among unverified contacts only, takes the most recently added', () => {
+  it('among unverified contacts only, takes the one added first', () => {
     const a = email('a', { addedAt: T + 2000 });
     const b = email('b', { addedAt: T + 1000 });
-    expect(primaryContact([a, b], 'email')).toBe(a);
-    expect(primaryContact([b, a], 'email')).toBe(a);
+    expect(primaryContact([a, b], 'email')).toBe(b);
+    expect(primaryContact([b, a], 'email')).toBe(b);
   });
 
-  it('on equal times takes the later one in the list (lists are oldest first)', () => {
+  it('on equal times takes the earlier one in the list (lists are oldest first)', () => {
     const first = phone('1', { verified: true, verifiedAt: T });
     const second = phone('2', { verified: true, verifiedAt: T });
-    expect(primaryContact([first, second], 'phone')).toBe(second);
+    expect(primaryContact([first, second], 'phone')).toBe(first);
     const u1 = email('u1');
     const u2 = email('u2');
-    expect(primaryContact([u1, u2], 'email')).toBe(u2);
+    expect(primaryContact([u1, u2], 'email')).toBe(u1);
   });
 
   it('counts a verified contact without a verification time as verified long ago', () => {
     const undated = phone('1', { verified: true, verifiedAt: null });
     const dated = phone('2', { verified: true, verifiedAt: T });
-    expect(primaryContact([dated, undated], 'phone')).toBe(dated);
+    expect(primaryContact([dated, undated], 'phone')).toBe(undated);
     expect(primaryContact([undated, phone('3')], 'phone')).toBe(undated);
   });
 });

@@ -2,9 +2,11 @@
  * How a person's contact list and its mirrored fields relate, the same in every backend.
  *
  * `Person.phone`/`email` (with their verified flags) are the primary contact of each kind: what
- * portals receive as `phone_number`/`email` and where codes go. The primary is the most recently
- * verified contact of its kind, else the most recently added one: proving a new number makes it the
- * one portals see (OIDC Core §5.1 `phone_number_verified`), without waiting for the old one to go.
+ * portals receive as `phone_number`/`email` and where sign-in codes and account-reset links go. The
+ * primary is the contact of its kind verified first, else the one added first: a number added
+ * with the password alone never takes over where codes go (whoever knows only the password cannot
+ * redirect the second factor or recovery to themselves). A changed number becomes the primary once
+ * the old one is removed — which needs a sign-in with a second factor (account/profile.controller.ts).
  */
 import type { Contact, ContactKind } from './types.js';
 
@@ -22,7 +24,7 @@ export function primaryContact(contacts: readonly Contact[], kind: ContactKind):
     if (c.kind !== kind) continue;
     if (!best) best = c;
     else if (c.verified !== best.verified) best = c.verified ? c : best;
-    else if (c.verified ? (c.verifiedAt ?? 0) >= (best.verifiedAt ?? 0) : c.addedAt >= best.addedAt) best = c;
+    else if (c.verified ? (c.verifiedAt ?? 0) < (best.verifiedAt ?? 0) : c.addedAt < best.addedAt) best = c;
   }
   return best;
 }

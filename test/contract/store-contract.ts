@@ -753,7 +753,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await expect(store.persons.findById(person.id)).resolves.toMatchObject({ contacts: winner, contactsRev: 1 });
       });
 
-      it('the mirror follows the list: the newest verified contact of a kind, an unverified one only when none is verified', async () => {
+      it('the mirror follows the list: the contact of a kind verified first, an unverified one only when none is verified', async () => {
         const phone1 = newContact('phone', { verified: true, verifiedAt: T0 });
         const person = await store.persons.create(newPerson({ contacts: [phone1] }));
         tick(SECOND);
@@ -761,20 +761,23 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         const phone2 = newContact('phone', { addedAt: clock });
         await store.persons.updateContacts(person.id, 0, [phone1, phone2], null);
         await expect(store.persons.findById(person.id)).resolves.toMatchObject({ phone: phone1.value, phoneVerified: true });
-        // Proven, it becomes the one portals see.
+        // Proven later, it does not displace the one verified first either…
         tick(SECOND);
         const proven = { ...phone2, verified: true, verifiedAt: clock };
         await store.persons.updateContacts(person.id, 1, [phone1, proven], null);
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ phone: phone1.value, phoneVerified: true });
+        // …until that one is removed: then it is the one portals see.
+        await store.persons.updateContacts(person.id, 2, [proven], null);
         await expect(store.persons.findById(person.id)).resolves.toMatchObject({ phone: proven.value, phoneVerified: true });
-        // Without any verified phone, the newest unverified one, marked unverified.
+        // Without any verified phone, the unverified one added first, marked unverified.
         const phone3 = newContact('phone', { addedAt: clock - 10 * SECOND });
         const phone4 = newContact('phone', { addedAt: clock - 5 * SECOND });
-        await store.persons.updateContacts(person.id, 2, [phone4, phone3], null);
-        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ phone: phone4.value, phoneVerified: false });
+        await store.persons.updateContacts(person.id, 3, [phone4, phone3], null);
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ phone: phone3.value, phoneVerified: false });
         // No phone at all: no phone. The empty list stays empty (it is not made again from the fields).
-        await store.persons.updateContacts(person.id, 3, [], null);
+        await store.persons.updateContacts(person.id, 4, [], null);
         await expect(store.persons.findById(person.id)).resolves.toMatchObject({
-          contacts: [], contactsRev: 4, phone: null, phoneVerified: false, email: null, emailVerified: false,
+          contacts: [], contactsRev: 5, phone: null, phoneVerified: false, email: null, emailVerified: false,
         });
       });
 

@@ -244,13 +244,22 @@ describe('the data export', () => {
     expect((await auditOf('DATA_EXPORTED', c.id)).map((e) => e.details.bytes)).toEqual([Buffer.byteLength(res.text)]);
   });
 
-  it('without a session: a redirect to the account page, and no data', async () => {
+  it('without a session: a redirect to the sign-in, and no data; a sign-in older than 5 minutes signs in again first', async () => {
     const c = await citizen();
     const res = await new Browser(srv.issuer).request(url('/account/data/export'));
     expect(res.status).toBe(303);
-    expect(new URL(res.location!).pathname).toBe('/account/data');
+    expect(new URL(res.location!).pathname).toBe('/auth');
     expect(res.headers.get('content-disposition')).toBeNull();
     expect(res.text).not.toContain(c.pid);
+    expect(await auditOf('DATA_EXPORTED', c.id)).toHaveLength(0);
+    // A browser left signed in: the file (the full number, every contact) needs a recent sign-in.
+    const browser = new Browser(srv.issuer);
+    expect((await openAccountPage(srv, browser, c, '/account/data', clock)).status).toBe(200);
+    now += 6 * MINUTE;
+    const stale = await browser.request(url('/account/data/export'));
+    expect(stale.status).toBe(303);
+    expect(new URL(stale.location!).searchParams.get('prompt')).toBe('login');
+    expect(stale.headers.get('content-disposition')).toBeNull();
     expect(await auditOf('DATA_EXPORTED', c.id)).toHaveLength(0);
   });
 

@@ -64,5 +64,12 @@ describe('adding a passkey on the account page', () => {
     });
     expect(res.status).toBe(400);
     expect(await srv.system.store.factors.listForPerson(person.id)).toEqual([]);
+    // A failed answer offers no new registration: only the form that asks for the current password
+    // does (else a session left open could register a passkey without it, ASVS 5.0 7.5.1).
+    expect(res.text).not.toContain('data-webauthn="create"');
+    const empty = await browser.post(url('/account/security/passkey/finish'), { _csrf: hiddenField(page.text, '_csrf'), response: '{}' });
+    expect(empty.status).toBe(400);
+    expect(empty.text).not.toContain('data-webauthn="create"');
+    expect(await srv.system.store.oidc.find('AccountPasskeyChallenge', (await srv.system.store.oidc.listByAccount('Session', person.id))[0]!.payload.uid as string)).toBeUndefined();
   });
 });

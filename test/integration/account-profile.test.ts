@@ -21,7 +21,7 @@ import { Browser, alertText, hiddenField, type Response } from '../helpers/brows
 import { authRequest, redeem, type Portal } from '../helpers/rp.js';
 import { MINUTE, startWithPortal } from '../helpers/pages.js';
 import {
-  codeOf, messagesTo, nextCode, openAccountPage, registryAdd, selfServiceSteps, type Message,
+  codeOf, messagesTo, nextCode, openAccountPage, openAccountPageWithCode, registryAdd, selfServiceSteps, type Message,
 } from './selfservice-support.js';
 
 let now = Date.now();
@@ -200,7 +200,14 @@ describe('adding a phone', () => {
     expect(toOldPhone[0]!.channel).toBe('sms');
     expect(toMail[0]).toMatchObject({ channel: 'email', subject: 'Thay đổi liên hệ của tài khoản định danh' });
 
-    // The portal holding the phone scope sees the newest verified number at userinfo (OIDC Core §5.1).
+    // A number added with the password alone does not take over where codes go, nor what portals
+    // see: the portal holding the phone scope still reads the number verified first…
+    expect(await oidc.fetchUserInfo(config, tokens.access_token, sub)).toMatchObject({ phone_number: c.phone, phone_number_verified: true });
+    // …until the old number is removed, which needs a sign-in with a code to a contact on file; then
+    // the portal reads the new number at userinfo (OIDC Core §5.1), with the token it already holds.
+    const coded = await openAccountPageWithCode(srv, browser, c, '/account/profile', clock);
+    const oldPhone = contactsShown(coded.text).find((x) => x.value === c.phone)!;
+    expect((await post(browser, coded, '/account/profile/contacts/remove', { contact: oldPhone.id, current_password: c.password })).status).toBe(200);
     expect(await oidc.fetchUserInfo(config, tokens.access_token, sub)).toMatchObject({ phone_number: freshE164, phone_number_verified: true });
     // Adding a contact ends nothing by itself: the portal's session carries on.
     const silent = await browser.get((await authRequest(config, portal, { scope: 'openid phone', prompt: 'none' })).url.href);
@@ -238,10 +245,11 @@ describe('a contact typed at registration and never proven', () => {
     step = await submit(reg, step, { password, password_confirm: password });
     expect(step.status).toBe(200);
     const person = (await srv.system.store.persons.findByPid(d.pid))!;
-    const c = { id: person.id, pid: d.pid, password };
+    const c = { id: person.id, pid: d.pid, password, phone };
 
     const browser = new Browser(srv.issuer);
-    let page = await openAccountPage(srv, browser, c, '/account/profile', clock);
+    // Removing a contact and choosing where notices go need a sign-in with a code to a contact on file.
+    let page = await openAccountPageWithCode(srv, browser, c, '/account/profile', clock);
     const [shownPhone, shownMail] = contactsShown(page.text);
     expect(shownPhone).toMatchObject({ value: phone, verified: true });
     expect(shownMail).toMatchObject({ value: d.email, verified: false });
@@ -298,7 +306,7 @@ describe('removing a contact', () => {
   it('removes one with the password, tells every contact on file before (the removed one too), and never the last verified one', async () => {
     const c = await citizen();
     const browser = new Browser(srv.issuer);
-    const page = await openAccountPage(srv, browser, c, '/account/profile', clock);
+    const page = await openAccountPageWithCode(srv, browser, c, '/account/profile', clock);
     const [phone, mail] = contactsShown(page.text);
     const [phoneBefore, mailBefore] = counts(c.phone, c.email);
 
@@ -339,7 +347,7 @@ describe('removing a contact', () => {
     const other = new Browser(srv.issuer);
     expect((await openAccountPage(srv, other, c, '/account/profile', clock)).status).toBe(200);
     const browser = new Browser(srv.issuer);
-    const page = await openAccountPage(srv, browser, c, '/account/profile', clock);
+    const page = await openAccountPageWithCode(srv, browser, c, '/account/profile', clock);
     const [phone, mail] = contactsShown(page.text);
 
     const kept = await post(browser, page, '/account/profile/contacts/notice', { notice: phone!.id, current_password: c.password });
@@ -384,14 +392,27 @@ describe('the forms of /account/profile', () => {
     const c = await citizen();
     const browser = new Browser(srv.issuer);
     const page = await openAccountPage(srv, browser, c, '/account/profile', clock);
-    const [, mail] = contactsShown(page.text);
     now += 6 * MINUTE;
-    const reauth = await post(browser, page, '/account/profile/contacts/remove', { contact: mail!.id, current_password: c.password });
+    const target = '+84399000222';
+    const reauth = await post(browser, page, '/account/profile/contacts/add', { phone: target, current_password: c.password });
     expect(reauth.text).toContain('name="identifier"');
-    expect((await stored(c.id)).contacts).toHaveLength(2);
     const back = await submit(browser, reauth, { identifier: c.pid, password: c.password });
     expect(back.status).toBe(200);
     expect(back.text).toContain('Vì an toàn, bạn vừa đăng nhập lại.');
+    expect((await stored(c.id)).contacts).toHaveLength(2);
+    expect(messagesTo(srv, target)).toHaveLength(0);
+  });
+
+  it('removing a contact with a sign-in that used the password alone asks for a code to a contact on file first, and removes nothing', async () => {
+    const c = await citizen();
+    const browser = new Browser(srv.issuer);
+    const page = await openAccountPage(srv, browser, c, '/account/profile', clock);
+    const [, mail] = contactsShown(page.text);
+    const reauth = await post(browser, page, '/account/profile/contacts/remove', { contact: mail!.id, current_password: c.password });
+    expect(reauth.text).toContain('name="identifier"');
+    const second = await submit(browser, reauth, { identifier: c.pid, password: c.password });
+    // The second step: a code to a contact on file (never one added with the password alone).
+    expect(second.text).toContain('/send-code');
     expect((await stored(c.id)).contacts).toHaveLength(2);
   });
 });

@@ -35,6 +35,36 @@ async function enrol(browser: Browser, person: Person) {
   return { secret: secret!, recoveryCodes: shown, claims: tokens.claims()! };
 }
 
+describe('a sign-in left open on a page', () => {
+  // What a journey proved (the password) must still hold when its next page is answered: after the
+  // owner changed the password, or said "this wasn't me", an enrolment page kept open by whoever
+  // typed the old password binds nothing and signs nobody in (NIST SP 800-63B §6.1.2.3).
+  it.each([
+    ['the password changed', async (id: string) => {
+      const p = (await srv.system.store.persons.findById(id))!;
+      await srv.system.store.persons.updatePasswordHash(id, p.passwordHash, await srv.system.hasher.hash('một mật khẩu hoàn toàn mới của chủ'));
+    }],
+    ['"this wasn\'t me" was pressed', async (id: string) => {
+      await srv.system.store.persons.setPasswordResetRequired(id, true);
+    }],
+    ['everything was ended (a lock, a reset)', async (id: string) => {
+      await srv.system.access.endEverything(id, 'not_me');
+    }],
+  ])('does not finish once %s', async (_label, change) => {
+    const person = await srv.addPerson();
+    const intruder = new Browser(srv.issuer);
+    const req = await authRequest(config, portal, { acr_values: SUBSTANTIAL });
+    const page = await password(intruder, req, person);
+    const secret = totpSecret(page.text);
+    await new Promise((r) => setTimeout(r, 5)); // the real clock, which access revocation uses, moves on
+    await change(person.id);
+    const answer = await submit(intruder, page, { code: await totp(secret) });
+    expect(answer.status).toBe(400);
+    expect(answer.location ?? null).toBeNull();
+    expect((await srv.system.store.factors.listForPerson(person.id)).filter((f) => f.confirmed)).toEqual([]);
+  });
+});
+
 describe('enrolment inside the sign-in', () => {
   it('takes a person without a second factor through enrolment to an ID token with acr substantial naming both factors', async () => {
     const person = await srv.addPerson();

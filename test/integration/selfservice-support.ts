@@ -204,3 +204,38 @@ export async function enrolAppInAccount(
   expect(recoveryCodes.length).toBeGreaterThan(0);
   return { secret, recoveryCodes };
 }
+
+/**
+ * Opens an account page in a session signed in with a second factor: removing a contact or
+ * choosing where notices go asks for one (a code to a contact on file) when the person can give it.
+ * Signs in with the password (openAccountPage), then asks for such a change, which sends the browser
+ * through a sign-in at `substantial`: the password again, a code by SMS to the person's phone (or
+ * the app code), then back to `pagePath`.
+ */
+export async function openAccountPageWithCode(
+  srv: TestServer,
+  browser: Browser,
+  person: { pid: string; password: string; phone?: string; secret?: string },
+  pagePath: string,
+  clock: TestClock,
+): Promise<Response> {
+  const url = (p: string) => new URL(p, srv.issuer).href;
+  const submitTo = (res: Response, action: string, fields: Record<string, string>) => browser.post(url(action), { _csrf: hiddenField(res.text, '_csrf'), ...fields });
+  let page = await openAccountPage(srv, browser, person, pagePath, clock);
+  // A choice that needs the second factor (nothing changes: after a re-authentication the change is made again).
+  page = await submitTo(page, '/account/profile/contacts/notice', { notice: 'all', current_password: person.password });
+  if (page.text.includes('name="identifier"')) page = await submitTo(page, formAction(page.text), { identifier: person.pid, password: person.password });
+  if (person.secret && page.text.includes('name="code"')) {
+    clock.advance();
+    page = await submitTo(page, formAction(page.text), { code: await totpCode(person.secret, clock.now()) });
+  } else {
+    const send = /action="([^"]*\/send-code)"/.exec(page.text)?.[1];
+    if (!send || !person.phone) throw new Error('no way to send a code on this page');
+    const before = messagesTo(srv, person.phone).length;
+    clock.advance(); // a phone gets at most one code a minute (a code may have just gone to it)
+    page = await submitTo(page, send, { channel: 'sms' });
+    page = await submitTo(page, formAction(page.text), { code: await nextCode(srv, person.phone, before) });
+  }
+  if (new URL(page.url).pathname !== new URL(url(pagePath)).pathname) page = await browser.get(url(pagePath));
+  return page;
+}

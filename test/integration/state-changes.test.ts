@@ -482,7 +482,16 @@ const rows: Row[] = [
         { id: 'second-email', kind: 'email', value: `p${h.person.id.slice(0, 8)}@example.vn`, verified: true, addedAt: clock, verifiedAt: clock },
       ], null);
       const { browser, page } = await accountArea(h, '/account/profile');
-      const done = await browser.post(url('/account/profile/contacts/remove'), { _csrf: hiddenField(page.text, '_csrf'), contact: 'second-email', current_password: h.person.password, end_others: 'on' });
+      const form = { contact: 'second-email', current_password: h.person.password, end_others: 'on' };
+      // Signed in with the password alone: removing a contact asks for a code to a contact on file first.
+      let step = await browser.post(url('/account/profile/contacts/remove'), { _csrf: hiddenField(page.text, '_csrf'), ...form });
+      step = await submit(browser, step, { identifier: h.person.pid, password: h.person.password });
+      const sent = messagesTo(h.person.phone!).length;
+      clock += MINUTE; // one code a minute to a phone
+      step = await submitTo(browser, step, /action="([^"]*\/send-code)"/.exec(step.text)![1]!, { channel: 'sms' });
+      step = await submit(browser, step, { code: await nextFrom(h.person.phone!, sent, codeOf) });
+      expect(step.text).toContain('data-testid="contact"');
+      const done = await browser.post(url('/account/profile/contacts/remove'), { _csrf: hiddenField(step.text, '_csrf'), ...form });
       expect(done.status).toBe(200);
       expect((await srv.system.store.persons.findById(h.person.id))!.contacts.map((c) => c.id)).not.toContain('second-email');
     },

@@ -105,6 +105,7 @@ export const accountEn = {
   'data.title': 'My data',
   'data.download_heading': 'Download your data',
   'data.download_intro': 'A JSON file with everything we hold about you: details, contacts, second factors (never their secrets), consents, sessions, enterprises and delegations, activity.',
+  'data.reauth': 'For your safety you signed in again. Press the download link once more.',
   'data.download': 'Download my data (JSON)',
   'data.correct_heading': 'Correcting your data',
   'data.correct': 'Change contacts on the Details and contacts page. Name, birth date and gender are corrected by the population registry office. To withdraw consent from a portal, use the page of portals that receive your data.',

@@ -105,6 +105,7 @@ export const accountVi = {
   'data.title': 'Dữ liệu của tôi',
   'data.download_heading': 'Tải về dữ liệu của bạn',
   'data.download_intro': 'Một tệp JSON gồm mọi thông tin chúng tôi lưu về bạn: thông tin cá nhân, liên hệ, yếu tố xác thực (không có bí mật), sự đồng ý, phiên đăng nhập, doanh nghiệp và ủy quyền, hoạt động.',
+  'data.reauth': 'Vì an toàn, bạn vừa đăng nhập lại. Bấm tải về thêm một lần nữa.',
   'data.download': 'Tải về dữ liệu (JSON)',
   'data.correct_heading': 'Sửa thông tin',
   'data.correct': 'Liên hệ sửa tại trang Thông tin và liên hệ. Họ tên, ngày sinh, giới tính sửa tại cơ quan quản lý dân cư. Để rút lại sự đồng ý chia sẻ với một cổng, vào trang Cổng được nhận thông tin của bạn.',
