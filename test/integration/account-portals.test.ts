@@ -115,3 +115,40 @@ describe('withdrawing a consent to an offline_access portal', () => {
     }
   });
 });
+
+describe('changing the password ends offline_access grants too', () => {
+  /**
+   * Whoever knew the old password may hold a 30-day refresh token from a portal approved for
+   * `offline_access`, from a session long gone. A new password must end it (NIST SP 800-63B
+   * §6.1.2.3); the session the change is made in keeps its own.
+   */
+  it('a refresh token issued from another, ended session stops working; the changing session stays signed in', async () => {
+    let storeClock = Date.now();
+    const later = await startTestServer({ storeNow: () => storeClock });
+    try {
+      const portal = await later.addPortal({ grantTypes: ['authorization_code', 'refresh_token'] });
+      await later.system.portals.approve(portal.client_id, 'offline_access', 'Nghị định 42/2022/NĐ-CP, Điều 10');
+      const person = await later.addPerson();
+      const config = await discover(later.issuer, portal);
+      const thief = new Browser(later.issuer);
+      const req = await authRequest(config, portal, { scope: 'openid profile offline_access', prompt: 'consent' });
+      const held = (await redeem(config, req, (await signIn(thief, req, person)).location!)).refresh_token!;
+      // The session that issued it is long gone (its 12 hours passed on the store's clock).
+      storeClock += 13 * 3600_000;
+      const browser = new Browser(later.issuer);
+      const at = (p: string) => new URL(p, later.issuer).href;
+      let page = await browser.get(at('/account/password'));
+      page = await browser.post(at(/<form[^>]*action="([^"]*)"/.exec(page.text)![1]!.replace(/&amp;/g, '&')), {
+        _csrf: hiddenField(page.text, '_csrf'), identifier: person.pid, password: person.password,
+      });
+      page = await browser.get(at('/account/password'));
+      const fresh = 'một mật khẩu mới dài hơn mười hai ký tự';
+      const done = await browser.post(at('/account/password'), { _csrf: hiddenField(page.text, '_csrf'), current_password: person.password, password: fresh, password_confirm: fresh });
+      expect(done.status).toBe(200);
+      await expect(oidc.refreshTokenGrant(config, held)).rejects.toMatchObject({ error: 'invalid_grant' });
+      expect((await browser.get(at('/account/password'))).text).toContain('name="current_password"');
+    } finally {
+      await later.close();
+    }
+  });
+});
