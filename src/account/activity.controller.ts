@@ -14,11 +14,11 @@ import type { ActivityEntry, PortalRepository } from '../store/index.js';
 import { AppError } from '../http/errors.js';
 import { parseForm, readForm } from '../http/body.js';
 import { assertCsrf, assertSameOrigin, type Csrf } from '../http/csrf.js';
-import type { MessageKey, Translate } from '../http/i18n.js';
+import { translator, type MessageKey, type Translate } from '../http/i18n.js';
 import { localeFor, rememberLocale } from '../http/locale.js';
 import type { Renderer } from '../http/render.js';
 import { sessionTimeoutData } from '../http/site.routes.js';
-import type { AccountSession } from '../provider/account-session.js';
+import { ACCOUNT_CLIENT_ID, type AccountSession } from '../provider/account-session.js';
 import { LOA } from '../provider/levels.js';
 import { csrfBinding, formatDate, readAccountPost } from './account-http.js';
 import type { ReauthBack } from './security.controller.js';
@@ -76,10 +76,11 @@ export function createActivityController(deps: ActivityDeps) {
   const token = (session: AccountSession) => deps.csrf.token(csrfBinding(session));
   const linkBinding = (key: string) => `not-me:${key}`;
 
-  async function portalNames(entries: ActivityEntry[]): Promise<(id: string) => string> {
+  /** Portal names of the lines; the account area itself (a static client, not in the store) in the page's language. */
+  async function portalNames(entries: ActivityEntry[], t: Translate): Promise<(id: string) => string> {
     const names = new Map<string, string>();
     for (const id of new Set(entries.map((e) => e.details.portal).filter((p): p is string => typeof p === 'string'))) {
-      names.set(id, (await deps.portals.find(id))?.name ?? (id === 'dinhdanh-account' ? 'Tài khoản định danh' : id));
+      names.set(id, (await deps.portals.find(id))?.name ?? (id === ACCOUNT_CLIENT_ID ? t('acct_home.title') : id));
     }
     return (id) => names.get(id) ?? id;
   }
@@ -103,7 +104,7 @@ export function createActivityController(deps: ActivityDeps) {
       await deps.activity.settled();
       const before = typeof ctx.query.before === 'string' ? ctx.query.before.slice(0, 64) : undefined;
       const { entries, next } = await deps.activity.page(session.accountId, before);
-      const nameOf = await portalNames(entries);
+      const nameOf = await portalNames(entries, translator(locale));
       ctx.set('Cache-Control', 'no-store');
       deps.renderer.render(ctx, 'account/activity', locale, (t) => ({
         title: t('activity.title'),

@@ -1,9 +1,11 @@
 /**
  * Telling a citizen, on every contact on file, that a second factor was added or removed
  * (SECURITY.md #39: a factor bound by someone who only had the password must not go unnoticed),
- * that someone made them a delegate of an enterprise, or what self-service did to their account
- * (a registration tried with their number, a password reset, an account reset asked for, ready or
- * done). Delivery problems are logged and never stop the sign-in or the change.
+ * what self-service or the account area did to their account (a registration tried with their
+ * number, a password reset or change, an account reset asked for, ready or done, a contact change —
+ * told to the contacts before it —, "this wasn't me", a self-lock), and, to the contact chosen for
+ * notices when there is one, that they may act for an enterprise or that a new browser signed in.
+ * Delivery problems are logged and never stop the sign-in or the change.
  */
 import type { Logger } from 'pino';
 import crypto from 'node:crypto';

@@ -108,8 +108,8 @@ export interface Person {
   /**
    * Every phone and e-mail address on file, oldest first. `phone`/`phoneVerified` and
    * `email`/`emailVerified` above mirror the primary contact of each kind (store/contacts.ts:
-   * the most recently verified one, else the most recently added), written in the same update:
-   * they are what portals receive and what codes are sent to.
+   * the one verified first, else the one added first), written in the same update: they are what
+   * portals receive and where sign-in codes and reset links go.
    */
   contacts: Contact[];
   /** Grows by one with every change of `contacts` (compare-and-set: PersonRepository.updateContacts). */
