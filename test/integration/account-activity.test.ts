@@ -21,11 +21,11 @@ import * as jose from 'jose';
 import type * as oidc from 'openid-client';
 import type { TestServer } from '../helpers/harness.js';
 import { Browser, alertText, decodeEntities, formAction, hiddenField } from '../helpers/browser.js';
-import { authRequest, discover, redeem, type Portal } from '../helpers/rp.js';
+import { authRequest, discover, type Portal } from '../helpers/rp.js';
 import { LogoutReceiver } from '../helpers/logout-receiver.js';
 import { MINUTE, startWithPortal } from '../helpers/pages.js';
 import {
-  enrolAppInAccount, heading, linkOf, messagesTo, nextCode, openAccountPage, selfServiceSteps, sleep,
+  enrolAppInAccount, heading, linkOf, messagesTo, nextCode, auditOf, openAccountPage, portalVisits, selfServiceSteps, sleep,
 } from './selfservice-support.js';
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -55,6 +55,7 @@ beforeEach(() => { now += 61 * MINUTE; });
 
 const { url, submit } = selfServiceSteps(() => srv);
 const clock = { now: () => now, advance: () => { now += MINUTE; } };
+const { atPortal, silently, accountArea } = portalVisits(() => srv, () => ({ config, portal }), clock);
 const tick = () => { now += 1000; };
 
 /** A browser that says it is `ua` (the device a notice and the history show). */
@@ -74,30 +75,6 @@ async function citizen(): Promise<Citizen> {
   const email = `hoat.dong.${n}@example.vn`;
   const p = await srv.addPerson({ pid: `00109025${n}`, phone, email, contactsVerified: true });
   return { ...p, phone, email };
-}
-
-/** Signs in at the portal in `browser` (the login form when shown, consent when asked); the tokens. */
-async function atPortal(browser: Browser, c: { pid: string; password: string }, extra: Record<string, string> = {}) {
-  const req = await authRequest(config, portal, extra);
-  let res = await browser.get(req.url.href);
-  if (res.text.includes('name="identifier"')) res = await submit(browser, res, { identifier: c.pid, password: c.password });
-  if (res.text.includes('name="decision"')) res = await submit(browser, res, { decision: 'allow' });
-  expect(res.status).toBe(303);
-  return redeem(config, req, res.location!);
-}
-
-/** What a browser meets back at the portal without a prompt: a code, or the error. */
-async function silently(browser: Browser): Promise<string> {
-  const res = await browser.get((await authRequest(config, portal, { prompt: 'none' })).url.href);
-  const params = new URL(res.location!).searchParams;
-  return params.get('code') ? 'code' : params.get('error')!;
-}
-
-/** Whether the browser's account area shows the page or sends it to sign in. */
-async function accountArea(browser: Browser): Promise<'page' | 'signin'> {
-  const res = await browser.get(url('/account/activity'));
-  expect(res.status).toBe(200);
-  return res.text.includes('name="identifier"') ? 'signin' : 'page';
 }
 
 interface Row { kind: string; what: string; iso: string; detail: string; notMe?: string; text: string }
@@ -130,11 +107,6 @@ async function entriesWhen(personId: string, ready: (events: string[]) => boolea
 /** The rows the store's index says the page should show, in its order. */
 async function expectedRows(personId: string) {
   return (await entriesOf(personId, now - 183 * DAY)).map((e) => ({ iso: new Date(e.at).toISOString(), notMe: e.event === 'SIGN_IN_COMPLETED' ? e.id : undefined }));
-}
-
-async function auditOf(event: string, personId: string) {
-  await srv.system.audit.flush();
-  return (await srv.system.store.audit.list(0, 100_000)).filter((e) => e.event === event && e.details.person === personId);
 }
 
 describe('the history', () => {
@@ -174,7 +146,7 @@ describe('the history', () => {
     const order = [
       at('Rút lại sự đồng ý', PORTAL_NAME),
       at('Thêm yếu tố xác thực thứ hai'),
-      at('Đăng nhập', 'Tài khoản định danh'),
+      at('Đăng nhập', 'Tài khoản của tôi'), // the account area itself, in the page's language
       at('Đăng nhập không thành công'),
       at('Đăng nhập', PORTAL_NAME),
       at('Tạo tài khoản'),
@@ -188,7 +160,7 @@ describe('the history', () => {
     expect(portalSignIn.detail).toBe(`${PORTAL_NAME} · cơ bản (mật khẩu) · Chrome · Android · mạng 127.0.0.x`);
     expect(portalSignIn.notMe).toMatch(/^[0-9a-f-]{36}$/);
     // The account area's sign-in came from a browser new to the account: said so.
-    expect(rows[at('Đăng nhập', 'Tài khoản định danh')]!.detail).toContain('Firefox · Windows · mạng 127.0.0.x · trình duyệt mới');
+    expect(rows[at('Đăng nhập', 'Tài khoản của tôi')]!.detail).toContain('Firefox · Windows · mạng 127.0.0.x · trình duyệt mới');
     const failed = rows[at('Đăng nhập không thành công')]!;
     expect(failed.kind).toBe('failed');
     expect(failed.detail).toContain('mạng 127.0.0.x');
@@ -272,7 +244,7 @@ describe('one sign-in, one line', () => {
     tick();
     const page = await openAccountPage(srv, new Browser(srv.issuer), c, '/account/activity', clock);
     expect(rowsOf(page.text).filter((r) => r.what === 'Đăng nhập' && r.detail.startsWith(PORTAL_NAME))).toHaveLength(2);
-    expect((await auditOf('SIGN_IN_COMPLETED', c.id)).filter((e) => e.details.portal === portal.client_id)).toHaveLength(2);
+    expect((await auditOf(srv, 'SIGN_IN_COMPLETED', c.id)).filter((e) => e.details.portal === portal.client_id)).toHaveLength(2);
   });
 });
 
@@ -294,7 +266,7 @@ describe('"this wasn\'t me" on a sign-in of the history', () => {
     expect(done.text).toContain('href="/recover"');
 
     // Every session ended: this browser's, and the portal's, whose portal is told.
-    expect(await accountArea(browser)).toBe('signin');
+    expect(await accountArea(browser, '/account/activity')).toBe('signin');
     expect(await silently(intruder)).toBe('login_required');
     const [logoutToken] = (await receiver.waitFor('/national', delivered + 1)).slice(delivered);
     const { payload } = await jose.jwtVerify(logoutToken!, jose.createRemoteJWKSet(new URL(`${srv.issuer}/jwks`)), {
@@ -305,7 +277,7 @@ describe('"this wasn\'t me" on a sign-in of the history', () => {
 
     // Flagged for operators, the password waiting for recovery, every contact told.
     expect(await srv.system.accountAdmin.show(c.pid)).toMatchObject({ attention: { reason: 'not_me' }, password_reset_required: true, status: 'active' });
-    expect((await auditOf('NOT_ME_REPORTED', c.id)).map((e) => e.details.via)).toEqual(['activity']);
+    expect((await auditOf(srv, 'NOT_ME_REPORTED', c.id)).map((e) => e.details.via)).toEqual(['activity']);
     for (const [to, before] of [[c.phone, phoneBefore], [c.email, mailBefore]] as const) {
       expect(messagesTo(srv, to).slice(before).filter((m) => m.text.includes('không phải của bạn'))).toHaveLength(1);
     }
@@ -347,10 +319,10 @@ describe('"this wasn\'t me" on a sign-in of the history', () => {
       expect({ id, status: res.status }).toEqual({ id, status: 404 });
     }
     expect((await browser.post(url('/account/activity/not-me'), { _csrf: csrf, not_me: 'not-an-id' })).status).toBe(400);
-    expect(await accountArea(browser)).toBe('page');
+    expect(await accountArea(browser, '/account/activity')).toBe('page');
     for (const p of [owner, c]) {
       expect(await srv.system.accountAdmin.show(p.pid)).toMatchObject({ attention: null, password_reset_required: false });
-      expect(await auditOf('NOT_ME_REPORTED', p.id)).toHaveLength(0);
+      expect(await auditOf(srv, 'NOT_ME_REPORTED', p.id)).toHaveLength(0);
     }
     expect(await srv.system.store.oidc.listByAccount('Session', owner.id)).toHaveLength(1);
   });
@@ -470,7 +442,7 @@ describe('a sign-in from a new browser', () => {
     }
     const page = await owner.get(link);
     expect(await silently(intruder)).toBe('code');
-    expect(await accountArea(desk)).toBe('page');
+    expect(await accountArea(desk, '/account/activity')).toBe('page');
     expect(await srv.system.accountAdmin.show(c.pid)).toMatchObject({ attention: null, password_reset_required: false });
 
     // The button's form is checked: another site's post, or one without the page's token, does nothing.
@@ -485,12 +457,12 @@ describe('a sign-in from a new browser', () => {
     expect(pressed.status).toBe(200);
     expect(heading(pressed.text)).toBe('Đã đăng xuất mọi nơi');
     expect(await silently(intruder)).toBe('login_required');
-    expect(await accountArea(desk)).toBe('signin');
+    expect(await accountArea(desk, '/account/activity')).toBe('signin');
     const [logoutToken] = (await receiver.waitFor('/national', delivered + 1)).slice(delivered);
     expect(jose.decodeJwt(logoutToken!)).toMatchObject({ sub: claims.sub, sid: claims.sid });
     const flagged = await srv.system.accountAdmin.show(c.pid);
     expect(flagged).toMatchObject({ attention: { reason: 'not_me' }, password_reset_required: true });
-    expect((await auditOf('NOT_ME_REPORTED', c.id)).map((e) => e.details.via)).toEqual(['notice']);
+    expect((await auditOf(srv, 'NOT_ME_REPORTED', c.id)).map((e) => e.details.via)).toEqual(['notice']);
     const told = messagesTo(srv, c.phone).length;
     expect(told).toBe(phoneNow + 1);
     expect(messagesTo(srv, c.email)).toHaveLength(mailNow + 1);
@@ -509,7 +481,7 @@ describe('a sign-in from a new browser', () => {
       expect({ t, status: posted.status, heading: heading(posted.text) }).toEqual({ t, status: 200, heading: 'Liên kết không còn hiệu lực' });
     }
     await sleep(50);
-    expect(await auditOf('NOT_ME_REPORTED', c.id)).toHaveLength(1);
+    expect(await auditOf(srv, 'NOT_ME_REPORTED', c.id)).toHaveLength(1);
     expect(messagesTo(srv, c.phone)).toHaveLength(told);
     expect((await srv.system.accountAdmin.show(c.pid)).attention).toEqual(flagged.attention);
   });

@@ -16,11 +16,11 @@ import * as jose from 'jose';
 import type * as oidc from 'openid-client';
 import type { TestServer } from '../helpers/harness.js';
 import { Browser, alertText, hiddenField, type Response } from '../helpers/browser.js';
-import { authRequest, discover, redeem, type Portal } from '../helpers/rp.js';
+import { authRequest, discover, type Portal } from '../helpers/rp.js';
 import { LogoutReceiver } from '../helpers/logout-receiver.js';
 import { SoftAuthenticator, type CreationOptions } from '../helpers/soft-authenticator.js';
 import { MINUTE, pageSteps, postPasskey, startWithPortal, totpCode } from '../helpers/pages.js';
-import { enrolAppInAccount, heading, messagesTo, nextCode, openAccountPage, selfServiceSteps, sleep } from './selfservice-support.js';
+import { enrolAppInAccount, heading, messagesTo, nextCode, auditOf, openAccountPage, portalVisits, selfServiceSteps, sleep } from './selfservice-support.js';
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const PORTAL_NAME = 'Cổng Dịch vụ công tỉnh Bắc Ninh';
@@ -46,6 +46,7 @@ beforeEach(() => { now += 61 * MINUTE; });
 const { url, submit } = selfServiceSteps(() => srv);
 const { passkeyForm } = pageSteps({ server: () => srv });
 const clock = { now: () => now, advance: () => { now += MINUTE; } };
+const { atPortal, silently, accountArea } = portalVisits(() => srv, () => ({ config, portal }), clock);
 const NEW_PASSWORD = 'gió mùa đông bắc về trên đồi chè';
 
 let seq = 0;
@@ -57,37 +58,6 @@ async function citizen(): Promise<Citizen> {
   const email = `du.lieu.${n}@example.vn`;
   const p = await srv.addPerson({ pid: `00109026${n}`, name: 'Lê Thị Hồng Nhung', phone, email, contactsVerified: true });
   return { ...p, phone, email };
-}
-
-/** Signs in at the portal in `browser` (password, app code, consent: whatever is asked); the tokens. */
-async function atPortal(browser: Browser, c: { pid: string; password: string; secret?: string }, extra: Record<string, string> = {}) {
-  const req = await authRequest(config, portal, extra);
-  let res = await browser.get(req.url.href);
-  if (res.text.includes('name="identifier"')) res = await submit(browser, res, { identifier: c.pid, password: c.password });
-  if (res.text.includes('name="code"') && c.secret) {
-    clock.advance();
-    res = await submit(browser, res, { code: await totpCode(c.secret, now) });
-  }
-  if (res.text.includes('name="decision"')) res = await submit(browser, res, { decision: 'allow' });
-  expect(res.status).toBe(303);
-  return redeem(config, req, res.location!);
-}
-
-async function silently(browser: Browser): Promise<string> {
-  const res = await browser.get((await authRequest(config, portal, { prompt: 'none' })).url.href);
-  const params = new URL(res.location!).searchParams;
-  return params.get('code') ? 'code' : params.get('error')!;
-}
-
-async function accountArea(browser: Browser): Promise<'page' | 'signin'> {
-  const res = await browser.get(url('/account/data'));
-  expect(res.status).toBe(200);
-  return res.text.includes('name="identifier"') ? 'signin' : 'page';
-}
-
-async function auditOf(event: string, personId: string) {
-  await srv.system.audit.flush();
-  return (await srv.system.store.audit.list(0, 100_000)).filter((e) => e.event === event && e.details.person === personId);
 }
 
 /** The person's lines once there are at least `count` (they are written just after each event). */
@@ -241,7 +211,7 @@ describe('the data export', () => {
     expect(activity).toHaveLength(indexed.filter((e) => e.event !== 'DATA_EXPORTED').length);
 
     // The download is audited with its size.
-    expect((await auditOf('DATA_EXPORTED', c.id)).map((e) => e.details.bytes)).toEqual([Buffer.byteLength(res.text)]);
+    expect((await auditOf(srv, 'DATA_EXPORTED', c.id)).map((e) => e.details.bytes)).toEqual([Buffer.byteLength(res.text)]);
   });
 
   it('without a session: a redirect to the sign-in, and no data; a sign-in older than 5 minutes signs in again first', async () => {
@@ -251,7 +221,7 @@ describe('the data export', () => {
     expect(new URL(res.location!).pathname).toBe('/auth');
     expect(res.headers.get('content-disposition')).toBeNull();
     expect(res.text).not.toContain(c.pid);
-    expect(await auditOf('DATA_EXPORTED', c.id)).toHaveLength(0);
+    expect(await auditOf(srv, 'DATA_EXPORTED', c.id)).toHaveLength(0);
     // A browser left signed in: the file (the full number, every contact) needs a recent sign-in.
     const browser = new Browser(srv.issuer);
     expect((await openAccountPage(srv, browser, c, '/account/data', clock)).status).toBe(200);
@@ -260,7 +230,7 @@ describe('the data export', () => {
     expect(stale.status).toBe(303);
     expect(new URL(stale.location!).searchParams.get('prompt')).toBe('login');
     expect(stale.headers.get('content-disposition')).toBeNull();
-    expect(await auditOf('DATA_EXPORTED', c.id)).toHaveLength(0);
+    expect(await auditOf(srv, 'DATA_EXPORTED', c.id)).toHaveLength(0);
   });
 
   it('a long history (more than 500 lines, past one read of the index) is exported whole, in order, once each', async () => {
@@ -316,10 +286,10 @@ describe('locking my account', () => {
     expect(heading(locked.text)).toBe('Tài khoản đã bị khóa');
     expect((await srv.system.store.persons.findById(c.id))!).toMatchObject({ status: 'locked', lockReason: 'self' });
     expect(await srv.system.accountAdmin.show(c.pid)).toMatchObject({ status: 'locked', lock_reason: 'self' });
-    expect(await auditOf('ACCOUNT_SELF_LOCKED', c.id)).toHaveLength(1);
+    expect(await auditOf(srv, 'ACCOUNT_SELF_LOCKED', c.id)).toHaveLength(1);
 
-    expect(await accountArea(browser)).toBe('signin');
-    expect(await accountArea(other)).toBe('signin');
+    expect(await accountArea(browser, '/account/data')).toBe('signin');
+    expect(await accountArea(other, '/account/data')).toBe('signin');
     expect(await silently(atProvince)).toBe('login_required');
     const [logoutToken] = (await receiver.waitFor('/province', delivered + 1)).slice(delivered);
     const { payload } = await jose.jwtVerify(logoutToken!, jose.createRemoteJWKSet(new URL(`${srv.issuer}/jwks`)), {
@@ -346,7 +316,7 @@ describe('locking my account', () => {
     expect(alertText(after.text)).toBe('Bạn đã tự khóa tài khoản này. Tài khoản chưa có yếu tố xác thực thứ hai, nên chỉ có thể mở khóa tại bộ phận một cửa.');
     expect(after.text).not.toContain('name="password"');
     expect((await srv.system.store.persons.findById(c.id))!).toMatchObject({ status: 'locked', lockReason: 'self' });
-    expect(await auditOf('ACCOUNT_SELF_UNLOCKED', c.id)).toHaveLength(0);
+    expect(await auditOf(srv, 'ACCOUNT_SELF_UNLOCKED', c.id)).toHaveLength(0);
   });
 
   it('with an authenticator app, recovery (the code, the app\'s code, a new password) unlocks it; the old password no longer works', async () => {
@@ -370,7 +340,7 @@ describe('locking my account', () => {
     expect(done.status).toBe(200);
 
     expect((await srv.system.store.persons.findById(c.id))!).toMatchObject({ status: 'active', lockReason: null });
-    expect((await auditOf('ACCOUNT_SELF_UNLOCKED', c.id)).map((e) => e.details.factor)).toEqual(['totp']);
+    expect((await auditOf(srv, 'ACCOUNT_SELF_UNLOCKED', c.id)).map((e) => e.details.factor)).toEqual(['totp']);
     const old = new Browser(srv.issuer);
     const login = await old.get((await authRequest(config, portal)).url.href);
     expect((await submit(old, login, { identifier: c.pid, password: c.password })).text).toContain('name="identifier"');

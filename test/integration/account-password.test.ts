@@ -15,10 +15,10 @@ import * as jose from 'jose';
 import type * as oidc from 'openid-client';
 import type { TestServer } from '../helpers/harness.js';
 import { Browser, alertText, hiddenField, type Response } from '../helpers/browser.js';
-import { authRequest, discover, redeem, type Portal } from '../helpers/rp.js';
+import { authRequest, discover, type Portal } from '../helpers/rp.js';
 import { LogoutReceiver } from '../helpers/logout-receiver.js';
 import { MINUTE, startWithPortal, totpCode } from '../helpers/pages.js';
-import { enrolAppInAccount, heading, messagesTo, openAccountPage, selfServiceSteps } from './selfservice-support.js';
+import { enrolAppInAccount, heading, messagesTo, auditOf, openAccountPage, portalVisits, selfServiceSteps } from './selfservice-support.js';
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -42,6 +42,7 @@ beforeEach(() => { now += 61 * MINUTE; });
 
 const { url, submit } = selfServiceSteps(() => srv);
 const clock = { now: () => now, advance: () => { now += MINUTE; } };
+const { atPortal, silently } = portalVisits(() => srv, () => ({ config, portal }), clock);
 const NEW_PASSWORD = 'đèn khuya soi bóng phố cổ Hội An';
 
 let seq = 0;
@@ -59,29 +60,7 @@ function change(browser: Browser, page: Response, fields: { current_password: st
   return browser.post(url('/account/password'), { _csrf: hiddenField(page.text, '_csrf'), ...fields });
 }
 
-/** Signs in at the portal in `browser` (the login form, consent when asked); the code's tokens. */
-async function atPortal(browser: Browser, c: { pid: string; password: string }) {
-  const req = await authRequest(config, portal);
-  let res = await browser.get(req.url.href);
-  if (res.text.includes('name="identifier"')) res = await submit(browser, res, { identifier: c.pid, password: c.password });
-  if (res.text.includes('name="decision"')) res = await submit(browser, res, { decision: 'allow' });
-  expect(res.status).toBe(303);
-  return redeem(config, req, res.location!);
-}
-
-/** What a browser meets when it comes back to the portal without a prompt: a code, or the error. */
-async function silently(browser: Browser): Promise<string> {
-  const res = await browser.get((await authRequest(config, portal, { prompt: 'none' })).url.href);
-  const params = new URL(res.location!).searchParams;
-  return params.get('code') ? 'code' : params.get('error')!;
-}
-
 const hashOf = async (id: string) => (await srv.system.store.persons.findById(id))!.passwordHash;
-async function auditOf(event: string, personId: string) {
-  await srv.system.audit.flush();
-  return (await srv.system.store.audit.list(0, 100_000)).filter((e) => e.event === event && e.details.person === personId);
-}
-
 describe('changing the password: refused', () => {
   it('a wrong current password (400, audited), two passwords that differ, one too short, the old one again: each with its message, and nothing changes', async () => {
     const c = await citizen();
@@ -108,8 +87,8 @@ describe('changing the password: refused', () => {
       expect(res.text).toContain('name="current_password"');
     }
     expect(await hashOf(c.id)).toBe(hash);
-    expect((await auditOf('REAUTHENTICATION_FAILED', c.id)).map((e) => e.details)).toEqual([expect.objectContaining({ action: 'change_password', throttled: false })]);
-    expect(await auditOf('PASSWORD_CHANGED', c.id)).toHaveLength(0);
+    expect((await auditOf(srv, 'REAUTHENTICATION_FAILED', c.id)).map((e) => e.details)).toEqual([expect.objectContaining({ action: 'change_password', throttled: false })]);
+    expect(await auditOf(srv, 'PASSWORD_CHANGED', c.id)).toHaveLength(0);
     // Nobody was told of a change that did not happen, and the other browser is still signed in.
     expect(messagesTo(srv, c.phone)).toHaveLength(phoneBefore);
     expect(messagesTo(srv, c.email)).toHaveLength(mailBefore);
@@ -137,7 +116,7 @@ describe('changing the password', () => {
     expect(heading(done.text)).toBe('Đã đổi mật khẩu');
     expect(done.text).toContain('Số phiên đăng nhập khác đã kết thúc: 2.');
     expect(await srv.system.hasher.verify(await hashOf(c.id), NEW_PASSWORD)).toBe(true);
-    expect((await auditOf('PASSWORD_CHANGED', c.id)).map((e) => e.details.sessions_ended)).toEqual([2]);
+    expect((await auditOf(srv, 'PASSWORD_CHANGED', c.id)).map((e) => e.details.sessions_ended)).toEqual([2]);
 
     // The portal is told, with a logout token for the session it knew (Back-Channel Logout 1.0 §2.4).
     const [logoutToken] = (await receiver.waitFor('/national', delivered + 1)).slice(delivered);
@@ -216,7 +195,7 @@ describe('changing the password', () => {
     expect(reauth.status).toBe(200);
     expect(reauth.text).toContain('name="identifier"');
     expect(await hashOf(c.id)).toBe(hash);
-    expect(await auditOf('PASSWORD_CHANGED', c.id)).toHaveLength(0);
+    expect(await auditOf(srv, 'PASSWORD_CHANGED', c.id)).toHaveLength(0);
 
     const back = await submit(browser, reauth, { identifier: c.pid, password: c.password });
     expect(back.status).toBe(200);

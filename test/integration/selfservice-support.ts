@@ -239,3 +239,46 @@ export async function openAccountPageWithCode(
   if (new URL(page.url).pathname !== new URL(url(pagePath)).pathname) page = await browser.get(url(pagePath));
   return page;
 }
+
+/** The audit entries of one event about one person (after everything recorded so far is stored). */
+export async function auditOf(srv: TestServer, event: string, personId: string) {
+  await srv.system.audit.flush();
+  return (await srv.system.store.audit.list(0, 100_000)).filter((e) => e.event === event && e.details.person === personId);
+}
+
+/**
+ * How a browser meets one portal and the account area, for tests of what a change of the account
+ * ends: a sign-in at the portal (password, app code, consent: whatever is asked) returning its
+ * tokens, a silent return (`prompt=none`: `code` or the error), and whether an account page opens or
+ * asks to sign in.
+ */
+export function portalVisits(srv: () => TestServer, at: () => { config: oidc.Configuration; portal: Portal }, clock: TestClock) {
+  const url = (p: string) => new URL(p, srv().issuer).href;
+  const submit = (browser: Browser, res: Response, fields: Record<string, string>) => browser.post(url(formAction(res.text)), { _csrf: hiddenField(res.text, '_csrf'), ...fields });
+  return {
+    async atPortal(browser: Browser, c: { pid: string; password: string; secret?: string }, extra: Record<string, string> = {}) {
+      const { config, portal } = at();
+      const req = await authRequest(config, portal, extra);
+      let res = await browser.get(req.url.href);
+      if (res.text.includes('name="identifier"')) res = await submit(browser, res, { identifier: c.pid, password: c.password });
+      if (res.text.includes('name="code"') && c.secret) {
+        clock.advance();
+        res = await submit(browser, res, { code: await totpCode(c.secret, clock.now()) });
+      }
+      if (res.text.includes('name="decision"')) res = await submit(browser, res, { decision: 'allow' });
+      expect(res.status).toBe(303);
+      return redeem(config, req, res.location!);
+    },
+    async silently(browser: Browser): Promise<string> {
+      const { config, portal } = at();
+      const res = await browser.get((await authRequest(config, portal, { prompt: 'none' })).url.href);
+      const params = new URL(res.location!).searchParams;
+      return params.get('code') ? 'code' : params.get('error')!;
+    },
+    async accountArea(browser: Browser, pagePath: string): Promise<'page' | 'signin'> {
+      const res = await browser.get(url(pagePath));
+      expect(res.status).toBe(200);
+      return res.text.includes('name="identifier"') ? 'signin' : 'page';
+    },
+  };
+}
