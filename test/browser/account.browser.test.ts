@@ -23,7 +23,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import { type Browser, type Page, type Response } from 'playwright-core';
-import { browserSuite, launchChromium } from '../helpers/chromium.js';
+import { PHONE, browserSuite, launchChromium, watch as watchBoth } from '../helpers/chromium.js';
 import { axeViolations, serious, unnamedControls, type AxeViolation } from '../helpers/axe.js';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
 import { authRequest, discover } from '../helpers/rp.js';
@@ -32,21 +32,14 @@ import { translator, type MessageKey } from '../../src/http/i18n.js';
 
 jest.setTimeout(240_000);
 
+/** Page errors and CSP refusals from the console (the DOM event needs a binding per page: not needed here). */
+const watch = (page: Page) => watchBoth(page, false);
+
 const { describeBrowser, suite: SUITE } = browserSuite('the citizen\'s account area in headless Chromium');
 
 const vi = translator('vi');
 const en = translator('en');
 type T = typeof vi;
-
-/** A mid-range Android phone: what most citizens use. */
-const PHONE = {
-  viewport: { width: 360, height: 740 },
-  isMobile: true,
-  hasTouch: true,
-  deviceScaleFactor: 2,
-  userAgent: 'Mozilla/5.0 (Linux; Android 13; SM-A145F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36',
-  locale: 'vi-VN',
-} as const;
 
 /** Someone else's computer: a desktop Edge on Windows, so its sign-in reads differently in the history. */
 const STRANGER = {
@@ -68,18 +61,6 @@ function mobile(): { national: string; e164: string } {
 
 let srv: TestServer;
 let browser: Browser;
-
-/** Page errors and CSP refusals a citizen's browser would hit. */
-interface Watch { cspViolations: string[]; pageErrors: string[] }
-
-async function watch(page: Page): Promise<Watch> {
-  const w: Watch = { cspViolations: [], pageErrors: [] };
-  page.on('console', (msg) => {
-    if (/Content Security Policy/i.test(msg.text())) w.cspViolations.push(msg.text());
-  });
-  page.on('pageerror', (err) => w.pageErrors.push(String(err)));
-  return w;
-}
 
 async function scrollWidth(page: Page): Promise<number> {
   return page.locator('html').evaluate((el) => (el as unknown as { scrollWidth: number }).scrollWidth);

@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import { type Browser, type BrowserContext, type Page, type Request, type Response } from 'playwright-core';
-import { browserSuite, launchChromium } from '../helpers/chromium.js';
+import { PHONE, browserSuite, launchChromium, watch } from '../helpers/chromium.js';
 import { axeViolations } from '../helpers/axe.js';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
 import { authRequest, discover, redeem, type Portal } from '../helpers/rp.js';
@@ -31,16 +31,6 @@ jest.setTimeout(90000);
 const { describeBrowser, suite: SUITE } = browserSuite('self-service registration in headless Chromium');
 
 const vi = translator('vi');
-
-/** A mid-range Android phone: what most citizens register with. */
-const PHONE = {
-  viewport: { width: 360, height: 740 },
-  isMobile: true,
-  hasTouch: true,
-  deviceScaleFactor: 2,
-  userAgent: 'Mozilla/5.0 (Linux; Android 13; SM-A145F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36',
-  locale: 'vi-VN',
-} as const;
 
 /** A person in the population registry who has no dinhdanh account yet. */
 interface Citizen {
@@ -80,28 +70,6 @@ const NEW_PASSWORD = 'sông dài biển rộng trăng soi bến cũ 2025';
 let srv: TestServer;
 let browser: Browser;
 let registryDir: string;
-
-/** Everything the page reported that a citizen's browser would show. */
-interface Watch {
-  cspViolations: string[];
-  pageErrors: string[];
-}
-
-/** CSP refusals (from the console, which also works with JavaScript off, and from the DOM event) and page errors. */
-async function watch(page: Page, javaScript = true): Promise<Watch> {
-  const w: Watch = { cspViolations: [], pageErrors: [] };
-  page.on('console', (msg) => {
-    if (/Content Security Policy/i.test(msg.text())) w.cspViolations.push(msg.text());
-  });
-  page.on('pageerror', (err) => w.pageErrors.push(String(err)));
-  if (javaScript) {
-    await page.exposeBinding('__reportCsp', (_source, text: string) => { w.cspViolations.push(text); });
-    await page.addInitScript({
-      content: "document.addEventListener('securitypolicyviolation', (e) => { window.__reportCsp(e.violatedDirective + ' blocked ' + e.blockedURI); });",
-    });
-  }
-  return w;
-}
 
 async function newPhone(options: { javaScriptEnabled?: boolean } = {}): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ ...PHONE, javaScriptEnabled: options.javaScriptEnabled ?? true });

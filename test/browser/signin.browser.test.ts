@@ -12,7 +12,7 @@
  */
 import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import { type Browser, type BrowserContext, type Page, type Request, type Response } from 'playwright-core';
-import { browserSuite, launchChromium } from '../helpers/chromium.js';
+import { PHONE, browserSuite, launchChromium } from '../helpers/chromium.js';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
 import { authRequest, discover, redeem, type Portal } from '../helpers/rp.js';
 import { translator } from '../../src/http/i18n.js';
@@ -26,16 +26,6 @@ declare function getComputedStyle(element: unknown): { backgroundColor: string }
 
 const vi = translator('vi');
 const en = translator('en');
-
-/** A mid-range Android phone: what most citizens sign in with. */
-const PHONE = {
-  viewport: { width: 360, height: 740 },
-  isMobile: true,
-  hasTouch: true,
-  deviceScaleFactor: 2,
-  userAgent: 'Mozilla/5.0 (Linux; Android 13; SM-A145F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36',
-  locale: 'vi-VN',
-} as const;
 
 let srv: TestServer;
 let browser: Browser;

@@ -18,7 +18,7 @@
  */
 import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { browserSuite, launchChromium } from '../helpers/chromium.js';
+import { PHONE, browserSuite, launchChromium, watch } from '../helpers/chromium.js';
 import { axeViolations, serious, WCAG22_AA } from '../helpers/axe.js';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
 import { translator } from '../../src/http/i18n.js';
@@ -30,36 +30,8 @@ const { describeBrowser, suite: SUITE } = browserSuite('landing page and session
 const vi = translator('vi');
 const en = translator('en');
 
-/** A mid-range Android phone: what most citizens use. */
-const PHONE = {
-  viewport: { width: 360, height: 740 },
-  isMobile: true,
-  hasTouch: true,
-  deviceScaleFactor: 2,
-  userAgent: 'Mozilla/5.0 (Linux; Android 13; SM-A145F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36',
-  locale: 'vi-VN',
-} as const;
-
 let srv: TestServer;
 let browser: Browser;
-
-/** Page errors and CSP refusals (from the console and from the DOM event). */
-interface Watch { cspViolations: string[]; pageErrors: string[] }
-
-async function watch(page: Page, javaScript = true): Promise<Watch> {
-  const w: Watch = { cspViolations: [], pageErrors: [] };
-  page.on('console', (msg) => {
-    if (/Content Security Policy/i.test(msg.text())) w.cspViolations.push(msg.text());
-  });
-  page.on('pageerror', (err) => w.pageErrors.push(String(err)));
-  if (javaScript) {
-    await page.exposeBinding('__reportCsp', (_source, text: string) => { w.cspViolations.push(text); });
-    await page.addInitScript({
-      content: "document.addEventListener('securitypolicyviolation', (e) => { window.__reportCsp(e.violatedDirective + ' blocked ' + e.blockedURI); });",
-    });
-  }
-  return w;
-}
 
 async function newPhone(options: { javaScriptEnabled?: boolean } = {}): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ ...PHONE, javaScriptEnabled: options.javaScriptEnabled ?? true });
