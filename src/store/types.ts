@@ -46,10 +46,11 @@ export type Gender = 'male' | 'female';
 export type PersonStatus = 'active' | 'locked';
 /**
  * Why a locked account is locked: an operator (the CLI, later the console), the hard limit of
- * failed sign-ins, or the person themself ("lock my account"). Only a self-lock can be undone by
- * the person, through recovery with the second factor; the others need an operator.
+ * failed sign-ins, the person themself ("lock my account"), or an operator for fraud (suspected
+ * takeover or misuse: unlocking it needs a second operator's approval). Only a self-lock can be
+ * undone by the person, through recovery with the second factor; the others need an operator.
  */
-export type LockReason = 'operator' | 'failures' | 'self';
+export type LockReason = 'operator' | 'failures' | 'self' | 'fraud';
 
 export type ContactKind = 'phone' | 'email';
 
@@ -176,6 +177,11 @@ export interface Portal {
   metadata: Record<string, unknown>;
   /** Encrypted client secret (see keys/secret-box), or null for portals without one. */
   secretCiphertext: string | null;
+  /**
+   * The secret replaced by the last rotation, still accepted until `expiresAt` (epoch ms): the grace
+   * period in which the portal's instances move to the new one. Null when none (or never rotated).
+   */
+  previousSecret: { ciphertext: string; expiresAt: number } | null;
   /** Pairwise subject sector (a host name). */
   sector: string;
   /** Approved to receive `national_id`; `nationalIdBasis` records the legal basis. */
@@ -186,7 +192,7 @@ export interface Portal {
   updatedAt: number;
 }
 
-export type NewPortal = Omit<Portal, 'createdAt' | 'updatedAt'>;
+export type NewPortal = Omit<Portal, 'createdAt' | 'updatedAt' | 'previousSecret'>;
 
 export interface PortalRepository {
   /** Fails with StoreConflictError when the client id exists. */
@@ -203,6 +209,16 @@ export interface PortalRepository {
   update(clientId: string, changes: { name: string; metadata: Record<string, unknown>; secretCiphertext: string | null }): Promise<boolean>;
   /** Approves (a legal basis) or withdraws (null) the release of `national_id`; false when missing. */
   setNationalId(clientId: string, legalBasis: string | null, metadata: Record<string, unknown>): Promise<boolean>;
+  /**
+   * Replaces the secret and sets (or clears, with null) the previous one, bumping the revision;
+   * false when the portal does not exist.
+   */
+  rotateSecret(clientId: string, secretCiphertext: string, previous: { ciphertext: string; expiresAt: number } | null): Promise<boolean>;
+  /** Replaces the metadata only (an operator's edit of redirect URIs), bumping the revision; false when missing. */
+  updateMetadata(clientId: string, metadata: Record<string, unknown>): Promise<boolean>;
+  /** A page of portals (resource servers included) in creation order (createdAt, clientId), after the cursor. */
+  page(options: { after?: { createdAt: number; clientId: string }; limit: number }): Promise<Portal[]>;
+  count(): Promise<number>;
 }
 
 /** A remembered consent: which scopes and claims a person let a portal receive. */
@@ -480,6 +496,109 @@ export interface AuditRepository {
   listSince(since: number, afterSeq: number, limit: number): Promise<AuditEntry[]>;
   /** The last entry, or undefined when the log is empty. */
   head(): Promise<AuditEntry | undefined>;
+  /**
+   * The operators' audit search, newest first (seq descending), strictly before `beforeSeq` when
+   * given, at most `limit`. Every filter is optional and exact: `event` the event name; `person`,
+   * `portal`, `operator` the values of those keys in the details; `from` ≤ at < `to`. Each filter
+   * is served by an index, so a page never scans the whole log.
+   */
+  search(filter: AuditFilter & { beforeSeq?: number; limit: number }): Promise<AuditEntry[]>;
+  /** How many entries match (the dashboard's sign-ins in the last 24 hours), counted through an index. */
+  count(filter: AuditFilter): Promise<number>;
+}
+
+export interface AuditFilter {
+  event?: string;
+  person?: string;
+  portal?: string;
+  operator?: string;
+  from?: number;
+  to?: number;
+}
+
+/**
+ * The operators' console's roles (PRODUCT.md, "Operators' console"): what each may see and do is
+ * decided in admin/roles.ts, on the server, for every page and action.
+ */
+export type OperatorRole = 'helpdesk' | 'integration' | 'keys' | 'auditor' | 'admin';
+
+/** A person who may sign in to the operators' console, with their roles. */
+export interface Operator {
+  /** The person's id (persons.id): operators sign in as themselves, at loa:high. */
+  personId: string;
+  roles: OperatorRole[];
+  /** Who added them: an operator's person id, or `cli:<name>` for the command line. */
+  addedBy: string;
+  addedAt: number;
+  updatedAt: number;
+  /** Compare-and-set revision of the roles: every change raises it by one. */
+  rev: number;
+}
+
+export interface OperatorRepository {
+  /** Fails with StoreConflictError(field "personId") when the person is already an operator. */
+  create(operator: { personId: string; roles: OperatorRole[]; addedBy: string; addedAt: number }): Promise<Operator>;
+  find(personId: string): Promise<Operator | undefined>;
+  /** In the order they were added (addedAt, personId), a page at a time. */
+  list(options: { limit: number; offset: number }): Promise<Operator[]>;
+  count(): Promise<number>;
+  /** Replaces the roles if the revision is still `expectedRev` (then raised by one); false otherwise. */
+  setRoles(personId: string, expectedRev: number, roles: OperatorRole[], now: number): Promise<boolean>;
+  /** False when the person is not an operator. */
+  remove(personId: string): Promise<boolean>;
+}
+
+/**
+ * Where a proposal stands. A pending proposal whose `expiresAt` has passed is lapsed: the store
+ * keeps it `pending` and readers show it as lapsed (admin/approvals.service.ts); `decide` refuses it.
+ */
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected';
+
+/** A dangerous action proposed by one operator, waiting for a second (two-person control). */
+export interface Approval {
+  /** Opaque id (UUID). */
+  id: string;
+  /** What is proposed (admin/approvals.service.ts: set-level-2, approve-national-id, retire-key, remove-operator, unlock-fraud). */
+  action: string;
+  /** What it acts on, as shown and searched: a person id, a client id, a key id. */
+  subject: string;
+  /** The action's checked parameters (JSON). */
+  params: Record<string, unknown>;
+  /** The proposer: an operator's person id, or `cli:<name>`; their role for this action; why; evidence. */
+  proposedBy: string;
+  proposedRole: string;
+  reason: string;
+  evidence: string | null;
+  status: ApprovalStatus;
+  createdAt: number;
+  /** Epoch ms after which a pending proposal has lapsed (24 hours after it was made). */
+  expiresAt: number;
+  decidedBy: string | null;
+  decidedRole: string | null;
+  decidedAt: number | null;
+  decisionReason: string | null;
+  /** What carrying it out did ("done", or why it could not be done), set after an approval. */
+  outcome: string | null;
+}
+
+export interface ApprovalRepository {
+  /** Fails with StoreConflictError(field "id") on a duplicate id. */
+  create(approval: Approval): Promise<void>;
+  find(id: string): Promise<Approval | undefined>;
+  /**
+   * Newest first (createdAt, id descending), strictly after the cursor in that order, at most
+   * `limit`; with `status`, only those (pending includes lapsed ones: the caller tells them apart).
+   */
+  list(options: { status?: ApprovalStatus; before?: { createdAt: number; id: string }; limit: number }): Promise<Approval[]>;
+  /** A pending, unexpired proposal of this action on this subject (one at a time per subject). */
+  findPending(action: string, subject: string, now: number): Promise<Approval | undefined>;
+  /**
+   * Atomically moves a proposal from pending to `status`, only if it is still pending and
+   * `decision.at < expiresAt`: of two operators deciding at once, exactly one succeeds. False otherwise.
+   */
+  decide(id: string, decision: { status: 'approved' | 'rejected'; by: string; role: string; at: number; reason: string }): Promise<boolean>;
+  /** Records what carrying out an approved proposal did. */
+  setOutcome(id: string, outcome: string): Promise<void>;
 }
 
 /** Evidence behind an operator's action on an account (issue 6): why, on what proof, by whom. */
@@ -548,10 +667,12 @@ export interface ActivityRepository {
  * - delegations: Delegation; orgGrants: OrgGrant
  * - signingKeys: SigningKeyRecord; auditLog: AuditEntry; accountEvidence: AccountEvidence
  * - activity: ActivityEntry
+ * - operators: Operator; approvals: Approval
  */
 export const COPY_COLLECTIONS = [
   'persons', 'portals', 'consents', 'counters', 'factors', 'recoveryCodes', 'oidc', 'jobs',
   'enterprises', 'representatives', 'delegations', 'orgGrants', 'signingKeys', 'auditLog', 'accountEvidence', 'activity',
+  'operators', 'approvals',
 ] as const;
 export type CopyCollection = (typeof COPY_COLLECTIONS)[number];
 
@@ -637,6 +758,11 @@ export interface JobRepository {
   find(id: string): Promise<Job | undefined>;
   /** Jobs of a kind, newest first, optionally only one status. */
   list(kind: string, options: { status?: JobStatus; limit: number }): Promise<Job[]>;
+  /**
+   * The queue at a glance (the operators' dashboard): per kind and status, how many jobs, and for
+   * pending ones the oldest `dueAt`. Counted in the store (grouped), never by loading the jobs.
+   */
+  stats(): Promise<Array<{ kind: string; status: JobStatus; count: number; oldestDueAt: number | null }>>;
 }
 
 export interface Store {
@@ -654,6 +780,8 @@ export interface Store {
   readonly audit: AuditRepository;
   readonly accountEvidence: AccountEvidenceRepository;
   readonly activity: ActivityRepository;
+  readonly operators: OperatorRepository;
+  readonly approvals: ApprovalRepository;
   readonly copy: StoreCopy;
   /**
    * Writes a consistent, verified copy of the whole store to one file (`dinhdanh store backup`).
