@@ -33,6 +33,11 @@ export class AccountAdminError extends Error {
 export interface OperatorAct {
   operator: string;
   reason: string;
+  /**
+   * More audit details naming who acted and on whose authority (admin/roles.ts actDetails,
+   * admin/approvals.service.ts authorityDetails): role, door, approver, break-glass.
+   */
+  audit?: Record<string, string | boolean>;
 }
 
 export interface LevelEvidence {
@@ -113,13 +118,15 @@ export function createAccountAdmin(deps: {
       };
     },
 
-    async lock(pid: unknown, act: OperatorAct): Promise<Person> {
+    /** Locks an account; `fraud` (suspected takeover or misuse) makes unlocking a two-person action. */
+    async lock(pid: unknown, act: OperatorAct, options: { fraud?: boolean } = {}): Promise<Person> {
       const p = await person(pid);
       const reason = checkReason(act.reason);
-      const ended = await deps.state.apply('lock', p);
-      const evidenceId = await record(p, 'lock', { ...act, reason }, {});
-      deps.audit.record('ACCOUNT_LOCKED', { person: p.id, pid: maskPid(p.pid), operator: act.operator, reason, evidence: evidenceId, sessions_ended: ended });
-      return { ...p, status: 'locked' };
+      const fraud = !!options.fraud;
+      const ended = await deps.state.apply(fraud ? 'lock-for-fraud' : 'lock', p);
+      const evidenceId = await record(p, fraud ? 'lock-for-fraud' : 'lock', { ...act, reason }, {});
+      deps.audit.record('ACCOUNT_LOCKED', { ...act.audit, person: p.id, pid: maskPid(p.pid), operator: act.operator, reason, evidence: evidenceId, sessions_ended: ended, lock_reason: fraud ? 'fraud' : 'operator' });
+      return { ...p, status: 'locked', lockReason: fraud ? 'fraud' : 'operator' };
     },
 
     /** The account was looked at (after "this wasn't me"): the flag goes, with the operator's reason. */
@@ -129,17 +136,21 @@ export function createAccountAdmin(deps: {
       if (!p.attention) throw new AccountAdminError('this account is not flagged for attention');
       await deps.persons.setAttention(p.id, null);
       const evidenceId = await record(p, 'clear-attention', { ...act, reason }, { flagged: p.attention.reason, flagged_at: new Date(p.attention.at).toISOString() });
-      deps.audit.record('ACCOUNT_ATTENTION_CLEARED', { person: p.id, pid: maskPid(p.pid), operator: act.operator, reason, evidence: evidenceId });
+      deps.audit.record('ACCOUNT_ATTENTION_CLEARED', { ...act.audit, person: p.id, pid: maskPid(p.pid), operator: act.operator, reason, evidence: evidenceId });
       return { ...p, attention: null };
     },
 
-    async unlock(pid: unknown, act: { operator: string; reason?: string }): Promise<Person> {
+    /**
+     * Unlocks an account. A fraud lock is lifted only with `fraudApproved`: a second operator's
+     * approval (admin/approvals.service.ts) or an admin's break-glass.
+     */
+    async unlock(pid: unknown, act: { operator: string; reason?: string; audit?: Record<string, string | boolean> }, options: { fraudApproved?: boolean } = {}): Promise<Person> {
       const p = await person(pid);
       const reason = act.reason === undefined ? 'unlocked' : checkReason(act.reason);
-      await deps.state.apply('unlock', p);
+      await deps.state.apply(p.status === 'locked' && p.lockReason === 'fraud' && options.fraudApproved ? 'unlock-fraud' : 'unlock', p);
       await deps.counters.reset(`login-fail:${p.id}`);
       const evidenceId = await record(p, 'unlock', { operator: act.operator, reason }, {});
-      deps.audit.record('ACCOUNT_UNLOCKED', { person: p.id, pid: maskPid(p.pid), was: p.status, operator: act.operator, reason, evidence: evidenceId });
+      deps.audit.record('ACCOUNT_UNLOCKED', { ...act.audit, person: p.id, pid: maskPid(p.pid), was: p.status === 'locked' ? `locked:${p.lockReason ?? 'operator'}` : p.status, operator: act.operator, reason, evidence: evidenceId });
       return { ...p, status: 'active' };
     },
 
@@ -162,7 +173,7 @@ export function createAccountAdmin(deps: {
       await deps.state.apply(to < p.level ? 'lower-level' : 'raise-level', p);
       const evidenceId = await record(p, 'set-level', { ...act, reason }, { from: p.level, to, ...proof });
       deps.audit.record('ACCOUNT_LEVEL_CHANGED', {
-        person: p.id, pid: maskPid(p.pid), from: p.level, to, operator: act.operator, reason, evidence: evidenceId,
+        ...act.audit, person: p.id, pid: maskPid(p.pid), from: p.level, to, operator: act.operator, reason, evidence: evidenceId,
         ...(to === 2 ? { document_type: String(proof.documentType), document: maskDocument(String(proof.documentNumber)), place: String(proof.place) } : {}),
       });
       return { ...p, level: to };
@@ -184,7 +195,7 @@ export function createAccountAdmin(deps: {
       const droppedReset = (await deps.pendingReset?.drop(p.id)) ?? false;
       if (droppedReset) deps.audit.record('ACCOUNT_RESET_CANCELLED', { person: p.id, operator: act.operator, reason: 'reset-mfa at the counter' });
       const evidenceId = await record(p, 'reset-mfa', { ...act, reason }, { verification: proof, factorsRemoved: factors.length });
-      deps.audit.record('ACCOUNT_MFA_RESET', { person: p.id, pid: maskPid(p.pid), operator: act.operator, reason, evidence: evidenceId, factors_removed: factors.length });
+      deps.audit.record('ACCOUNT_MFA_RESET', { ...act.audit, person: p.id, pid: maskPid(p.pid), operator: act.operator, reason, evidence: evidenceId, factors_removed: factors.length });
       return { person: p, removed: factors.length };
     },
   };

@@ -1,6 +1,6 @@
 /**
  * An account's changes of state, as one table (ARCHITECTURE.md rule 12; GOV.UK One Login's
- * account interventions keep theirs the same way): for each change, which statuses it starts from,
+ * account interventions keep theirs the same way): for each change, which states it starts from,
  * which it leads to, and what it ends — in the store, at once, whichever door it came through (the
  * citizen's pages, the CLI, later the operators' console). `test/integration/state-changes.test.ts`
  * has one row per change, met by a live browser and a live portal.
@@ -23,9 +23,23 @@ import type { SessionLifecycle } from '../provider/session-lifecycle.js';
 
 export type Ends = 'everything' | 'other-sessions' | 'others-and-grants' | 'session' | 'portal' | 'nothing';
 
+/**
+ * An account's state: active, or locked for one of the reasons of store/types.ts (LockReason). A
+ * lock recorded before reasons were (no reason) is an operator's.
+ */
+export type AccountStateName = 'active' | `locked:${LockReason}`;
+
+export const ACCOUNT_STATES: readonly AccountStateName[] = ['active', 'locked:self', 'locked:operator', 'locked:fraud', 'locked:failures'];
+
+export function stateOf(person: { status: PersonStatus; lockReason?: LockReason | null }): AccountStateName {
+  return person.status === 'active' ? 'active' : `locked:${person.lockReason ?? 'operator'}`;
+}
+
+const ANY_LOCK = ['locked:self', 'locked:operator', 'locked:fraud', 'locked:failures'] as const;
+
 export interface AccountChange {
-  /** The statuses the change applies to. */
-  from: readonly PersonStatus[];
+  /** The states the change applies to. */
+  from: readonly AccountStateName[];
   /** The status it leaves (unchanged when absent). */
   to?: PersonStatus;
   /** With `to: 'locked'`: why, which decides who may unlock (store/types.ts, LockReason). */
@@ -33,18 +47,29 @@ export interface AccountChange {
   ends: Ends;
   /** Recorded with the back-channel logout deliveries it causes. */
   reason: LogoutReason;
+  /**
+   * Made by an operator only once a second operator approved it (admin/approvals.service.ts), or
+   * by an `admin` with `--break-glass` (flagged in the audit log).
+   */
+  twoPerson?: true;
 }
 
 export const ACCOUNT_CHANGES = {
-  // Operators (the CLI; later the console).
-  lock: { from: ['active', 'locked'], to: 'locked', lockReason: 'operator', ends: 'everything', reason: 'account_locked' },
+  // Operators (the console and the CLI). A lock (re-locking records the new reason) never lifts a
+  // fraud lock: only its own two-person unlock does.
+  lock: { from: ['active', 'locked:self', 'locked:operator', 'locked:failures'], to: 'locked', lockReason: 'operator', ends: 'everything', reason: 'account_locked' },
+  // Suspected takeover or misuse: the same effect, but unlocking needs a second operator.
+  'lock-for-fraud': { from: ['active', ...ANY_LOCK], to: 'locked', lockReason: 'fraud', ends: 'everything', reason: 'account_locked' },
   // NIST SP 800-63B §5.2.2's hard limit: the same as an operator's lock (an unlock restores nothing).
   'lock-by-failures': { from: ['active'], to: 'locked', lockReason: 'failures', ends: 'everything', reason: 'account_locked' },
-  unlock: { from: ['locked', 'active'], to: 'active', ends: 'nothing', reason: 'account_locked' },
-  'reset-mfa': { from: ['active', 'locked'], ends: 'everything', reason: 'mfa_reset' },
+  // An operator at the counter (the person shown in person) lifts any lock but a fraud lock.
+  unlock: { from: ['locked:self', 'locked:operator', 'locked:failures', 'active'], to: 'active', ends: 'nothing', reason: 'account_locked' },
+  'unlock-fraud': { from: ['locked:fraud'], to: 'active', ends: 'nothing', reason: 'account_locked', twoPerson: true },
+  'reset-mfa': { from: ['active', ...ANY_LOCK], ends: 'everything', reason: 'mfa_reset' },
   // A higher identity level takes nothing away; a lower one ends what rested on the higher level.
-  'raise-level': { from: ['active', 'locked'], ends: 'nothing', reason: 'level_lowered' },
-  'lower-level': { from: ['active', 'locked'], ends: 'everything', reason: 'level_lowered' },
+  // Raising to level 2 is the act that makes every `high` sign-in possible: a second operator checks it.
+  'raise-level': { from: ['active', ...ANY_LOCK], ends: 'nothing', reason: 'level_lowered', twoPerson: true },
+  'lower-level': { from: ['active', ...ANY_LOCK], ends: 'everything', reason: 'level_lowered' },
   // The citizen, in the account area.
   'remove-factor': { from: ['active'], ends: 'other-sessions', reason: 'factor_removed' },
   'end-session': { from: ['active'], ends: 'session', reason: 'ended_elsewhere' },
@@ -68,7 +93,7 @@ export const ACCOUNT_CHANGES = {
   // Recovery with the second factor of an account its owner locked: a new password, unlocked, and
   // whatever was signed in before ends (nothing should be, but a session written back late counts
   // for nothing either).
-  'self-unlock': { from: ['locked'], to: 'active', ends: 'everything', reason: 'password_reset' },
+  'self-unlock': { from: ['locked:self'], to: 'active', ends: 'everything', reason: 'password_reset' },
   // Self-service recovery (selfservice/): a new password proven by a contact (and the second factor
   // when there is one) ends everything the old one held, offline grants included (NIST SP 800-63B
   // §6.1.2.3: whoever knew the old password loses what it gave them).
@@ -80,8 +105,8 @@ export const ACCOUNT_CHANGES = {
 export type AccountChangeName = keyof typeof ACCOUNT_CHANGES;
 
 export class AccountStateError extends Error {
-  constructor(readonly change: AccountChangeName, readonly status: PersonStatus) {
-    super(`${change} does not apply to an account that is ${status}`);
+  constructor(readonly change: AccountChangeName, readonly state: AccountStateName) {
+    super(`${change} does not apply to an account that is ${state.replace(':', ' by ').replace('by self', 'by its owner').replace('by failures', 'after failed sign-ins').replace('by fraud', 'for fraud')}`);
     this.name = 'AccountStateError';
   }
 }
@@ -94,9 +119,10 @@ export function createAccountState(deps: { persons: PersonRepository; access: Ac
      * in (`other-sessions`) or the one to end (`session`); `clientId` the portal (`portal`).
      * Returns how many sessions (or, for `portal`, records) ended.
      */
-    async apply(name: AccountChangeName, person: { id: string; status: PersonStatus }, target: { session?: string; clientId?: string } = {}): Promise<number> {
+    async apply(name: AccountChangeName, person: { id: string; status: PersonStatus; lockReason?: LockReason | null }, target: { session?: string; clientId?: string } = {}): Promise<number> {
       const change: AccountChange = ACCOUNT_CHANGES[name];
-      if (!change.from.includes(person.status)) throw new AccountStateError(name, person.status);
+      const state = stateOf(person);
+      if (!change.from.includes(state)) throw new AccountStateError(name, state);
       if (change.to && (change.to !== person.status || change.lockReason)) await deps.persons.setStatus(person.id, change.to, change.lockReason);
       switch (change.ends) {
         case 'everything':

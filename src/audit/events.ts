@@ -126,6 +126,31 @@ export const SECURITY_EVENTS = {
   REAUTHENTICATION_FAILED: 8010,
   /** An operator cleared the attention flag of an account (details: operator, reason). */
   ACCOUNT_ATTENTION_CLEARED: 8011,
+  // The operators' console and two-person control (admin/). Every entry names the operator (a
+  // person id, or `cli:<name>` for the command line), the role they acted in, `via` (console/cli)
+  // and the reason they gave.
+  /** A person was made an operator (details: operator, role, reason, target, roles, bootstrap). */
+  OPERATOR_ADDED: 9001,
+  /** An operator's roles were changed by an admin (details: operator, role, reason, target, from, to). */
+  OPERATOR_ROLES_CHANGED: 9002,
+  /** An operator was removed, after a second operator's approval (details: operator, approved_by, approval, target). */
+  OPERATOR_REMOVED: 9003,
+  /** A dangerous action was proposed for a second operator's approval (details: approval, action, subject, operator, role, reason). */
+  APPROVAL_PROPOSED: 9101,
+  /** A second operator approved a proposal; it was carried out (details: approval, action, subject, proposed_by, operator, role, reason, outcome). */
+  APPROVAL_APPROVED: 9102,
+  /** A second operator rejected a proposal (details: approval, action, subject, proposed_by, operator, role, reason). */
+  APPROVAL_REJECTED: 9103,
+  /** An admin carried out a two-person action alone, from the command line (details: action, subject, operator, reason); always reviewed. */
+  BREAK_GLASS_USED: 9104,
+  /** An operator signed in to the console (details: operator, roles, acr, amr). */
+  CONSOLE_SIGNED_IN: 9201,
+  /** An operator signed out of the console, or its session ended (details: operator, why). */
+  CONSOLE_SIGNED_OUT: 9202,
+  /** A console sign-in or request was refused (details: why: not_operator, level, role, person: when known, path template). */
+  CONSOLE_ACCESS_REFUSED: 9203,
+  /** An auditor exported audit entries (details: operator, role, reason, filter, entries). */
+  AUDIT_EXPORTED: 9204,
 } as const;
 
 export type SecurityEventName = keyof typeof SECURITY_EVENTS;
