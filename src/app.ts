@@ -86,6 +86,18 @@ export function buildApp(deps: AppDeps): Koa {
     return next();
   });
 
+  // The operators' console is served on its own listener only (ARCHITECTURE.md rule 13): here
+  // /admin is nothing, not even the provider's error page.
+  app.use(async function noConsoleHere(ctx, next) {
+    if (ctx.path === '/admin' || ctx.path.startsWith('/admin/')) {
+      ctx.status = 404;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = 'Not Found';
+      return;
+    }
+    return next();
+  });
+
   const router = new Router();
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store');

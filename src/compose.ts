@@ -8,6 +8,7 @@ import type Provider from 'oidc-provider';
 import type { Config } from './config/config.js';
 import type { Store } from './store/index.js';
 import { KeyMaterialError, type KeyMaterial } from './keys/key-files.js';
+import type { SecretBox } from './keys/secret-box.js';
 import { createSigningKeys, type SigningKeys } from './keys/signing-keys.js';
 import type { PortalService } from './portals/index.js';
 import { createAuthenticationService, type AccountService, type PasswordHasher } from './accounts/index.js';
@@ -29,6 +30,8 @@ import { createOrgService, type OrgService } from './orgs/index.js';
 import { createAccountActions, createContactsService } from './account/index.js';
 import { createSignInObserver, type SignInObserver } from './activity/sign-ins.js';
 import { createRegistry } from './registry/index.js';
+import { buildAdminApp } from './admin/admin.app.js';
+import type { AdminActions, OperatorsService } from './admin/index.js';
 import { createFlows, createPendingResets, createRecoveryJourney, createRegistrationService, createSelfServiceLimits } from './selfservice/index.js';
 import { type FactorNotices, createFactorNotices, createMessageCodeService, createNotifier, createPasskeyService, createRecoveryService, createTotpService } from './mfa/index.js';
 
@@ -41,9 +44,20 @@ export interface System {
   accounts: AccountService;
   hasher: PasswordHasher;
   audit: AuditService;
+  /** Seals data at rest with the keys folder's data keys (second-factor seeds, portal secrets). */
+  secretBox: SecretBox;
   /** The current provider: a key rotation replaces it (the old one finishes its requests). */
   provider: () => Provider;
   app: Koa;
+  /** The operators' console (admin/), for the operators' listener only. */
+  adminApp: Koa;
+  /**
+   * Tells the console the port its listener got (when DINHDANH_ADMIN_PORT is 0); its origin is
+   * then `http://<admin host>:<port>` unless DINHDANH_ADMIN_URL names it.
+   */
+  adminListening(port: number): void;
+  /** The console's origin as operators' browsers see it. */
+  adminOrigin(): string;
   notices: FactorNotices;
   /** Durable background work (back-channel logout, session expiry); main.ts starts its polling. */
   jobs: JobRunner;
@@ -56,6 +70,9 @@ export interface System {
   orgs: OrgService;
   signingKeys: SigningKeys;
   accountAdmin: AccountAdmin;
+  /** The operators' actions (admin/), through the server's account admin. */
+  adminActions: AdminActions;
+  operators: OperatorsService;
   /** Reloads the signing keys from the store; rebuilds the provider when they changed. main.ts polls it. */
   reloadKeys(): Promise<boolean>;
   close(): Promise<void>;
@@ -159,17 +176,28 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   });
   jobs.register(recoveryJourney.readyHandler());
   const flows = createFlows({ store: store.oidc, https: config.issuer.startsWith('https:') });
+  const csrf = createCsrf(keys.cookieKeys);
   const app = buildApp({
     config, logger, accessLogger: options.accessLogger ?? (options.logger ? undefined : createAccessLogger(config)), store, provider: providerRef, renderer, sessions, state, orgs, auth, audit, totp, recovery, passkeys, messageCodes, notices, now: options.now,
     selfService: { flows, registration, recovery: recoveryJourney },
     account: { contacts, actions: accountActions, activity: services.activity },
-    csrf: createCsrf(keys.cookieKeys),
+    csrf,
     cookieKeys: keys.cookieKeys,
+  });
+  // The operators' console, on a listener of its own (main.ts); its origin is known once it listens.
+  let adminPort = config.admin.port;
+  const adminHost = config.admin.host.includes(':') ? `[${config.admin.host}]` : config.admin.host;
+  const adminOrigin = () => config.admin.url ?? `http://${adminHost}:${adminPort}`;
+  const adminActions = services.makeAdminActions(accountAdmin);
+  const adminApp = buildAdminApp({
+    config, logger, accessLogger: options.accessLogger ?? (options.logger ? undefined : createAccessLogger(config)), store, renderer, csrf,
+    cookieKeys: keys.cookieKeys, audit, portals, portalAdmin: services.portalAdmin, orgs, accountAdmin, signingKeys, reloadKeys,
+    activity: services.activity, operators: services.operators, actions: adminActions, origin: adminOrigin, now: options.now,
   });
   // The first unknown-identifier sign-in would otherwise pay for computing the dummy hash.
   await hasher.verifyDummy('warm-up');
   return {
-    ...services, provider: providerRef, app, notices, jobs, sessions, access, state, notifyPortals, orgs, signingKeys, reloadKeys, accountAdmin,
+    ...services, adminActions, provider: providerRef, app, adminApp, adminOrigin, adminListening: (port: number) => { adminPort = port; }, notices, jobs, sessions, access, state, notifyPortals, orgs, signingKeys, reloadKeys, accountAdmin,
     async close() {
       await jobs.stop();
       await audit.flush();

@@ -81,6 +81,27 @@ export async function serve(): Promise<void> {
     );
   });
 
+  // The operators' console: its own listener, never the public one (PRODUCT.md, "Operators' console").
+  const adminHandle = system.adminApp.callback();
+  const adminServer = http.createServer((req, res) => {
+    unfinished.add(res);
+    res.once('close', () => unfinished.delete(res));
+    if (stopping) res.shouldKeepAlive = false;
+    void adminHandle(req, res);
+  });
+  adminServer.headersTimeout = 20_000;
+  adminServer.requestTimeout = 30_000;
+  adminServer.on('error', (err) => {
+    logger.fatal({ err: { name: err.name, message: err.message } }, 'the operators\' listener could not start');
+    console.error(`dinhdanh: the operators' listener could not start on ${config.admin.host}:${config.admin.port}: ${err.message} (set DINHDANH_ADMIN_PORT)`);
+    void closeLogs(LOG_CLOSE_MS).finally(() => process.exit(1));
+  });
+  adminServer.listen(config.admin.port, config.admin.host, () => {
+    const address = adminServer.address();
+    if (address && typeof address === 'object') system.adminListening(address.port);
+    logger.info({ console: system.adminOrigin() }, 'the operators\' console is serving');
+  });
+
   // Back-channel logout deliveries and session-expiry sweeps (durable jobs in the store).
   system.jobs.start();
   // Key rotations (by any instance or the CLI) and scheduled activations reach this instance here.
@@ -130,11 +151,14 @@ export async function serve(): Promise<void> {
     // later) runs out, as in normal operation: clients that keep to it have let go of it by then.
     // Both come well within DRAIN_MS.
     let drained = false;
-    const connectionsClosed = new Promise<void>((resolve) => {
-      net.Server.prototype.close.call(server, () => {
-        drained = true;
+    const connectionsClosed = Promise.all([server, adminServer].map((s) => new Promise<void>((resolve) => {
+      if (!s.listening) {
         resolve();
-      });
+        return;
+      }
+      net.Server.prototype.close.call(s, () => resolve());
+    }))).then(() => {
+      drained = true;
     });
     let drainTimer: NodeJS.Timeout | undefined;
     const drainEnd = Promise.race([connectionsClosed, new Promise<void>((resolve) => { drainTimer = setTimeout(resolve, DRAIN_MS); })]);
@@ -148,6 +172,7 @@ export async function serve(): Promise<void> {
     if (!drained) {
       logger.warn({ requests: unfinished.size }, `connections still open after ${DRAIN_MS / 1000} s are closed`);
       server.closeAllConnections();
+      adminServer.closeAllConnections();
     }
     await jobsStopped;
     await demoClosed;
@@ -187,6 +212,7 @@ function printBanner(config: Config, system: System, demo: Demo | null, demoErro
   const lines = [
     '',
     `dinhdanh is serving ${config.issuer} (discovery: ${config.issuer}/.well-known/openid-configuration)`,
+    `operators' console: ${system.adminOrigin()}/admin (operators sign in at loa:high; see "dinhdanh operators add")`,
     system.keys.generated.length ? `WARNING: development keys were generated in ${config.keysDir}; never use them in production.` : null,
     '',
   ];

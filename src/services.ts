@@ -17,6 +17,8 @@ import { createSessionLifecycle } from './provider/session-lifecycle.js';
 import { createOrgService } from './orgs/index.js';
 import type { ChannelNotifier } from './mfa/notifier/index.js';
 import { createPendingResets } from './selfservice/recovery.service.js';
+import { createSigningKeys } from './keys/signing-keys.js';
+import { AdminError, createAdminActions, createOperatorsService } from './admin/index.js';
 
 export function createLogger(config: Config): Logger {
   return pino({
@@ -162,7 +164,32 @@ export async function composeServices(config: Config, options: ComposeOptions = 
     state: changes.state, audit, pendingReset: createPendingResets(store.oidc), now: options.now,
   });
   const portalAdmin = createPortalAdmin({ repo: store.portals, access: changes.access, audit });
-  return { config, logger, keys, store, secretBox, keyEncryptionBox, audit, activity, hasher, portals, portalAdmin, accounts, orgs, accountAdmin, ...changes };
+  // Operators, roles and two-person approvals (admin/): the console and the command line both act through these.
+  const operators = createOperatorsService({ repo: store.operators, persons: store.persons, audit, now: options.now });
+  const keyRing = async () => {
+    const ring = createSigningKeys({ repo: store.signingKeys, box: keyEncryptionBox, logger, now: options.now });
+    await ring.bootstrap(keys.jwks.keys, keys.signingOrigin);
+    return ring;
+  };
+  // The server passes its own account admin (whose changes deliver at once); the CLI's queues them.
+  const makeAdminActions = (admin: typeof accountAdmin) => createAdminActions({
+    persons: store.persons, accountAdmin: admin, operators, approvalsRepo: store.approvals, audit, now: options.now,
+    approveNationalId: async (clientId, legalBasis) => { await portals.approve(clientId, 'national_id', legalBasis); },
+    portalExists: async (clientId) => !!(await store.portals.find(clientId)),
+    async checkRetirable(kid) {
+      const key = (await (await keyRing()).describe()).find((k) => k.kid === kid);
+      if (!key) throw new AdminError('not_found', `no signing key ${kid}`);
+      if (key.state === 'active' || key.state === 'retired') throw new AdminError('conflict', `key ${kid} is ${key.state}: only a next or retiring key can be retired`);
+    },
+    async retireKey(kid) {
+      const ring = await keyRing();
+      const was = (await ring.describe()).find((k) => k.kid === kid)?.state ?? 'unknown';
+      const record = await ring.retire(kid);
+      return { alg: record.alg, was };
+    },
+  });
+  const adminActions = makeAdminActions(accountAdmin);
+  return { config, logger, keys, store, secretBox, keyEncryptionBox, audit, activity, hasher, portals, portalAdmin, accounts, orgs, accountAdmin, operators, adminActions, makeAdminActions, keyRing, ...changes };
 }
 
 /**

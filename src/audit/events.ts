@@ -57,6 +57,8 @@ export const SECURITY_EVENTS = {
   PORTAL_APPROVED: 3004,
   /** A disabled portal was enabled again (its grants and tokens from before stay ended). */
   PORTAL_ENABLED: 3005,
+  /** An operator changed a portal's redirect URIs or other registration details (details: operator, role, reason, portal, changed fields). */
+  PORTAL_UPDATED: 3007,
   KEYS_GENERATED: 4001,
   KEYS_ROTATED: 4002,
   KEY_RETIRED: 4003,

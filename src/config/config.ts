@@ -48,6 +48,13 @@ export interface Config {
    * picks a free port (tests).
    */
   readonly demo: Readonly<{ ports: readonly [national: number, provincial: number] }> | null;
+  /**
+   * The operators' console's own listener (PRODUCT.md, "Operators' console"): `DINHDANH_ADMIN_HOST`
+   * (127.0.0.1), `DINHDANH_ADMIN_PORT` (PORT+100; 0 when PORT is 0: a free port), and
+   * `DINHDANH_ADMIN_URL`, the origin operators' browsers use when a TLS proxy stands in front of it
+   * (null: `http://<host>:<port>`). Never the public listener.
+   */
+  readonly admin: Readonly<{ host: string; port: number; url: string | null }>;
 }
 
 export class ConfigError extends Error {
@@ -250,6 +257,34 @@ export function parseOperator(value: string | undefined): string | null {
   return value;
 }
 
+function parseAdmin(env: NodeJS.ProcessEnv, nodeEnv: string, port: number): Config['admin'] {
+  const host = env.DINHDANH_ADMIN_HOST || '127.0.0.1';
+  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host)) throw new ConfigError('DINHDANH_ADMIN_HOST must be a host name or address');
+  const adminPort = env.DINHDANH_ADMIN_PORT ? parseIntStrict('DINHDANH_ADMIN_PORT', env.DINHDANH_ADMIN_PORT, 0, 65535) : (port === 0 ? 0 : port + 100);
+  if (adminPort > 65535) throw new ConfigError(`the operators' listener defaults to PORT+100 (${adminPort}), which is not a port: set DINHDANH_ADMIN_PORT`);
+  if (adminPort !== 0 && adminPort === port) throw new ConfigError('DINHDANH_ADMIN_PORT must differ from PORT: the operators\' console never shares the public listener');
+  let url: string | null = null;
+  if (env.DINHDANH_ADMIN_URL) {
+    let u: URL;
+    try {
+      u = new URL(env.DINHDANH_ADMIN_URL);
+    } catch {
+      throw new ConfigError('DINHDANH_ADMIN_URL must be an absolute URL (the console\'s origin as operators\' browsers see it)');
+    }
+    if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.pathname !== '/' || u.search || u.hash || u.username || u.password) {
+      throw new ConfigError('DINHDANH_ADMIN_URL must be an http(s) origin, without a path, query or credentials');
+    }
+    url = u.origin;
+  }
+  // Operators' sessions carry the most powerful cookie there is: in production it travels over
+  // TLS only, unless the console is reached on the loopback interface (an SSH tunnel).
+  const loopback = (h: string) => h === '127.0.0.1' || h === '::1' || h === 'localhost' || h === '[::1]';
+  if (nodeEnv === 'production' && !(url ? url.startsWith('https:') || loopback(new URL(url).hostname) : loopback(host))) {
+    throw new ConfigError('refusing to start in production with the operators\' console on a non-loopback address without TLS: set DINHDANH_ADMIN_URL to its https origin (behind a TLS proxy), or keep DINHDANH_ADMIN_HOST on 127.0.0.1');
+  }
+  return Object.freeze({ host, port: adminPort, url });
+}
+
 /** Reads and validates configuration from an environment (process.env by default). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Config {
   const nodeEnv = env.NODE_ENV ?? 'development';
@@ -299,5 +334,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   // After the checks above, so a production set-up missing several things hears about those first.
   const registry = parseRegistry(env, nodeEnv === 'production', cwd);
 
-  return Object.freeze({ env: nodeEnv, port, host, issuer, storeUrl, keysDir, trustProxyHops, logLevel, smsGateway, smtp, outboxDir, outboundAllowCidrs: Object.freeze(outboundAllowCidrs), registry, accountResetWaitMs, demo, keyEncryptionKey, operator });
+  const admin = parseAdmin(env, nodeEnv, port);
+
+  return Object.freeze({ admin, env: nodeEnv, port, host, issuer, storeUrl, keysDir, trustProxyHops, logLevel, smsGateway, smtp, outboxDir, outboundAllowCidrs: Object.freeze(outboundAllowCidrs), registry, accountResetWaitMs, demo, keyEncryptionKey, operator });
 }

@@ -60,7 +60,7 @@ export interface PortalService {
    * Registers a portal under a chosen client id, or re-registers it (new metadata and secret):
    * the development demo portals, which come back with the same id at every start.
    */
-  ensure(clientId: string, input: PortalInput): Promise<RegisteredPortal>;
+  ensure(clientId: string, input: PortalInput, options?: { secret?: string }): Promise<RegisteredPortal>;
   registerResource(input: ResourceInput): Promise<RegisteredPortal & { resource: string }>;
   /**
    * An operator's approval of what a portal may receive (issue 6), with the legal basis recorded:
@@ -161,8 +161,8 @@ export function createPortalService(deps: { repo: PortalRepository; secretBox: S
   // 256 bits: far above RFC 6749 §10.10's 128-bit guidance for credentials.
   const newSecret = () => random(32).toString('base64url');
 
-  async function save(clientId: string, input: PortalInput, replace: boolean): Promise<RegisteredPortal> {
-    const secret = input.authMethod === 'client_secret_basic' ? newSecret() : null;
+  async function save(clientId: string, input: PortalInput, replace: boolean, given?: string): Promise<RegisteredPortal> {
+    const secret = input.authMethod === 'client_secret_basic' ? (given ?? newSecret()) : null;
     const secretCiphertext = secret ? deps.secretBox.seal(secret, secretAad(clientId)) : null;
     const metadata = portalMetadata(input);
     if (replace && (await deps.repo.update(clientId, { name: input.name, metadata, secretCiphertext }))) {
@@ -183,7 +183,7 @@ export function createPortalService(deps: { repo: PortalRepository; secretBox: S
 
   return {
     register: (input) => save(`portal-${random(12).toString('base64url')}`, input, false),
-    ensure: (clientId, input) => save(clientId, input, true),
+    ensure: (clientId, input, options) => save(clientId, input, true, options?.secret),
 
     async registerResource(input) {
       const clientId = resourceClientId(input.uri);

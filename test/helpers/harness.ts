@@ -14,6 +14,8 @@ import { validatePortalInput } from '../../src/portals/index.js';
 
 export interface TestServer {
   issuer: string;
+  /** The operators' console's origin (its own listener, as in production). */
+  adminUrl: string;
   system: System;
   dir: string;
   close(): Promise<void>;
@@ -58,7 +60,12 @@ export async function startTestServer(options: {
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const port = (server.address() as AddressInfo).port;
   const issuer = `http://${host}:${port}`;
+  const adminServer = http.createServer();
+  await new Promise<void>((resolve) => adminServer.listen(0, host, resolve));
+  const adminPort = (adminServer.address() as AddressInfo).port;
   const config = loadConfig({
+    DINHDANH_ADMIN_HOST: host,
+    DINHDANH_ADMIN_PORT: String(adminPort),
     NODE_ENV: 'test',
     PORT: String(port),
     DINHDANH_ISSUER: issuer,
@@ -72,16 +79,20 @@ export async function startTestServer(options: {
     : pino({ level: config.logLevel });
   const system = await composeSystem(config, { logger, now: options.now, storeNow: options.storeNow });
   server.on('request', system.app.callback());
+  adminServer.on('request', system.adminApp.callback());
 
   let portalCount = 0;
   let personCount = 0;
   return {
     issuer,
+    adminUrl: `http://${host}:${adminPort}`,
     system,
     dir,
     async close() {
       server.closeAllConnections();
+      adminServer.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => adminServer.close(() => resolve()));
       await system.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },

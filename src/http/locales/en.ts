@@ -3,10 +3,12 @@ import type { vi } from './vi.js';
 /** English. The type forces the same keys as Vietnamese. */
 import { siteEn } from './site.en.js';
 import { accountEn } from './account.en.js';
+import { adminEn } from './admin.en.js';
 
 export const en: Record<keyof typeof vi, string> = {
   ...siteEn,
   ...accountEn,
+  ...adminEn,
   'app.name': 'National electronic identification',
   'app.tagline': 'Sign in once for online public services',
   'lang.switch': 'Tiếng Việt',

@@ -1,10 +1,12 @@
 /** Vietnamese: the default locale. Every key here must exist in en.ts (checked by the compiler and a test). */
 import { siteVi } from './site.vi.js';
 import { accountVi } from './account.vi.js';
+import { adminVi } from './admin.vi.js';
 
 export const vi = {
   ...siteVi,
   ...accountVi,
+  ...adminVi,
   'app.name': 'Định danh điện tử quốc gia',
   'app.tagline': 'Đăng nhập một lần cho các dịch vụ công trực tuyến',
   'lang.switch': 'English',

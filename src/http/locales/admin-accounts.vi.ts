@@ -1,0 +1,3 @@
+/** The console's accounts pages' messages (src/admin/sections/). Vietnamese first. */
+export const adminAccountsVi = {
+};

@@ -1,0 +1,3 @@
+/** The console's orgs pages' messages (src/admin/sections/). Vietnamese first. */
+export const adminOrgsVi = {
+};

@@ -1,0 +1,4 @@
+import type { adminPortalsVi } from './admin-portals.vi.js';
+
+export const adminPortalsEn: Record<keyof typeof adminPortalsVi, string> = {
+};

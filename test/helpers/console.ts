@@ -1,0 +1,76 @@
+/**
+ * The operators' console in integration tests: operators made the way production makes them
+ * (level 2, an authenticator app, a row in the operators table), and their sign-in through
+ * dinhdanh itself — the console's authorization request, the login page, the app code, consent,
+ * the callback — with the test's cookie-jar browser.
+ */
+import crypto from 'node:crypto';
+import { expect } from '@jest/globals';
+import { Browser, formAction, hiddenField, type Response } from './browser.js';
+import { totpCode } from './pages.js';
+import type { TestServer } from './harness.js';
+import type { OperatorRole } from '../../src/store/index.js';
+
+export interface TestOperator {
+  id: string;
+  pid: string;
+  password: string;
+  totpSecret: string;
+  roles: OperatorRole[];
+}
+
+let operators = 0;
+
+/** A level-2 person with an authenticator app, registered as an operator with `roles`. */
+export async function addOperator(srv: TestServer, roles: OperatorRole[], clock: () => number = Date.now): Promise<TestOperator> {
+  operators += 1;
+  // Hanoi (001), female born 1985: digit 4 = 1, digits 5-6 = 85; a range apart from addPerson's.
+  const pid = `00118500${String(operators).padStart(4, '0')}`;
+  const person = await srv.addPerson({ pid, name: 'Trần Thị Vận Hành', gender: 'female', birthdate: '1985-02-01', level: '2' });
+  const totpSecret = 'JBSWY3DPEHPK3PXP' + crypto.randomBytes(10).toString('hex').toUpperCase().replace(/[0189]/g, 'A').slice(0, 16);
+  const id = crypto.randomUUID();
+  await srv.system.store.factors.create({
+    id, personId: person.id, type: 'totp', label: 'Điện thoại công vụ', confirmed: true,
+    secretCiphertext: srv.system.secretBox.seal(totpSecret, `totp:${id}`), credentialId: null, publicKey: null, signCount: null, transports: null,
+  });
+  await srv.system.store.operators.create({ personId: person.id, roles, addedBy: 'cli:test', addedAt: clock() });
+  return { id: person.id, pid, password: person.password, totpSecret, roles };
+}
+
+const sameHost = (a: string, b: string) => new URL(a).origin === new URL(b).origin;
+
+/**
+ * Follows the console's sign-in to the end; returns the browser (its console cookie set) and the
+ * last response. `reauth` starts a step-up (prompt=login) instead. Each sign-in uses the TOTP code
+ * of `codeAt` (a different 30-second step than any earlier sign-in of the same operator: codes are
+ * single use).
+ */
+export async function consoleSignIn(srv: TestServer, op: Pick<TestOperator, 'pid' | 'password' | 'totpSecret'>, options: { browser?: Browser; codeAt: number; returnTo?: string; reauth?: boolean }): Promise<{ browser: Browser; res: Response }> {
+  const browser = options.browser ?? new Browser(srv.adminUrl);
+  const start = `${srv.adminUrl}/admin/login?${options.reauth ? 'reauth=1&' : ''}return=${encodeURIComponent(options.returnTo ?? '/admin')}`;
+  let res = await browser.get(start);
+  for (let hops = 0; hops < 20; hops++) {
+    if (res.status >= 300 && res.status < 400 && res.location) {
+      const next = new URL(res.location, res.url).href;
+      if (sameHost(next, srv.adminUrl) && !next.includes('/admin/callback')) return { browser, res };
+      res = await browser.get(next);
+      continue;
+    }
+    if (res.status !== 200) return { browser, res };
+    const action = new URL(formAction(res.text), res.url).href;
+    const csrf = hiddenField(res.text, '_csrf');
+    if (res.text.includes('name="identifier"')) res = await browser.post(action, { _csrf: csrf, identifier: op.pid, password: op.password });
+    else if (res.text.includes('name="password"')) res = await browser.post(action, { _csrf: csrf, password: op.password });
+    else if (res.text.includes('name="code"')) res = await browser.post(action, { _csrf: csrf, code: await totpCode(op.totpSecret, options.codeAt) });
+    else if (res.text.includes('name="decision"')) res = await browser.post(action, { _csrf: csrf, decision: 'allow' });
+    else return { browser, res };
+  }
+  throw new Error('console sign-in did not finish');
+}
+
+/** Posts a console form with the page's CSRF token (taken from `page`, or fetched from `pagePath`). */
+export async function consolePost(srv: TestServer, browser: Browser, path: string, fields: Record<string, string>, pagePath = '/admin'): Promise<Response> {
+  const page = await browser.get(`${srv.adminUrl}${pagePath}`);
+  expect(page.status).toBe(200);
+  return browser.post(`${srv.adminUrl}${path}`, { _csrf: hiddenField(page.text, '_csrf'), ...fields }, { origin: srv.adminUrl });
+}
