@@ -155,6 +155,35 @@ if (uri) {
       await expect(db.collection('persons').findOne({ _id: id as never })).resolves.toMatchObject({ contactsRev: after?.contactsRev });
     });
 
+    it('reads a portal document from before secret rotation (no previousSecret) as having none, and rotates it', async () => {
+      const store = track(await createStore(uri));
+      const clientId = `old-${randomUUID()}`;
+      await db.collection('portals').insertOne({
+        _id: clientId as never, name: 'Cổng cũ', metadata: JSON.stringify({ redirect_uris: ['https://cu.example.vn/cb'] }), secretCiphertext: 'v1.k.old',
+        sector: 'cu.example.vn', nationalId: false, nationalIdBasis: null, disabled: false, createdAt: 1000, updatedAt: 2000,
+      });
+      await expect(store.portals.find(clientId)).resolves.toMatchObject({ secretCiphertext: 'v1.k.old', previousSecret: null, updatedAt: 2000 });
+      const exported: Record<string, unknown>[] = [];
+      for await (const r of store.copy.exportAll('portals')) if (r.clientId === clientId) exported.push(r);
+      expect(exported).toEqual([expect.objectContaining({ previousSecret: null, revision: 0 })]);
+      await expect(store.portals.rotateSecret(clientId, 'v1.k.new', { ciphertext: 'v1.k.old', expiresAt: 9000 })).resolves.toBe(true);
+      await expect(store.portals.find(clientId)).resolves.toMatchObject({ secretCiphertext: 'v1.k.new', previousSecret: { ciphertext: 'v1.k.old', expiresAt: 9000 } });
+      await expect(store.portals.revision(clientId)).resolves.toBe(1);
+      // Stored as a subdocument of exactly its two fields, whatever else the caller's object had.
+      await store.portals.rotateSecret(clientId, 'v1.k.3', { ciphertext: 'v1.k.new', expiresAt: 9500, extra: { $ne: 1 } } as never);
+      await expect(db.collection('portals').findOne({ _id: clientId as never })).resolves.toMatchObject({ previousSecret: { ciphertext: 'v1.k.new', expiresAt: 9500 } });
+      expect(Object.keys((await db.collection('portals').findOne({ _id: clientId as never }))!.previousSecret as object)).toEqual(['ciphertext', 'expiresAt']);
+      // A non-string where a client id or a secret belongs never reaches a filter or the document.
+      const operator = { $ne: null } as unknown as string;
+      await expect(store.portals.rotateSecret(operator, 'x', null)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.portals.rotateSecret(clientId, operator, null)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.portals.rotateSecret(clientId, 'x', { ciphertext: operator, expiresAt: 1 })).rejects.toBeInstanceOf(TypeError);
+      await expect(store.portals.updateMetadata(operator, {})).rejects.toBeInstanceOf(TypeError);
+      await expect(store.portals.page({ after: { createdAt: 0, clientId: operator }, limit: 1 })).rejects.toBeInstanceOf(TypeError);
+      await expect(store.portals.page({ after: { createdAt: operator as unknown as number, clientId: 'x' }, limit: 1 })).rejects.toBeInstanceOf(TypeError);
+      await expect(store.portals.find(clientId)).resolves.toMatchObject({ secretCiphertext: 'v1.k.3' });
+    });
+
     it('stores free-form JSON whose keys look like operators or paths as data', async () => {
       const store = track(await createStore(uri));
       const id = `id-${randomUUID()}`;

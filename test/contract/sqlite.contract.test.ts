@@ -182,6 +182,53 @@ describe('sqlite specifics', () => {
     }
   });
 
+  it('upgrades a version-8 database: its portals read with no previous secret, and can rotate and page', async () => {
+    const file = tempFile();
+    const db = new Database(file);
+    try {
+      db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
+      for (const m of migrations.filter((x) => x.version <= 8)) {
+        db.exec(m.up);
+        db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)').run(m.version, m.name);
+      }
+      const insertPortal = db.prepare(`INSERT INTO portals (client_id, name, metadata, secret_ciphertext, sector, national_id, national_id_basis,
+                                         disabled, created_at, updated_at, revision)
+                                       VALUES (?, 'Cổng cũ', '{"redirect_uris":["https://cu.example.vn/cb"]}', 'v1.k.old', 'cu.example.vn', 0, NULL, 0, ?, ?, 4)`);
+      insertPortal.run('old-b', 1000, 1000);
+      insertPortal.run('old-a', 1000, 2000);
+    } finally {
+      db.close();
+    }
+    const store = track(createSqliteStore({ filename: file, now: () => 5000 }));
+    await store.migrate();
+    const old = await store.portals.find('old-a');
+    expect(old).toEqual({
+      clientId: 'old-a', name: 'Cổng cũ', metadata: { redirect_uris: ['https://cu.example.vn/cb'] }, secretCiphertext: 'v1.k.old', previousSecret: null,
+      sector: 'cu.example.vn', nationalId: false, nationalIdBasis: null, disabled: false, createdAt: 1000, updatedAt: 2000,
+    });
+    await expect(store.portals.count()).resolves.toBe(2);
+    await expect(store.portals.page({ limit: 10 })).resolves.toEqual([old, await store.portals.find('old-b')]);
+    await expect(store.portals.rotateSecret('old-a', 'v1.k.new', { ciphertext: 'v1.k.old', expiresAt: 9000 })).resolves.toBe(true);
+    await expect(store.portals.find('old-a')).resolves.toMatchObject({ secretCiphertext: 'v1.k.new', previousSecret: { ciphertext: 'v1.k.old', expiresAt: 9000 }, updatedAt: 5000 });
+    await expect(store.portals.revision('old-a')).resolves.toBe(5);
+    const check = raw(file);
+    try {
+      // The two columns are set together or not at all.
+      const rw = new Database(file);
+      try {
+        expect(() => rw.prepare("UPDATE portals SET previous_secret_expires_at = NULL WHERE client_id = 'old-a'").run()).toThrow(/CHECK/);
+      } finally {
+        rw.close();
+      }
+      // The console's pages are read through the index in creation order, without sorting.
+      const plan = check.prepare('EXPLAIN QUERY PLAN SELECT * FROM portals WHERE (created_at, client_id) > (?, ?) ORDER BY created_at, client_id LIMIT 20').all(0, '') as { detail: string }[];
+      expect(plan.map((r) => r.detail).join(' ')).toMatch(/USING INDEX portals_created_at/);
+      expect(plan.map((r) => r.detail).join(' ')).not.toMatch(/TEMP B-TREE/);
+    } finally {
+      check.close();
+    }
+  });
+
   it('recovery code replace is all or nothing: a duplicated hash keeps the old set', async () => {
     const store = track(createSqliteStore({ filename: ':memory:' }));
     await store.migrate();

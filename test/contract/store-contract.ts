@@ -25,6 +25,7 @@ import {
   type NewPortal,
   type OrgGrant,
   type Person,
+  type Portal,
   type SigningKeyRecord,
   type Store,
   type CopyCollection,
@@ -871,7 +872,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           secretCiphertext: null,
         });
         const created = await store.portals.create(input);
-        expect(created).toEqual({ ...input, createdAt: clock, updatedAt: clock });
+        expect(created).toEqual({ ...input, previousSecret: null, createdAt: clock, updatedAt: clock });
         await expect(store.portals.find(input.clientId)).resolves.toEqual(created);
         await expect(store.portals.find(`portal-${randomUUID()}`)).resolves.toBeUndefined();
 
@@ -943,6 +944,124 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       });
     });
 
+    describe('portals: secret rotation, metadata edits, paging', () => {
+      it('a new portal has no previous secret; rotateSecret replaces the secret, sets or clears the previous one, and reports missing portals', async () => {
+        const portal = await store.portals.create(newPortal({ secretCiphertext: 'v1.k.first' }));
+        expect(portal.previousSecret).toBeNull();
+        await expect(store.portals.find(portal.clientId)).resolves.toEqual(portal);
+        tick(SECOND);
+        const previous = { ciphertext: 'v1.k.first', expiresAt: clock + DAY };
+        await expect(store.portals.rotateSecret(portal.clientId, 'v1.k.second', previous)).resolves.toBe(true);
+        const rotated = await store.portals.find(portal.clientId);
+        expect(rotated).toEqual({ ...portal, secretCiphertext: 'v1.k.second', previousSecret: previous, updatedAt: clock });
+        await expect(store.portals.list()).resolves.toEqual(expect.arrayContaining([rotated]));
+        // Other changes keep the previous secret.
+        tick(SECOND);
+        await store.portals.setDisabled(portal.clientId, true);
+        await store.portals.setNationalId(portal.clientId, 'Nghị định 59/2022/NĐ-CP', portal.metadata);
+        await expect(store.portals.find(portal.clientId)).resolves.toMatchObject({ secretCiphertext: 'v1.k.second', previousSecret: previous });
+        // A rotation without a grace period clears it.
+        tick(SECOND);
+        await expect(store.portals.rotateSecret(portal.clientId, 'v1.k.third', null)).resolves.toBe(true);
+        await expect(store.portals.find(portal.clientId)).resolves.toMatchObject({ secretCiphertext: 'v1.k.third', previousSecret: null, updatedAt: clock });
+        await expect(store.portals.rotateSecret(`portal-${randomUUID()}`, 'v1.k.x', previous)).resolves.toBe(false);
+      });
+
+      it('updateMetadata replaces the metadata only, and reports missing portals', async () => {
+        const portal = await store.portals.create(newPortal());
+        await store.portals.rotateSecret(portal.clientId, 'v1.k.new', { ciphertext: portal.secretCiphertext!, expiresAt: clock + DAY });
+        const before = await store.portals.find(portal.clientId);
+        tick(SECOND);
+        const metadata = { ...portal.metadata, redirect_uris: ['https://moi.example.vn/cb', 'https://moi.example.vn/cb2'], $where: 'x', 'a.b': { $ne: null } };
+        await expect(store.portals.updateMetadata(portal.clientId, metadata)).resolves.toBe(true);
+        await expect(store.portals.find(portal.clientId)).resolves.toEqual({ ...before, metadata, updatedAt: clock });
+        await expect(store.portals.updateMetadata(`portal-${randomUUID()}`, metadata)).resolves.toBe(false);
+      });
+
+      it('rotateSecret and updateMetadata change the revision, even within one millisecond', async () => {
+        const portal = await store.portals.create(newPortal());
+        const seen = [await store.portals.revision(portal.clientId)];
+        await store.portals.rotateSecret(portal.clientId, 'v1.k.2', { ciphertext: 'v1.k.1', expiresAt: clock + DAY });
+        seen.push(await store.portals.revision(portal.clientId));
+        await store.portals.rotateSecret(portal.clientId, 'v1.k.3', null);
+        seen.push(await store.portals.revision(portal.clientId));
+        await store.portals.updateMetadata(portal.clientId, { redirect_uris: ['https://x.example.vn/cb'] });
+        seen.push(await store.portals.revision(portal.clientId));
+        await store.portals.updateMetadata(portal.clientId, { redirect_uris: ['https://x.example.vn/cb'] });
+        seen.push(await store.portals.revision(portal.clientId));
+        expect(seen.every((r) => typeof r === 'number')).toBe(true);
+        expect(new Set(seen).size).toBe(seen.length);
+        // Failed changes (no such portal) change nothing.
+        await store.portals.rotateSecret(`portal-${randomUUID()}`, 'v1.k.x', null);
+        await store.portals.updateMetadata(`portal-${randomUUID()}`, {});
+        await expect(store.portals.revision(portal.clientId)).resolves.toBe(seen.at(-1));
+      });
+
+      it('page walks portals in creation order (createdAt, then clientId) after a cursor, a page at a time', async () => {
+        // A time of their own, far from other tests' portals, so the walk starts at ours.
+        clock = T0 + 1000 * DAY + randomInt(0, 1e9) * SECOND;
+        const start = clock;
+        const p = `portal-${ns()}`;
+        // Three created in one millisecond (ordered by client id, not by creation), then two later.
+        const made = [
+          await store.portals.create(newPortal({ clientId: `${p}-c` })),
+          await store.portals.create(newPortal({ clientId: `${p}-a` })),
+          await store.portals.create(newPortal({ clientId: `${p}-b` })),
+        ];
+        tick(SECOND);
+        made.push(await store.portals.create(newPortal({ clientId: `${p}-0` })));
+        tick(SECOND);
+        made.push(await store.portals.create(newPortal({ clientId: `${p}-9` })));
+        const expected = [`${p}-a`, `${p}-b`, `${p}-c`, `${p}-0`, `${p}-9`];
+
+        const walked: Portal[] = [];
+        let after: { createdAt: number; clientId: string } | undefined = { createdAt: start - 1, clientId: '' };
+        while (after && walked.filter((x) => x.clientId.startsWith(p)).length < made.length) {
+          const page = await store.portals.page({ after, limit: 2 });
+          expect(page.length).toBeLessThanOrEqual(2);
+          walked.push(...page);
+          const last = page.at(-1);
+          after = last && { createdAt: last.createdAt, clientId: last.clientId };
+        }
+        expect(walked.filter((x) => x.clientId.startsWith(p)).map((x) => x.clientId)).toEqual(expected);
+        // Strictly increasing in (createdAt, clientId): no portal twice, none skipped between ours.
+        for (let i = 1; i < walked.length; i++) {
+          const [a, b] = [walked[i - 1]!, walked[i]!];
+          expect(a.createdAt < b.createdAt || (a.createdAt === b.createdAt && a.clientId < b.clientId)).toBe(true);
+        }
+        for (const portal of made) expect(walked).toContainEqual(portal);
+        // A cursor inside a millisecond: only the later ones of that millisecond, then the next.
+        const inside = await store.portals.page({ after: { createdAt: start, clientId: `${p}-a` }, limit: 3 });
+        expect(inside.map((x) => x.clientId)).toEqual([`${p}-b`, `${p}-c`, `${p}-0`]);
+        await expect(store.portals.page({ after: { createdAt: start, clientId: `${p}-a` }, limit: 0 })).resolves.toEqual([]);
+        // Without a cursor: the first portals of all, in the same order.
+        const first = await store.portals.page({ limit: 3 });
+        const all = await store.portals.list();
+        expect(first).toEqual(all.slice(0, 3));
+      });
+
+      it('count counts every portal', async () => {
+        const before = await store.portals.count();
+        await store.portals.create(newPortal());
+        await store.portals.create(newPortal({ disabled: true }));
+        await expect(store.portals.count()).resolves.toBe(before + 2);
+      });
+
+      it('injection-shaped client ids and cursors are data', async () => {
+        const portal = await store.portals.create(newPortal());
+        for (const s of HOSTILE) {
+          await expect(store.portals.rotateSecret(s, 'v1.k.x', null)).resolves.toBe(false);
+          await expect(store.portals.updateMetadata(s, {})).resolves.toBe(false);
+          const page = await store.portals.page({ after: { createdAt: clock, clientId: s }, limit: 1000 });
+          expect(page.every((x) => x.createdAt > clock || (x.createdAt === clock && x.clientId > s))).toBe(true);
+        }
+        const hostile = await store.portals.create(newPortal({ clientId: `${HOSTILE[0]}-${ns()}` }));
+        await expect(store.portals.rotateSecret(hostile.clientId, HOSTILE[1]!, { ciphertext: HOSTILE[4]!, expiresAt: clock })).resolves.toBe(true);
+        await expect(store.portals.find(hostile.clientId)).resolves.toMatchObject({ secretCiphertext: HOSTILE[1], previousSecret: { ciphertext: HOSTILE[4], expiresAt: clock } });
+        await expect(store.portals.find(portal.clientId)).resolves.toEqual(portal);
+      });
+    });
+
     describe('portals: national_id approval', () => {
       it('setNationalId records the legal basis with the metadata, withdraws it with null, and reports missing portals', async () => {
         const portal = await store.portals.create(newPortal({ nationalId: false, nationalIdBasis: null }));
@@ -962,7 +1081,9 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       it('exports every collection as neutral records that import unchanged into an empty SQLite store', async () => {
         const p = ns();
         const person = await store.persons.create(newPerson({ address: { locality: 'Huế' }, email: `${p}@x.vn`, emailVerified: true }));
-        const portal = await store.portals.create(newPortal());
+        const created = await store.portals.create(newPortal());
+        await store.portals.rotateSecret(created.clientId, 'v1.k.rotated', { ciphertext: created.secretCiphertext!, expiresAt: clock + DAY });
+        const portal = (await store.portals.find(created.clientId))!;
         await store.consents.put({ personId: person.id, clientId: portal.clientId, scopes: ['openid', 'profile'], claims: [] });
         await store.counters.increment(`${p}:c`, 60_000, clock);
         await store.factors.create(newPasskey(person.id));
@@ -1012,6 +1133,9 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           await expect(target.recoveryCodes.countUnused(person.id)).resolves.toBe(1);
           await expect(target.oidc.find('AuthorizationCode', `${p}-c`)).resolves.toMatchObject({ grantId: `${p}-g`, consumed: expect.any(Number) });
           await expect(target.orgs.listRepresentatives(enterprise.code)).resolves.toEqual([person.id]);
+          // The previous secret of a rotation came along, and one never rotated reads as none.
+          await expect(target.portals.find(portal.clientId)).resolves.toEqual(portal);
+          expect(portal.previousSecret).toEqual({ ciphertext: created.secretCiphertext, expiresAt: clock + DAY });
         } finally {
           await target.close();
         }

@@ -4,12 +4,14 @@
  * copy either way verifies by count and checksum.
  */
 import type { AnyBulkWriteOperation, Collection, Db, Document, Sort } from 'mongodb';
-import type { AttentionFlag, Contact, CopyCollection, StoreCopy } from '../types.js';
+import type { AttentionFlag, Contact, CopyCollection, Portal, StoreCopy } from '../types.js';
 import { cleanAttention, cleanContact } from './persons.js';
+import { cleanPreviousSecret } from './portals.js';
 import type { RecoveryCodesDoc } from './recovery-codes.js';
 import { pairId } from './shared.js';
 
 type Neutral = Record<string, unknown>;
+type PreviousSecret = NonNullable<Portal['previousSecret']>;
 
 /** How one neutral collection maps onto documents. */
 interface CopySpec {
@@ -121,12 +123,15 @@ const SPECS: Record<Exclude<CopyCollection, 'recoveryCodes'>, CopySpec> = {
     collection: 'portals',
     sort: { _id: 1 },
     toNeutral: (d) => [{
-      clientId: d._id, name: d.name, metadata: parsed(d.metadata), secretCiphertext: nullable(d.secretCiphertext), sector: d.sector,
+      clientId: d._id, name: d.name, metadata: parsed(d.metadata), secretCiphertext: nullable(d.secretCiphertext),
+      previousSecret: d.previousSecret ? cleanPreviousSecret(d.previousSecret as PreviousSecret) : null, sector: d.sector,
       nationalId: d.nationalId === true, nationalIdBasis: nullable(d.nationalIdBasis), disabled: d.disabled === true,
       createdAt: d.createdAt, updatedAt: d.updatedAt, revision: d.revision ?? 0,
     }],
     toDocument: (r) => ({
       _id: str(r, 'clientId'), name: str(r, 'name'), metadata: json(r.metadata), secretCiphertext: optStr(r, 'secretCiphertext'),
+      // Records exported before rotation existed have none.
+      previousSecret: (r.previousSecret ?? null) === null ? null : cleanPreviousSecret(r.previousSecret as PreviousSecret),
       sector: str(r, 'sector'), nationalId: r.nationalId === true, nationalIdBasis: optStr(r, 'nationalIdBasis'),
       disabled: r.disabled === true, createdAt: num(r, 'createdAt'), updatedAt: num(r, 'updatedAt'), revision: r.revision === undefined ? 0 : num(r, 'revision'),
     }),

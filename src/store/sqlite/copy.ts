@@ -17,6 +17,10 @@ interface TableSpec {
   defaults?: Readonly<Record<string, unknown>>;
   /** Values for such columns computed from the rest of the record. */
   derive?: (record: Record<string, unknown>) => Record<string, unknown>;
+  /** Turns the exported row (camelCase columns) into the neutral record, where they differ. */
+  exported?: (row: Record<string, unknown>) => Record<string, unknown>;
+  /** Turns a neutral record into camelCase columns, where they differ (checked: it reaches a STRICT table). */
+  imported?: (record: Record<string, unknown>) => Record<string, unknown>;
 }
 
 /** The payload's string field, for lookup columns copied from it. */
@@ -26,6 +30,25 @@ const fromPayload = (record: Record<string, unknown>, field: string): string | n
   return typeof v === 'string' ? v : null;
 };
 
+/**
+ * Portals: the neutral record (types.ts: Portal) holds the previous secret as one value, null or
+ * { ciphertext, expiresAt }; the table keeps it in two columns.
+ */
+function portalExported(row: Record<string, unknown>): Record<string, unknown> {
+  const { previousSecretCiphertext: ciphertext, previousSecretExpiresAt: expiresAt, ...rest } = row;
+  return { ...rest, previousSecret: ciphertext === null || ciphertext === undefined ? null : { ciphertext, expiresAt } };
+}
+
+function portalImported(record: Record<string, unknown>): Record<string, unknown> {
+  const { previousSecret = null, ...rest } = record;
+  if (previousSecret === null) return { ...rest, previousSecretCiphertext: null, previousSecretExpiresAt: null };
+  const { ciphertext, expiresAt } = (typeof previousSecret === 'object' ? previousSecret : {}) as Record<string, unknown>;
+  if (typeof ciphertext !== 'string' || typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
+    throw new TypeError('store copy: previousSecret must be null or { ciphertext: string, expiresAt: number }');
+  }
+  return { ...rest, previousSecretCiphertext: ciphertext, previousSecretExpiresAt: expiresAt };
+}
+
 const SPECS: Record<CopyCollection, TableSpec> = {
   // contacts stays null for a row that never stored its list (read as the list of its fields), so
   // a copy keeps that row exactly as it was.
@@ -33,7 +56,10 @@ const SPECS: Record<CopyCollection, TableSpec> = {
     table: 'persons', order: 'id', json: ['address', 'contacts', 'attention'],
     bool: ['email_verified', 'phone_verified', 'password_reset_required'], defaults: { contacts_rev: 0 },
   },
-  portals: { table: 'portals', order: 'client_id', json: ['metadata'], bool: ['national_id', 'disabled'], defaults: { revision: 0 } },
+  portals: {
+    table: 'portals', order: 'client_id', json: ['metadata'], bool: ['national_id', 'disabled'], defaults: { revision: 0 },
+    exported: portalExported, imported: portalImported,
+  },
   consents: { table: 'consents', order: 'person_id, client_id', json: ['scopes', 'claims'] },
   counters: { table: 'counters', order: 'key' },
   factors: { table: 'factors', order: 'id', json: ['transports'], bool: ['confirmed'] },
@@ -72,7 +98,7 @@ export function createSqliteCopy(db: () => Database.Database, call: <T>(fn: () =
           if (spec.bool?.includes(col)) v = v === 1;
           out[camel(col)] = v;
         }
-        yield out;
+        yield spec.exported ? spec.exported(out) : out;
       }
     },
 
@@ -83,7 +109,8 @@ export function createSqliteCopy(db: () => Database.Database, call: <T>(fn: () =
         const columns = (db().prepare(`PRAGMA table_info(${spec.table})`).all() as Array<{ name: string }>).map((c) => c.name);
         const insert = db().prepare(`INSERT OR REPLACE INTO ${spec.table} (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`);
         const run = db().transaction(() => {
-          for (const record of records) {
+          for (const given of records) {
+            const record = spec.imported ? spec.imported(given) : given;
             const row: Record<string, unknown> = {};
             const derived = spec.derive?.(record) ?? {};
             for (const col of columns) {

@@ -285,6 +285,19 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX activity_expires_at ON activity (expires_at);
     `,
   },
+  {
+    version: 9,
+    name: 'portals previous secret and paging',
+    up: `
+      -- The secret replaced by the last rotation and when it stops being accepted: both set or both
+      -- NULL (NULL on every row from before, which never rotated).
+      ALTER TABLE portals ADD COLUMN previous_secret_ciphertext TEXT;
+      ALTER TABLE portals ADD COLUMN previous_secret_expires_at INTEGER
+        CHECK ((previous_secret_expires_at IS NULL) = (previous_secret_ciphertext IS NULL));
+      -- The console's list of portals, a page at a time in creation order.
+      CREATE INDEX portals_created_at ON portals (created_at, client_id);
+    `,
+  },
 ];
 
 /**
