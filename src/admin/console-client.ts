@@ -64,8 +64,10 @@ export function consoleClient(deps: { issuer: string; origin: () => string; cook
         redirect_uri: redirectUri(),
         scope: 'openid profile national_id',
         acr_values: HIGH,
-        // A dangerous action's step-up: the second factor again, whatever the SSO session holds (OIDC Core §3.1.2.1).
-        ...(p.reauth ? { prompt: 'login', max_age: '0' } : {}),
+        // A dangerous action's step-up: the second factor again, whatever the SSO session holds
+        // (OIDC Core §3.1.2.1); otherwise at most 15 minutes old, as loa:high requires. max_age
+        // also makes auth_time an ID token claim (OIDC Core §2), from which the console dates the factor.
+        ...(p.reauth ? { prompt: 'login', max_age: '0' } : { max_age: '900' }),
         ui_locales: p.locale,
         code_challenge: await oidc.calculatePKCECodeChallenge(p.verifier),
         code_challenge_method: 'S256',
