@@ -244,7 +244,8 @@ describe('removing an operator', () => {
 describe('role checks', () => {
   it('a helpdesk operator cannot open the operators pages nor post to them directly (403, audited), and nothing changes', async () => {
     const browser = await consoleAs(helpdesk);
-    const home = await browser.get(`${srv.adminUrl}/admin`);
+    const home = await browser.get(`${srv.adminUrl}/admin/approvals`);
+    expect(home.status).toBe(200);
     expect(home.text).not.toContain('href="/admin/operators"');
     for (const path of ['/admin/operators', opPath(admin.id)]) {
       const res = await browser.get(`${srv.adminUrl}${path}`);
@@ -254,14 +255,14 @@ describe('role checks', () => {
     const before = await operatorEvents();
     const count = await srv.system.store.operators.count();
     const rev = String((await srv.system.store.operators.find(admin2.id))!.rev);
-    // A valid CSRF token (from the dashboard): only the role stands in the way.
+    // A valid CSRF token (from a page every operator opens): only the role stands in the way.
     const posts: Array<[string, Record<string, string>]> = [
       ['/admin/operators', { pid: p.pid, role_admin: 'on', reason: 'Tự cấp quyền quản trị' }],
       [`${opPath(admin2.id)}/roles`, { rev, role_helpdesk: 'on', reason: 'Hạ quyền quản trị viên' }],
       [`${opPath(admin2.id)}/remove`, { reason: 'Xóa quản trị viên' }],
     ];
     for (const [path, fields] of posts) {
-      const res = await consolePost(srv, browser, path, fields, '/admin');
+      const res = await consolePost(srv, browser, path, fields, '/admin/approvals');
       expect([path, res.status]).toEqual([path, 403]);
     }
     expect(await srv.system.store.operators.count()).toBe(count);
