@@ -141,11 +141,14 @@ export function buildAdminApp(deps: ConsoleDeps): Koa & { client: ReturnType<typ
       return;
     }
     const current = await sessions.current(ctx);
+    // auth_time is on the provider's clock (the real one); the console dates the factor on its own
+    // clock, by how long ago it was proven.
+    const mfaAt = now() - Math.max(0, Date.now() - result.authTime);
     if (current && current.personId === person.id) {
-      await sessions.refreshed(current, result.authTime, result.idToken);
+      await sessions.refreshed(current, mfaAt, result.idToken);
     } else {
       if (current) await sessions.end(ctx, current);
-      await sessions.start(ctx, { personId: person.id, mfaAt: result.authTime, idToken: result.idToken });
+      await sessions.start(ctx, { personId: person.id, mfaAt, idToken: result.idToken });
       deps.audit.record('CONSOLE_SIGNED_IN', { operator: person.id, roles: operator.roles, acr: result.acr, amr: result.amr });
     }
     ctx.redirect(login.returnTo);

@@ -48,21 +48,25 @@ const sameHost = (a: string, b: string) => new URL(a).origin === new URL(b).orig
 export async function consoleSignIn(srv: TestServer, op: Pick<TestOperator, 'pid' | 'password' | 'totpSecret'>, options: { browser?: Browser; codeAt: number; returnTo?: string; reauth?: boolean }): Promise<{ browser: Browser; res: Response }> {
   const browser = options.browser ?? new Browser(srv.adminUrl);
   const start = `${srv.adminUrl}/admin/login?${options.reauth ? 'reauth=1&' : ''}return=${encodeURIComponent(options.returnTo ?? '/admin')}`;
-  let res = await browser.get(start);
+  // Step by step (browser.request follows nothing), so the callback's own redirect is what ends it.
+  let res = await browser.request(start);
   for (let hops = 0; hops < 20; hops++) {
     if (res.status >= 300 && res.status < 400 && res.location) {
       const next = new URL(res.location, res.url).href;
-      if (sameHost(next, srv.adminUrl) && !next.includes('/admin/callback')) return { browser, res };
-      res = await browser.get(next);
+      if (sameHost(next, srv.adminUrl) && !next.includes('/admin/callback')) return { browser, res: { ...res, location: new URL(next).pathname + new URL(next).search } };
+      res = await browser.request(next);
       continue;
     }
-    if (res.status !== 200) return { browser, res };
+    if (res.status !== 200 || !/<form[^>]*action=/.test(res.text)) return { browser, res };
     const action = new URL(formAction(res.text), res.url).href;
     const csrf = hiddenField(res.text, '_csrf');
-    if (res.text.includes('name="identifier"')) res = await browser.post(action, { _csrf: csrf, identifier: op.pid, password: op.password });
-    else if (res.text.includes('name="password"')) res = await browser.post(action, { _csrf: csrf, password: op.password });
-    else if (res.text.includes('name="code"')) res = await browser.post(action, { _csrf: csrf, code: await totpCode(op.totpSecret, options.codeAt) });
-    else if (res.text.includes('name="decision"')) res = await browser.post(action, { _csrf: csrf, decision: 'allow' });
+    const post = (fields: Record<string, string>) => browser.request(action, {
+      method: 'POST', body: new URLSearchParams({ _csrf: csrf, ...fields }).toString(), headers: { origin: new URL(action).origin, 'sec-fetch-site': 'same-origin' },
+    });
+    if (res.text.includes('name="identifier"')) res = await post({ identifier: op.pid, password: op.password });
+    else if (res.text.includes('name="password"')) res = await post({ password: op.password });
+    else if (res.text.includes('name="code"')) res = await post({ code: await totpCode(op.totpSecret, options.codeAt) });
+    else if (res.text.includes('name="decision"')) res = await post({ decision: 'allow' });
     else return { browser, res };
   }
   throw new Error('console sign-in did not finish');
