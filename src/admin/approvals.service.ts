@@ -137,8 +137,9 @@ export function createApprovals(deps: {
       const status = options.state === 'lapsed' ? 'pending' : options.state;
       const out: ApprovalView[] = [];
       let before = options.before;
-      // A filtered page may need a few store pages (pending vs lapsed); each is bounded.
-      for (let round = 0; round < 5 && out.length < options.limit; round++) {
+      // A filtered page may need a few store pages (pending vs lapsed); each is bounded, and so is
+      // their number (proposals lapse after a day: lapsed and pending ones are never many).
+      for (let round = 0; round < 20 && out.length < options.limit; round++) {
         const page = await deps.repo.list({ status, before, limit: options.limit });
         for (const a of page) if (!options.state || stateOf(a) === options.state) out.push(asView(a));
         if (page.length < options.limit) break;
