@@ -7,11 +7,14 @@
  * share is in shared.ts.
  */
 import { Command, CommanderError } from 'commander';
+import { AdminError } from '../admin/index.js';
 import { ConfigError } from '../config/config.js';
 import { KeyMaterialError } from '../keys/key-files.js';
 import { registerAccountCommands } from './accounts.js';
+import { registerApprovalCommands } from './approvals.js';
 import { registerAuditCommands } from './audit.js';
 import { registerKeyCommands } from './keys.js';
+import { registerOperatorCommands } from './operators.js';
 import { registerOrgCommands } from './orgs.js';
 import { registerPortalCommands } from './portals.js';
 import { registerRegistryCommands } from './registry.js';
@@ -45,6 +48,8 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
   registerAccountCommands(program, cli);
   registerRegistryCommands(program, cli);
   registerAuditCommands(program, cli);
+  registerOperatorCommands(program, cli);
+  registerApprovalCommands(program, cli);
 
   async function run(rawArgv: string[]): Promise<number> {
     const json = rawArgv.includes('--json');
@@ -73,7 +78,8 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
         return 2;
       }
       if (err instanceof VerifyFailed) return 1;
-      if (err instanceof UsageError || err instanceof ConfigError) return fail(2, err.message);
+      // A refusal of the operators' rules (role, own account, self-approval, lapsed) is the caller's to fix.
+      if (err instanceof UsageError || err instanceof ConfigError || err instanceof AdminError) return fail(2, err.message);
       if (err instanceof KeyMaterialError) return fail(1, err.message);
       return fail(1, (err as Error).message);
     }

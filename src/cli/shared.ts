@@ -6,6 +6,7 @@
 import os from 'node:os';
 import pino from 'pino';
 import { loadConfig, parseOperator, type Config } from '../config/config.js';
+import { AdminError, type Actor, type Requested } from '../admin/index.js';
 import { composeServices } from '../services.js';
 
 export interface CliIo {
@@ -64,6 +65,37 @@ export function checkInput<T>(fn: () => T, ...inputErrors: InputErrorClass[]): T
   }
 }
 
+/**
+ * `--break-glass` (approvals.service.ts): an admin acting alone, at once, from the command line —
+ * only with `--reason`, and only as a registered operator (the service then checks the admin role).
+ * Returns whether it was asked for.
+ */
+export function breakGlass(actor: Actor, opts: { breakGlass?: boolean; reason?: string }): boolean {
+  if (!opts.breakGlass) return false;
+  if (opts.reason === undefined) throw new UsageError('--break-glass needs --reason <text>: why this cannot wait for a second operator (recorded in the audit log)');
+  needRegistered(actor, '--break-glass');
+  return true;
+}
+
+/**
+ * Refuses the host's operator (`cli:<name>`, operators.service.ts cliActor) where a registered
+ * operator must answer for the act: deciding proposals, managing operators, break-glass.
+ */
+export function needRegistered(actor: Actor, what: string): void {
+  if (actor.id.startsWith('cli:')) throw new AdminError('forbidden', `${what} is for a registered operator: name yourself with --operator <your 12-digit number>`);
+}
+
+/**
+ * The proposal when a two-person action (admin/actions.ts) was proposed, undefined when it was
+ * carried out (the command then prints its own result, as before operators existed). Carried out at
+ * once but not done ("not done: …": the account or key changed meanwhile) exits 2 with why.
+ */
+export function proposalOf(r: Requested): string | undefined {
+  if (r.status === 'proposed') return r.approval;
+  if (r.outcome.startsWith('not done')) throw new UsageError(r.outcome);
+  return undefined;
+}
+
 /** What the command groups are built on: one per buildProgram(). */
 export interface CliContext {
   readonly io: CliIo;
@@ -77,6 +109,8 @@ export interface CliContext {
   operatorFor(cfg: Config): string;
   /** `value` as one line of JSON with `--json`, else the human form. */
   print(out: Output, value: Record<string, unknown>, human: () => string): void;
+  /** A proposal waiting for a second operator: with `--json` exactly `{"status":"proposed","approval":"<id>"}` (PRODUCT.md). */
+  printProposal(out: Output, approval: string): void;
   /**
    * Opens the services, runs `fn` and always closes the store (after the audit entries are
    * written). An error of one of `inputErrors` is bad input: it exits 2 with its message.
@@ -97,6 +131,10 @@ export function createCliContext(io: CliIo): CliContext {
     },
     print: (out, value, human) => {
       io.stdout(out.json ? `${JSON.stringify(value)}\n` : `${human()}\n`);
+    },
+    printProposal: (out, approval) => {
+      cli.print(out, { status: 'proposed', approval }, () =>
+        `proposed: approval ${approval} waits up to 24 hours for a second operator with the same role\n(dinhdanh approvals approve ${approval} --operator <their 12-digit number> --reason <text>)`);
     },
     withServices: async (fn, ...inputErrors) => {
       const s = await openServices(cli.config());
