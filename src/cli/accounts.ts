@@ -3,12 +3,12 @@
  */
 import { Option, type Command } from 'commander';
 import { AccountAdminError, AccountInputError, maskPid } from '../accounts/index.js';
-import { UsageError, type CliContext, type CliServices } from './shared.js';
+import { UsageError, breakGlass, proposalOf, type CliContext, type CliServices } from './shared.js';
 
 const ACCOUNT_LIST_MAX = 1000;
 
 export function registerAccountCommands(program: Command, cli: CliContext): void {
-  const { io, config, operatorFor, print, withServices } = cli;
+  const { io, config, operatorFor, print, printProposal, withServices } = cli;
   const accounts = program.command('accounts').description('persons (citizens)');
   accounts.command('add')
     .description('register a person; the password is read from standard input')
@@ -76,15 +76,28 @@ export function registerAccountCommands(program: Command, cli: CliContext): void
         ...shown.actions.map((a) => `  ${a.at}  ${a.action} by ${a.operator}: ${a.reason}`),
       ].join('\n'));
     });
+  /** The person's id after an action carried out at once (its JSON answer names it, as before operators existed). */
+  const personOf = async (s: CliServices, pid: string) => {
+    const p = await s.store.persons.findByPid(pid);
+    if (!p) throw new UsageError(`no account with identification number ${maskPid(pid)}`);
+    return p;
+  };
+  // Every action below goes through the operators' door (admin/actions.ts): the actor's role, never
+  // on one's own account, and the two-person ones proposed once operators exist.
   accounts.command('lock')
     .description('lock an account: no sign-in, its tokens stop working, every session ends (portals told by back-channel logout)')
     .argument('<pid>', 'personal identification number (12 digits)')
     .requiredOption('--reason <text>', 'why (recorded and audited)')
+    .option('--fraud', 'suspected takeover or misuse: unlocking it then needs a second operator')
     .option('--json', 'print JSON')
-    .action(async (pid: string, opts: { reason: string; json?: boolean }) => {
+    .action(async (pid: string, opts: { reason: string; fraud?: boolean; json?: boolean }) => {
       const operator = operatorFor(config());
-      const p = await adminAction((s) => s.accountAdmin.lock(pid, { operator, reason: opts.reason }));
-      print({ json: !!opts.json }, { id: p.id, status: 'locked' }, () => `locked ${maskPid(p.pid)} (${p.id}); its sessions end within seconds on a running server`);
+      const p = await adminAction(async (s) => {
+        await s.adminActions.accounts.lock(await s.operators.cliActor(operator), pid, opts.reason, { fraud: !!opts.fraud });
+        return personOf(s, pid);
+      });
+      print({ json: !!opts.json }, { id: p.id, status: 'locked', ...(opts.fraud ? { lock_reason: 'fraud' } : {}) }, () =>
+        `locked ${maskPid(p.pid)} (${p.id})${opts.fraud ? ' for fraud (unlocking needs a second operator)' : ''}; its sessions end within seconds on a running server`);
     });
   accounts.command('clear-attention')
     .description('clear the attention flag of an account (set when its owner reported a sign-in as "this wasn\'t me") once it has been looked at')
@@ -93,34 +106,65 @@ export function registerAccountCommands(program: Command, cli: CliContext): void
     .option('--json', 'print JSON')
     .action(async (pid: string, opts: { reason: string; json?: boolean }) => {
       const operator = operatorFor(config());
-      const p = await adminAction((s) => s.accountAdmin.clearAttention(pid, { operator, reason: opts.reason }));
+      const p = await adminAction(async (s) => {
+        await s.adminActions.accounts.clearAttention(await s.operators.cliActor(operator), pid, opts.reason);
+        return personOf(s, pid);
+      });
       print({ json: !!opts.json }, { id: p.id, attention: null }, () => `attention cleared for ${maskPid(p.pid)} (${p.id})`);
     });
   accounts.command('unlock')
-    .description('unlock an account (locked by an operator or after too many failed sign-ins) and clear its failure count')
+    .description('unlock an account (locked by an operator or after too many failed sign-ins) and clear its failure count; a fraud lock is proposed to a second operator')
     .argument('<pid>', 'personal identification number (12 digits)')
-    .option('--reason <text>', 'why (recorded and audited)')
+    .option('--reason <text>', 'why (recorded and audited; required for a fraud lock)')
+    .option('--break-glass', 'a fraud lock: a registered admin, alone and at once (recorded as such)')
     .option('--json', 'print JSON')
-    .action(async (pid: string, opts: { reason?: string; json?: boolean }) => {
+    .action(async (pid: string, opts: { reason?: string; breakGlass?: boolean; json?: boolean }) => {
       const operator = operatorFor(config());
-      const p = await adminAction((s) => s.accountAdmin.unlock(pid, { operator, reason: opts.reason }));
-      print({ json: !!opts.json }, { id: p.id, status: 'active' }, () => `unlocked ${maskPid(p.pid)} (${p.id})`);
+      const done = await adminAction(async (s) => {
+        const actor = await s.operators.cliActor(operator);
+        const alone = breakGlass(actor, opts);
+        let reason = opts.reason;
+        if (reason === undefined) {
+          const p = /^\d{12}$/.test(pid) ? await s.store.persons.findByPid(pid) : undefined;
+          // A second operator decides on a fraud unlock: they read why.
+          if (p?.status === 'locked' && p.lockReason === 'fraud') throw new UsageError('--reason is required to unlock an account locked for fraud (a second operator approves it)');
+          reason = 'unlocked';
+        }
+        const approval = proposalOf(await s.adminActions.accounts.unlock(actor, pid, reason, { breakGlass: alone }));
+        return approval ? { approval } : { person: await personOf(s, pid) };
+      });
+      if (done.approval) printProposal({ json: !!opts.json }, done.approval);
+      else print({ json: !!opts.json }, { id: done.person!.id, status: 'active' }, () => `unlocked ${maskPid(done.person!.pid)} (${done.person!.id})`);
     });
   accounts.command('set-level')
-    .description('set the identity level; level 2 needs the in-person verification\'s evidence')
+    .description('set the identity level; level 2 needs the in-person verification\'s evidence, and a second operator\'s approval once operators exist')
     .argument('<pid>', 'personal identification number (12 digits)')
     .argument('<level>', '1 or 2')
     .requiredOption('--reason <text>', 'why (recorded and audited)')
     .option('--document-type <type>', 'level 2: cccd, cccd-chip, can-cuoc or passport')
     .option('--document-number <number>', 'level 2: the document\'s number (stored; masked in logs)')
     .option('--place <text>', 'level 2: where the person was verified')
+    .option('--break-glass', 'level 2: a registered admin, alone and at once (recorded as such)')
     .option('--json', 'print JSON')
-    .action(async (pid: string, level: string, opts: { reason: string; documentType?: string; documentNumber?: string; place?: string; json?: boolean }) => {
+    .action(async (pid: string, level: string, opts: { reason: string; documentType?: string; documentNumber?: string; place?: string; breakGlass?: boolean; json?: boolean }) => {
+      if (level === '2') {
+        for (const [flag, value, what] of [
+          ['--document-type', opts.documentType, 'cccd, cccd-chip, can-cuoc or passport'],
+          ['--document-number', opts.documentNumber, 'the document\'s number'],
+          ['--place', opts.place, 'where the person was verified'],
+        ] as const) if (value === undefined) throw new UsageError(`${flag} is required for level 2: ${what}`);
+      }
       const operator = operatorFor(config());
-      const p = await adminAction((s) => s.accountAdmin.setLevel(pid, level, { operator, reason: opts.reason }, {
-        documentType: opts.documentType, documentNumber: opts.documentNumber, place: opts.place,
-      }));
-      print({ json: !!opts.json }, { id: p.id, level: p.level }, () => `${maskPid(p.pid)} is now at identity level ${p.level}`);
+      const done = await adminAction(async (s) => {
+        const actor = await s.operators.cliActor(operator);
+        const alone = breakGlass(actor, opts);
+        const approval = proposalOf(await s.adminActions.accounts.setLevel(actor, pid, level, opts.reason, {
+          documentType: opts.documentType, documentNumber: opts.documentNumber, place: opts.place,
+        }, { breakGlass: alone }));
+        return approval ? { approval } : { person: await personOf(s, pid) };
+      });
+      if (done.approval) printProposal({ json: !!opts.json }, done.approval);
+      else print({ json: !!opts.json }, { id: done.person!.id, level: done.person!.level }, () => `${maskPid(done.person!.pid)} is now at identity level ${done.person!.level}`);
     });
   accounts.command('reset-mfa')
     .description('remove every second factor and recovery code after re-verifying the person (they set up a new one at the next sign-in that needs it)')
@@ -130,7 +174,10 @@ export function registerAccountCommands(program: Command, cli: CliContext): void
     .option('--json', 'print JSON')
     .action(async (pid: string, opts: { reason: string; evidence: string; json?: boolean }) => {
       const operator = operatorFor(config());
-      const r = await adminAction((s) => s.accountAdmin.resetMfa(pid, { operator, reason: opts.reason }, opts.evidence));
+      const r = await adminAction(async (s) => {
+        const { removed } = await s.adminActions.accounts.resetMfa(await s.operators.cliActor(operator), pid, opts.reason, opts.evidence);
+        return { person: await personOf(s, pid), removed: removed ?? 0 };
+      });
       print({ json: !!opts.json }, { id: r.person.id, factors_removed: r.removed }, () => `removed ${r.removed} second factor(s) and the recovery codes of ${maskPid(r.person.pid)}`);
     });
 }

@@ -9,10 +9,10 @@ import {
   writePrivateJson,
 } from '../keys/key-files.js';
 import { KeyRingError, createSigningKeys, parseDuration, type KeyView } from '../keys/signing-keys.js';
-import { UsageError, type CliContext, type CliServices } from './shared.js';
+import { UsageError, breakGlass, proposalOf, type CliContext, type CliServices } from './shared.js';
 
 export function registerKeyCommands(program: Command, cli: CliContext): void {
-  const { io, config, operatorFor, print, withServices } = cli;
+  const { io, config, operatorFor, print, printProposal, withServices } = cli;
   const keys = program.command('keys').description('signing keys and secrets in the keys folder');
   keys.command('generate')
     .description('generate production signing keys (RS256, ES256) and secrets; --force replaces existing ones')
@@ -86,24 +86,32 @@ export function registerKeyCommands(program: Command, cli: CliContext): void {
       print({ json: !!opts.json }, { keys: listed }, () => listed.map(keyLine).join('\n'));
     });
   keys.command('retire')
-    .description('stop publishing a key (never the active one): do it once its retire-after date has passed')
+    .description('stop publishing a key (never the active one): do it once its retire-after date has passed; proposed to a second operator with the keys role once operators exist')
     .argument('<kid>', 'the key id')
-    .option('--reason <text>', 'why (recorded in the audit log)')
+    .option('--reason <text>', 'why (recorded in the audit log; required once operators exist: the approver reads it)')
+    .option('--break-glass', 'a registered admin, alone and at once (recorded as such)')
     .option('--json', 'print JSON')
     // A key id is a JWK thumbprint in base64url (RFC 7638), which begins with '-' one time in 64:
     // such a kid is the argument, not an unknown option. (A misspelt option is then taken for a
     // kid, and refused as one that does not exist.)
     .allowUnknownOption()
-    .action(async (kid: string, opts: { reason?: string; json?: boolean }) => {
+    .action(async (kid: string, opts: { reason?: string; breakGlass?: boolean; json?: boolean }) => {
       const operator = operatorFor(config());
       if (!/^[A-Za-z0-9_-]{1,128}$/.test(kid)) throw new UsageError('<kid> is not a key id');
-      const retired = await withSigningKeys(async (ring, s) => {
+      const done = await withSigningKeys(async (ring, s) => {
+        const actor = await s.operators.cliActor(operator);
+        const alone = breakGlass(actor, opts);
+        // Before any operator exists the key is retired at once, as it always was without --reason.
+        const reason = opts.reason ?? (actor.bootstrap ? 'no reason given' : undefined);
+        if (reason === undefined) throw new UsageError('--reason is required: retiring a key is proposed to a second operator, who reads why');
         const before = (await ring.describe()).find((k) => k.kid === kid);
-        const record = await ring.retire(kid);
-        s.audit.record('KEY_RETIRED', { kid, alg: record.alg, was: before?.state ?? null, operator, reason: opts.reason ?? null });
-        await s.audit.flush();
-        return { alg: record.alg, was: before?.state ?? 'unknown' };
+        // Said before anything is proposed, with what to do instead.
+        if (before?.state === 'active') throw new UsageError(`${kid} is the active ${before.alg} key: rotate first, and retire it once its successor is active and its tokens have expired`);
+        // The action records KEY_RETIRED itself (admin/actions.ts), with who proposed and approved it.
+        const approval = proposalOf(await s.adminActions.keys.retire(actor, kid, reason, { breakGlass: alone }));
+        return approval ? { approval } : { alg: before?.alg ?? 'unknown', was: before?.state ?? 'unknown' };
       });
-      print({ json: !!opts.json }, { kid, alg: retired.alg, retired: true }, () => `retired ${kid} (${retired.alg}, was ${retired.was})`);
+      if (done.approval) printProposal({ json: !!opts.json }, done.approval);
+      else print({ json: !!opts.json }, { kid, alg: done.alg, retired: true }, () => `retired ${kid} (${done.alg}, was ${done.was})`);
     });
 }

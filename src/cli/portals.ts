@@ -5,10 +5,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { PortalValidationError, summarise, validatePortalInput } from '../portals/index.js';
-import { UsageError, checkInput, collect, type CliContext, type CliServices } from './shared.js';
+import { UsageError, breakGlass, checkInput, collect, proposalOf, type CliContext, type CliServices } from './shared.js';
 
 export function registerPortalCommands(program: Command, cli: CliContext): void {
-  const { io, config, operatorFor, print, withServices } = cli;
+  const { io, config, operatorFor, print, printProposal, withServices } = cli;
   const portals = program.command('portals').description('relying parties (portals)');
   portals.command('add')
     .description('register a portal; prints its client_id and client_secret (shown once)')
@@ -109,20 +109,32 @@ export function registerPortalCommands(program: Command, cli: CliContext): void 
       });
     });
   portals.command('approve')
-    .description('approve what a portal may receive, recording the legal basis: national_id, or offline_access (30-day refresh tokens)')
+    .description('approve what a portal may receive, recording the legal basis: national_id (proposed to a second operator once operators exist), or offline_access (30-day refresh tokens)')
     .argument('<client_id>', 'the portal\'s client_id')
     .option('--national-id', 'the 12-digit identification number (scope national_id)')
     .option('--offline-access', 'refresh tokens that outlive the session (scope offline_access)')
     .requiredOption('--legal-basis <text>', 'the legal instrument that allows it')
+    .option('--reason <text>', 'national_id: why (recorded in the audit log; default: the legal basis)')
+    .option('--break-glass', 'national_id: a registered admin, alone and at once (recorded as such)')
     .option('--json', 'print JSON')
-    .action(async (clientId: string, opts: { nationalId?: boolean; offlineAccess?: boolean; legalBasis: string; json?: boolean }) => {
+    .action(async (clientId: string, opts: { nationalId?: boolean; offlineAccess?: boolean; legalBasis: string; reason?: string; breakGlass?: boolean; json?: boolean }) => {
       if (!!opts.nationalId === !!opts.offlineAccess) throw new UsageError('give exactly one of --national-id or --offline-access');
       const what = opts.nationalId ? 'national_id' : 'offline_access';
       const operator = operatorFor(config());
       await withServices(async (s) => {
         await portalById(s, clientId);
-        const portal = await s.portals.approve(clientId, what, opts.legalBasis);
-        s.audit.record('PORTAL_APPROVED', { portal: clientId, scope: what, legal_basis: opts.legalBasis.trim().slice(0, 500), operator });
+        let portal;
+        if (what === 'national_id') {
+          // Two-person control (admin/actions.ts), which records PORTAL_APPROVED itself with who proposed and approved it.
+          const actor = await s.operators.cliActor(operator);
+          const alone = breakGlass(actor, opts);
+          const approval = proposalOf(await s.adminActions.portals.approveNationalId(actor, clientId, opts.legalBasis, opts.reason ?? opts.legalBasis, { breakGlass: alone }));
+          if (approval) return printProposal({ json: !!opts.json }, approval);
+          portal = (await s.portals.find(clientId))!;
+        } else {
+          portal = await s.portals.approve(clientId, what, opts.legalBasis);
+          s.audit.record('PORTAL_APPROVED', { portal: clientId, scope: what, legal_basis: opts.legalBasis.trim().slice(0, 500), operator });
+        }
         const summary = summarise(portal);
         print({ json: !!opts.json }, { client_id: clientId, approved: what, national_id: summary.national_id, offline_access: summary.offline_access }, () => `${clientId} may now receive ${what}`);
       }, PortalValidationError);

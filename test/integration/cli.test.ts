@@ -416,7 +416,8 @@ describe('operators: keys rotate / retire, accounts lock / set-level / reset-mfa
     const shown = json(await cli(['accounts', 'show', PID, '--json'])) as { account: { pid: string; level: number; actions: Array<{ action: string; operator: string }> } };
     expect(shown.account.pid).toBe('*********123');
     expect(shown.account.level).toBe(2);
-    expect(shown.account.actions.map((a) => `${a.action}:${a.operator}`).slice(-4)).toEqual(['lock:ops.an', 'unlock:ops.an', 'set-level:ops.binh', 'reset-mfa:ops.binh']);
+    // The command line acts as the host's operator `cli:<name>` (admin/operators.service.ts cliActor).
+    expect(shown.account.actions.map((a) => `${a.action}:${a.operator}`).slice(-4)).toEqual(['lock:cli:ops.an', 'unlock:cli:ops.an', 'set-level:cli:ops.binh', 'reset-mfa:cli:ops.binh']);
     expect(JSON.stringify(shown)).not.toContain('001090000123');
   });
 
@@ -442,7 +443,7 @@ describe('operators: keys rotate / retire, accounts lock / set-level / reset-mfa
     expect(lines).toHaveLength(out.entries);
     expect(lines.map((l) => l.seq)).toEqual(lines.map((_l, i) => i + 1));
     expect(lines.map((l) => l.event)).toEqual(expect.arrayContaining(['KEYS_ROTATED', 'ACCOUNT_LOCKED', 'ACCOUNT_LEVEL_CHANGED', 'PORTAL_APPROVED']));
-    expect(lines.find((l) => l.event === 'ACCOUNT_LOCKED')?.details).toMatchObject({ operator: 'ops.an', reason: 'suspected account takeover' });
+    expect(lines.find((l) => l.event === 'ACCOUNT_LOCKED')?.details).toMatchObject({ operator: 'cli:ops.an', via: 'cli', reason: 'suspected account takeover', bootstrap: true });
     // Registering a person records who did it too (the local user name outside production).
     const created = lines.find((l) => l.event === 'ACCOUNT_CREATED' && l.details.pid === '*********123');
     expect(created?.details.operator).toEqual(expect.stringMatching(/^[A-Za-z0-9._@-]{2,64}$/));
