@@ -166,6 +166,9 @@ export function createApprovals(deps: {
     if (found.proposedBy === actor.id) throw new AdminError('forbidden', 'a proposal is decided by a different operator than the one who made it');
     if (found.state === 'lapsed') throw new AdminError('conflict', 'this proposal lapsed: 24 hours passed without a decision; propose it again');
     if (found.state !== 'pending') throw new AdminError('conflict', `this proposal was already ${found.state}`);
+    // Still valid, and not the approver's own account or operator record: checked again now, since
+    // the subject may have changed in the 24 hours (or been done meanwhile with break-glass).
+    if (status === 'approved') await s.check(found.params, actor);
     const at = now();
     if (!(await deps.repo.decide(found.id, { status, by: actor.id, role: s.role, at, reason }))) {
       throw new AdminError('conflict', 'this proposal was decided by someone else meanwhile, or lapsed');
