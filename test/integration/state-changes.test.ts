@@ -6,7 +6,8 @@
  * the code (access and refresh token) and holds two more codes it has not redeemed yet. Then the
  * change happens through the door people use for it: the operators' CLI (a second set of services
  * on the same store, with no job runner, exactly like `dinhdanh …` in another process), the
- * citizen's own account area in another browser, or the self-service recovery pages in another
+ * operators' console (a helpdesk operator signed in on its own listener; a second operator approves
+ * what needs two), the citizen's own account area in another browser, or the self-service recovery pages in another
  * browser (/recover, with the codes and links the development outbox receives). Then, twice — before the server's background jobs
  * have run (the CLI only enqueues them) and after — the browser comes back to the portal
  * (interactively and with `prompt=none`) and the portal uses what it holds: the code, the refresh
@@ -24,6 +25,7 @@ import { authRequest, discover, redeem, type AuthRequest, type Portal } from '..
 import { HIGH, MINUTE, SUBSTANTIAL, totpCode, totpSecret } from '../helpers/pages.js';
 import { tokenRequest, type Endpoints } from './protocol-support.js';
 import { composeServices } from '../../src/services.js';
+import { addOperator, consolePost, consoleSignIn, type TestOperator } from '../helpers/console.js';
 
 type Services = Awaited<ReturnType<typeof composeServices>>;
 
@@ -278,6 +280,28 @@ function submitTo(browser: Browser, page: Response, action: string, fields: Reco
   return browser.post(url(action), { _csrf: hiddenField(page.text, '_csrf'), ...fields });
 }
 
+/** Two helpdesk operators (a fraud lock's unlock needs a second one), made on first use. */
+let helpdesks: [TestOperator, TestOperator] | undefined;
+
+/**
+ * The first helpdesk operator signed in to the operators' console (its own listener, through
+ * dinhdanh at loa:high) in a browser of their own; `second` decides their proposals.
+ */
+async function atConsole(): Promise<{ browser: Browser; operator: TestOperator; second: TestOperator }> {
+  helpdesks ??= [await addOperator(srv, ['helpdesk'], () => clock), await addOperator(srv, ['helpdesk'], () => clock)];
+  clock += 31_000; // a new time step: each app code is accepted once
+  const { browser, res } = await consoleSignIn(srv, helpdesks[0], { codeAt: clock });
+  expect(res.status).toBe(302);
+  return { browser, operator: helpdesks[0], second: helpdesks[1] };
+}
+
+/** Posts one of the console's account actions from the account's page; it lands back on the page with its notice. */
+async function consoleAction(browser: Browser, personId: string, action: string, reason: string): Promise<Response> {
+  const done = await consolePost(srv, browser, `/admin/accounts/${personId}/${action}`, { reason }, `/admin/accounts/${personId}`);
+  expect({ status: done.status, notice: done.text.includes('role="status"') }).toEqual({ status: 200, notice: true });
+  return done;
+}
+
 const NEW_PASSWORD = 'sông Hồng đỏ nặng phù sa mùa nước lên';
 
 /**
@@ -334,6 +358,32 @@ const rows: Row[] = [
     act: async (h) => {
       await cli.accountAdmin.lock(h.person.pid, OPERATOR);
       await cli.accountAdmin.unlock(h.person.pid, OPERATOR);
+    },
+    expect: ENDED,
+  },
+  {
+    change: 'operator lock for fraud, through the console',
+    act: async (h) => {
+      const { browser } = await atConsole();
+      await consoleAction(browser, h.person.id, 'lock-fraud', 'Nghi chiếm đoạt tài khoản, theo công văn của công an');
+      expect((await srv.system.store.persons.findById(h.person.id))!).toMatchObject({ status: 'locked', lockReason: 'fraud' });
+    },
+    expect: ENDED,
+  },
+  {
+    change: 'operator unlock of a fraud lock, through the console, once a second operator approved: nothing held before the lock comes back',
+    act: async (h) => {
+      const { browser, operator, second } = await atConsole();
+      await consoleAction(browser, h.person.id, 'lock-fraud', 'Nghi chiếm đoạt tài khoản, theo công văn của công an');
+      const proposed = await consoleAction(browser, h.person.id, 'unlock', 'Công an xác nhận đã xử lý xong vụ việc');
+      const approval = new URL(proposed.url).searchParams.get('approval')!;
+      // A proposal only: still locked for fraud until a different operator approves it.
+      expect((await srv.system.store.persons.findById(h.person.id))!).toMatchObject({ status: 'locked', lockReason: 'fraud' });
+      await srv.system.adminActions.approvals.approve({ id: second.id, roles: second.roles, via: 'console' }, approval, 'Đã xem công văn xác nhận của công an');
+      expect((await srv.system.store.persons.findById(h.person.id))!).toMatchObject({ status: 'active', lockReason: null });
+      await srv.system.audit.flush();
+      const [unlocked] = await srv.system.store.audit.search({ event: 'ACCOUNT_UNLOCKED', person: h.person.id, limit: 1 });
+      expect(unlocked!.details).toMatchObject({ was: 'locked:fraud', operator: operator.id, via: 'console', approved_by: second.id, approval });
     },
     expect: ENDED,
   },
