@@ -53,6 +53,7 @@ export function createAdminActions(deps: AdminActionsDeps) {
   const specs: Record<ProposalAction, ProposalSpec> = {
     'set-level-2': {
       role: 'helpdesk',
+      personSubject: true,
       async check(params, actor) {
         const p = await personById(params.personId);
         notSelf(actor, p);
@@ -68,6 +69,7 @@ export function createAdminActions(deps: AdminActionsDeps) {
     },
     'unlock-fraud': {
       role: 'helpdesk',
+      personSubject: true,
       async check(params, actor) {
         const p = await personById(params.personId);
         notSelf(actor, p);
@@ -112,6 +114,7 @@ export function createAdminActions(deps: AdminActionsDeps) {
     },
     'remove-operator': {
       role: 'admin',
+      personSubject: true,
       async check(params, actor) {
         const op = await deps.operators.checkRemovable(actor, str(params.personId));
         return { subject: op.personId, params: { personId: op.personId } };

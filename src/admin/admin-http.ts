@@ -142,6 +142,10 @@ export function createAdminKit(deps: AdminKitDeps) {
 
   /** An AdminError as the page's alert (the detail is the service's English text, marked as such). */
   function refusal(err: unknown): { code: string; status: number; detail: string } {
+    // Refusals from below the door: a change the account's state does not allow, or bad input the
+    // account or portal services caught (their messages are written for operators).
+    if (err instanceof Error && (err.name === 'AccountStateError' || err.name === 'KeyRingError')) return { code: 'conflict', status: 409, detail: err.message };
+    if (err instanceof Error && (err.name === 'AccountAdminError' || err.name === 'PortalValidationError' || err.name === 'OrgInputError')) return { code: 'invalid', status: 400, detail: err.message };
     if (!(err instanceof AdminError)) throw err;
     const status = { forbidden: 403, invalid: 400, not_found: 404, conflict: 409 }[err.code];
     return { code: err.code, status, detail: err.message };

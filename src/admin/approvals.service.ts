@@ -42,6 +42,8 @@ export function authorityDetails(a: Authority): Record<string, string | boolean>
 export interface ProposalSpec {
   /** The role that proposes and approves it. */
   role: OperatorRole;
+  /** The subject is a person (their account's history then shows the proposal and its decision). */
+  personSubject?: true;
   /** Checks the parameters (AdminError otherwise) and names the subject; refuses an actor acting on themself. */
   check(params: Record<string, unknown>, actor: Actor): Promise<{ subject: string; params: Record<string, unknown>; evidenceRequired?: boolean }>;
   /** Carries it out; returns a short outcome. Errors (the account changed meanwhile) are reported, not thrown on. */
@@ -79,7 +81,7 @@ export function createApprovals(deps: {
     try {
       return await s.run(params, authority);
     } catch (err) {
-      if (err instanceof AdminError || (err instanceof Error && /StateError|AdminError|ValidationError|KeyRingError/.test(err.name))) return `not done: ${err.message}`;
+      if (err instanceof AdminError || (err instanceof Error && /StateError|AdminError|ValidationError|KeyRingError|InputError/.test(err.name))) return `not done: ${err.message}`;
       throw err;
     }
   }
@@ -110,7 +112,7 @@ export function createApprovals(deps: {
         if (err instanceof StoreConflictError) throw new AdminError('conflict', 'try again');
         throw err;
       }
-      deps.audit.record('APPROVAL_PROPOSED', { ...actDetails(proposer), approval: approval.id, action, subject: checked.subject, expires_at: new Date(approval.expiresAt).toISOString() });
+      deps.audit.record('APPROVAL_PROPOSED', { ...actDetails(proposer), approval: approval.id, action, subject: checked.subject, ...(s.personSubject ? { person: checked.subject } : {}), expires_at: new Date(approval.expiresAt).toISOString() });
       return { status: 'proposed', approval: approval.id };
     },
 
@@ -177,7 +179,7 @@ export function createApprovals(deps: {
     // The action is carried out through the approver's door (console or command line).
     const proposer: Act = { actor: { id: found.proposedBy, roles: [s.role], via: actor.via }, role: s.role, reason: found.reason, ...(found.evidence ? { evidence: found.evidence } : {}) };
     const common = {
-      approval: found.id, action: found.action, subject: found.subject, proposed_by: found.proposedBy, proposal_reason: found.reason,
+      approval: found.id, action: found.action, subject: found.subject, ...(s.personSubject ? { person: found.subject } : {}), proposed_by: found.proposedBy, proposal_reason: found.reason,
       operator: actor.id, role: s.role, via: actor.via, reason,
     };
     if (status === 'rejected') {

@@ -153,6 +153,8 @@ export const SECURITY_EVENTS = {
   CONSOLE_ACCESS_REFUSED: 9203,
   /** An auditor exported audit entries (details: operator, role, reason, filter, entries). */
   AUDIT_EXPORTED: 9204,
+  /** An operator opened an account's page in the console (details: operator, role, person): who looked at whose data. */
+  ACCOUNT_VIEWED: 9205,
 } as const;
 
 export type SecurityEventName = keyof typeof SECURITY_EVENTS;

@@ -191,6 +191,10 @@ export function registerAccountRoutes(router: Router, deps: SectionDeps): void {
 
   router.get('/admin/accounts/:id', kit.need('accounts.read'), async (ctx) => {
     const p = await personOf(ctx);
+    // Operators' reading of personal data is itself recorded (ASVS 5.0 16.2.1; Decree 13/2023/ND-CP
+    // on personal data processing): who opened whose account, in which role.
+    const viewer = kit.state(ctx);
+    deps.audit.record('ACCOUNT_VIEWED', { operator: viewer.actor.id, role: kit.roleFor(ctx, 'accounts.read') ?? 'helpdesk', via: 'console', person: p.id });
     const done = typeof ctx.query.done === 'string' ? ctx.query.done : undefined;
     const approval = typeof ctx.query.approval === 'string' && UUID.test(ctx.query.approval) ? ctx.query.approval : undefined;
     await accountPage(ctx, p, {
