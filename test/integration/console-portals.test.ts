@@ -15,6 +15,8 @@ import { authRequest, discover, redeem, signIn } from '../helpers/rp.js';
 import { CONSOLE_CLIENT_ID } from '../../src/admin/console-client.js';
 import { PAGE_SIZE } from '../../src/admin/admin-http.js';
 import type { Actor } from '../../src/admin/roles.js';
+import { validateResourceInput } from '../../src/portals/index.js';
+import { verifyAuditLog } from '../../src/audit/index.js';
 
 let srv: TestServer;
 let clock = Date.now();
@@ -128,6 +130,35 @@ describe('the list', () => {
     expect(second.text).not.toContain('data-testid="next-page"');
     // A cursor that is not one is the first page, not an error.
     expect((await page(browser, '/admin/portals?after=%7B%22%24gt%22%3A1%7D')).status).toBe(200);
+  });
+});
+
+describe('resource servers', () => {
+  it('lists a resource server as such, shows its indicator and scopes, and offers disabling but no URIs or approvals', async () => {
+    const rs = await srv.system.portals.registerResource(validateResourceInput({ name: 'API hồ sơ', uri: 'http://localhost:9600/api', scopes: ['records:read'] }, { production: false }));
+    let list = await page(browser, '/admin/portals');
+    for (let hops = 0; !list.text.includes(`data-client-id="${rs.client_id}"`) && hops < 5; hops++) {
+      const next = /href="(\/admin\/portals\?after=[^"]+)"[^>]*data-testid="next-page"/.exec(list.text)?.[1];
+      if (!next) break;
+      list = await page(browser, decodeEntities(next));
+    }
+    const row = list.text.slice(list.text.indexOf(`data-client-id="${rs.client_id}"`)).split('</tr>')[0]!;
+    expect(row).toContain('máy chủ tài nguyên');
+    const detail = await page(browser, `/admin/portals/${rs.client_id}`);
+    expect(detail.status).toBe(200);
+    expect(detail.text).toContain('http://localhost:9600/api');
+    expect(detail.text).toContain('records:read');
+    expect(detail.text).toContain(`action="/admin/portals/${rs.client_id}/disable"`);
+    for (const action of ['uris', 'approve-national-id', 'approve-offline-access']) expect(detail.text).not.toContain(`action="/admin/portals/${rs.client_id}/${action}"`);
+    const before = await srv.system.store.portals.find(rs.client_id);
+    const uris = await post(browser, `/admin/portals/${rs.client_id}/uris`, { redirect_uris: 'http://localhost:9600/cb', reason: 'an API has no redirect URIs' });
+    expect(uris.status).toBe(400);
+    const offline = await post(browser, `/admin/portals/${rs.client_id}/approve-offline-access`, { legal_basis: 'Quyết định 12/QĐ-BCA', reason: 'an API gets no refresh tokens' });
+    expect(offline.status).toBe(400);
+    expect(await srv.system.store.portals.find(rs.client_id)).toEqual(before);
+    const off = await post(browser, `/admin/portals/${rs.client_id}/disable`, { reason: 'API ngừng hoạt động để bảo trì' });
+    expect(off.url).toBe(`${srv.adminUrl}/admin/portals/${rs.client_id}?done=disabled`);
+    expect(await srv.system.portals.findResource('http://localhost:9600/api')).toBeUndefined();
   });
 });
 
@@ -445,5 +476,13 @@ describe('another role', () => {
     expect((await browser.post(`${srv.adminUrl}/admin/portals`, { _csrf: csrf, ...registerFields() }, { origin: srv.issuer, 'sec-fetch-site': 'same-site' })).status).toBe(403);
     expect((await browser.post(`${srv.adminUrl}/admin/portals`, { _csrf: csrf, ...registerFields() }, { origin: srv.issuer, 'sec-fetch-site': '' })).status).toBe(403);
     expect(await srv.system.store.portals.count()).toBe(count);
+  });
+});
+
+describe('the audit chain', () => {
+  it('holds every change above, unbroken', async () => {
+    await srv.system.audit.flush();
+    const result = await verifyAuditLog(srv.system.store.audit);
+    expect(result.ok).toBe(true);
   });
 });
