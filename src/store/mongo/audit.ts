@@ -5,10 +5,15 @@
  * starts again from the new last entry, so no two entries share a seq or a previous hash and the
  * chain has no gaps. A seal that throws appends nothing.
  */
-import { StoreUnavailableError, type AuditEntry, type AuditRepository } from '../types.js';
+import type { Filter } from 'mongodb';
+import { StoreUnavailableError, type AuditEntry, type AuditFilter, type AuditRepository } from '../types.js';
 import { str, num, limitOf, insert, MAX_ATTEMPTS, type MongoContext } from './shared.js';
 
-interface AuditDoc {
+/** The details searched by value, copied to top-level fields (details are JSON text: migrations.ts). */
+export const AUDIT_SEARCH_KEYS = ['person', 'portal', 'operator'] as const;
+type SearchKey = (typeof AUDIT_SEARCH_KEYS)[number];
+
+interface AuditDoc extends Partial<Record<SearchKey, string>> {
   /** The seq. */
   _id: number;
   at: number;
@@ -18,6 +23,36 @@ interface AuditDoc {
   details: string;
   prevHash: string;
   hash: string;
+}
+
+/**
+ * The searchable copies of a details object: each of person, portal, operator whose value is a
+ * string, absent otherwise (a number, a list or an object is not matched by a search). Written at
+ * append, by store copy, and by migration 4 for entries from before.
+ */
+export function auditSearchFields(details: unknown): Partial<Record<SearchKey, string>> {
+  const out: Partial<Record<SearchKey, string>> = {};
+  if (typeof details !== 'object' || details === null || Array.isArray(details)) return out;
+  for (const key of AUDIT_SEARCH_KEYS) {
+    const value = (details as Record<string, unknown>)[key];
+    if (typeof value === 'string') out[key] = value;
+  }
+  return out;
+}
+
+/** The filter of a search, built from checked scalars only; each field has an index with _id (migration 4). */
+function searchFilter(filter: AuditFilter & { beforeSeq?: number }): Filter<AuditDoc> {
+  const out: Filter<AuditDoc> = {};
+  if (filter.event !== undefined) out.event = str(filter.event, 'event');
+  for (const key of AUDIT_SEARCH_KEYS) if (filter[key] !== undefined) out[key] = str(filter[key], key);
+  if (filter.from !== undefined || filter.to !== undefined) {
+    out.at = {
+      ...(filter.from !== undefined ? { $gte: num(filter.from, 'from') } : {}),
+      ...(filter.to !== undefined ? { $lt: num(filter.to, 'to') } : {}),
+    };
+  }
+  if (filter.beforeSeq !== undefined) out._id = { $lt: num(filter.beforeSeq, 'beforeSeq') };
+  return out;
 }
 
 function auditDoc(doc: AuditDoc): AuditEntry {
@@ -44,6 +79,7 @@ export function createMongoAudit({ db, run, write, where }: MongoContext): Audit
     append: (entry, seal) =>
       write('audit_log', async () => {
         const details = JSON.stringify(entry.details);
+        const searchable = auditSearchFields(entry.details);
         for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
           const [last] = await col.audit.find({}, { projection: { _id: 1, hash: 1 } }).sort({ _id: -1 }).limit(1).toArray();
           const seq = last ? last._id + 1 : 1;
@@ -56,6 +92,7 @@ export function createMongoAudit({ db, run, write, where }: MongoContext): Audit
             details,
             prevHash,
             hash: str(seal(seq, prevHash), 'hash'),
+            ...searchable,
           };
           const lost = await insert(col.audit, doc, () => true);
           if (!lost) return auditDoc(doc);
@@ -81,6 +118,15 @@ export function createMongoAudit({ db, run, write, where }: MongoContext): Audit
           .toArray();
         return docs.map(auditDoc);
       }),
+    search: (filter) =>
+      run(async () => {
+        const query = searchFilter(filter);
+        const n = limitOf(filter.limit);
+        if (n < 1) return [];
+        return (await col.audit.find(query).sort({ _id: -1 }).limit(n).toArray()).map(auditDoc);
+      }),
+    count: ({ event, person, portal, operator, from, to }) =>
+      run(() => col.audit.countDocuments(searchFilter({ event, person, portal, operator, from, to }))),
     head: () =>
       run(async () => {
         const [last] = await col.audit.find({}).sort({ _id: -1 }).limit(1).toArray();

@@ -4,8 +4,11 @@
  * copy either way verifies by count and checksum.
  */
 import type { AnyBulkWriteOperation, Collection, Db, Document, Sort } from 'mongodb';
-import type { AttentionFlag, Contact, CopyCollection, Portal, StoreCopy } from '../types.js';
-import { cleanAttention, cleanContact } from './persons.js';
+import type { Approval, AttentionFlag, Contact, CopyCollection, Portal, StoreCopy } from '../types.js';
+import { LOCK_REASONS, checkRoles, isLockReason } from '../values.js';
+import { approvalDoc, approvalToDoc, type ApprovalDoc } from './approvals.js';
+import { auditSearchFields } from './audit.js';
+import { cleanAttention, cleanContact, readLockReason } from './persons.js';
 import { cleanPreviousSecret } from './portals.js';
 import type { RecoveryCodesDoc } from './recovery-codes.js';
 import { pairId } from './shared.js';
@@ -68,7 +71,7 @@ function optContacts(record: Neutral, field: string): Contact[] | null {
 
 function optLockReason(record: Neutral): string | null {
   const value = optStr(record, 'lockReason');
-  if (value !== null && !['operator', 'failures', 'self'].includes(value)) throw new TypeError('store copy: lockReason must be operator, failures, self or null');
+  if (value !== null && !isLockReason(value)) throw new TypeError(`store copy: lockReason must be one of ${LOCK_REASONS.join(', ')}, or null`);
   return value;
 }
 
@@ -103,7 +106,7 @@ const SPECS: Record<Exclude<CopyCollection, 'recoveryCodes'>, CopySpec> = {
       // null: the list was never stored (a document from before lists existed), kept as it is.
       contacts: Array.isArray(d.contacts) ? (d.contacts as Contact[]).map(cleanContact) : null,
       contactsRev: typeof d.contactsRev === 'number' ? d.contactsRev : 0, noticeContact: nullable(d.noticeContact),
-      lockReason: nullable(d.lockReason), passwordResetRequired: d.passwordResetRequired === true,
+      lockReason: readLockReason(d.lockReason), passwordResetRequired: d.passwordResetRequired === true,
       attention: d.attention ? cleanAttention(d.attention as AttentionFlag) : null,
       createdAt: d.createdAt, updatedAt: d.updatedAt,
     }],
@@ -284,6 +287,8 @@ const SPECS: Record<Exclude<CopyCollection, 'recoveryCodes'>, CopySpec> = {
     toDocument: (r) => ({
       _id: num(r, 'seq'), at: num(r, 'at'), event: str(r, 'event'), eventId: num(r, 'eventId'), details: json(r.details),
       prevHash: str(r, 'prevHash'), hash: str(r, 'hash'),
+      // The searchable copies (audit.ts), made again from the details.
+      ...auditSearchFields(r.details),
     }),
   },
   accountEvidence: {
@@ -297,6 +302,23 @@ const SPECS: Record<Exclude<CopyCollection, 'recoveryCodes'>, CopySpec> = {
       _id: str(r, 'id'), personId: str(r, 'personId'), action: str(r, 'action'), reason: str(r, 'reason'),
       evidence: json(r.evidence), operator: str(r, 'operator'), createdAt: num(r, 'createdAt'),
     }),
+  },
+  operators: {
+    collection: 'operators',
+    sort: { _id: 1 },
+    toNeutral: (d) => [{
+      personId: d._id, roles: checkRoles(d.roles), addedBy: d.addedBy, addedAt: d.addedAt, updatedAt: d.updatedAt, rev: d.rev,
+    }],
+    toDocument: (r) => ({
+      _id: str(r, 'personId'), roles: checkRoles(r.roles), addedBy: str(r, 'addedBy'), addedAt: num(r, 'addedAt'),
+      updatedAt: num(r, 'updatedAt'), rev: num(r, 'rev'),
+    }),
+  },
+  approvals: {
+    collection: 'approvals',
+    sort: { _id: 1 },
+    toNeutral: (d) => [approvalDoc(d as ApprovalDoc) as unknown as Neutral],
+    toDocument: (r) => approvalToDoc(r as unknown as Approval),
   },
   activity: {
     collection: 'activity',

@@ -36,10 +36,66 @@ function jobDoc(doc: JobDoc): Job {
   };
 }
 
+/** NotImplemented: what FerretDB 1.x answers for a $group accumulator it lacks ($min). */
+const NOT_IMPLEMENTED = 238;
+
+function errorCode(err: unknown): number | undefined {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'number' ? code : undefined;
+}
+
 export function createMongoJobs({ db, now, run, write }: MongoContext): JobRepository {
   const col = { jobs: db.collection<JobDoc>('jobs') };
+  /** Whether the server has $min in $group; learnt from the first stats() (undefined until then). */
+  let minSupported: boolean | undefined;
 
   return {
+    // Counted in the server: one $group with $min for the oldest due time. FerretDB 1.x implements
+    // no accumulator but $sum/$count and answers NotImplemented: there, the counts come from $group
+    // and the oldest due times from one read of the pending jobs' kind and dueAt (never their
+    // payloads), in the order of the index kind_status_due. Finished jobs kept past their time count
+    // no more than they read (types.ts: expiry on read); pending ones never expire.
+    stats: () =>
+      run(async () => {
+        const t = now();
+        type Group = { _id: { kind: string; status: JobStatus }; count: number; oldest?: number | null };
+        const pipeline = (withMin: boolean) => [
+          { $match: liveAt(t) },
+          {
+            $group: {
+              _id: { kind: '$kind', status: '$status' },
+              count: { $sum: 1 },
+              ...(withMin ? { oldest: { $min: '$dueAt' } } : {}),
+            },
+          },
+          { $sort: { '_id.kind': 1, '_id.status': 1 } },
+        ];
+        let groups: Group[] | undefined;
+        if (minSupported !== false) {
+          try {
+            groups = await col.jobs.aggregate<Group>(pipeline(true)).toArray();
+            minSupported = true;
+          } catch (err) {
+            if (minSupported === true || errorCode(err) !== NOT_IMPLEMENTED) throw err;
+            minSupported = false;
+          }
+        }
+        if (!groups) {
+          groups = await col.jobs.aggregate<Group>(pipeline(false)).toArray();
+          const oldest = new Map<string, number>();
+          const pending = col.jobs
+            .find({ status: 'pending' }, { projection: { _id: 0, kind: 1, dueAt: 1 } })
+            .sort({ kind: 1, status: 1, dueAt: 1 });
+          for await (const job of pending) if (!oldest.has(job.kind)) oldest.set(job.kind, job.dueAt);
+          for (const g of groups) g.oldest = g._id.status === 'pending' ? oldest.get(g._id.kind) ?? null : null;
+        }
+        return groups.map((g) => ({
+          kind: g._id.kind,
+          status: g._id.status,
+          count: g.count,
+          oldestDueAt: g._id.status === 'pending' && typeof g.oldest === 'number' ? g.oldest : null,
+        }));
+      }),
     enqueue: (job, at) =>
       write('jobs', async () => {
         const t = num(at, 'now');

@@ -1,4 +1,5 @@
-import type { Db, IndexSpecification } from 'mongodb';
+import type { AnyBulkWriteOperation, Db, IndexSpecification } from 'mongodb';
+import { AUDIT_SEARCH_KEYS, auditSearchFields } from './audit.js';
 
 /**
  * MongoDB schema migrations: collections and indexes, created by `migrate()` only (never at request
@@ -177,6 +178,62 @@ export const mongoMigrations: readonly MongoMigration[] = [
         ],
       },
     ],
+  },
+  {
+    version: 4,
+    // Persons' lockReason may now be 'fraud': a value, no schema change (persons.ts checks it).
+    // Portals' previousSecret needs nothing either: a document without it has none (portals.ts).
+    name: 'operators, approvals, audit search',
+    collections: [
+      // _id: the person id.
+      { name: 'operators', indexes: [{ key: { addedAt: 1, _id: 1 }, name: 'addedAt_id' }] },
+      {
+        // _id: the approval id.
+        name: 'approvals',
+        indexes: [
+          { key: { createdAt: -1, _id: -1 }, name: 'createdAt_id' },
+          { key: { status: 1, createdAt: -1, _id: -1 }, name: 'status_createdAt_id' },
+          { key: { action: 1, subject: 1, status: 1, expiresAt: 1 }, name: 'action_subject_pending' },
+        ],
+      },
+      {
+        // The operators' search, newest first (_id is the seq): by event, by a detail (copied to
+        // top-level person/portal/operator, present only when a string: audit.ts), by time.
+        name: 'audit_log',
+        indexes: [
+          { key: { event: 1, _id: 1 }, name: 'event_id' },
+          { key: { event: 1, at: 1 }, name: 'event_at' },
+          { key: { person: 1, _id: 1 }, name: 'person_id' },
+          { key: { portal: 1, _id: 1 }, name: 'portal_id' },
+          { key: { operator: 1, _id: 1 }, name: 'operator_id' },
+        ],
+      },
+    ],
+    // Entries written before: their searchable copies come out of the details (JSON text), as in
+    // migration 2. Idempotent: a rerun finds each value again from the same text.
+    async backfill(db) {
+      type Entry = { _id: number; details: string } & Partial<Record<(typeof AUDIT_SEARCH_KEYS)[number], string>>;
+      const col = db.collection<Entry>('audit_log');
+      const missing = Object.fromEntries(AUDIT_SEARCH_KEYS.map((key) => [key, { $exists: false }]));
+      let batch: AnyBulkWriteOperation<Entry>[] = [];
+      const flush = async (): Promise<void> => {
+        if (batch.length > 0) await col.bulkWrite(batch, { ordered: false });
+        batch = [];
+      };
+      for await (const doc of col.find(missing, { projection: { _id: 1, details: 1 } })) {
+        let details: unknown = null;
+        try {
+          details = JSON.parse(doc.details);
+        } catch {
+          // not JSON: nothing to copy
+        }
+        const fields = auditSearchFields(details);
+        if (Object.keys(fields).length === 0) continue;
+        batch.push({ updateOne: { filter: { _id: doc._id }, update: { $set: fields } } });
+        if (batch.length >= 500) await flush();
+      }
+      await flush();
+    },
   },
 ];
 

@@ -7,6 +7,7 @@ import { MongoClient, type MongoClientOptions } from 'mongodb';
 import type { Store } from '../types.js';
 import { createMongoAccountEvidence } from './account-evidence.js';
 import { createMongoActivity } from './activity.js';
+import { createMongoApprovals } from './approvals.js';
 import { createMongoAudit } from './audit.js';
 import { createMongoConsents } from './consents.js';
 import { createMongoCopy } from './copy.js';
@@ -15,6 +16,7 @@ import { createMongoFactors } from './factors.js';
 import { createMongoJobs } from './jobs.js';
 import { migrateMongo } from './migrations.js';
 import { createMongoOidc } from './oidc.js';
+import { createMongoOperators } from './operators.js';
 import { createMongoOrgs } from './orgs.js';
 import { createMongoPersons } from './persons.js';
 import { createMongoPortals } from './portals.js';
@@ -144,6 +146,8 @@ export function createMongoStore(options: MongoStoreOptions): Store {
     audit: createMongoAudit(mongo),
     accountEvidence: createMongoAccountEvidence(mongo),
     activity: createMongoActivity(mongo),
+    operators: createMongoOperators(mongo),
+    approvals: createMongoApprovals(mongo),
     copy: createMongoCopy({ db, run, write }),
     migrate: () => run(() => migrateMongo(db)),
     ping: () =>

@@ -5,6 +5,7 @@ import { contactsFromFields, mirrorContacts } from '../contacts.js';
 import {
   StoreConflictError, type Address, type AttentionFlag, type Contact, type LockReason, type Person, type PersonRepository,
 } from '../types.js';
+import { LOCK_REASONS, isLockReason } from '../values.js';
 import { str, num, limitOf, insert, duplicateKeyHint, hintNames, type MongoContext } from './shared.js';
 
 interface PersonDoc {
@@ -42,7 +43,16 @@ interface PersonDoc {
   updatedAt: number;
 }
 
-const LOCK_REASONS: readonly LockReason[] = ['operator', 'failures', 'self'];
+/**
+ * The lock reason of a document: null while unset (and on locks from before it was recorded, an
+ * operator's); a value outside the closed list is a broken invariant, reported rather than read as
+ * some other reason (one could be easier to undo than what was meant).
+ */
+export function readLockReason(value: unknown): LockReason | null {
+  if (value === undefined || value === null) return null;
+  if (!isLockReason(value)) throw new TypeError('a stored lockReason is not one of operator, failures, self, fraud');
+  return value;
+}
 
 /**
  * The contact with exactly its fields, checked: what reaches the database is a fixed shape of
@@ -83,7 +93,7 @@ function personDoc(doc: PersonDoc): Person {
     level: doc.level === 2 ? 2 : 1,
     passwordHash: doc.passwordHash,
     status: doc.status,
-    lockReason: doc.lockReason ?? null,
+    lockReason: readLockReason(doc.lockReason),
     contacts: Array.isArray(doc.contacts)
       ? doc.contacts.map(cleanContact)
       : contactsFromFields({ phone: doc.phone, phoneVerified: doc.phoneVerified, email: doc.email, emailVerified: doc.emailVerified }, doc.createdAt),
@@ -178,7 +188,7 @@ export function createMongoPersons({ db, now, run, write }: MongoContext): Perso
       write('persons', async () => {
         if (status !== 'active' && status !== 'locked') throw new TypeError('status must be active or locked');
         const reason = status === 'locked' ? (lockReason ?? 'operator') : null;
-        if (reason !== null && !LOCK_REASONS.includes(reason)) throw new TypeError('lockReason must be operator, failures or self');
+        if (reason !== null && !isLockReason(reason)) throw new TypeError(`lockReason must be one of ${LOCK_REASONS.join(', ')}`);
         const result = await col.persons.updateOne({ _id: str(id, 'id') }, { $set: { status, lockReason: reason, updatedAt: now() } });
         return result.matchedCount === 1;
       }),

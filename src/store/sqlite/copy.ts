@@ -4,6 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { CopyCollection, StoreCopy } from '../types.js';
+import { LOCK_REASONS, checkApprovalStatus, checkRoles, isLockReason } from '../values.js';
 
 interface TableSpec {
   table: string;
@@ -55,6 +56,11 @@ const SPECS: Record<CopyCollection, TableSpec> = {
   persons: {
     table: 'persons', order: 'id', json: ['address', 'contacts', 'attention'],
     bool: ['email_verified', 'phone_verified', 'password_reset_required'], defaults: { contacts_rev: 0 },
+    imported: (r) => {
+      const reason = r.lockReason ?? null;
+      if (reason !== null && !isLockReason(reason)) throw new TypeError(`store copy: lockReason must be one of ${LOCK_REASONS.join(', ')}, or null`);
+      return r;
+    },
   },
   portals: {
     table: 'portals', order: 'client_id', json: ['metadata'], bool: ['national_id', 'disabled'], defaults: { revision: 0 },
@@ -77,6 +83,8 @@ const SPECS: Record<CopyCollection, TableSpec> = {
   auditLog: { table: 'audit_log', order: 'seq', json: ['details'] },
   accountEvidence: { table: 'account_evidence', order: 'id', json: ['evidence'] },
   activity: { table: 'activity', order: 'id', json: ['details'] },
+  operators: { table: 'operators', order: 'person_id', json: ['roles'], imported: (r) => ({ ...r, roles: checkRoles(r.roles) }) },
+  approvals: { table: 'approvals', order: 'id', json: ['params'], imported: (r) => ({ ...r, status: checkApprovalStatus(r.status) }) },
 };
 
 /** The table behind a collection (`store backup` counts its rows). */

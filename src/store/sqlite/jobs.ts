@@ -61,8 +61,17 @@ export function createSqliteJobs({ now, statement, call }: SqliteContext): JobRe
       AND (expires_at IS NULL OR expires_at > @now)
     ORDER BY created_at DESC, id DESC LIMIT @limit
   `);
+  // Grouped in the store: one row per (kind, status), the oldest due time of the pending ones.
+  // Finished jobs kept past their time count no more than they read (types.ts: expiry on read).
+  const jobStats = statement<[number], { kind: string; status: JobStatus; n: number; oldest: number | null }>(`
+    SELECT kind, status, count(*) AS n, min(CASE WHEN status = 'pending' THEN due_at END) AS oldest
+    FROM jobs WHERE expires_at IS NULL OR expires_at > ?
+    GROUP BY kind, status ORDER BY kind, status
+  `);
 
   return {
+    stats: () =>
+      call(() => jobStats().all(now()).map((r) => ({ kind: r.kind, status: r.status, count: r.n, oldestDueAt: r.oldest }))),
     enqueue: (job, at) =>
       call(() => jobInsert().run({ id: job.id, kind: job.kind, payload: JSON.stringify(job.payload), dueAt: job.dueAt, now: at }).changes === 1),
     claimDue: (kind, at, leaseMs, limit) =>

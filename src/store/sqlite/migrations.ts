@@ -3,7 +3,66 @@ import type Database from 'better-sqlite3';
 export interface Migration {
   version: number;
   name: string;
+  /** SQL, run first. */
   up: string;
+  /**
+   * What SQL alone cannot say (rebuilding a table: https://www.sqlite.org/lang_altertable.html §7),
+   * run after `up` in the same transaction. Foreign key enforcement is off while it runs (step 1:
+   * the pragma cannot change inside a transaction) and `PRAGMA foreign_key_check` must come back
+   * empty before the migration is committed (step 10).
+   */
+  run?: (db: Database.Database) => void;
+}
+
+const quoteIdentifier = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+/** The CHECK of migration 8 on persons.lock_reason, as it is stored in sqlite_schema. */
+const LOCK_REASON_CHECK_8 = "lock_reason IN ('operator', 'failures', 'self')";
+const LOCK_REASON_CHECK_10 = "lock_reason IN ('operator', 'failures', 'self', 'fraud')";
+
+/**
+ * Widens the CHECK on persons.lock_reason. SQLite cannot alter a constraint, so the table is
+ * rebuilt the documented safe way (https://www.sqlite.org/lang_altertable.html §7, steps 3–8):
+ * remember its indexes and triggers, create persons_new from the stored CREATE statement with only
+ * the CHECK changed, copy every row, drop persons, rename persons_new, and create the indexes and
+ * triggers again. No table of this schema has a foreign key to persons; should one appear (a table
+ * added by hand), the migration stops with nothing changed rather than risk it (keeping such a key
+ * working needs steps of its own), and foreign_key_check runs before the commit anyway.
+ */
+function widenLockReasonCheck(db: Database.Database): void {
+  const table = db.prepare<[], { sql: string }>("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'persons'").get();
+  if (!table) throw new Error('migration 10: the persons table is missing');
+  if (table.sql.split(LOCK_REASON_CHECK_8).length !== 2) {
+    throw new Error('migration 10: the persons table does not have the lock_reason CHECK of migration 8 exactly once');
+  }
+  const createNew = table.sql.replace(LOCK_REASON_CHECK_8, LOCK_REASON_CHECK_10).replace(/^CREATE TABLE\s+("?)persons\1\s*\(/, 'CREATE TABLE persons_new (');
+  if (!createNew.startsWith('CREATE TABLE persons_new (')) throw new Error('migration 10: unexpected CREATE statement for persons');
+
+  const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").all();
+  for (const { name } of tables) {
+    const keys = db.prepare<[string], { table: string }>('SELECT "table" FROM pragma_foreign_key_list(?)').all(name);
+    if (keys.some((k) => k.table.toLowerCase() === 'persons')) {
+      throw new Error(`migration 10: ${name} has a foreign key to persons; the rebuild must be extended to keep it`);
+    }
+  }
+
+  // Step 3: the indexes and triggers to make again (automatic indexes have no SQL: CREATE TABLE makes them).
+  const dependents = db
+    .prepare<[], { sql: string }>("SELECT sql FROM sqlite_schema WHERE tbl_name = 'persons' AND type IN ('index', 'trigger') AND sql IS NOT NULL")
+    .all();
+  const columns = db
+    .prepare<[], { name: string }>("SELECT name FROM pragma_table_info('persons')")
+    .all()
+    .map((c) => quoteIdentifier(c.name))
+    .join(', ');
+  const before = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM persons').get()?.n ?? 0;
+  db.exec(createNew);
+  db.exec(`INSERT INTO persons_new (${columns}) SELECT ${columns} FROM persons`);
+  const copied = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM persons_new').get()?.n ?? 0;
+  if (copied !== before) throw new Error(`migration 10: ${copied} of ${before} persons copied`);
+  db.exec('DROP TABLE persons');
+  db.exec('ALTER TABLE persons_new RENAME TO persons');
+  for (const { sql } of dependents) db.exec(sql);
 }
 
 /**
@@ -298,6 +357,61 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX portals_created_at ON portals (created_at, client_id);
     `,
   },
+  {
+    version: 10,
+    name: 'operators, approvals, audit search, fraud locks',
+    up: `
+      -- The console's operators: a person and their roles (a JSON list of role names, checked by the
+      -- store); rev is the compare-and-set revision of the roles.
+      CREATE TABLE operators (
+        person_id  TEXT PRIMARY KEY NOT NULL,
+        roles      TEXT NOT NULL CHECK (json_valid(roles) AND json_type(roles) = 'array'),
+        added_by   TEXT NOT NULL,
+        added_at   INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        rev        INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX operators_added_at ON operators (added_at, person_id);
+
+      -- Two-person approvals. A pending row past expires_at has lapsed; decide refuses it.
+      CREATE TABLE approvals (
+        id              TEXT PRIMARY KEY NOT NULL,
+        action          TEXT NOT NULL,
+        subject         TEXT NOT NULL,
+        params          TEXT NOT NULL CHECK (json_valid(params)),
+        proposed_by     TEXT NOT NULL,
+        proposed_role   TEXT NOT NULL,
+        reason          TEXT NOT NULL,
+        evidence        TEXT,
+        status          TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+        created_at      INTEGER NOT NULL,
+        expires_at      INTEGER NOT NULL,
+        decided_by      TEXT,
+        decided_role    TEXT,
+        decided_at      INTEGER,
+        decision_reason TEXT,
+        outcome         TEXT
+      ) STRICT;
+      CREATE INDEX approvals_created ON approvals (created_at, id);
+      CREATE INDEX approvals_status_created ON approvals (status, created_at, id);
+      CREATE INDEX approvals_pending ON approvals (action, subject, expires_at) WHERE status = 'pending';
+
+      -- The operators' audit search, newest first by seq, each filter served by an index. The detail
+      -- indexes are on expressions (https://www.sqlite.org/expridx.html): a query uses one only when
+      -- it names the identical expression and implies the same WHERE (audit.ts builds them so). Only
+      -- string values are indexed: a detail that is a number, a list or an object never matches.
+      CREATE INDEX audit_log_event ON audit_log (event, seq);
+      CREATE INDEX audit_log_event_at ON audit_log (event, at);
+      CREATE INDEX audit_log_person ON audit_log (json_extract(details, '$.person'), seq)
+        WHERE json_type(details, '$.person') = 'text';
+      CREATE INDEX audit_log_portal ON audit_log (json_extract(details, '$.portal'), seq)
+        WHERE json_type(details, '$.portal') = 'text';
+      CREATE INDEX audit_log_operator ON audit_log (json_extract(details, '$.operator'), seq)
+        WHERE json_type(details, '$.operator') = 'text';
+    `,
+    // Persons: lock_reason may now be 'fraud' (a lock whose unlock needs a second operator).
+    run: widenLockReasonCheck,
+  },
 ];
 
 /**
@@ -319,11 +433,26 @@ export function migrate(db: Database.Database): void {
   );
 
   for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (isApplied.get(migration.version)) continue;
     const apply = db.transaction(() => {
+      // Checked again under the write lock: another process may have applied it meanwhile.
       if (isApplied.get(migration.version)) return;
       db.exec(migration.up);
+      if (migration.run) {
+        migration.run(db);
+        const broken = db.pragma('foreign_key_check') as unknown[];
+        if (broken.length > 0) throw new Error(`migration ${migration.version} would break ${broken.length} foreign key reference(s)`);
+      }
       record.run(migration.version, migration.name, Date.now());
     });
-    apply.immediate();
+    // https://www.sqlite.org/lang_altertable.html §7 step 1: foreign keys off around a rebuild
+    // (outside the transaction: inside one the pragma does nothing), on again afterwards (step 12).
+    const foreignKeys = migration.run !== undefined && db.pragma('foreign_keys', { simple: true }) === 1;
+    if (foreignKeys) db.pragma('foreign_keys = OFF');
+    try {
+      apply.immediate();
+    } finally {
+      if (foreignKeys) db.pragma('foreign_keys = ON');
+    }
   }
 }

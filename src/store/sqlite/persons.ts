@@ -3,6 +3,7 @@
  */
 import { contactsFromFields, mirrorContacts } from '../contacts.js';
 import type { Address, AttentionFlag, Contact, LockReason, Person, PersonRepository } from '../types.js';
+import { LOCK_REASONS, isLockReason } from '../values.js';
 import type { SqliteContext } from './shared.js';
 
 interface PersonRow {
@@ -174,7 +175,12 @@ export function createSqlitePersons({ now, statement, call }: SqliteContext): Pe
     updatePasswordHash: (id, expectedHash, newHash) =>
       call(() => personSetHash().run(newHash, now(), id, expectedHash).changes === 1),
     setStatus: (id, status, lockReason) =>
-      call(() => personSetStatus().run(status, status === 'locked' ? (lockReason ?? 'operator') : null, now(), id).changes === 1),
+      call(() => {
+        const reason = status === 'locked' ? (lockReason ?? 'operator') : null;
+        // The table's CHECK would refuse it too; a TypeError says so the same way as the other backend.
+        if (reason !== null && !isLockReason(reason)) throw new TypeError(`lockReason must be one of ${LOCK_REASONS.join(', ')}`);
+        return personSetStatus().run(status, reason, now(), id).changes === 1;
+      }),
     updateContacts: (id, expectedRev, contacts, noticeContact) =>
       call(() => {
         const list = contacts.map(cleanContact);

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { StoreUnavailableError, type Store } from '../types.js';
 import { createSqliteAccountEvidence } from './account-evidence.js';
 import { createSqliteActivity } from './activity.js';
+import { createSqliteApprovals } from './approvals.js';
 import { createSqliteAudit } from './audit.js';
 import { backupSqlite } from './backup.js';
 import { createSqliteConsents } from './consents.js';
@@ -17,6 +18,7 @@ import { createSqliteFactors } from './factors.js';
 import { createSqliteJobs } from './jobs.js';
 import { migrate } from './migrations.js';
 import { createSqliteOidc } from './oidc.js';
+import { createSqliteOperators } from './operators.js';
 import { createSqliteOrgs } from './orgs.js';
 import { createSqlitePersons } from './persons.js';
 import { createSqlitePortals } from './portals.js';
@@ -93,6 +95,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     audit: createSqliteAudit(sqlite),
     accountEvidence: createSqliteAccountEvidence(sqlite),
     activity: createSqliteActivity(sqlite),
+    operators: createSqliteOperators(sqlite),
+    approvals: createSqliteApprovals(sqlite),
     copy: createSqliteCopy(() => db, (fn) => call(fn)),
     backup: (to, backupOptions) => backupSqlite(db, memory ? null : path.resolve(options.filename), to, backupOptions),
     migrate: () => call(() => migrate(db)),
