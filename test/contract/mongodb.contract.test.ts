@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { MongoClient, type Db } from 'mongodb';
 import { createStore } from '../../src/store/create-store.js';
 import { mongoMigrations } from '../../src/store/mongo/migrations.js';
-import { DEFAULT_MONGO_DB_NAME, describeMongoUrl } from '../../src/store/mongo/mongo-store.js';
+import { DEFAULT_MONGO_DB_NAME, createMongoStore, describeMongoUrl } from '../../src/store/mongo/mongo-store.js';
 import { StoreConflictError, type Store } from '../../src/store/types.js';
 import { storeContract } from './store-contract.js';
 
@@ -182,6 +182,98 @@ if (uri) {
       await expect(store.portals.page({ after: { createdAt: 0, clientId: operator }, limit: 1 })).rejects.toBeInstanceOf(TypeError);
       await expect(store.portals.page({ after: { createdAt: operator as unknown as number, clientId: 'x' }, limit: 1 })).rejects.toBeInstanceOf(TypeError);
       await expect(store.portals.find(clientId)).resolves.toMatchObject({ secretCiphertext: 'v1.k.3' });
+    });
+
+    it('copies string person/portal/operator details to top-level fields at append (and only strings), never into what is read back', async () => {
+      const store = track(await createStore(uri));
+      const tag = randomUUID();
+      const seal = (seq: number, prev: string): string => `${seq}:${prev}`.padEnd(64, '0').slice(0, 64);
+      const text = await store.audit.append({ at: 1, event: 'E', eventId: 1, details: { person: `p-${tag}`, portal: `c-${tag}`, operator: `o-${tag}`, other: 'x' } }, seal);
+      const mixed = await store.audit.append({ at: 1, event: 'E', eventId: 1, details: { person: 7, portal: [`c-${tag}`], operator: { $ne: null } } }, seal);
+      await expect(db.collection('audit_log').findOne({ _id: text.seq as never })).resolves.toMatchObject({ person: `p-${tag}`, portal: `c-${tag}`, operator: `o-${tag}` });
+      const raw = await db.collection('audit_log').findOne({ _id: mixed.seq as never });
+      expect(raw && ['person', 'portal', 'operator'].filter((k) => k in raw)).toEqual([]);
+      await expect(store.audit.search({ person: `p-${tag}`, limit: 5 })).resolves.toEqual([text]);
+      await expect(store.audit.search({ portal: `c-${tag}`, limit: 5 })).resolves.toEqual([text]);
+      // A non-string where a filter value belongs never reaches a filter.
+      const operator = { $ne: null } as unknown as string;
+      await expect(store.audit.search({ person: operator, limit: 5 })).rejects.toBeInstanceOf(TypeError);
+      await expect(store.audit.count({ event: operator })).rejects.toBeInstanceOf(TypeError);
+      await expect(store.audit.search({ from: '0' as unknown as number, limit: 5 })).rejects.toBeInstanceOf(TypeError);
+      await expect(store.audit.search({ beforeSeq: operator as unknown as number, limit: 5 })).rejects.toBeInstanceOf(TypeError);
+    });
+
+    it('migration 4 fills the search fields of audit entries written before it, and store copy makes them for imported ones', async () => {
+      const name = `dinhdanh_m4_${randomUUID().slice(0, 8)}`;
+      const fresh = track(createMongoStore({ url: uri, dbName: name }));
+      const other = client.db(name);
+      try {
+        await fresh.migrate();
+        // As version-3 code wrote them: no top-level copies.
+        await other.collection('audit_log').insertMany([
+          { _id: 1 as never, at: 1, event: 'A', eventId: 1, details: JSON.stringify({ person: 'p1', operator: 'o1' }), prevHash: 'x', hash: 'h1' },
+          { _id: 2 as never, at: 2, event: 'B', eventId: 1, details: JSON.stringify({ person: 5, portal: 'c1' }), prevHash: 'h1', hash: 'h2' },
+          { _id: 3 as never, at: 3, event: 'C', eventId: 1, details: JSON.stringify({ nothing: true }), prevHash: 'h2', hash: 'h3' },
+          { _id: 4 as never, at: 4, event: 'D', eventId: 1, details: 'not json', prevHash: 'h3', hash: 'h4' },
+        ]);
+        await expect(fresh.audit.search({ person: 'p1', limit: 5 })).resolves.toEqual([]);
+        await other.collection('schema_migrations').deleteOne({ _id: 4 as never });
+        await fresh.migrate();
+        await fresh.migrate();
+        await expect(fresh.audit.search({ person: 'p1', limit: 5 })).resolves.toMatchObject([{ seq: 1 }]);
+        await expect(fresh.audit.search({ operator: 'o1', limit: 5 })).resolves.toMatchObject([{ seq: 1 }]);
+        await expect(fresh.audit.search({ portal: 'c1', limit: 5 })).resolves.toMatchObject([{ seq: 2, details: { person: 5, portal: 'c1' } }]);
+        await expect(fresh.audit.count({ person: '5' })).resolves.toBe(0);
+        // Nothing to copy from details without such strings (or, the backfill does not stop at it, not JSON at all).
+        for (const id of [3, 4]) {
+          const doc = await other.collection('audit_log').findOne({ _id: id as never });
+          expect(doc && ['person', 'portal', 'operator'].filter((k) => k in doc)).toEqual([]);
+        }
+
+        await other.collection('audit_log').deleteOne({ _id: 4 as never });
+
+        // Entries imported by store copy are searchable at once.
+        await fresh.copy.importMany('auditLog', [{ seq: 5, at: 5, event: 'E', eventId: 1, details: { person: 'p9', portal: ['x'] }, prevHash: 'h4', hash: 'h5' }]);
+        await expect(fresh.audit.search({ person: 'p9', limit: 5 })).resolves.toMatchObject([{ seq: 5, details: { person: 'p9', portal: ['x'] } }]);
+        const exported: Record<string, unknown>[] = [];
+        for await (const r of fresh.copy.exportAll('auditLog')) if (r.seq === 5) exported.push(r);
+        expect(exported).toEqual([{ seq: 5, at: 5, event: 'E', eventId: 1, details: { person: 'p9', portal: ['x'] }, prevHash: 'h4', hash: 'h5' }]);
+      } finally {
+        await other.dropDatabase();
+      }
+    });
+
+    it('reads a fraud lock, refuses a lock reason outside the list on read and on write, and no operator object reaches an operator or approval filter', async () => {
+      const store = track(await createStore(uri));
+      const person = await store.persons.create({
+        id: randomUUID(), pid: `8${String(Date.now()).slice(-11)}`, name: 'Trần Thị B', familyName: 'Trần', givenName: 'Thị B',
+        birthdate: '1991-02-03', gender: 'female', email: null, emailVerified: false, phone: null, phoneVerified: false, address: null,
+        level: 1, passwordHash: 'h', status: 'active',
+      });
+      await db.collection('persons').updateOne({ _id: person.id as never }, { $set: { status: 'locked', lockReason: 'fraud' } });
+      await expect(store.persons.findById(person.id)).resolves.toMatchObject({ status: 'locked', lockReason: 'fraud' });
+      await db.collection('persons').updateOne({ _id: person.id as never }, { $set: { lockReason: 'suspicious' } });
+      await expect(store.persons.findById(person.id)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.persons.setStatus(person.id, 'locked', 'suspicious' as never)).rejects.toBeInstanceOf(TypeError);
+      await store.persons.setStatus(person.id, 'locked', 'fraud');
+      await expect(store.persons.findById(person.id)).resolves.toMatchObject({ lockReason: 'fraud' });
+
+      const operator = { $ne: null } as unknown as string;
+      await expect(store.operators.find(operator)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.operators.remove(operator)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.operators.setRoles(operator, 0, ['admin'], 1)).rejects.toBeInstanceOf(TypeError);
+      await store.operators.create({ personId: person.id, roles: ['helpdesk'], addedBy: 'cli:root', addedAt: 1 });
+      await expect(store.operators.setRoles(person.id, operator as unknown as number, ['admin'], 1)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.operators.create({ personId: operator, roles: ['admin'], addedBy: 'x', addedAt: 1 })).rejects.toBeInstanceOf(TypeError);
+      await expect(store.operators.find(person.id)).resolves.toMatchObject({ roles: ['helpdesk'], rev: 0 });
+      await expect(store.approvals.find(operator)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.approvals.findPending(operator, 'x', 1)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.approvals.findPending('x', operator, 1)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.approvals.decide(operator, { status: 'approved', by: 'x', role: 'admin', at: 1, reason: 'x' })).rejects.toBeInstanceOf(TypeError);
+      await expect(store.approvals.decide('x', { status: operator as never, by: 'x', role: 'admin', at: 1, reason: 'x' })).rejects.toBeInstanceOf(TypeError);
+      await expect(store.approvals.list({ status: operator as never, limit: 1 })).rejects.toBeInstanceOf(TypeError);
+      await expect(store.approvals.list({ before: { createdAt: 1, id: operator }, limit: 1 })).rejects.toBeInstanceOf(TypeError);
+      await expect(store.approvals.setOutcome(operator, 'done')).rejects.toBeInstanceOf(TypeError);
     });
 
     it('stores free-form JSON whose keys look like operators or paths as data', async () => {

@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { createStore } from '../../src/store/create-store.js';
-import { migrations } from '../../src/store/sqlite/migrations.js';
+import { auditSearchQuery } from '../../src/store/sqlite/audit.js';
+import { migrate, migrations } from '../../src/store/sqlite/migrations.js';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { StoreConflictError, StoreUnavailableError, type Store } from '../../src/store/types.js';
 import { storeContract } from './store-contract.js';
@@ -226,6 +227,163 @@ describe('sqlite specifics', () => {
       expect(plan.map((r) => r.detail).join(' ')).not.toMatch(/TEMP B-TREE/);
     } finally {
       check.close();
+    }
+  });
+
+  /** A database file at schema version 8 (before portals' previous secret, operators and fraud locks), as that code left it. */
+  function version8(file: string, extra?: (db: Database.Database) => void): void {
+    const db = new Database(file);
+    try {
+      db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT');
+      for (const m of migrations.filter((x) => x.version <= 8)) {
+        db.exec(m.up);
+        db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)').run(m.version, m.name);
+      }
+      const person = db.prepare(`INSERT INTO persons (id, pid, name, family_name, given_name, birthdate, gender, email, email_verified, phone,
+                                   phone_verified, address, level, password_hash, status, access_revoked_before, contacts, contacts_rev,
+                                   notice_contact, lock_reason, password_reset_required, attention, created_at, updated_at)
+                                 VALUES (@id, @pid, 'Lê Văn Cũ', 'Lê', 'Văn Cũ', '1970-05-06', 'male', @email, 1, NULL, 0, @address, 2, 'h',
+                                   @status, @revoked, @contacts, @rev, NULL, @lockReason, @reset, NULL, @createdAt, @createdAt)`);
+      const contacts = JSON.stringify([{ id: 'c1', kind: 'email', value: 'cu@example.vn', verified: true, addedAt: 1000, verifiedAt: 1000 }]);
+      person.run({ id: 'p-active', pid: '001090000001', email: 'cu@example.vn', address: '{"locality":"Huế"}', status: 'active', revoked: null, contacts, rev: 3, lockReason: null, reset: 0, createdAt: 1000 });
+      person.run({ id: 'p-self', pid: '001090000002', email: null, address: null, status: 'locked', revoked: 1500, contacts: '[]', rev: 0, lockReason: 'self', reset: 1, createdAt: 1100 });
+      person.run({ id: 'p-legacy', pid: '001090000003', email: null, address: null, status: 'locked', revoked: null, contacts: null, rev: 0, lockReason: null, reset: 0, createdAt: 900 });
+      const audit = db.prepare("INSERT INTO audit_log (seq, at, event, event_id, details, prev_hash, hash) VALUES (?, ?, ?, 1, ?, 'p', 'h')");
+      audit.run(1, 1000, 'ACCOUNT_LOCKED', JSON.stringify({ person: 'p-self', operator: 'op-1', lock_reason: 'self' }));
+      audit.run(2, 2000, 'SIGN_IN_COMPLETED', JSON.stringify({ person: 'p-active', portal: 'dvc' }));
+      audit.run(3, 3000, 'SIGN_IN_COMPLETED', JSON.stringify({ person: ['p-active'], portal: 7 }));
+      extra?.(db);
+    } finally {
+      db.close();
+    }
+  }
+
+  it('upgrades a version-8 database with persons: every row kept as it was, the indexes made again, fraud locks possible, old audit entries searchable', async () => {
+    const file = tempFile();
+    version8(file);
+    const snapshot = () => {
+      const db = raw(file);
+      try {
+        return {
+          rows: db.prepare('SELECT * FROM persons ORDER BY id').all(),
+          indexes: db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'persons' ORDER BY name").all(),
+        };
+      } finally {
+        db.close();
+      }
+    };
+    const before = snapshot();
+    expect(before.rows).toHaveLength(3);
+    const store = track(createSqliteStore({ filename: file, now: () => 5000 }));
+    await store.migrate();
+    const after = snapshot();
+    expect(after).toEqual(before);
+
+    const check = raw(file);
+    try {
+      expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
+      const table = check.prepare("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'persons'").pluck().get() as string;
+      expect(table).toContain("lock_reason IN ('operator', 'failures', 'self', 'fraud')");
+      expect(table).toMatch(/\) STRICT$/);
+      expect(check.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'persons_new'").pluck().get()).toBe(0);
+      expect(check.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual(migrations.map((m) => m.version));
+    } finally {
+      check.close();
+    }
+
+    // Read through the store as before.
+    await expect(store.persons.findById('p-active')).resolves.toMatchObject({ status: 'active', lockReason: null, contactsRev: 3, address: { locality: 'Huế' }, email: 'cu@example.vn' });
+    await expect(store.persons.findById('p-self')).resolves.toMatchObject({ status: 'locked', lockReason: 'self', passwordResetRequired: true, accessRevokedBefore: 1500, contacts: [] });
+    await expect(store.persons.findById('p-legacy')).resolves.toMatchObject({ status: 'locked', lockReason: null, contacts: [] });
+    await expect(store.persons.list({ limit: 10, offset: 0 })).resolves.toMatchObject([{ id: 'p-legacy' }, { id: 'p-active' }, { id: 'p-self' }]);
+    // The constraints came along: the pid is unique, the CHECK refuses an unknown reason and now takes fraud.
+    await expect(store.persons.create({
+      id: 'p-new', pid: '001090000001', name: 'x', familyName: 'x', givenName: 'x', birthdate: '1990-01-01', gender: 'female', email: null,
+      emailVerified: false, phone: null, phoneVerified: false, address: null, level: 1, passwordHash: 'h', status: 'active',
+    })).rejects.toMatchObject({ field: 'pid' });
+    await expect(store.persons.setStatus('p-active', 'locked', 'fraud')).resolves.toBe(true);
+    await expect(store.persons.findById('p-active')).resolves.toMatchObject({ status: 'locked', lockReason: 'fraud', updatedAt: 5000 });
+    const rw = new Database(file);
+    try {
+      expect(() => rw.prepare("UPDATE persons SET lock_reason = 'suspicious' WHERE id = 'p-self'").run()).toThrow(/CHECK/);
+    } finally {
+      rw.close();
+    }
+    // The expression indexes were built over the entries already there; a list is not a string.
+    await expect(store.audit.search({ person: 'p-active', limit: 10 })).resolves.toMatchObject([{ seq: 2 }]);
+    await expect(store.audit.search({ operator: 'op-1', limit: 10 })).resolves.toMatchObject([{ seq: 1 }]);
+    await expect(store.audit.count({ event: 'SIGN_IN_COMPLETED', from: 2000 })).resolves.toBe(2);
+    await expect(store.audit.search({ portal: '7', limit: 10 })).resolves.toEqual([]);
+  });
+
+  it('answers the audit search, approvals, operators and portal pages from indexes', async () => {
+    const file = tempFile();
+    await track(createSqliteStore({ filename: file })).migrate();
+    const db = raw(file);
+    try {
+      const plan = (sql: string, params: unknown[] = []): string =>
+        (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join(' | ');
+      const search = (kind: 'search' | 'count', filter: Parameters<typeof auditSearchQuery>[1]): string => {
+        const q = auditSearchQuery(kind, filter);
+        return plan(q.sql, q.params);
+      };
+      for (const key of ['person', 'portal', 'operator'] as const) {
+        expect(search('search', { [key]: 'x', limit: 50 })).toBe(`SEARCH audit_log USING INDEX audit_log_${key} (<expr>=?)`);
+        expect(search('search', { [key]: 'x', beforeSeq: 9, limit: 50 })).toBe(`SEARCH audit_log USING INDEX audit_log_${key} (<expr>=? AND seq<?)`);
+        expect(search('count', { [key]: 'x', from: 1 })).toMatch(new RegExp(`^SEARCH audit_log USING INDEX audit_log_${key} `));
+      }
+      expect(search('search', { event: 'E', limit: 50 })).toBe('SEARCH audit_log USING INDEX audit_log_event (event=?)');
+      expect(search('search', { event: 'E', beforeSeq: 9, limit: 50 })).toBe('SEARCH audit_log USING INDEX audit_log_event (event=? AND seq<?)');
+      expect(search('count', { event: 'SIGN_IN_COMPLETED', from: 1 })).toBe('SEARCH audit_log USING COVERING INDEX audit_log_event_at (event=? AND at>?)');
+      expect(search('search', { event: 'E', person: 'x', portal: 'y', limit: 50 })).toMatch(/^SEARCH audit_log USING INDEX audit_log_(event|person|portal) /);
+      // A time window alone is read through the index on at, however few entries it holds.
+      expect(search('search', { from: 1, limit: 50 })).toMatch(/^SEARCH audit_log USING INDEX audit_log_at \(at>\?\)/);
+      expect(search('search', { from: 1, to: 2, beforeSeq: 3, limit: 50 })).toMatch(/^SEARCH audit_log USING INDEX audit_log_at \(at>\? AND at<\?\)/);
+      expect(search('count', { from: 1, to: 2 })).toBe('SEARCH audit_log USING COVERING INDEX audit_log_at (at>? AND at<?)');
+
+      expect(plan('SELECT * FROM approvals WHERE (created_at, id) < (?, ?) ORDER BY created_at DESC, id DESC LIMIT 20', [1, 'x']))
+        .toBe('SEARCH approvals USING INDEX approvals_created ((created_at,id)<(?,?))');
+      expect(plan('SELECT * FROM approvals WHERE status = ? AND (created_at, id) < (?, ?) ORDER BY created_at DESC, id DESC LIMIT 20', ['pending', 1, 'x']))
+        .toBe('SEARCH approvals USING INDEX approvals_status_created (status=? AND (created_at,id)<(?,?))');
+      expect(plan("SELECT * FROM approvals WHERE action = ? AND subject = ? AND status = 'pending' AND expires_at > ? ORDER BY created_at DESC, id DESC LIMIT 1", ['a', 's', 1]))
+        .toMatch(/^SEARCH approvals USING INDEX approvals_pending \(action=\? AND subject=\? AND expires_at>\?\)/);
+      expect(plan('SELECT * FROM operators ORDER BY added_at, person_id LIMIT 20 OFFSET 0')).toBe('SCAN operators USING INDEX operators_added_at');
+    } finally {
+      db.close();
+    }
+  });
+
+  it('rebuilds persons with foreign keys enforced again afterwards, and refuses (changing nothing) when another table refers to persons', async () => {
+    const plain = tempFile();
+    version8(plain);
+    const db = new Database(plain);
+    try {
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+      expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+      expect(db.prepare('SELECT count(*) FROM persons').pluck().get()).toBe(3);
+    } finally {
+      db.close();
+    }
+
+    const referred = tempFile();
+    version8(referred, (v8) => {
+      v8.exec('CREATE TABLE notes (person_id TEXT NOT NULL REFERENCES persons (id), note TEXT NOT NULL) STRICT');
+      v8.prepare("INSERT INTO notes (person_id, note) VALUES ('p-self', 'gọi lại')").run();
+    });
+    const db2 = new Database(referred);
+    try {
+      db2.pragma('foreign_keys = ON');
+      expect(() => migrate(db2)).toThrow(/notes has a foreign key to persons/);
+      expect(db2.pragma('foreign_keys', { simple: true })).toBe(1);
+      // Migration 9 went in on its own; 10 changed nothing.
+      expect(db2.prepare('SELECT max(version) FROM schema_migrations').pluck().get()).toBe(9);
+      expect(db2.prepare("SELECT count(*) FROM sqlite_schema WHERE name IN ('operators', 'approvals', 'persons_new', 'audit_log_person')").pluck().get()).toBe(0);
+      expect(db2.prepare('SELECT count(*) FROM persons').pluck().get()).toBe(3);
+      expect(db2.prepare('SELECT sql FROM sqlite_schema WHERE name = ?').pluck().get('persons')).not.toContain('fraud');
+      expect(db2.prepare('SELECT note FROM notes JOIN persons ON persons.id = notes.person_id').pluck().all()).toEqual(['gọi lại']);
+    } finally {
+      db2.close();
     }
   });
 

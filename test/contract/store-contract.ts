@@ -15,14 +15,19 @@ import {
   StoreUnavailableError,
   type AccountEvidence,
   type ActivityEntry,
+  type Approval,
+  type ApprovalStatus,
   type Contact,
   type AuditEntry,
   type Delegation,
   type Enterprise,
   type Factor,
+  type LockReason,
   type NewFactor,
   type NewPerson,
   type NewPortal,
+  type Operator,
+  type OperatorRole,
   type OrgGrant,
   type Person,
   type Portal,
@@ -228,6 +233,28 @@ function newActivity(personId: string, overrides: Partial<ActivityEntry> = {}): 
     event: 'SIGN_IN_COMPLETED',
     details: { portal: 'Cổng dịch vụ công', acr: 'substantial', device: 'Firefox · Linux', network: 'Viettel · Hà Nội', new_browser: false, count: 1, by: null },
     expiresAt: T0 + 183 * DAY,
+    ...overrides,
+  };
+}
+
+function newApproval(overrides: Partial<Approval> = {}): Approval {
+  return {
+    id: randomUUID(),
+    action: 'set-level-2',
+    subject: randomUUID(),
+    params: { personId: randomUUID(), documentType: 'cccd' },
+    proposedBy: randomUUID(),
+    proposedRole: 'helpdesk',
+    reason: 'Công dân đến bộ phận một cửa, đối chiếu CCCD gắn chip',
+    evidence: null,
+    status: 'pending',
+    createdAt: T0,
+    expiresAt: T0 + DAY,
+    decidedBy: null,
+    decidedRole: null,
+    decidedAt: null,
+    decisionReason: null,
+    outcome: null,
     ...overrides,
   };
 }
@@ -811,6 +838,21 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await expect(store.persons.setStatus(randomUUID(), 'locked', 'self')).resolves.toBe(false);
       });
 
+      it('a fraud lock round-trips, is replaced by another lock reason, and cleared on unlock; an unknown reason is refused', async () => {
+        const person = await store.persons.create(newPerson());
+        tick(SECOND);
+        await expect(store.persons.setStatus(person.id, 'locked', 'fraud')).resolves.toBe(true);
+        await expect(store.persons.findById(person.id)).resolves.toEqual({ ...person, status: 'locked', lockReason: 'fraud', updatedAt: clock });
+        await expect(store.persons.findByPid(person.pid)).resolves.toMatchObject({ lockReason: 'fraud' });
+        await expect(store.persons.setStatus(person.id, 'locked', 'suspicious' as LockReason)).rejects.toBeInstanceOf(TypeError);
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ status: 'locked', lockReason: 'fraud' });
+        await store.persons.setStatus(person.id, 'locked', 'operator');
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ lockReason: 'operator' });
+        await store.persons.setStatus(person.id, 'locked', 'fraud');
+        await expect(store.persons.setStatus(person.id, 'active')).resolves.toBe(true);
+        await expect(store.persons.findById(person.id)).resolves.toMatchObject({ status: 'active', lockReason: null });
+      });
+
       it('setPasswordResetRequired and setAttention set and clear their flag, move updatedAt, and report missing persons', async () => {
         const person = await store.persons.create(newPerson());
         tick(SECOND);
@@ -1110,6 +1152,15 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await store.persons.setAttention(person.id, { reason: 'not_me', at: clock });
         await store.activity.add(newActivity(person.id, { details: { portal: 'dvc', $where: 'x', 'a.b': null } }));
         const changed = await store.persons.findById(person.id);
+        const fraud = await store.persons.create(newPerson());
+        await store.persons.setStatus(fraud.id, 'locked', 'fraud');
+        await store.operators.create({ personId: person.id, roles: ['helpdesk', 'admin'], addedBy: 'cli:root', addedAt: clock });
+        await store.operators.setRoles(person.id, 0, ['auditor', 'keys'], clock + 1);
+        const approval = newApproval({ subject: fraud.id, action: 'unlock-fraud', params: { personId: fraud.id, $where: 'x', 'a.b': [1] }, evidence: 'Biên bản' });
+        await store.approvals.create(approval);
+        await store.approvals.decide(approval.id, { status: 'approved', by: randomUUID(), role: 'helpdesk', at: clock, reason: 'Đã xác minh' });
+        await store.approvals.setOutcome(approval.id, 'done');
+        await store.approvals.create(newApproval());
 
         const target = await createStore('sqlite::memory:', { now: () => clock });
         try {
@@ -1135,6 +1186,13 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           await expect(target.orgs.listRepresentatives(enterprise.code)).resolves.toEqual([person.id]);
           // The previous secret of a rotation came along, and one never rotated reads as none.
           await expect(target.portals.find(portal.clientId)).resolves.toEqual(portal);
+          // Operators (roles and revision), approvals (decision and outcome) and a fraud lock too.
+          await expect(target.operators.find(person.id)).resolves.toEqual(await store.operators.find(person.id));
+          await expect(target.operators.find(person.id)).resolves.toMatchObject({ roles: ['auditor', 'keys'], rev: 1, updatedAt: clock + 1 });
+          await expect(target.operators.setRoles(person.id, 1, ['admin'], clock)).resolves.toBe(true);
+          await expect(target.approvals.find(approval.id)).resolves.toEqual(await store.approvals.find(approval.id));
+          await expect(target.approvals.find(approval.id)).resolves.toMatchObject({ status: 'approved', outcome: 'done', params: approval.params });
+          await expect(target.persons.findById(fraud.id)).resolves.toMatchObject({ status: 'locked', lockReason: 'fraud' });
           expect(portal.previousSecret).toEqual({ ciphertext: created.secretCiphertext, expiresAt: clock + DAY });
         } finally {
           await target.close();
@@ -1199,6 +1257,73 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           await source.close();
           await back.close();
         }
+      });
+    });
+
+    describe('copy: operators, approvals and fraud locks, SQLite → this store → SQLite', () => {
+      it('keeps them exactly, and they work through the repositories on each side', async () => {
+        const source = await createStore('sqlite::memory:', { now: () => clock });
+        const back = await createStore('sqlite::memory:', { now: () => clock });
+        try {
+          const person = await source.persons.create(newPerson());
+          await source.persons.setStatus(person.id, 'locked', 'fraud');
+          const p = ns();
+          await source.operators.create({ personId: `${p}-1`, roles: ['admin'], addedBy: 'cli:root', addedAt: T0 });
+          await source.operators.create({ personId: `${p}-2`, roles: [], addedBy: `${p}-1`, addedAt: T0 + 1 });
+          await source.operators.setRoles(`${p}-2`, 0, ['helpdesk', 'integration'], T0 + 2);
+          const pending = newApproval({ id: `${p}-a`, subject: person.id, action: 'unlock-fraud', params: { personId: person.id, 'a.b': { $ne: null } } });
+          const decided = newApproval({ id: `${p}-b`, evidence: HOSTILE[1]! });
+          await source.approvals.create(pending);
+          await source.approvals.create(decided);
+          await source.approvals.decide(decided.id, { status: 'rejected', by: `${p}-1`, role: 'admin', at: T0 + 5, reason: 'Thiếu hồ sơ' });
+
+          const mine = (collection: CopyCollection, r: Record<string, unknown>): boolean =>
+            collection === 'persons' ? r.id === person.id : String(collection === 'operators' ? r.personId : r.id).startsWith(p);
+          const canon = (list: Record<string, unknown>[]) => list.map((r) => canonical(r)).sort();
+          for (const collection of ['persons', 'operators', 'approvals'] as const) {
+            const records: Record<string, unknown>[] = [];
+            for await (const r of source.copy.exportAll(collection)) records.push(r);
+            await store.copy.importMany(collection, records);
+            const mirrored: Record<string, unknown>[] = [];
+            for await (const r of store.copy.exportAll(collection)) if (mine(collection, r)) mirrored.push(r);
+            expect(canon(mirrored)).toEqual(canon(records));
+            await back.copy.importMany(collection, mirrored);
+            const again: Record<string, unknown>[] = [];
+            for await (const r of back.copy.exportAll(collection)) again.push(r);
+            expect(canon(again)).toEqual(canon(records));
+          }
+          for (const target of [store, back]) {
+            await expect(target.persons.findById(person.id)).resolves.toEqual(await source.persons.findById(person.id));
+            await expect(target.operators.find(`${p}-2`)).resolves.toEqual(await source.operators.find(`${p}-2`));
+            await expect(target.approvals.find(pending.id)).resolves.toEqual(pending);
+            await expect(target.approvals.find(decided.id)).resolves.toEqual(await source.approvals.find(decided.id));
+            await expect(target.approvals.findPending('unlock-fraud', person.id, T0)).resolves.toEqual(pending);
+          }
+          // Imported, the compare-and-sets go on from the copied state.
+          await expect(store.operators.setRoles(`${p}-2`, 0, ['admin'], clock)).resolves.toBe(false);
+          await expect(store.operators.setRoles(`${p}-2`, 1, ['admin'], clock)).resolves.toBe(true);
+          await expect(store.approvals.decide(decided.id, { status: 'approved', by: 'x', role: 'admin', at: T0 + 6, reason: 'x' })).resolves.toBe(false);
+          await expect(store.approvals.decide(pending.id, { status: 'approved', by: 'x', role: 'helpdesk', at: T0 + 6, reason: 'Đồng ý' })).resolves.toBe(true);
+        } finally {
+          await source.close();
+          await back.close();
+        }
+      });
+
+      it('refuses records whose roles, status or lock reason are not among the known ones, importing nothing', async () => {
+        const p = ns();
+        const operator = { personId: `${p}-x`, roles: ['admin', 'root'], addedBy: 'cli:root', addedAt: T0, updatedAt: T0, rev: 0 };
+        await expect(store.copy.importMany('operators', [{ ...operator, personId: `${p}-ok`, roles: ['keys'] }, operator])).rejects.toBeInstanceOf(TypeError);
+        await expect(store.operators.find(`${p}-ok`)).resolves.toBeUndefined();
+        await expect(store.copy.importMany('approvals', [{ ...newApproval({ id: `${p}-a` }), status: 'maybe' }])).rejects.toBeInstanceOf(TypeError);
+        await expect(store.approvals.find(`${p}-a`)).resolves.toBeUndefined();
+        const legacy = {
+          id: `${p}-person`, pid: randomPid(), name: 'Lê Văn Cũ', familyName: 'Lê', givenName: 'Văn Cũ', birthdate: '1970-05-06', gender: 'male',
+          email: null, emailVerified: false, phone: null, phoneVerified: false, address: null, level: 1, passwordHash: 'h',
+          status: 'locked', lockReason: 'suspicious', accessRevokedBefore: null, createdAt: T0, updatedAt: T0,
+        };
+        await expect(store.copy.importMany('persons', [legacy])).rejects.toBeInstanceOf(TypeError);
+        await expect(store.persons.findById(`${p}-person`)).resolves.toBeUndefined();
       });
     });
 
@@ -2410,6 +2535,429 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         for (const [i, s] of HOSTILE.entries()) {
           expect(listed[i]?.details).toEqual({ [s]: s, list: [s], nested: { $where: s } });
         }
+      });
+    });
+
+    describe('jobs: stats', () => {
+      const KEEP = 3600 * SECOND;
+      const mine = async (kinds: string[]) => (await store.jobs.stats()).filter((r) => kinds.includes(r.kind));
+
+      it('counts per kind and status, with the oldest due time of the pending ones, ordered by kind then status', async () => {
+        const k = `k-${ns()}`;
+        const [a, b] = [`${k}-a`, `${k}-b`];
+        await expect(mine([a, b])).resolves.toEqual([]);
+        for (const [i, due] of [clock + 5 * SECOND, clock - 3 * SECOND, clock + 60 * SECOND, clock - 10 * SECOND, clock].entries()) {
+          await store.jobs.enqueue({ id: `${a}-${i}`, kind: a, payload: {}, dueAt: due }, clock);
+        }
+        await store.jobs.enqueue({ id: `${b}-0`, kind: b, payload: {}, dueAt: clock + 7 }, clock);
+        // The two oldest are claimed (still pending while leased): one finishes, one fails.
+        const claimed = await store.jobs.claimDue(a, clock, 30 * SECOND, 3);
+        expect(claimed.map((j) => j.id)).toEqual([`${a}-3`, `${a}-1`, `${a}-4`]);
+        await store.jobs.finish(`${a}-3`, 'done', '200', clock, KEEP);
+        await store.jobs.finish(`${a}-1`, 'failed', 'gave up', clock, KEEP);
+        await expect(mine([a, b])).resolves.toEqual([
+          { kind: a, status: 'done', count: 1, oldestDueAt: null },
+          { kind: a, status: 'failed', count: 1, oldestDueAt: null },
+          { kind: a, status: 'pending', count: 3, oldestDueAt: clock },
+          { kind: b, status: 'pending', count: 1, oldestDueAt: clock + 7 },
+        ]);
+        // Finished jobs count while they are kept, and no longer once their time is up.
+        tick(KEEP);
+        await expect(mine([a, b])).resolves.toEqual([
+          { kind: a, status: 'pending', count: 3, oldestDueAt: clock - KEEP },
+          { kind: b, status: 'pending', count: 1, oldestDueAt: clock - KEEP + 7 },
+        ]);
+        // Every row of the whole queue has the documented shape and order.
+        const all = await store.jobs.stats();
+        for (const row of all) {
+          expect(['pending', 'done', 'failed']).toContain(row.status);
+          expect(Number.isInteger(row.count) && row.count > 0).toBe(true);
+          expect(row.status === 'pending' ? typeof row.oldestDueAt === 'number' : row.oldestDueAt === null).toBe(true);
+        }
+        const keys = all.map((r) => [r.kind, r.status] as const);
+        expect(keys).toEqual([...keys].sort(([k1, s1], [k2, s2]) => compareStrings(k1, k2) || compareStrings(s1, s2)));
+      });
+
+      it('injection-shaped kinds are counted as themselves', async () => {
+        const p = ns();
+        for (const h of HOSTILE) await store.jobs.enqueue({ id: `${p}${h}`, kind: `${p}${h}`, payload: {}, dueAt: clock }, clock);
+        const kinds = HOSTILE.map((h) => `${p}${h}`);
+        const rows = await mine(kinds);
+        expect(rows.map((r) => r.kind).sort(compareStrings)).toEqual([...kinds].sort(compareStrings));
+        expect(rows.every((r) => r.count === 1 && r.status === 'pending' && r.oldestDueAt === clock)).toBe(true);
+      });
+    });
+
+    describe('operators', () => {
+      it('creates an operator at revision 0, finds it, and refuses a second one for the same person', async () => {
+        const personId = randomUUID();
+        const created = await store.operators.create({ personId, roles: ['helpdesk', 'auditor'], addedBy: 'cli:root', addedAt: clock });
+        expect(created).toEqual({ personId, roles: ['helpdesk', 'auditor'], addedBy: 'cli:root', addedAt: clock, updatedAt: clock, rev: 0 });
+        await expect(store.operators.find(personId)).resolves.toEqual(created);
+        await expect(store.operators.find(randomUUID())).resolves.toBeUndefined();
+        const again = store.operators.create({ personId, roles: ['admin'], addedBy: 'cli:intruder', addedAt: clock + 1 });
+        await expect(again).rejects.toBeInstanceOf(StoreConflictError);
+        await expect(again).rejects.toMatchObject({ field: 'personId', code: 'store_conflict' });
+        await expect(store.operators.find(personId)).resolves.toEqual(created);
+      });
+
+      it('refuses roles that are not roles, storing nothing', async () => {
+        const personId = randomUUID();
+        await expect(store.operators.create({ personId, roles: ['admin', 'root' as OperatorRole], addedBy: 'cli:x', addedAt: clock })).rejects.toBeInstanceOf(TypeError);
+        await expect(store.operators.create({ personId, roles: [{ $ne: null } as unknown as OperatorRole], addedBy: 'cli:x', addedAt: clock })).rejects.toBeInstanceOf(TypeError);
+        await expect(store.operators.find(personId)).resolves.toBeUndefined();
+        await store.operators.create({ personId, roles: ['keys'], addedBy: 'cli:x', addedAt: clock });
+        await expect(store.operators.setRoles(personId, 0, ['superuser' as OperatorRole], clock)).rejects.toBeInstanceOf(TypeError);
+        await expect(store.operators.find(personId)).resolves.toMatchObject({ roles: ['keys'], rev: 0 });
+      });
+
+      it('setRoles is compare-and-set on the revision: a stale one changes nothing', async () => {
+        const personId = randomUUID();
+        const op = await store.operators.create({ personId, roles: ['helpdesk'], addedBy: 'cli:root', addedAt: clock });
+        tick(SECOND);
+        await expect(store.operators.setRoles(personId, 1, ['admin'], clock)).resolves.toBe(false);
+        await expect(store.operators.find(personId)).resolves.toEqual(op);
+        await expect(store.operators.setRoles(personId, 0, ['helpdesk', 'integration'], clock)).resolves.toBe(true);
+        await expect(store.operators.find(personId)).resolves.toEqual({ ...op, roles: ['helpdesk', 'integration'], rev: 1, updatedAt: clock });
+        // The revision it was read at is gone now.
+        tick(SECOND);
+        await expect(store.operators.setRoles(personId, 0, ['admin'], clock)).resolves.toBe(false);
+        await expect(store.operators.setRoles(personId, 1, [], clock)).resolves.toBe(true);
+        await expect(store.operators.find(personId)).resolves.toEqual({ ...op, roles: [], rev: 2, updatedAt: clock });
+        await expect(store.operators.setRoles(randomUUID(), 0, ['admin'], clock)).resolves.toBe(false);
+      });
+
+      it('of 10 concurrent setRoles from the same revision exactly one lands', async () => {
+        const personId = randomUUID();
+        await store.operators.create({ personId, roles: ['helpdesk'], addedBy: 'cli:root', addedAt: clock });
+        const sets: OperatorRole[][] = [['admin'], ['keys'], ['auditor', 'keys'], ['integration'], ['helpdesk', 'auditor']];
+        const choices = Array.from({ length: 10 }, (_, i) => sets[i % sets.length]!);
+        const results = await Promise.all(choices.map((roles) => store.operators.setRoles(personId, 0, roles, clock)));
+        expect(results.filter((r) => r)).toHaveLength(1);
+        await expect(store.operators.find(personId)).resolves.toMatchObject({ roles: choices[results.indexOf(true)], rev: 1 });
+      });
+
+      it('lists in the order added (addedAt, then person id), a page at a time, and counts', async () => {
+        const before = await store.operators.count();
+        // A time of their own, far from other tests' operators.
+        const base = T0 + 2000 * DAY + randomInt(0, 1e9) * SECOND;
+        const p = `op-${ns()}`;
+        const made = [
+          await store.operators.create({ personId: `${p}-c`, roles: ['admin'], addedBy: 'cli:root', addedAt: base }),
+          await store.operators.create({ personId: `${p}-a`, roles: ['keys'], addedBy: 'cli:root', addedAt: base }),
+          await store.operators.create({ personId: `${p}-0`, roles: ['auditor'], addedBy: 'cli:root', addedAt: base + 1 }),
+          await store.operators.create({ personId: `${p}-b`, roles: ['helpdesk'], addedBy: 'cli:root', addedAt: base - 1 }),
+        ];
+        await expect(store.operators.count()).resolves.toBe(before + 4);
+        const walked: Operator[] = [];
+        for (let offset = 0; ; offset += 3) {
+          const page = await store.operators.list({ limit: 3, offset });
+          expect(page.length).toBeLessThanOrEqual(3);
+          walked.push(...page);
+          if (page.length < 3) break;
+        }
+        expect(walked.filter((o) => o.personId.startsWith(p)).map((o) => o.personId)).toEqual([`${p}-b`, `${p}-a`, `${p}-c`, `${p}-0`]);
+        for (const o of made) expect(walked).toContainEqual(o);
+        for (let i = 1; i < walked.length; i++) {
+          const [x, y] = [walked[i - 1]!, walked[i]!];
+          expect(x.addedAt < y.addedAt || (x.addedAt === y.addedAt && x.personId < y.personId)).toBe(true);
+        }
+        await expect(store.operators.list({ limit: 0, offset: 0 })).resolves.toEqual([]);
+      });
+
+      it('remove reports whether the person was an operator', async () => {
+        const personId = randomUUID();
+        await store.operators.create({ personId, roles: ['admin'], addedBy: 'cli:root', addedAt: clock });
+        const before = await store.operators.count();
+        await expect(store.operators.remove(personId)).resolves.toBe(true);
+        await expect(store.operators.find(personId)).resolves.toBeUndefined();
+        await expect(store.operators.count()).resolves.toBe(before - 1);
+        await expect(store.operators.remove(personId)).resolves.toBe(false);
+        await expect(store.operators.setRoles(personId, 0, ['admin'], clock)).resolves.toBe(false);
+        // Added again, it starts afresh.
+        await expect(store.operators.create({ personId, roles: ['keys'], addedBy: 'cli:root', addedAt: clock })).resolves.toMatchObject({ roles: ['keys'], rev: 0 });
+      });
+
+      it('injection-shaped person ids and authors are data', async () => {
+        const p = ns();
+        const plain = await store.operators.create({ personId: `${p}-plain`, roles: ['admin'], addedBy: 'cli:root', addedAt: clock });
+        for (const s of HOSTILE) {
+          await store.operators.create({ personId: `${p}${s}`, roles: ['helpdesk'], addedBy: s, addedAt: clock });
+          await expect(store.operators.find(`${p}${s}`)).resolves.toMatchObject({ personId: `${p}${s}`, addedBy: s });
+          await expect(store.operators.find(s)).resolves.toBeUndefined();
+        }
+        await expect(store.operators.setRoles(`${p}%`, 0, ['admin'], clock)).resolves.toBe(true);
+        await expect(store.operators.setRoles(`${p}_`, 1, ['admin'], clock)).resolves.toBe(false);
+        await expect(store.operators.remove(`${p}*`)).resolves.toBe(true);
+        await expect(store.operators.find(plain.personId)).resolves.toEqual(plain);
+        await expect(store.operators.find(`${p}%`)).resolves.toMatchObject({ roles: ['admin'], rev: 1 });
+      });
+    });
+
+    describe('approvals', () => {
+      it('creates a proposal and finds it as it was given; params round-trip; a duplicate id conflicts', async () => {
+        const approval = newApproval({
+          params: { personId: randomUUID(), level: 2, $where: 'x', 'a.b': { $ne: null }, nested: [1, 'hai', { ba: true }] },
+          evidence: 'CCCD 001090000001, đối chiếu trực tiếp',
+        });
+        await expect(store.approvals.create(approval)).resolves.toBeUndefined();
+        await expect(store.approvals.find(approval.id)).resolves.toEqual(approval);
+        await expect(store.approvals.find(randomUUID())).resolves.toBeUndefined();
+        const again = store.approvals.create({ ...approval, action: 'retire-key' });
+        await expect(again).rejects.toBeInstanceOf(StoreConflictError);
+        await expect(again).rejects.toMatchObject({ field: 'id' });
+        await expect(store.approvals.find(approval.id)).resolves.toEqual(approval);
+      });
+
+      it('decide moves a pending proposal to approved or rejected once, recording who, in which role, when and why', async () => {
+        const a = newApproval();
+        const r = newApproval();
+        await store.approvals.create(a);
+        await store.approvals.create(r);
+        tick(SECOND);
+        const decision = { by: randomUUID(), role: 'admin', at: clock, reason: 'Đã kiểm tra hồ sơ' };
+        await expect(store.approvals.decide(a.id, { status: 'approved', ...decision })).resolves.toBe(true);
+        const decided = { status: 'approved', decidedBy: decision.by, decidedRole: 'admin', decidedAt: clock, decisionReason: 'Đã kiểm tra hồ sơ' };
+        await expect(store.approvals.find(a.id)).resolves.toEqual({ ...a, ...decided });
+        // Decided once: neither a second approval nor a rejection changes it.
+        await expect(store.approvals.decide(a.id, { status: 'rejected', ...decision, by: randomUUID() })).resolves.toBe(false);
+        await expect(store.approvals.decide(a.id, { status: 'approved', ...decision })).resolves.toBe(false);
+        await expect(store.approvals.find(a.id)).resolves.toEqual({ ...a, ...decided });
+        await expect(store.approvals.decide(r.id, { status: 'rejected', ...decision })).resolves.toBe(true);
+        await expect(store.approvals.find(r.id)).resolves.toMatchObject({ status: 'rejected', decidedBy: decision.by, outcome: null });
+        await expect(store.approvals.decide(r.id, { status: 'approved', ...decision })).resolves.toBe(false);
+        await expect(store.approvals.decide(randomUUID(), { status: 'approved', ...decision })).resolves.toBe(false);
+      });
+
+      it('a lapsed proposal (decided at or after expiresAt) is refused and stays pending', async () => {
+        const a = newApproval();
+        await store.approvals.create(a);
+        const decision = { status: 'approved' as const, by: randomUUID(), role: 'admin', reason: 'Muộn' };
+        await expect(store.approvals.decide(a.id, { ...decision, at: a.expiresAt })).resolves.toBe(false);
+        await expect(store.approvals.decide(a.id, { ...decision, at: a.expiresAt + DAY })).resolves.toBe(false);
+        await expect(store.approvals.find(a.id)).resolves.toEqual(a);
+        // A millisecond before, it is still in time.
+        await expect(store.approvals.decide(a.id, { ...decision, at: a.expiresAt - 1 })).resolves.toBe(true);
+        await expect(store.approvals.find(a.id)).resolves.toMatchObject({ status: 'approved', decidedAt: a.expiresAt - 1 });
+      });
+
+      it('of two (and of ten) operators deciding at once, exactly one succeeds, and the record is the winner\'s', async () => {
+        const a = newApproval();
+        await store.approvals.create(a);
+        const two = [
+          { status: 'approved' as const, by: 'op-1', role: 'admin', at: clock, reason: 'Đồng ý' },
+          { status: 'rejected' as const, by: 'op-2', role: 'admin', at: clock, reason: 'Không đồng ý' },
+        ];
+        const results = await Promise.all(two.map((d) => store.approvals.decide(a.id, d)));
+        expect(results.filter((x) => x)).toHaveLength(1);
+        const winner = two[results.indexOf(true)]!;
+        await expect(store.approvals.find(a.id)).resolves.toMatchObject({ status: winner.status, decidedBy: winner.by, decisionReason: winner.reason });
+
+        const b = newApproval();
+        await store.approvals.create(b);
+        const ten = Array.from({ length: 10 }, (_, i) => ({ status: i % 2 ? 'approved' as const : 'rejected' as const, by: `op-${i}`, role: 'keys', at: clock + i, reason: `lý do ${i}` }));
+        const many = await Promise.all(ten.map((d) => store.approvals.decide(b.id, d)));
+        expect(many.filter((x) => x)).toHaveLength(1);
+        const first = ten[many.indexOf(true)]!;
+        await expect(store.approvals.find(b.id)).resolves.toMatchObject({ status: first.status, decidedBy: first.by, decidedAt: first.at });
+      });
+
+      it('setOutcome records what an approved proposal did, and only on an approved one', async () => {
+        const a = newApproval();
+        const pending = newApproval();
+        const rejected = newApproval();
+        for (const x of [a, pending, rejected]) await store.approvals.create(x);
+        await store.approvals.decide(a.id, { status: 'approved', by: 'op-1', role: 'admin', at: clock, reason: 'Đồng ý' });
+        await store.approvals.decide(rejected.id, { status: 'rejected', by: 'op-1', role: 'admin', at: clock, reason: 'Không' });
+        await store.approvals.setOutcome(a.id, 'done');
+        await expect(store.approvals.find(a.id)).resolves.toMatchObject({ status: 'approved', outcome: 'done' });
+        await store.approvals.setOutcome(a.id, 'not done: the account changed meanwhile');
+        await expect(store.approvals.find(a.id)).resolves.toMatchObject({ outcome: 'not done: the account changed meanwhile' });
+        await store.approvals.setOutcome(pending.id, 'done');
+        await store.approvals.setOutcome(rejected.id, 'done');
+        await store.approvals.setOutcome(randomUUID(), 'done');
+        await expect(store.approvals.find(pending.id)).resolves.toEqual(pending);
+        await expect(store.approvals.find(rejected.id)).resolves.toMatchObject({ status: 'rejected', outcome: null });
+      });
+
+      it('findPending finds the live pending proposal of an action on a subject, and nothing else', async () => {
+        const subject = randomUUID();
+        const a = newApproval({ action: 'set-level-2', subject });
+        await store.approvals.create(a);
+        await expect(store.approvals.findPending('set-level-2', subject, clock)).resolves.toEqual(a);
+        await expect(store.approvals.findPending('unlock-fraud', subject, clock)).resolves.toBeUndefined();
+        await expect(store.approvals.findPending('set-level-2', randomUUID(), clock)).resolves.toBeUndefined();
+        // Lapsed: not pending any more for this purpose (a new proposal may be made).
+        await expect(store.approvals.findPending('set-level-2', subject, a.expiresAt)).resolves.toBeUndefined();
+        await expect(store.approvals.findPending('set-level-2', subject, a.expiresAt - 1)).resolves.toEqual(a);
+        // Decided: no longer pending.
+        await store.approvals.decide(a.id, { status: 'rejected', by: 'op-1', role: 'admin', at: clock, reason: 'Không' });
+        await expect(store.approvals.findPending('set-level-2', subject, clock)).resolves.toBeUndefined();
+        const b = newApproval({ action: 'set-level-2', subject, createdAt: clock + 1, expiresAt: clock + 1 + DAY });
+        await store.approvals.create(b);
+        await expect(store.approvals.findPending('set-level-2', subject, clock + 2)).resolves.toEqual(b);
+      });
+
+      it('lists newest first (createdAt, then id), strictly after a cursor, optionally one status (lapsed ones are pending)', async () => {
+        // A time of their own, far from other tests' proposals.
+        const base = T0 + 3000 * DAY + randomInt(0, 1e9) * SECOND;
+        const p = `ap-${ns()}`;
+        const at = (createdAt: number, id: string, overrides: Partial<Approval> = {}) =>
+          newApproval({ id: `${p}-${id}`, createdAt, expiresAt: createdAt + DAY, ...overrides });
+        const made = [at(base, 'b'), at(base, 'a'), at(base, 'c'), at(base + 1, '0'), at(base - 1, 'z'), at(base - 2 * DAY, 'lapsed')];
+        for (const x of made) await store.approvals.create(x);
+        await store.approvals.decide(`${p}-c`, { status: 'approved', by: 'op', role: 'admin', at: base + 5, reason: 'Đồng ý' });
+        await store.approvals.decide(`${p}-0`, { status: 'rejected', by: 'op', role: 'admin', at: base + 5, reason: 'Không' });
+        const order = ['0', 'c', 'b', 'a', 'z', 'lapsed'].map((id) => `${p}-${id}`);
+
+        const walk = async (status?: ApprovalStatus): Promise<Approval[]> => {
+          const seen: Approval[] = [];
+          let before: { createdAt: number; id: string } | undefined = { createdAt: base + 2, id: '' };
+          while (before && seen.filter((x) => x.id.startsWith(p)).length < order.length) {
+            const page: Approval[] = await store.approvals.list({ ...(status ? { status } : {}), before, limit: 2 });
+            expect(page.length).toBeLessThanOrEqual(2);
+            seen.push(...page);
+            const last = page.at(-1);
+            before = last && { createdAt: last.createdAt, id: last.id };
+          }
+          for (let i = 1; i < seen.length; i++) {
+            const [x, y] = [seen[i - 1]!, seen[i]!];
+            expect(x.createdAt > y.createdAt || (x.createdAt === y.createdAt && x.id > y.id)).toBe(true);
+          }
+          return seen.filter((x) => x.id.startsWith(p));
+        };
+        expect((await walk()).map((x) => x.id)).toEqual(order);
+        expect((await walk('pending')).map((x) => x.id)).toEqual([`${p}-b`, `${p}-a`, `${p}-z`, `${p}-lapsed`]);
+        expect((await walk('approved')).map((x) => x.id)).toEqual([`${p}-c`]);
+        expect((await walk('rejected')).map((x) => x.id)).toEqual([`${p}-0`]);
+        // Inside one millisecond, the cursor's id decides.
+        const inside = await store.approvals.list({ before: { createdAt: base, id: `${p}-b` }, limit: 2 });
+        expect(inside.map((x) => x.id)).toEqual([`${p}-a`, `${p}-z`]);
+        await expect(store.approvals.list({ before: { createdAt: base, id: `${p}-b` }, limit: 0 })).resolves.toEqual([]);
+        // Without a cursor: the newest of all, in the same order.
+        const newest = await store.approvals.list({ limit: 3 });
+        expect(newest.length).toBeGreaterThan(0);
+        for (let i = 1; i < newest.length; i++) {
+          const [x, y] = [newest[i - 1]!, newest[i]!];
+          expect(x.createdAt > y.createdAt || (x.createdAt === y.createdAt && x.id > y.id)).toBe(true);
+        }
+      });
+
+      it('injection-shaped ids, actions, subjects and reasons are data', async () => {
+        const p = ns();
+        for (const s of HOSTILE) {
+          const a = newApproval({ id: `${p}${s}`, action: `${p}${s}`, subject: `${p}${s}`, reason: s, evidence: s });
+          await store.approvals.create(a);
+          await expect(store.approvals.find(`${p}${s}`)).resolves.toEqual(a);
+          await expect(store.approvals.findPending(`${p}${s}`, `${p}${s}`, clock)).resolves.toEqual(a);
+        }
+        await expect(store.approvals.find(`${p}`)).resolves.toBeUndefined();
+        await expect(store.approvals.findPending(`${p}%`, `${p}_`, clock)).resolves.toBeUndefined();
+        await expect(store.approvals.decide(`${p}_`, { status: 'approved', by: HOSTILE[0]!, role: HOSTILE[1]!, at: clock, reason: HOSTILE[4]! })).resolves.toBe(true);
+        await expect(store.approvals.find(`${p}_`)).resolves.toMatchObject({ status: 'approved', decidedBy: HOSTILE[0], decidedRole: HOSTILE[1], decisionReason: HOSTILE[4] });
+        await expect(store.approvals.find(`${p}%`)).resolves.toMatchObject({ status: 'pending' });
+      });
+    });
+
+    describe('audit search', () => {
+      const seal = (seq: number, prev: string): string => createHash('sha256').update(`${seq}:${prev}`).digest('hex');
+      const append = (input: Partial<AuditInput>) => store.audit.append(auditInput(input), seal);
+
+      it('finds entries by event, person, portal and operator exactly, newest first, and counts them', async () => {
+        const p = ns();
+        const [person, other, portal, operator, event] = [`person-${p}`, `person-${p}-2`, `portal-${p}`, `op-${p}`, `EVENT_${p}`];
+        const e1 = await append({ event, details: { person, portal } });
+        const e2 = await append({ event: `${event}_OTHER`, details: { person, operator } });
+        const e3 = await append({ event, details: { person: other, portal, operator } });
+        const e4 = await append({ event, details: { person } });
+        await expect(store.audit.search({ person, limit: 10 })).resolves.toEqual([e4, e2, e1]);
+        await expect(store.audit.search({ portal, limit: 10 })).resolves.toEqual([e3, e1]);
+        await expect(store.audit.search({ operator, limit: 10 })).resolves.toEqual([e3, e2]);
+        await expect(store.audit.search({ event, limit: 10 })).resolves.toEqual([e4, e3, e1]);
+        await expect(store.audit.search({ event, person, limit: 10 })).resolves.toEqual([e4, e1]);
+        await expect(store.audit.search({ event, person, portal, limit: 10 })).resolves.toEqual([e1]);
+        await expect(store.audit.search({ person, operator, limit: 10 })).resolves.toEqual([e2]);
+        await expect(store.audit.search({ event, person: `${person}-none`, limit: 10 })).resolves.toEqual([]);
+        // Exact: no prefix or case match.
+        await expect(store.audit.search({ person: person.slice(0, -1), limit: 10 })).resolves.toEqual([]);
+        await expect(store.audit.search({ event: event.toLowerCase(), limit: 10 })).resolves.toEqual([]);
+        await expect(store.audit.count({ person })).resolves.toBe(3);
+        await expect(store.audit.count({ event })).resolves.toBe(3);
+        await expect(store.audit.count({ event, portal })).resolves.toBe(2);
+        await expect(store.audit.count({ operator, person: other })).resolves.toBe(1);
+        await expect(store.audit.count({ person: `${person}-none` })).resolves.toBe(0);
+        // Without a filter, the newest of the whole log.
+        const head = await store.audit.head();
+        await expect(store.audit.search({ limit: 1 })).resolves.toEqual([head]);
+        expect(await store.audit.count({})).toBeGreaterThanOrEqual(4);
+      });
+
+      it('pages strictly before a seq, at most limit', async () => {
+        const event = `PAGED_${ns()}`;
+        const entries: AuditEntry[] = [];
+        for (let i = 0; i < 5; i++) entries.push(await append({ event, details: { i } }));
+        const [e1, e2, e3, e4, e5] = entries as [AuditEntry, AuditEntry, AuditEntry, AuditEntry, AuditEntry];
+        await expect(store.audit.search({ event, limit: 2 })).resolves.toEqual([e5, e4]);
+        await expect(store.audit.search({ event, beforeSeq: e4.seq, limit: 2 })).resolves.toEqual([e3, e2]);
+        await expect(store.audit.search({ event, beforeSeq: e2.seq, limit: 2 })).resolves.toEqual([e1]);
+        await expect(store.audit.search({ event, beforeSeq: e1.seq, limit: 2 })).resolves.toEqual([]);
+        await expect(store.audit.search({ event, beforeSeq: e5.seq + 1000, limit: 10 })).resolves.toEqual([e5, e4, e3, e2, e1]);
+        await expect(store.audit.search({ event, limit: 0 })).resolves.toEqual([]);
+        // count ignores the cursor and the limit.
+        await expect(store.audit.count({ event })).resolves.toBe(5);
+      });
+
+      it('filters by time: from ≤ at < to', async () => {
+        const event = `TIMED_${ns()}`;
+        const ats = [clock + 20 * SECOND, clock, clock + 10 * SECOND, clock + 30 * SECOND];
+        const [e1, e2, e3, e4] = await (async () => {
+          const out: AuditEntry[] = [];
+          for (const at of ats) out.push(await append({ event, at }));
+          return out as [AuditEntry, AuditEntry, AuditEntry, AuditEntry];
+        })();
+        await expect(store.audit.search({ event, from: clock + 10 * SECOND, limit: 10 })).resolves.toEqual([e4, e3, e1]);
+        await expect(store.audit.search({ event, to: clock + 20 * SECOND, limit: 10 })).resolves.toEqual([e3, e2]);
+        await expect(store.audit.search({ event, from: clock + 10 * SECOND, to: clock + 30 * SECOND, limit: 10 })).resolves.toEqual([e3, e1]);
+        await expect(store.audit.search({ event, from: clock + 10 * SECOND + 1, to: clock + 20 * SECOND, limit: 10 })).resolves.toEqual([]);
+        await expect(store.audit.count({ event, from: clock, to: clock + 30 * SECOND })).resolves.toBe(3);
+        await expect(store.audit.count({ event, from: clock + 30 * SECOND })).resolves.toBe(1);
+        // Time alone, on the whole log: every entry returned is inside the window.
+        const window = await store.audit.search({ from: clock + 10 * SECOND, to: clock + 20 * SECOND, limit: 50 });
+        expect(window).toEqual(expect.arrayContaining([e3]));
+        expect(window.every((e) => e.at >= clock + 10 * SECOND && e.at < clock + 20 * SECOND)).toBe(true);
+        expect(window.map((e) => e.seq)).toEqual(window.map((e) => e.seq).sort((a, b) => b - a));
+      });
+
+      it('matches string details only: a number, list, object or null of that name is not matched', async () => {
+        const p = ns();
+        const value = `v-${p}`;
+        const text = await append({ details: { person: value, portal: value, operator: value } });
+        await append({ details: { person: [value], portal: { value }, operator: null } });
+        await append({ details: { person: JSON.stringify([value]), nested: { person: value } } });
+        const numeric = `${randomInt(1e9, 2e9)}`;
+        const n = await append({ details: { person: Number(numeric), portal: true, operator: numeric } });
+        for (const key of ['person', 'portal', 'operator'] as const) {
+          await expect(store.audit.search({ [key]: value, limit: 10 })).resolves.toEqual([text]);
+          await expect(store.audit.count({ [key]: value })).resolves.toBe(1);
+        }
+        await expect(store.audit.search({ person: numeric, limit: 10 })).resolves.toEqual([]);
+        await expect(store.audit.search({ portal: 'true', limit: 10 })).resolves.toEqual([]);
+        await expect(store.audit.search({ operator: numeric, limit: 10 })).resolves.toEqual([n]);
+        await expect(store.audit.search({ person: JSON.stringify([value]), limit: 10 })).resolves.toHaveLength(1);
+      });
+
+      it('injection-shaped filter values are data', async () => {
+        const p = ns();
+        const made: AuditEntry[] = [];
+        for (const s of HOSTILE) made.push(await append({ event: `${p}${s}`, details: { person: `${p}${s}`, portal: s, operator: `${p}${s}` } }));
+        const plain = await append({ event: `${p}-plain`, details: { person: `${p}-plain`, operator: `${p}-plain` } });
+        for (const [i, s] of HOSTILE.entries()) {
+          await expect(store.audit.search({ person: `${p}${s}`, limit: 10 })).resolves.toEqual([made[i]]);
+          await expect(store.audit.search({ event: `${p}${s}`, operator: `${p}${s}`, limit: 10 })).resolves.toEqual([made[i]]);
+          await expect(store.audit.count({ event: `${p}${s}` })).resolves.toBe(1);
+        }
+        await expect(store.audit.search({ person: `${p}-plain`, limit: 10 })).resolves.toEqual([plain]);
+        await expect(store.audit.search({ person: `${p}%`, event: `${p}-plain`, limit: 10 })).resolves.toEqual([]);
       });
     });
 
