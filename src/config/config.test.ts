@@ -169,7 +169,38 @@ describe('demo portals (DINHDANH_DEMO, DINHDANH_DEMO_PORTS)', () => {
   });
 
   it('needs no room above PORT when the demo is off', () => {
-    expect(loadConfig({ PORT: '65535', DINHDANH_DEMO: 'off' }).demo).toBeNull();
+    expect(loadConfig({ PORT: '65535', DINHDANH_DEMO: 'off', DINHDANH_ADMIN_PORT: '8443' }).demo).toBeNull();
+  });
+});
+
+describe('the operators\' console listener (DINHDANH_ADMIN_HOST, DINHDANH_ADMIN_PORT, DINHDANH_ADMIN_URL)', () => {
+  it('is 127.0.0.1 on PORT+100 by default (a free port when PORT is 0), with no URL of its own', () => {
+    expect(loadConfig({}).admin).toEqual({ host: '127.0.0.1', port: 3100, url: null });
+    expect(loadConfig({ PORT: '8080' }).admin.port).toBe(8180);
+    expect(loadConfig({ PORT: '0' }).admin.port).toBe(0);
+    expect(Object.isFrozen(loadConfig({}).admin)).toBe(true);
+  });
+
+  it('refuses a port beyond the range, the public listener\'s own port, and a malformed host', () => {
+    expect(() => loadConfig({ PORT: '65535', DINHDANH_DEMO: 'off' })).toThrow(/DINHDANH_ADMIN_PORT/);
+    expect(() => loadConfig({ PORT: '4000', DINHDANH_ADMIN_PORT: '4000' })).toThrow(/must differ from PORT/);
+    expect(() => loadConfig({ DINHDANH_ADMIN_PORT: '70000' })).toThrow(/DINHDANH_ADMIN_PORT/);
+    expect(() => loadConfig({ DINHDANH_ADMIN_HOST: 'evil host/' })).toThrow(/DINHDANH_ADMIN_HOST/);
+  });
+
+  it('takes an http(s) origin as its URL, nothing with a path, query or credentials', () => {
+    expect(loadConfig({ DINHDANH_ADMIN_URL: 'https://vanhanh.dinhdanh.gov.vn' }).admin.url).toBe('https://vanhanh.dinhdanh.gov.vn');
+    for (const bad of ['vanhanh', 'ftp://x.example', 'https://x.example/admin', 'https://u:p@x.example', 'https://x.example/?a=1']) {
+      expect(() => loadConfig({ DINHDANH_ADMIN_URL: bad })).toThrow(/DINHDANH_ADMIN_URL/);
+    }
+  });
+
+  it('in production, refuses a console reachable off the machine without TLS', () => {
+    const prod = { NODE_ENV: 'production', DINHDANH_ISSUER: 'https://id.example.vn', DINHDANH_TRUST_PROXY_HOPS: '1', DINHDANH_REGISTRY: 'https://registry.example.vn', DINHDANH_REGISTRY_TOKEN: 'tok', DINHDANH_SMS_GATEWAY_URL: 'https://sms.example.vn', DINHDANH_SMS_GATEWAY_TOKEN: 'tok' };
+    expect(() => loadConfig({ ...prod, DINHDANH_ADMIN_HOST: '0.0.0.0' })).toThrow(/operators' console/);
+    expect(() => loadConfig({ ...prod, DINHDANH_ADMIN_HOST: '0.0.0.0', DINHDANH_ADMIN_URL: 'http://vanhanh.example.vn' })).toThrow(/operators' console/);
+    expect(loadConfig({ ...prod, DINHDANH_ADMIN_HOST: '0.0.0.0', DINHDANH_ADMIN_URL: 'https://vanhanh.example.vn' }).admin.url).toBe('https://vanhanh.example.vn');
+    expect(loadConfig(prod).admin.host).toBe('127.0.0.1');
   });
 });
 
