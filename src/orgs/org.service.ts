@@ -32,8 +32,14 @@ export interface OrgAccess {
   delegationExpires: number | null;
 }
 
-export type Actor = { personId: string } | { operator: string };
+/**
+ * Who changes an enterprise's standing: the person (a representative delegating), or an operator,
+ * whose audit details (admin/roles.ts actDetails: operator, role, door, reason) go with the event.
+ */
+export type Actor = { personId: string } | { operator: string; audit?: Record<string, string | boolean> };
 const actorLabel = (actor: Actor) => ('personId' in actor ? actor.personId : `operator:${actor.operator}`);
+/** `by`, and for an operator their id, role, door and reason (searchable by operator in the audit log). */
+const actorDetails = (actor: Actor) => ({ by: actorLabel(actor), ...('operator' in actor ? { operator: actor.operator, ...actor.audit } : {}) });
 
 export interface DelegateInput {
   code: string;
@@ -172,7 +178,7 @@ export function createOrgService(deps: {
     if ('personId' in actor && !(await canManage(actor.personId, code))) throw new OrgInputError('only a legal representative of this enterprise may revoke', 'forbidden');
     const revoked = await orgs.revokeDelegation(code, personId, now());
     if (!revoked) return false;
-    deps.audit.record('DELEGATION_REVOKED', { org: code, person: personId, by: actorLabel(actor) });
+    deps.audit.record('DELEGATION_REVOKED', { org: code, person: personId, ...actorDetails(actor) });
     await endAccess(await orgs.grantsFor(code, personId), 'delegation_revoked');
     return true;
   }
@@ -232,7 +238,7 @@ export function createOrgService(deps: {
         throw err;
       }
       for (const p of people) await orgs.addRepresentative(code, p.id);
-      deps.audit.record('ORG_REGISTERED', { org: code, parent: parentCode, representatives: people.map((p) => p.id), by: actorLabel(actor) });
+      deps.audit.record('ORG_REGISTERED', { org: code, parent: parentCode, representatives: people.map((p) => p.id), ...actorDetails(actor) });
       return enterprise;
     },
 
@@ -241,7 +247,7 @@ export function createOrgService(deps: {
       const enterprise = await orgs.findEnterprise(code);
       if (!enterprise) throw new OrgInputError(`no enterprise with code ${code}`);
       await orgs.setEnterpriseStatus(code, status);
-      deps.audit.record(status === 'active' ? 'ORG_REACTIVATED' : 'ORG_SUSPENDED', { org: code, status, by: actorLabel(actor), reason: reason ?? null });
+      deps.audit.record(status === 'active' ? 'ORG_REACTIVATED' : 'ORG_SUSPENDED', { org: code, status, reason: reason ?? null, ...actorDetails(actor) });
       if (status !== 'active') {
         // Its branches go with it: they act only through an active parent.
         const affected = [code, ...(parentOf(code) ? [] : (await orgs.listBranches(code)).map((b) => b.code))];
@@ -265,8 +271,11 @@ export function createOrgService(deps: {
       if (await isRepresentative(person.id, enterprise)) throw new OrgInputError('this person is a legal representative of the enterprise already', 'already_representative');
       const before = await orgs.findDelegation(code, person.id);
       const delegation = await orgs.putDelegation({ enterpriseCode: code, personId: person.id, role, until, portals, grantedBy: actorLabel(actor) });
+      // `role` here is the delegation's; an operator's own role goes as `operator_role`.
+      const by = actorDetails(actor) as Record<string, string | boolean>;
       deps.audit.record('DELEGATION_GRANTED', {
-        org: code, person: person.id, role, until: until === null ? null : new Date(until).toISOString(), portals: portals ?? null, by: actorLabel(actor),
+        ...by, ...(typeof by.role === 'string' ? { operator_role: by.role } : {}),
+        org: code, person: person.id, role, until: until === null ? null : new Date(until).toISOString(), portals: portals ?? null,
       });
       // A narrower delegation (another role, fewer portals, an earlier end) must not leave tokens
       // carrying the old one: they are ended, and the next sign-in picks the new terms.

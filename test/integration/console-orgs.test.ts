@@ -140,7 +140,7 @@ describe('a helpdesk operator', () => {
 
     const [entry, ...more] = await audit('ORG_SUSPENDED', code);
     expect(more).toHaveLength(0);
-    expect(entry!.details).toMatchObject({ org: code, status: 'suspended', by: `operator:${helpdesk.id}`, reason });
+    expect(entry!.details).toMatchObject({ org: code, status: 'suspended', by: `operator:${helpdesk.id}`, operator: helpdesk.id, role: 'helpdesk', via: 'console', reason });
 
     // A second suspension is refused as a conflict, and nothing more is recorded.
     const again = await consolePost(srv, browser, `${orgPath(code)}/suspend`, { reason }, orgPath(code));
@@ -175,7 +175,7 @@ describe('a helpdesk operator', () => {
     expect((await srv.system.store.orgs.findDelegation(code, staff.id))!.revokedAt).not.toBeNull();
     expect(await srv.system.orgs.accessFor(staff.id, code, null, clock)).toBeUndefined();
     const [entry] = await audit('DELEGATION_REVOKED', code);
-    expect(entry!.details).toMatchObject({ org: code, person: staff.id, by: `operator:${helpdesk.id}` });
+    expect(entry!.details).toMatchObject({ org: code, person: staff.id, by: `operator:${helpdesk.id}`, operator: helpdesk.id, role: 'helpdesk', via: 'console', reason: 'Người đại diện báo nhân viên đã nghỉ việc' });
 
     // Revoked already, or nobody's delegation: refused, nothing more recorded.
     const again = await consolePost(srv, browser, `${orgPath(code)}/revoke`, { person: staff.id, reason: 'Thu hồi lần hai' }, orgPath(code));
@@ -214,7 +214,7 @@ describe('a helpdesk operator', () => {
     const [y, m, day] = until.split('-').map(Number) as [number, number, number];
     expect(text(done)).toContain(`hết ngày ${day} thg ${m}, ${y}`);
     const [entry] = await audit('DELEGATION_GRANTED', code).then((rows) => rows.filter((e) => e.details.person === newcomer.id));
-    expect(entry!.details).toMatchObject({ org: code, person: newcomer.id, role: 'nhan-vien-thue', by: `operator:${helpdesk.id}` });
+    expect(entry!.details).toMatchObject({ org: code, person: newcomer.id, role: 'nhan-vien-thue', by: `operator:${helpdesk.id}`, operator: helpdesk.id, operator_role: 'helpdesk', via: 'console', reason: expect.any(String) });
 
     // Refused input: shown on the page, nothing granted.
     const before = (await audit('DELEGATION_GRANTED', code)).length;

@@ -32,7 +32,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { SectionDeps } from '../admin.app.js';
 import { PAGE_SIZE, pageNumber } from '../admin-http.js';
-import { AdminError, actAs, can, type Act, type Actor } from '../roles.js';
+import { AdminError, actAs, actDetails, can, type Act, type Actor } from '../roles.js';
 import { formatDate } from '../../account/account-http.js';
 import { maskPid } from '../../accounts/index.js';
 import { ENTERPRISE_CODE_RE, parentOf } from '../../orgs/index.js';
@@ -301,8 +301,8 @@ export function registerOrgRoutes(router: Router, deps: SectionDeps): void {
     });
   }
 
-  /** The OrgService's actor for an operator: their person id (recorded as `by: operator:<id>`). */
-  const asOperator = (act: Act) => ({ operator: act.actor.id });
+  /** The OrgService's actor for an operator: their person id, role, door and reason in the audit details. */
+  const asOperator = (act: Act) => ({ operator: act.actor.id, audit: actDetails(act) });
 
   action('suspend', FORMS.reason, false, async (act, e) => {
     if (e.status !== 'active') throw new AdminError('conflict', `the enterprise is ${e.status}: only an active enterprise can be suspended`);

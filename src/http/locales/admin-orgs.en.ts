@@ -74,7 +74,6 @@ export const adminOrgsEn: Record<keyof typeof adminOrgsVi, string> = {
   'admin.orgs.delegate_until_hint': 'The delegation holds through this day, Vietnam time; leave empty for no end.',
   'admin.orgs.delegate_submit': 'Delegate',
   'admin.orgs.fresh_hint': 'This needs a second factor proven in the last 5 minutes.',
-  'admin.orgs.reason_hint_unrecorded': 'Required, 5–500 characters. Note: for this action the audit log records the operator but not yet the reason; keep the reason in the case file as well.',
   'admin.orgs.through_day': 'through {day}',
   'admin.orgs.done.suspended': 'The enterprise is suspended.',
   'admin.orgs.done.reactivated': 'The enterprise is active again.',

@@ -73,7 +73,6 @@ export const adminOrgsVi = {
   'admin.orgs.delegate_until_hint': 'Ủy quyền có hiệu lực hết ngày này theo giờ Việt Nam; để trống nếu không thời hạn.',
   'admin.orgs.delegate_submit': 'Ủy quyền',
   'admin.orgs.fresh_hint': 'Thao tác này cần bạn đã xác thực bằng yếu tố thứ hai trong 5 phút qua.',
-  'admin.orgs.reason_hint_unrecorded': 'Bắt buộc, 5–500 ký tự. Lưu ý: với thao tác này, nhật ký kiểm toán hiện ghi người vận hành nhưng chưa ghi lý do; hãy lưu lý do cả trong hồ sơ vụ việc.',
   'admin.orgs.through_day': 'hết ngày {day}',
   'admin.orgs.done.suspended': 'Đã tạm ngừng doanh nghiệp.',
   'admin.orgs.done.reactivated': 'Doanh nghiệp đã hoạt động trở lại.',
