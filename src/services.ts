@@ -19,6 +19,7 @@ import type { ChannelNotifier } from './mfa/notifier/index.js';
 import { createPendingResets } from './selfservice/recovery.service.js';
 import { createSigningKeys } from './keys/signing-keys.js';
 import { AdminError, createAdminActions, createOperatorsService } from './admin/index.js';
+import { CONSOLE_CLIENT_ID } from './admin/console-client.js';
 
 export function createLogger(config: Config): Logger {
   return pino({
@@ -154,7 +155,7 @@ export async function composeServices(config: Config, options: ComposeOptions = 
   const activity = createActivityService({ repo: store.activity, logger, now: options.now });
   const audit = createAuditService({ logger, repo: store.audit, now: options.now, observe: activity.observe });
   const hasher = options.hasher ?? createPasswordHasher();
-  const portals = createPortalService({ repo: store.portals, secretBox });
+  const portals = createPortalService({ repo: store.portals, secretBox, now: options.now, logger });
   const accounts = createAccountService({ persons: store.persons, hasher, audit });
   // Without a running provider (the CLI), ending access is enqueued; the server's jobs do it.
   const orgs = createOrgService({ orgs: store.orgs, persons: store.persons, jobs: store.jobs, audit, now: options.now });
@@ -163,7 +164,7 @@ export async function composeServices(config: Config, options: ComposeOptions = 
     persons: store.persons, factors: store.factors, recoveryCodes: store.recoveryCodes, counters: store.counters, evidence: store.accountEvidence,
     state: changes.state, audit, pendingReset: createPendingResets(store.oidc), now: options.now,
   });
-  const portalAdmin = createPortalAdmin({ repo: store.portals, access: changes.access, audit });
+  const portalAdmin = createPortalAdmin({ repo: store.portals, access: changes.access, audit, secretBox, now: options.now, firstParty: [CONSOLE_CLIENT_ID] });
   // Operators, roles and two-person approvals (admin/): the console and the command line both act through these.
   const operators = createOperatorsService({ repo: store.operators, persons: store.persons, audit, now: options.now });
   const keyRing = async () => {
@@ -176,6 +177,7 @@ export async function composeServices(config: Config, options: ComposeOptions = 
     persons: store.persons, accountAdmin: admin, operators, approvalsRepo: store.approvals, audit, now: options.now,
     approveNationalId: async (clientId, legalBasis) => { await portals.approve(clientId, 'national_id', legalBasis); },
     portalExists: async (clientId) => !!(await store.portals.find(clientId)),
+    portalRevision: (clientId) => store.portals.revision(clientId),
     async checkRetirable(kid) {
       const key = (await (await keyRing()).describe()).find((k) => k.kid === kid);
       if (!key) throw new AdminError('not_found', `no signing key ${kid}`);

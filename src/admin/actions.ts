@@ -9,7 +9,7 @@
 import type { AuditService } from '../audit/index.js';
 import { maskPid, type AccountAdmin, type LevelEvidence } from '../accounts/index.js';
 import type { Person, PersonRepository } from '../store/index.js';
-import type { OperatorsService } from './operators.service.js';
+import { checkRoles, type OperatorsService } from './operators.service.js';
 import { authorityDetails, createApprovals, type Authority, type ProposalAction, type ProposalSpec, type Requested } from './approvals.service.js';
 import { AdminError, actAs, actDetails, type Act, type Actor } from './roles.js';
 import type { ApprovalRepository } from '../store/index.js';
@@ -24,6 +24,8 @@ export interface AdminActionsDeps {
   approveNationalId(clientId: string, legalBasis: string): Promise<void>;
   /** Checks a portal exists (the proposal's subject). */
   portalExists(clientId: string): Promise<boolean>;
+  /** The portal's revision (store): a change to it after a proposal voids the proposal. */
+  portalRevision(clientId: string): Promise<number | undefined>;
   /** Retires a signing key (keys/signing-keys.ts): never the active one. */
   retireKey(kid: string): Promise<{ alg: string; was: string }>;
   /** Checks a key can be retired (exists, not active, not retired). */
@@ -48,6 +50,17 @@ export function createAdminActions(deps: AdminActionsDeps) {
   function notSelf(actor: Actor, p: Person): void {
     if (p.id === actor.id) throw new AdminError('forbidden', 'operators do not act on their own account: another operator does');
   }
+  /**
+   * An operator's own account is handled by an admin (who holds helpdesk too), never by a help-desk
+   * colleague alone: otherwise one help-desk operator could lower or lock every other operator out
+   * of the console, and with them the second person of every two-person action.
+   */
+  async function guardOperatorAccount(actor: Actor, p: Person): Promise<void> {
+    notSelf(actor, p);
+    if (!actor.bootstrap && !actor.roles.includes('admin') && (await deps.operators.find(p.id))) {
+      throw new AdminError('forbidden', 'this account belongs to an operator: an admin (who also holds helpdesk) acts on it');
+    }
+  }
   const str = (v: unknown) => (typeof v === 'string' ? v : '');
 
   const specs: Record<ProposalAction, ProposalSpec> = {
@@ -56,7 +69,7 @@ export function createAdminActions(deps: AdminActionsDeps) {
       personSubject: true,
       async check(params, actor) {
         const p = await personById(params.personId);
-        notSelf(actor, p);
+        await guardOperatorAccount(actor, p);
         if (p.level === 2) throw new AdminError('conflict', 'this account is already at identity level 2');
         const evidence = checkLevelEvidence(params);
         return { subject: p.id, params: { personId: p.id, ...evidence } };
@@ -72,7 +85,7 @@ export function createAdminActions(deps: AdminActionsDeps) {
       personSubject: true,
       async check(params, actor) {
         const p = await personById(params.personId);
-        notSelf(actor, p);
+        await guardOperatorAccount(actor, p);
         if (p.status !== 'locked' || p.lockReason !== 'fraud') throw new AdminError('conflict', 'this account is not locked for fraud');
         return { subject: p.id, params: { personId: p.id } };
       },
@@ -89,7 +102,11 @@ export function createAdminActions(deps: AdminActionsDeps) {
         if (!/^[A-Za-z0-9_-]{1,64}$/.test(clientId) || !(await deps.portalExists(clientId))) throw new AdminError('not_found', 'no such portal');
         const legalBasis = str(params.legalBasis).normalize('NFC').trim();
         if (legalBasis.length < 5 || legalBasis.length > 500 || /\p{Cc}/u.test(legalBasis)) throw new AdminError('invalid', 'the legal basis is required: the legal instrument that allows it (5–500 characters)');
-        return { subject: clientId, params: { clientId, legalBasis } };
+        // The approver approves the portal as it was proposed: its redirect URIs may not change
+        // in between (else the identification numbers would go wherever they were moved to).
+        const revision = await deps.portalRevision(clientId);
+        if (typeof params.revision === 'number' && params.revision !== revision) throw new AdminError('conflict', 'the portal was changed after this was proposed: look at it again and propose again');
+        return { subject: clientId, params: { clientId, legalBasis, revision } };
       },
       async run(params, authority) {
         await deps.approveNationalId(str(params.clientId), str(params.legalBasis));
@@ -112,6 +129,26 @@ export function createAdminActions(deps: AdminActionsDeps) {
         return `done: retired (was ${r.was})`;
       },
     },
+    'change-admin-role': {
+      role: 'admin',
+      personSubject: true,
+      async check(params, actor) {
+        const personId = str(params.personId);
+        if (personId === actor.id) throw new AdminError('forbidden', 'no one changes their own roles');
+        const op = await deps.operators.find(personId);
+        if (!op) throw new AdminError('not_found', 'no such operator');
+        const roles = checkRoles(Array.isArray(params.roles) ? params.roles : []);
+        if (typeof params.rev === 'number' && params.rev !== op.rev) throw new AdminError('conflict', 'the roles were changed after this was proposed: look again and propose again');
+        if (op.roles.includes('admin') === roles.includes('admin')) throw new AdminError('conflict', 'this no longer changes the admin role');
+        return { subject: personId, params: { personId, roles, rev: op.rev } };
+      },
+      async run(params, authority) {
+        const roles = checkRoles(Array.isArray(params.roles) ? params.roles : []);
+        const act: Act = { ...authority.proposer, role: 'admin' };
+        await deps.operators.setRoles(act, str(params.personId), Number(params.rev), roles, { approved: authorityDetails(authority) });
+        return `done: roles ${roles.join(', ')}`;
+      },
+    },
     'remove-operator': {
       role: 'admin',
       personSubject: true,
@@ -128,7 +165,13 @@ export function createAdminActions(deps: AdminActionsDeps) {
     },
   };
 
-  const approvals = createApprovals({ repo: deps.approvalsRepo, audit: deps.audit, specs: () => specs, now: deps.now });
+  const approvals = createApprovals({
+    repo: deps.approvalsRepo, audit: deps.audit, specs: () => specs, now: deps.now,
+    async proposerValid(id, role) {
+      const [op, p] = await Promise.all([deps.operators.find(id), deps.persons.findById(id)]);
+      return !!op && op.roles.includes(role) && !!p && p.status === 'active' && p.level === 2;
+    },
+  });
   /** A two-person action: a proposal, at once for the bootstrap actor, or alone with break-glass. */
   const twoPerson = (act: Act, action: ProposalAction, params: Record<string, unknown>, breakGlass?: boolean): Promise<Requested> =>
     breakGlass ? approvals.breakGlass(act, action, params) : approvals.request(act, action, params);
@@ -140,14 +183,14 @@ export function createAdminActions(deps: AdminActionsDeps) {
       async lock(actor: Actor, pid: unknown, reason: unknown, options: { fraud?: boolean } = {}): Promise<Requested> {
         const act = actAs(actor, 'accounts.act', String(reason ?? ''));
         const p = await personByPid(pid);
-        notSelf(actor, p);
+        await guardOperatorAccount(actor, p);
         await deps.accountAdmin.lock(p.pid, { operator: actor.id, reason: act.reason, audit: actDetails(act) }, options);
         return { status: 'done', outcome: options.fraud ? 'locked for fraud' : 'locked' };
       },
       async unlock(actor: Actor, pid: unknown, reason: unknown, options: { breakGlass?: boolean } = {}): Promise<Requested> {
         const act = actAs(actor, 'accounts.act', String(reason ?? ''));
         const p = await personByPid(pid);
-        notSelf(actor, p);
+        await guardOperatorAccount(actor, p);
         if (p.status === 'locked' && p.lockReason === 'fraud') return twoPerson(act, 'unlock-fraud', { personId: p.id }, options.breakGlass);
         await deps.accountAdmin.unlock(p.pid, { operator: actor.id, reason: act.reason, audit: actDetails(act) });
         return { status: 'done', outcome: 'unlocked' };
@@ -155,7 +198,7 @@ export function createAdminActions(deps: AdminActionsDeps) {
       async setLevel(actor: Actor, pid: unknown, level: unknown, reason: unknown, evidence: Partial<LevelEvidence>, options: { breakGlass?: boolean } = {}): Promise<Requested> {
         const act = actAs(actor, 'accounts.act', String(reason ?? ''));
         const p = await personByPid(pid);
-        notSelf(actor, p);
+        await guardOperatorAccount(actor, p);
         if (level !== '1' && level !== '2' && level !== 1 && level !== 2) throw new AdminError('invalid', 'the level must be 1 or 2');
         if (Number(level) === 2 && p.level !== 2) return twoPerson(act, 'set-level-2', { personId: p.id, ...evidence }, options.breakGlass);
         await deps.accountAdmin.setLevel(p.pid, level, { operator: actor.id, reason: act.reason, audit: actDetails(act) }, evidence);
@@ -164,14 +207,14 @@ export function createAdminActions(deps: AdminActionsDeps) {
       async resetMfa(actor: Actor, pid: unknown, reason: unknown, evidence: unknown): Promise<Requested & { removed?: number }> {
         const act = actAs(actor, 'accounts.act', String(reason ?? ''), String(evidence ?? ''));
         const p = await personByPid(pid);
-        notSelf(actor, p);
+        await guardOperatorAccount(actor, p);
         const r = await deps.accountAdmin.resetMfa(p.pid, { operator: actor.id, reason: act.reason, audit: actDetails(act) }, act.evidence);
         return { status: 'done', outcome: `${r.removed} second factor(s) removed`, removed: r.removed };
       },
       async clearAttention(actor: Actor, pid: unknown, reason: unknown): Promise<Requested> {
         const act = actAs(actor, 'accounts.act', String(reason ?? ''));
         const p = await personByPid(pid);
-        notSelf(actor, p);
+        await guardOperatorAccount(actor, p);
         await deps.accountAdmin.clearAttention(p.pid, { operator: actor.id, reason: act.reason, audit: actDetails(act) });
         return { status: 'done', outcome: 'attention cleared' };
       },
@@ -185,6 +228,13 @@ export function createAdminActions(deps: AdminActionsDeps) {
         twoPerson(actAs(actor, 'keys.act', String(reason ?? '')), 'retire-key', { kid }, options.breakGlass),
     },
     operatorsAdmin: {
+      /** Another operator's roles: at once, or a proposal when it grants or takes away admin. */
+      async setRoles(actor: Actor, personId: string, rev: number, roles: readonly unknown[], reason: unknown): Promise<Requested> {
+        const act = actAs(actor, 'operators.act', String(reason ?? ''));
+        if (await deps.operators.changesAdmin(personId, roles)) return approvals.request(act, 'change-admin-role', { personId, roles: [...roles], rev });
+        await deps.operators.setRoles(act, personId, rev, roles);
+        return { status: 'done', outcome: 'roles changed' };
+      },
       remove: (actor: Actor, personId: unknown, reason: unknown, options: { breakGlass?: boolean } = {}) =>
         twoPerson(actAs(actor, 'operators.act', String(reason ?? '')), 'remove-operator', { personId }, options.breakGlass),
     },

@@ -18,7 +18,7 @@ import { AdminError, actDetails, checkText, type Act, type Actor } from './roles
 /** How long a proposal waits for its second operator. */
 export const APPROVAL_TTL_MS = 24 * 3600_000;
 
-export const PROPOSAL_ACTIONS = ['set-level-2', 'approve-national-id', 'retire-key', 'remove-operator', 'unlock-fraud'] as const;
+export const PROPOSAL_ACTIONS = ['set-level-2', 'approve-national-id', 'retire-key', 'remove-operator', 'unlock-fraud', 'change-admin-role'] as const;
 export type ProposalAction = (typeof PROPOSAL_ACTIONS)[number];
 
 /** Who carried an action out: the proposer, and the approver (absent for bootstrap and break-glass). */
@@ -63,6 +63,11 @@ export function createApprovals(deps: {
   audit: AuditService;
   /** Filled in once the services they need exist (compose.ts / services.ts). */
   specs: () => Record<ProposalAction, ProposalSpec>;
+  /**
+   * Whether the proposer may still propose this: a registered operator holding `role`, their
+   * account active at level 2. A proposal does not outlive its proposer's standing.
+   */
+  proposerValid: (id: string, role: OperatorRole) => Promise<boolean>;
   now?: () => number;
 }) {
   const now = deps.now ?? Date.now;
@@ -170,7 +175,12 @@ export function createApprovals(deps: {
     if (found.state !== 'pending') throw new AdminError('conflict', `this proposal was already ${found.state}`);
     // Still valid, and not the approver's own account or operator record: checked again now, since
     // the subject may have changed in the 24 hours (or been done meanwhile with break-glass).
-    if (status === 'approved') await s.check(found.params, actor);
+    if (status === 'approved') {
+      await s.check(found.params, actor);
+      if (!(await deps.proposerValid(found.proposedBy, s.role))) {
+        throw new AdminError('conflict', 'the proposer is no longer an operator with this role (or their account is locked): propose it again yourself, for a second operator');
+      }
+    }
     const at = now();
     if (!(await deps.repo.decide(found.id, { status, by: actor.id, role: s.role, at, reason }))) {
       throw new AdminError('conflict', 'this proposal was decided by someone else meanwhile, or lapsed');
@@ -186,7 +196,15 @@ export function createApprovals(deps: {
       deps.audit.record('APPROVAL_REJECTED', common);
       return { ...found, status, state: status, decidedBy: actor.id, decidedRole: s.role, decidedAt: at, decisionReason: reason };
     }
-    const outcome = await run(s, found.params, { proposer, approver, approval: found.id });
+    let outcome: string;
+    try {
+      outcome = await run(s, found.params, { proposer, approver, approval: found.id });
+    } catch (err) {
+      // Approved but not carried out (the store failed): said so on the proposal and in the chain.
+      await deps.repo.setOutcome(found.id, 'failed: not carried out (an internal error); propose it again').catch(() => undefined);
+      deps.audit.record('APPROVAL_APPROVED', { ...common, outcome: 'failed' });
+      throw err;
+    }
     await deps.repo.setOutcome(found.id, outcome);
     deps.audit.record('APPROVAL_APPROVED', { ...common, outcome });
     return { ...found, status, state: status, decidedBy: actor.id, decidedRole: s.role, decidedAt: at, decisionReason: reason, outcome };

@@ -10,6 +10,7 @@
 import crypto from 'node:crypto';
 import type { Context } from 'koa';
 import type { OidcModelStore } from '../store/index.js';
+import { CONSOLE_SESSION_MODEL } from '../provider/access.js';
 
 export const CONSOLE_IDLE_MS = 15 * 60_000;
 export const CONSOLE_ABSOLUTE_MS = 8 * 3600_000;
@@ -18,7 +19,7 @@ export const FRESH_MFA_MS = 5 * 60_000;
 /** A sign-in started at the console must come back within this. */
 export const LOGIN_TTL_MS = 10 * 60_000;
 
-const SESSION_MODEL = 'ConsoleSession';
+const SESSION_MODEL = CONSOLE_SESSION_MODEL;
 const LOGIN_MODEL = 'ConsoleLogin';
 
 export interface ConsoleSession {
@@ -58,7 +59,10 @@ export function createConsoleSessions(deps: { oidc: OidcModelStore; https: boole
 
   async function save(s: ConsoleSession): Promise<void> {
     const left = Math.min(CONSOLE_IDLE_MS, s.createdAt + CONSOLE_ABSOLUTE_MS - now());
-    await deps.oidc.upsert(SESSION_MODEL, s.id, { ...s }, Math.max(1, Math.ceil(left / 1000)));
+    // `accountId` files it under the person (store/types.ts destroyByAccount): whatever ends the
+    // person's sessions — a lock, a password change, "sign out everywhere else", a factor removed —
+    // ends their console sessions too (provider/access.ts).
+    await deps.oidc.upsert(SESSION_MODEL, s.id, { ...s, accountId: s.personId }, Math.max(1, Math.ceil(left / 1000)));
   }
 
   return {

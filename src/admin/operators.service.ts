@@ -77,6 +77,9 @@ export function createOperatorsService(deps: { repo: OperatorRepository; persons
     async add(act: Act, pid: unknown, rolesIn: readonly unknown[]): Promise<OperatorView> {
       const roles = checkRoles(rolesIn);
       if (!act.actor.bootstrap && act.role !== 'admin') throw new AdminError('forbidden', 'only an admin adds operators');
+      // Granting admin is two-person once operators exist (a lone admin must not mint the second
+      // person of their own two-person control): add the operator without it, then propose it.
+      if (!act.actor.bootstrap && roles.includes('admin')) throw new AdminError('invalid', 'add the operator without the admin role, then change their roles: granting admin needs a second admin\'s approval');
       const p = await personByPid(pid);
       if (p.id === act.actor.id) throw new AdminError('forbidden', 'no one changes their own roles');
       let op: Operator;
@@ -90,18 +93,34 @@ export function createOperatorsService(deps: { repo: OperatorRepository; persons
       return view(op);
     },
 
-    /** Replaces another operator's roles (admin only; `rev` is the revision the admin saw). */
-    async setRoles(act: Act, personId: string, rev: number, rolesIn: readonly unknown[]): Promise<OperatorView> {
+    /**
+     * Whether changing `personId`'s roles to `roles` grants or takes away `admin`: that change is
+     * two-person (admin/actions.ts, change-admin-role), so one admin cannot demote the others at
+     * once and become the last, irremovable one.
+     */
+    async changesAdmin(personId: string, rolesIn: readonly unknown[]): Promise<boolean> {
+      const op = await deps.repo.find(personId);
+      return !!op && op.roles.includes('admin') !== checkRoles(rolesIn).includes('admin');
+    },
+
+    /**
+     * Replaces another operator's roles (admin only; `rev` is the revision the admin saw). A change
+     * of the admin role itself is carried out only as an approved proposal (`approved`).
+     */
+    async setRoles(act: Act, personId: string, rev: number, rolesIn: readonly unknown[], options: { approved?: Record<string, string | boolean> } = {}): Promise<OperatorView> {
       const roles = checkRoles(rolesIn);
       if (act.role !== 'admin') throw new AdminError('forbidden', 'only an admin changes roles');
       if (personId === act.actor.id) throw new AdminError('forbidden', 'no one changes their own roles');
       const op = await deps.repo.find(personId);
       if (!op) throw new AdminError('not_found', 'no such operator');
+      if (!options.approved && !act.actor.bootstrap && op.roles.includes('admin') !== roles.includes('admin')) {
+        throw new AdminError('invalid', 'granting or taking away the admin role needs a second admin\'s approval: it is proposed');
+      }
       if (op.roles.includes('admin') && !roles.includes('admin') && (await admins()).length <= 1) {
         throw new AdminError('conflict', 'this is the last admin: add another admin first');
       }
       if (!(await deps.repo.setRoles(personId, rev, roles, now()))) throw new AdminError('conflict', 'the roles were changed meanwhile: look again and retry');
-      deps.audit.record('OPERATOR_ROLES_CHANGED', { ...actDetails(act), person: personId, target: personId, from: op.roles, to: roles });
+      deps.audit.record('OPERATOR_ROLES_CHANGED', { ...actDetails(act), ...options.approved, person: personId, target: personId, from: op.roles, to: roles });
       return (await service.show(personId))!;
     },
 
@@ -124,13 +143,19 @@ export function createOperatorsService(deps: { repo: OperatorRepository; persons
      * The command line's actor: a registered operator when `--operator` (or DINHDANH_OPERATOR)
      * names their identification number; otherwise the host's operator, `cli:<name>`, who may do
      * what the command line always could but not admin's work, nor decide proposals. Before any
-     * operator exists it is the bootstrap actor.
+     * operator exists it is the bootstrap actor. A registered operator's account must be active and
+     * at identity level 2 (the command line also makes them prove it: src/cli/shared.ts).
      */
     async cliActor(name: string): Promise<Actor> {
       if (/^\d{12}$/.test(name)) {
         const p = await deps.persons.findByPid(name);
         const op = p && (await deps.repo.find(p.id));
         if (!op) throw new AdminError('forbidden', `--operator ${maskPid(name)} is not a registered operator (dinhdanh operators list)`);
+        // The same bar as the console's sign-in (loa:high): an operator whose account is locked, or
+        // not (or no longer) at identity level 2, does not act (NIST SP 800-63B §6.1.2.3: a
+        // suspended subscriber's authenticators are not accepted).
+        if (p.status !== 'active') throw new AdminError('forbidden', `--operator ${maskPid(name)}: this operator's account is locked; it must be unlocked before they act`);
+        if (p.level !== 2) throw new AdminError('forbidden', `--operator ${maskPid(name)}: this operator's account is not at identity level 2, which operators need`);
         return { id: op.personId, roles: op.roles, via: 'cli' };
       }
       const bootstrap = (await deps.repo.count()) === 0;

@@ -19,6 +19,9 @@ import type { Store } from '../store/index.js';
 import type { LogoutNotifier, LogoutReason, PortalSessionRef } from './backchannel-logout.js';
 
 /** The adapter models that carry a grant to a portal: the grant itself and every token and code issued under it. */
+/** The operators' console's sessions (admin/console-session.ts), filed under the person. */
+export const CONSOLE_SESSION_MODEL = 'ConsoleSession';
+
 export const GRANT_MODELS = ['Grant', 'AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const;
 const TOKEN_MODELS = GRANT_MODELS.filter((m) => m !== 'Grant');
 
@@ -114,6 +117,10 @@ export function createAccess(deps: { store: Store; notifyPortals: LogoutNotifier
         await endStored({ ...payload, jti: id } as StoredSession, reason, options);
         ended += 1;
       }
+      // An operator's console sessions (admin/console-session.ts) end with their other sessions,
+      // whichever one the change was made in: a stolen console cookie must not outlive a password
+      // change or "sign out everywhere else" (ASVS 5.0 7.4.3).
+      await store.oidc.destroyByAccount([CONSOLE_SESSION_MODEL], personId);
       return ended;
     },
 

@@ -132,7 +132,7 @@ describe('adding an operator', () => {
 
     // Added twice: a conflict, said on the page, and nothing changes.
     const before = await operatorEvents();
-    const again = await consolePost(srv, browser, '/admin/operators', { pid: p.pid, role_admin: 'on', reason }, '/admin/operators');
+    const again = await consolePost(srv, browser, '/admin/operators', { pid: p.pid, role_keys: 'on', reason }, '/admin/operators');
     expect(again.status).toBe(409);
     expect(again.text).toContain('role="alert"');
     expect(await rolesOf(p.id)).toEqual(['helpdesk', 'auditor']);
@@ -196,6 +196,38 @@ describe('changing roles', () => {
     expect(add.status).toBe(403);
     expect(await rolesOf(admin.id)).toEqual(['admin']);
     expect(await operatorEvents()).toBe(before);
+  });
+});
+
+describe('the admin role', () => {
+  // One admin must not demote the others at once (and become the last, irremovable one), nor mint
+  // the second person of their own two-person control by granting admin to someone.
+  it('is granted or taken away only by a proposal a second admin approves; other roles change at once', async () => {
+    const target = await addOperator(srv, ['auditor'], () => clock);
+    const browser = await consoleAs(admin);
+    const rev = (await srv.system.store.operators.find(target.id))!.rev;
+    const grant = await consolePost(srv, browser, `${opPath(target.id)}/roles`, { rev: String(rev), role_auditor: 'on', role_admin: 'on', reason: 'Cần thêm một quản trị viên trực đêm' }, opPath(target.id));
+    expect(new URL(grant.url).pathname).toMatch(/^\/admin\/approvals\/[0-9a-f-]{36}$/);
+    expect(await rolesOf(target.id)).toEqual(['auditor']);
+    const approval = new URL(grant.url).pathname.split('/').pop()!;
+    const second = await consoleAs(admin2);
+    const done = await consolePost(srv, second, `/admin/approvals/${approval}/approve`, { reason: 'Đã xác minh với lãnh đạo đơn vị' }, `/admin/approvals/${approval}`);
+    expect(done.status).toBe(200);
+    expect(await rolesOf(target.id)).toEqual(['auditor', 'admin']);
+    const [changed] = await audit('OPERATOR_ROLES_CHANGED');
+    expect(changed!.details).toMatchObject({ operator: admin.id, approved_by: admin2.id, person: target.id, to: ['auditor', 'admin'] });
+
+    // Taking it away again: a proposal too, whichever admin asks.
+    const rev2 = (await srv.system.store.operators.find(target.id))!.rev;
+    const demote = await consolePost(srv, second, `${opPath(target.id)}/roles`, { rev: String(rev2), role_auditor: 'on', reason: 'Hết ca trực đêm' }, opPath(target.id));
+    expect(new URL(demote.url).pathname).toMatch(/^\/admin\/approvals\//);
+    expect(await rolesOf(target.id)).toEqual(['auditor', 'admin']);
+
+    // A new operator is never added as an admin directly.
+    const p = await person();
+    const added = await consolePost(srv, browser, '/admin/operators', { pid: p.pid, role_admin: 'on', reason: 'Thêm quản trị viên mới' }, '/admin/operators');
+    expect(added.status).toBe(400);
+    expect(await rolesOf(p.id)).toBeUndefined();
   });
 });
 

@@ -163,8 +163,18 @@ describe('the console session', () => {
     expect((await b.browser.get(`${srv.adminUrl}/admin`)).status).toBe(200);
     await srv.system.accountAdmin.lock(locked.pid, { operator: 'cli:test', reason: 'compromised workstation' });
     expect((await b.browser.get(`${srv.adminUrl}/admin`)).status).toBe(302);
+    // The removal is found at the next request; the lock ended the console session in the store itself.
     const out = await auditEvents('CONSOLE_SIGNED_OUT');
-    expect(out.map((e) => e.details.operator)).toEqual(expect.arrayContaining([removed.id, locked.id]));
+    expect(out.map((e) => e.details.operator)).toContain(removed.id);
+  });
+
+  it('ends when the operator ends their other sessions or changes their password elsewhere (a stolen console cookie)', async () => {
+    const op = await addOperator(srv, ['auditor'], () => clock);
+    tick();
+    const { browser } = await consoleSignIn(srv, op, { codeAt: clock });
+    expect((await browser.request(`${srv.adminUrl}/admin`)).status).toBe(200);
+    await srv.system.access.endSessions(op.id, 'ended_elsewhere', { except: 'not-this-one' });
+    expect((await browser.request(`${srv.adminUrl}/admin`)).status).toBe(302);
   });
 
   it('a step-up (prompt=login) keeps the session and dates the second factor again; no new sign-in is recorded', async () => {

@@ -166,10 +166,12 @@ export function registerOperatorRoutes(router: Router, deps: SectionDeps): void 
     const personId = personIdOf(ctx);
     const rev = Number(form.rev);
     try {
-      const act = actAs(kit.actor(ctx), 'operators.act', form.reason);
+      actAs(kit.actor(ctx), 'operators.act', form.reason);
       if (!PERSON_ID.test(personId)) throw new AdminError('not_found', 'no such operator');
-      await deps.operators.setRoles(act, personId, rev, rolesOf(form));
-      seeOther(ctx, `/admin/operators/${encodeURIComponent(personId)}?done=roles`);
+      // Granting or taking away admin is proposed for a second admin; other roles change at once.
+      const r = await deps.actions.operatorsAdmin.setRoles(kit.actor(ctx), personId, rev, rolesOf(form), form.reason);
+      if (r.status === 'proposed') seeOther(ctx, `/admin/approvals/${encodeURIComponent(r.approval)}?done=proposed`);
+      else seeOther(ctx, `/admin/operators/${encodeURIComponent(personId)}?done=roles`);
     } catch (err) {
       const refusal = kit.refusal(err);
       // The revision moved on: someone else changed the roles since this page was shown. The page

@@ -73,6 +73,7 @@ const URIS_FORM = {
 };
 const REASON_FORM = { reason: z.string().max(SHORT_TEXT) };
 const APPROVE_FORM = { legal_basis: z.string().max(SHORT_TEXT), reason: z.string().max(SHORT_TEXT) };
+const ROTATE_FORM = { grace: z.enum(Object.keys(GRACE_PERIODS) as [GraceChoice, ...GraceChoice[]]), reason: z.string().max(SHORT_TEXT) };
 
 /** What a refused form gave, to fill the form in again (escaped by the templates). */
 type FormValues = Record<string, string | boolean>;
@@ -150,7 +151,7 @@ export function registerPortalRoutes(router: Router, deps: SectionDeps): void {
   }
 
   /** One portal's page: its registration, approvals, actions (for portals.act) and recent audit entries. */
-  async function showPortal(ctx: Context, clientId: unknown, extra: { refusal?: ReturnType<typeof kit.refusal>; done?: (t: Translate) => string; values?: FormValues; secret?: { clientSecret: string; grace: string } } = {}, status = 200): Promise<void> {
+  async function showPortal(ctx: Context, clientId: unknown, extra: { refusal?: ReturnType<typeof kit.refusal>; done?: (t: Translate) => string; values?: FormValues; secret?: { clientSecret: string; grace: (t: Translate, locale: Locale) => string } } = {}, status = 200): Promise<void> {
     let portal: Portal | undefined;
     try {
       portal = await findPortal(clientId);
@@ -181,7 +182,6 @@ export function registerPortalRoutes(router: Router, deps: SectionDeps): void {
       },
       firstParty,
       mayAct,
-      mayRotate: false,
       isPortal: summary.kind === 'portal',
       proposal: proposal ? { id: proposal.id, expires: formatDate(proposal.expiresAt, locale) } : null,
       audit: entries.map((e) => auditRow(e, locale)),
@@ -194,7 +194,7 @@ export function registerPortalRoutes(router: Router, deps: SectionDeps): void {
       },
       refusal: extra.refusal,
       done: extra.done?.(t),
-      secret: extra.secret ?? null,
+      secret: extra.secret ? { clientSecret: extra.secret.clientSecret, grace: extra.secret.grace(t, locale) } : null,
     }), status);
   }
 
@@ -361,6 +361,33 @@ export function registerPortalRoutes(router: Router, deps: SectionDeps): void {
       });
     });
   }
+
+  router.post('/admin/portals/:clientId/rotate-secret', kit.need('portals.act'), kit.fresh(backTo), async (ctx) => {
+    const form = await kit.readPost(ctx, ROTATE_FORM);
+    let rotated: Awaited<ReturnType<typeof deps.portalAdmin.rotateSecret>>;
+    try {
+      const act = actAs(kit.actor(ctx), 'portals.act', form.reason);
+      const { portal } = await changeable(ctx.params.clientId);
+      if (portal.secretCiphertext === null) throw new AdminError('invalid', 'this client has no secret to rotate: it authenticates with its own keys (private_key_jwt)');
+      // portal-admin.ts records PORTAL_SECRET_ROTATED with the operator, role, door, reason and grace.
+      rotated = await deps.portalAdmin.rotateSecret(portal.clientId, GRACE_PERIODS[form.grace], { operator: act.actor.id, role: act.role, reason: act.reason, via: act.actor.via });
+    } catch (err) {
+      const refusal = kit.refusal(asAdminError(err));
+      await showPortal(ctx, ctx.params.clientId, { refusal, values: { open: 'rotate', grace: form.grace } }, refusal.status);
+      return;
+    }
+    // The new secret is in this response only (no-store), never in a URL: no redirect after this POST.
+    const until = rotated.previous_valid_until ? Date.parse(rotated.previous_valid_until) : null;
+    await showPortal(ctx, rotated.client_id, {
+      secret: {
+        clientSecret: rotated.client_secret,
+        grace: (t, locale) => [
+          until !== null ? t('admin.portals.rotated_grace', { at: formatDate(until, locale) }) : t('admin.portals.rotated_now'),
+          ...(rotated.earlier_previous_ended ? [t('admin.portals.rotated_earlier_ended')] : []),
+        ].join(' '),
+      },
+    });
+  });
 
   router.post('/admin/portals/:clientId/approve-national-id', kit.need('portals.act'), kit.fresh(backTo), async (ctx) => {
     const form = await kit.readPost(ctx, APPROVE_FORM);
