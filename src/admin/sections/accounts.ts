@@ -84,7 +84,7 @@ export function registerAccountRoutes(router: Router, deps: SectionDeps): void {
     return p;
   }
 
-  function searchPage(ctx: Context, alert?: 'bad_q' | 'not_found', status = 200): void {
+  function searchPage(ctx: Context, alert?: 'bad_q' | 'not_found' | 'use_form', status = 200): void {
     kit.page(ctx, 'admin/accounts', (t) => ({ title: t('admin.accounts.title'), alert: alert ? t(`admin.accounts.${alert}`) : null }), status);
   }
 
@@ -97,9 +97,11 @@ export function registerAccountRoutes(router: Router, deps: SectionDeps): void {
     ctx.redirect(accountPath(p.id));
   }
 
+  // The number is searched only through the form's POST: in a URL it would stay in proxies' access
+  // logs and the browser's history (ASVS 5.0 14.2.1: sensitive data not in URLs).
   router.get('/admin/accounts', kit.need('accounts.read'), async (ctx) => {
-    if (ctx.query.q === undefined) return searchPage(ctx);
-    await find(ctx, ctx.query.q);
+    if (ctx.query.q !== undefined) return searchPage(ctx, 'use_form', 400);
+    searchPage(ctx);
   });
   router.post('/admin/accounts', kit.need('accounts.read'), async (ctx) => {
     const form = await kit.readPost(ctx, FORMS.search);

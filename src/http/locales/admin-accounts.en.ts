@@ -6,6 +6,7 @@ export const adminAccountsEn: Record<keyof typeof adminAccountsVi, string> = {
   'admin.accounts.search_label': 'Personal identification number',
   'admin.accounts.search_hint': 'Exactly 12 digits, as on the citizen identity card.',
   'admin.accounts.search': 'Find the account',
+  'admin.accounts.use_form': 'Search with the form below: identification numbers are not put in page addresses.',
   'admin.accounts.bad_q': 'A personal identification number is exactly 12 digits.',
   'admin.accounts.not_found': 'There is no account with this identification number.',
   'admin.accounts.account_title': 'Account {pid}',

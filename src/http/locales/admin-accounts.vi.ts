@@ -5,6 +5,7 @@ export const adminAccountsVi = {
   'admin.accounts.search_label': 'Số định danh cá nhân',
   'admin.accounts.search_hint': 'Đúng 12 chữ số, như trên căn cước công dân.',
   'admin.accounts.search': 'Tìm tài khoản',
+  'admin.accounts.use_form': 'Hãy tìm bằng ô tìm kiếm bên dưới: số định danh không được đặt trong địa chỉ trang.',
   'admin.accounts.bad_q': 'Số định danh cá nhân gồm đúng 12 chữ số.',
   'admin.accounts.not_found': 'Không có tài khoản nào với số định danh này.',
   'admin.accounts.account_title': 'Tài khoản {pid}',
