@@ -57,6 +57,12 @@ export const SECURITY_EVENTS = {
   PORTAL_APPROVED: 3004,
   /** A disabled portal was enabled again (its grants and tokens from before stay ended). */
   PORTAL_ENABLED: 3005,
+  /**
+   * An operator gave a portal (or resource server) a new client secret; the one it replaced is
+   * accepted until the grace period ends (details: portal, grace_seconds — 0: it ended at once —,
+   * operator, role, reason, via; never a secret).
+   */
+  PORTAL_SECRET_ROTATED: 3006,
   /** An operator changed a portal's redirect URIs or other registration details (details: operator, role, reason, portal, changed fields). */
   PORTAL_UPDATED: 3007,
   KEYS_GENERATED: 4001,

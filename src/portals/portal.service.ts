@@ -6,6 +6,7 @@
  * client that can only authenticate, to introspect the tokens meant for it.
  */
 import crypto from 'node:crypto';
+import type { Logger } from 'pino';
 import type { Portal, PortalRepository } from '../store/index.js';
 import type { SecretBox } from '../keys/secret-box.js';
 import {
@@ -76,11 +77,34 @@ export interface PortalService {
    * reads that one number, so an operator's change (a disabled portal, a new secret) holds at the
    * next request on every instance, without decrypting the secret on every request (issue 8).
    * The same object is returned while it holds; callers must not change it.
+   *
+   * `presentedSecret` is the client secret the current request authenticates with, if any. When it
+   * is the portal's previous secret (portal-admin.ts rotateSecret) and its grace period has not
+   * ended, the metadata returned carries that secret instead of the current one, so that
+   * oidc-provider, which compares exactly one secret per client, accepts it; the use is logged (at
+   * most hourly per portal). Any other presented secret gets the current metadata (and is refused).
    */
-  clientMetadata(clientId: string): Promise<Record<string, unknown> | undefined>;
+  clientMetadata(clientId: string, presentedSecret?: string): Promise<Record<string, unknown> | undefined>;
 }
 
-const secretAad = (clientId: string) => `portal-secret:${clientId}`;
+/** The secret box's associated data for a portal's client secret: a ciphertext opens only as that portal's. */
+export const portalSecretAad = (clientId: string) => `portal-secret:${clientId}`;
+const secretAad = portalSecretAad;
+
+/** A new client secret: 256 bits, far above RFC 6749 §10.10's 128-bit guidance for credentials. */
+export function newClientSecret(random: (n: number) => Buffer = crypto.randomBytes): string {
+  return random(32).toString('base64url');
+}
+
+/**
+ * Equality of two secrets in time independent of where they differ and of their lengths: SHA-256
+ * first, so timingSafeEqual compares equal-length digests (RFC 6749 §10.10 asks servers not to
+ * leak credentials through timing).
+ */
+export function sameSecret(a: string, b: string): boolean {
+  const digest = (s: string) => crypto.createHash('sha256').update(s, 'utf8').digest();
+  return crypto.timingSafeEqual(digest(a), digest(b));
+}
 
 /** A resource server's client id follows from its URI, so a token request finds it without a scan. */
 export function resourceClientId(uri: string): string {
@@ -140,8 +164,55 @@ function portalMetadata(input: PortalInput): Record<string, unknown> {
   };
 }
 
-export function createPortalService(deps: { repo: PortalRepository; secretBox: SecretBox; random?: (n: number) => Buffer }): PortalService {
-  const clientCache = new Map<string, { revision: number; metadata: Record<string, unknown> | undefined }>();
+export function createPortalService(deps: {
+  repo: PortalRepository;
+  secretBox: SecretBox;
+  random?: (n: number) => Buffer;
+  /** The clock the end of a previous secret's grace period is read on. */
+  now?: () => number;
+  /** Where a portal still authenticating with its previous secret is reported (clientMetadata). */
+  logger?: Pick<Logger, 'warn'>;
+}): PortalService {
+  const now = deps.now ?? Date.now;
+  /**
+   * A portal still using its previous secret is logged at most once an hour per portal (and
+   * instance): enough for operators to see which portals have not moved before the grace period
+   * ends, without a line, or an audit append in the store, on every token request it makes. The
+   * rotation itself is in the audit log (PORTAL_SECRET_ROTATED).
+   */
+  const previousSecretLogged = new Map<string, number>();
+  function reportPreviousSecret(clientId: string, validUntil: number): void {
+    const t = now();
+    const last = previousSecretLogged.get(clientId);
+    if (last !== undefined && t - last < 3_600_000) return;
+    previousSecretLogged.set(clientId, t);
+    deps.logger?.warn(
+      { portal: clientId, previous_valid_until: new Date(validUntil).toISOString() },
+      'a portal authenticated with its previous client secret: it must move to the new one before the grace period ends',
+    );
+  }
+  /**
+   * Per portal and revision: its metadata, and its previous secret while a rotation's grace period
+   * may still run (opened once per revision, like the current one), with the metadata that carries
+   * it, made when first needed.
+   */
+  interface CachedClient {
+    revision: number;
+    metadata: Record<string, unknown> | undefined;
+    previous?: { secret: string; expiresAt: number; metadata?: Record<string, unknown> };
+  }
+  const clientCache = new Map<string, CachedClient>();
+  function previousOf(portal: Portal): CachedClient['previous'] {
+    const previous = portal.previousSecret;
+    if (!previous || previous.expiresAt <= now()) return undefined;
+    try {
+      return { secret: deps.secretBox.open(previous.ciphertext, secretAad(portal.clientId)), expiresAt: previous.expiresAt };
+    } catch {
+      // A previous secret that no data key opens any more is simply not accepted: the portal
+      // still authenticates with its current one, which is what the rotation asked for.
+      return undefined;
+    }
+  }
   function clientMetadataOf(portal: Portal): Record<string, unknown> | undefined {
     if (portal.disabled) return undefined;
     const {
@@ -158,8 +229,7 @@ export function createPortalService(deps: { repo: PortalRepository; secretBox: S
     });
   }
   const random = deps.random ?? crypto.randomBytes;
-  // 256 bits: far above RFC 6749 §10.10's 128-bit guidance for credentials.
-  const newSecret = () => random(32).toString('base64url');
+  const newSecret = () => newClientSecret(random);
 
   async function save(clientId: string, input: PortalInput, replace: boolean, given?: string): Promise<RegisteredPortal> {
     const secret = input.authMethod === 'client_secret_basic' ? (given ?? newSecret()) : null;
@@ -255,7 +325,7 @@ export function createPortalService(deps: { repo: PortalRepository; secretBox: S
 
     find: (clientId) => deps.repo.find(clientId),
 
-    async clientMetadata(clientId) {
+    async clientMetadata(clientId, presentedSecret) {
       // Read the revision first: a change that lands between the two reads is then seen as a
       // newer revision at the next request, never hidden behind the older one.
       const revision = await deps.repo.revision(clientId);
@@ -263,12 +333,23 @@ export function createPortalService(deps: { repo: PortalRepository; secretBox: S
         clientCache.delete(clientId);
         return undefined;
       }
-      const cached = clientCache.get(clientId);
-      if (cached?.revision === revision) return cached.metadata;
-      const portal = await deps.repo.find(clientId);
-      const metadata = portal && clientMetadataOf(portal);
-      if (portal) clientCache.set(clientId, { revision, metadata });
-      return metadata;
+      let cached = clientCache.get(clientId);
+      if (cached?.revision !== revision) {
+        const portal = await deps.repo.find(clientId);
+        if (!portal) return undefined;
+        const metadata = clientMetadataOf(portal);
+        cached = { revision, metadata, previous: metadata && previousOf(portal) };
+        clientCache.set(clientId, cached);
+      }
+      const { metadata, previous } = cached;
+      // The previous secret counts only while its grace period runs (expiresAt is its first
+      // instant refused), and only for a request that presents exactly it.
+      if (!metadata || presentedSecret === undefined || !previous || previous.expiresAt <= now() || !sameSecret(presentedSecret, previous.secret)) {
+        return metadata;
+      }
+      reportPreviousSecret(clientId, previous.expiresAt);
+      previous.metadata ??= Object.freeze({ ...metadata, client_secret: previous.secret });
+      return previous.metadata;
     },
   };
 }
