@@ -177,6 +177,7 @@ export async function composeServices(config: Config, options: ComposeOptions = 
     persons: store.persons, accountAdmin: admin, operators, approvalsRepo: store.approvals, audit, now: options.now,
     approveNationalId: async (clientId, legalBasis) => { await portals.approve(clientId, 'national_id', legalBasis); },
     portalExists: async (clientId) => !!(await store.portals.find(clientId)),
+    portalRevision: (clientId) => store.portals.revision(clientId),
     async checkRetirable(kid) {
       const key = (await (await keyRing()).describe()).find((k) => k.kid === kid);
       if (!key) throw new AdminError('not_found', `no signing key ${kid}`);
