@@ -5,6 +5,7 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Store } from '../store/index.js';
 import type { PortalService } from '../portals/index.js';
+import { presentedClientSecret } from './client-secret-grace.js';
 
 const REPLAY_DETECTION = 'ReplayDetection';
 /** How long a jti is kept when the library's own save (with the proof's real expiry) never follows. */
@@ -20,7 +21,9 @@ export function createAdapterClass(store: Store, portals: PortalService): new (m
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      if (this.model === 'Client') return (await portals.clientMetadata(id)) as AdapterPayload | undefined;
+      // A rotated secret's grace period: the request's own secret decides which of the portal's
+      // valid secrets the library compares against (client-secret-grace.ts).
+      if (this.model === 'Client') return (await portals.clientMetadata(id, presentedClientSecret(id))) as AdapterPayload | undefined;
       if (this.model === REPLAY_DETECTION) {
         // oidc-provider asks whether a DPoP proof's (or a client assertion's) jti was seen, then
         // records it: two separate steps, so two instances given the same proof at once could
