@@ -1,11 +1,24 @@
 /**
- * `dinhdanh portals`: registering portals (relying parties), approving what they may receive, disabling them.
+ * `dinhdanh portals`: registering portals (relying parties), approving what they may receive, disabling
+ * them, rotating their client secrets.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { PortalValidationError, summarise, validatePortalInput } from '../portals/index.js';
+import { actAs } from '../admin/index.js';
+import { KeyRingError, parseDuration } from '../keys/signing-keys.js';
 import { UsageError, breakGlass, checkInput, collect, proposalOf, type CliContext, type CliServices } from './shared.js';
+
+/** `--grace`: parsed as `keys rotate --activate-after` is (bare numbers are seconds), 0 to 30 days. */
+function parseGrace(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    if (err instanceof KeyRingError) throw new UsageError(`--grace ${JSON.stringify(value.slice(0, 40))} is not a grace period: give a duration from 0 to 30d, such as 0, 90s, 15m, 24h or 7d`);
+    throw err;
+  }
+}
 
 export function registerPortalCommands(program: Command, cli: CliContext): void {
   const { io, config, operatorFor, print, printProposal, withServices } = cli;
@@ -137,6 +150,33 @@ export function registerPortalCommands(program: Command, cli: CliContext): void 
         }
         const summary = summarise(portal);
         print({ json: !!opts.json }, { client_id: clientId, approved: what, national_id: summary.national_id, offline_access: summary.offline_access }, () => `${clientId} may now receive ${what}`);
+      }, PortalValidationError);
+    });
+
+  portals.command('rotate-secret')
+    .description('give a portal (or resource server) a new client secret, shown once; the one it replaces is still accepted for the grace period, so the portal can move without an outage')
+    .argument('<client_id>', 'the portal\'s client_id')
+    .option('--grace <duration>', 'how long the old secret is still accepted: 0 (it leaked: ends at once), 90s, 15m, 24h, 7d; at most 30d', '24h')
+    .option('--reason <text>', 'why (recorded in the audit log)')
+    .option('--json', 'print JSON')
+    .action(async (clientId: string, opts: { grace: string; reason?: string; json?: boolean }) => {
+      const graceMs = parseGrace(opts.grace);
+      const operator = operatorFor(config());
+      await withServices(async (s) => {
+        await portalById(s, clientId);
+        // The same door as the console's: the integration role once operators exist.
+        const actor = await s.operators.cliActor(operator);
+        const act = actAs(actor, 'portals.act', opts.reason ?? 'no reason given');
+        const r = await s.portalAdmin.rotateSecret(clientId, graceMs, { operator: actor.id, role: act.role, reason: act.reason, via: 'cli' });
+        print({ json: !!opts.json }, { client_id: r.client_id, client_secret: r.client_secret, previous_valid_until: r.previous_valid_until }, () => [
+          `new client secret for ${r.client_id}`,
+          `client_secret: ${r.client_secret}`,
+          '(the secret is shown only now; store it in the portal\'s secret store)',
+          r.previous_valid_until
+            ? `the previous secret is still accepted until ${r.previous_valid_until}; after that only the new one works`
+            : 'the previous secret no longer works',
+          ...(r.earlier_previous_ended ? ['(the secret replaced by the earlier rotation, still in its grace period, no longer works either)'] : []),
+        ].join('\n'));
       }, PortalValidationError);
     });
 
