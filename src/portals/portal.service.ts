@@ -295,11 +295,8 @@ export function createPortalService(deps: {
         if (!(portal.metadata.grant_types as string[] | undefined)?.includes('refresh_token')) {
           throw new PortalValidationError('offline_access needs a portal registered with --grant-type refresh_token');
         }
-        await deps.repo.update(clientId, {
-          name: portal.name,
-          metadata: { ...portal.metadata, scope: [...scopes].join(' '), [OFFLINE_ACCESS_PROPERTY]: true, [OFFLINE_ACCESS_BASIS_PROPERTY]: basis },
-          secretCiphertext: portal.secretCiphertext,
-        });
+        // The metadata only: writing back the secret read above would undo a rotation made meanwhile.
+        await deps.repo.updateMetadata(clientId, { ...portal.metadata, scope: [...scopes].join(' '), [OFFLINE_ACCESS_PROPERTY]: true, [OFFLINE_ACCESS_BASIS_PROPERTY]: basis });
       }
       return (await deps.repo.find(clientId))!;
     },
