@@ -2,8 +2,9 @@
  * The console's portals and resource servers (role `integration`), against the real server: an
  * integration operator registers a portal (the secret shown once, and an openid-client relying party
  * then signs a person in with it), edits its redirect URIs (the old one refused at the
- * authorization endpoint), disables and enables it, proposes `national_id` (approved only by a
- * second integration operator) and approves `offline_access`; the console's own client offers no
+ * authorization endpoint), disables and enables it, rotates its secret (the old one kept for the
+ * grace period chosen, or ended at once), proposes `national_id` (approved only by a second
+ * integration operator) and approves `offline_access`; the console's own client offers no
  * action; a helpdesk operator is refused every page and every direct POST; malformed input changes
  * nothing; every change is in the audit chain with the operator, role, door and reason.
  */
@@ -36,7 +37,6 @@ beforeAll(async () => {
   helpdesk = await addOperator(srv, ['helpdesk'], () => clock);
   tick();
   ({ browser } = await consoleSignIn(srv, integration, { codeAt: clock }));
-  ({ browser: helpdeskBrowser } = await consoleSignIn(srv, helpdesk, { codeAt: clock }));
 });
 afterAll(async () => {
   await srv.close();
@@ -432,9 +432,85 @@ describe('approvals', () => {
   });
 });
 
+describe('rotating a secret', () => {
+  const grant = (clientId: string, secret: string) =>
+    fetch(`${srv.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}` },
+      body: 'grant_type=client_credentials',
+    });
+  const secretOf = (html: string) => decodeEntities(/data-testid="client-secret">([^<]+)</.exec(html)![1]!);
+
+  it('offers 24 hours by default; shows the new secret once; the old one works through the grace period, and with none it stops at once', async () => {
+    const portal = await srv.addPortal({ grantTypes: ['client_credentials'] });
+    const form = await page(browser, `/admin/portals/${portal.client_id}`);
+    expect(form.text).toContain(`action="/admin/portals/${portal.client_id}/rotate-secret"`);
+    expect(form.text).toMatch(/<option value="24h" selected>/);
+
+    await freshFactor(integration, browser);
+    const res = await post(browser, `/admin/portals/${portal.client_id}/rotate-secret`, { grace: '24h', reason: 'Định kỳ đổi khóa hằng năm' }, `/admin/portals/${portal.client_id}`);
+    expect(res.status).toBe(200);
+    expect(res.url).toBe(`${srv.adminUrl}/admin/portals/${portal.client_id}/rotate-secret`);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const first = secretOf(res.text);
+    expect(first).not.toBe(portal.client_secret);
+    expect(res.text).toContain('data-testid="grace"');
+    expect((await grant(portal.client_id, first)).status).toBe(200);
+    expect((await grant(portal.client_id, portal.client_secret)).status).toBe(200);
+    // Shown once: the portal's page afterwards holds neither secret.
+    const after = await page(browser, `/admin/portals/${portal.client_id}`);
+    expect(after.text).not.toContain(first);
+    expect(after.text).toContain('PORTAL_SECRET_ROTATED');
+
+    const again = await post(browser, `/admin/portals/${portal.client_id}/rotate-secret`, { grace: '0', reason: 'Khóa bị lộ trong nhật ký của cổng' }, `/admin/portals/${portal.client_id}`);
+    expect(again.status).toBe(200);
+    const second = secretOf(again.text);
+    expect((await grant(portal.client_id, second)).status).toBe(200);
+    expect((await grant(portal.client_id, first)).status).toBe(401);
+    expect((await grant(portal.client_id, portal.client_secret)).status).toBe(401);
+
+    const rotations = await audit('PORTAL_SECRET_ROTATED', portal.client_id);
+    expect(rotations.map((e) => e.details.grace_seconds)).toEqual([0, 86_400]);
+    expect(rotations[0]!.details).toMatchObject({ operator: integration.id, role: 'integration', via: 'console', reason: 'Khóa bị lộ trong nhật ký của cổng' });
+    for (const secret of [first, second]) {
+      expect(JSON.stringify(rotations)).not.toContain(secret);
+      expect(logLines.some((l) => l.includes(secret))).toBe(false);
+    }
+  });
+
+  it('refuses the console client, a grace not offered, and a missing reason; nothing changes', async () => {
+    const portal = await srv.addPortal({ grantTypes: ['client_credentials'] });
+    const before = await srv.system.store.portals.find(portal.client_id);
+    const consoleBefore = await srv.system.store.portals.find(CONSOLE_CLIENT_ID);
+    await freshFactor(integration, browser);
+    const own = await post(browser, `/admin/portals/${CONSOLE_CLIENT_ID}/rotate-secret`, { grace: '0', reason: 'probing the first-party client' });
+    expect(own.status).toBe(403);
+    expect(own.text).not.toContain('data-testid="client-secret"');
+    for (const fields of [{ grace: '30d', reason: 'Định kỳ đổi khóa hằng năm' }, { grace: '24h', reason: '' }, { grace: '24h', reason: 'Định kỳ', 'grace[$ne]': 'x' }, { reason: 'Định kỳ đổi khóa hằng năm' }]) {
+      const res = await post(browser, `/admin/portals/${portal.client_id}/rotate-secret`, fields as Record<string, string>, `/admin/portals/${portal.client_id}`);
+      expect([fields, res.status]).toEqual([fields, 400]);
+      expect(res.text).not.toContain('data-testid="client-secret"');
+    }
+    expect(await srv.system.store.portals.find(portal.client_id)).toEqual(before);
+    expect(await srv.system.store.portals.find(CONSOLE_CLIENT_ID)).toEqual(consoleBefore);
+    expect((await grant(portal.client_id, portal.client_secret)).status).toBe(200);
+  });
+
+  it('asks for the second factor again when the last one is older than five minutes', async () => {
+    const portal = await srv.addPortal({ grantTypes: ['client_credentials'] });
+    const before = await srv.system.store.portals.find(portal.client_id);
+    tick(6 * 60_000);
+    const res = await post(browser, `/admin/portals/${portal.client_id}/rotate-secret`, { grace: '24h', reason: 'Định kỳ đổi khóa hằng năm' }, `/admin/portals/${portal.client_id}`);
+    expect(res.status).toBe(403);
+    expect(res.text).toContain('data-testid="reauth-link"');
+    expect(await srv.system.store.portals.find(portal.client_id)).toEqual(before);
+  });
+});
+
 describe('another role', () => {
   it('a helpdesk operator gets 403 on every portals page and every direct POST (with a valid CSRF token); nothing changes', async () => {
     tick();
+    ({ browser: helpdeskBrowser } = await consoleSignIn(srv, helpdesk, { codeAt: clock }));
     const target = await srv.addPortal({ grantTypes: ['refresh_token'] });
     const before = await srv.system.store.portals.find(target.client_id);
     const count = await srv.system.store.portals.count();
@@ -448,6 +524,7 @@ describe('another role', () => {
       [`/admin/portals/${target.client_id}/uris`, { redirect_uris: 'http://localhost:9777/cb', ...reason }],
       [`/admin/portals/${target.client_id}/disable`, reason],
       [`/admin/portals/${target.client_id}/enable`, reason],
+      [`/admin/portals/${target.client_id}/rotate-secret`, { grace: '0', ...reason }],
       [`/admin/portals/${target.client_id}/approve-national-id`, { legal_basis: 'Nghị định 59/2022/NĐ-CP', ...reason }],
       [`/admin/portals/${target.client_id}/approve-offline-access`, { legal_basis: 'Nghị định 59/2022/NĐ-CP', ...reason }],
     ] as const) {
@@ -458,7 +535,7 @@ describe('another role', () => {
     expect(await srv.system.store.portals.find(target.client_id)).toEqual(before);
     expect(await srv.system.store.portals.count()).toBe(count);
     const refusals = (await audit('CONSOLE_ACCESS_REFUSED')).filter((e) => e.details.operator === helpdesk.id);
-    expect(refusals.length).toBeGreaterThanOrEqual(10);
+    expect(refusals.length).toBeGreaterThanOrEqual(11);
     expect(refusals.every((e) => e.details.permission === 'portals.read' || e.details.permission === 'portals.act')).toBe(true);
     expect((await srv.system.adminActions.approvals.list({ state: 'pending', limit: 50 })).filter((a) => a.subject === target.client_id)).toEqual([]);
   });

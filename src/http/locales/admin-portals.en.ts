@@ -84,6 +84,7 @@ export const adminPortalsEn: Record<keyof typeof adminPortalsVi, string> = {
   'admin.portals.rotated_intro': 'A new secret was made.',
   'admin.portals.rotated_grace': 'The old secret is still accepted until {at}.',
   'admin.portals.rotated_now': 'The old secret no longer works.',
+  'admin.portals.rotated_earlier_ended': 'The secret before that, from the previous rotation, stopped working now (only one previous secret is kept).',
   'admin.portals.national_id_title': 'Propose releasing the identification number (national_id)',
   'admin.portals.national_id_text': 'A second integration operator must approve it within 24 hours.',
   'admin.portals.national_id_submit': 'Propose',

@@ -83,6 +83,7 @@ export const adminPortalsVi = {
   'admin.portals.rotated_intro': 'Đã tạo khóa bí mật mới.',
   'admin.portals.rotated_grace': 'Khóa cũ còn được chấp nhận đến {at}.',
   'admin.portals.rotated_now': 'Khóa cũ đã ngừng hiệu lực.',
+  'admin.portals.rotated_earlier_ended': 'Khóa cũ hơn nữa, từ lần đổi trước, đã ngừng hiệu lực ngay (chỉ giữ một khóa cũ).',
   'admin.portals.national_id_title': 'Đề xuất cho phép nhận số định danh (national_id)',
   'admin.portals.national_id_text': 'Cần một người vận hành tích hợp khác phê duyệt trong 24 giờ.',
   'admin.portals.national_id_submit': 'Gửi đề xuất',
