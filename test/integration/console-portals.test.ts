@@ -461,6 +461,7 @@ describe('rotating a secret', () => {
     const after = await page(browser, `/admin/portals/${portal.client_id}`);
     expect(after.text).not.toContain(first);
     expect(after.text).toContain('PORTAL_SECRET_ROTATED');
+    expect(after.text).toContain('grace_seconds: 86400');
 
     const again = await post(browser, `/admin/portals/${portal.client_id}/rotate-secret`, { grace: '0', reason: 'Khóa bị lộ trong nhật ký của cổng' }, `/admin/portals/${portal.client_id}`);
     expect(again.status).toBe(200);

@@ -96,7 +96,7 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /** The audit details shown on a portal's page: who acted, how and why; never a person's identifiers. */
-const SHOWN_DETAILS = ['operator', 'role', 'via', 'reason', 'change', 'changed', 'scope', 'legal_basis', 'approved_by', 'approval', 'grace', 'records_ended'] as const;
+const SHOWN_DETAILS = ['operator', 'role', 'via', 'reason', 'change', 'changed', 'scope', 'legal_basis', 'approved_by', 'approval', 'grace_seconds', 'records_ended'] as const;
 
 export function registerPortalRoutes(router: Router, deps: SectionDeps): void {
   const { kit } = deps;
