@@ -67,6 +67,8 @@ export function createPortalAdmin(deps: {
   return {
     /** False when there is no such portal. */
     async disable(clientId: string, operator: string): Promise<boolean> {
+      // Disabling the console's own client would lock every operator out of the console.
+      if (deps.firstParty?.includes(clientId)) throw new PortalValidationError(`${clientId} is dinhdanh's own client (the operators' console): it is not disabled`);
       if (!(await deps.repo.setDisabled(clientId, true))) return false;
       const records = await deps.access.endClient(clientId);
       deps.audit.record('PORTAL_DISABLED', { portal: clientId, operator, records_ended: records });
