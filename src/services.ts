@@ -178,6 +178,7 @@ export async function composeServices(config: Config, options: ComposeOptions = 
     approveNationalId: async (clientId, legalBasis) => { await portals.approve(clientId, 'national_id', legalBasis); },
     portalExists: async (clientId) => !!(await store.portals.find(clientId)),
     portalRevision: (clientId) => store.portals.revision(clientId),
+    updatePortalMetadata: (clientId, metadata) => store.portals.updateMetadata(clientId, metadata),
     async checkRetirable(kid) {
       const key = (await (await keyRing()).describe()).find((k) => k.kid === kid);
       if (!key) throw new AdminError('not_found', `no signing key ${kid}`);

@@ -26,6 +26,8 @@ export interface AdminActionsDeps {
   portalExists(clientId: string): Promise<boolean>;
   /** The portal's revision (store): a change to it after a proposal voids the proposal. */
   portalRevision(clientId: string): Promise<number | undefined>;
+  /** Replaces a portal's metadata (store): an approved edit of a national_id portal's URIs. */
+  updatePortalMetadata(clientId: string, metadata: Record<string, unknown>): Promise<boolean>;
   /** Retires a signing key (keys/signing-keys.ts): never the active one. */
   retireKey(kid: string): Promise<{ alg: string; was: string }>;
   /** Checks a key can be retired (exists, not active, not retired). */
@@ -129,6 +131,27 @@ export function createAdminActions(deps: AdminActionsDeps) {
         return `done: retired (was ${r.was})`;
       },
     },
+    // Where a portal approved for national_id sends people (and their identification numbers):
+    // changing its URIs is checked by a second operator, on the portal as it was when proposed.
+    'edit-national-id-portal': {
+      role: 'integration',
+      async check(params) {
+        const clientId = str(params.clientId);
+        if (!/^[A-Za-z0-9_-]{1,64}$/.test(clientId) || !(await deps.portalExists(clientId))) throw new AdminError('not_found', 'no such portal');
+        const revision = await deps.portalRevision(clientId);
+        if (typeof params.revision === 'number' && params.revision !== revision) throw new AdminError('conflict', 'the portal was changed after this was proposed: look at it again and propose again');
+        const metadata = params.metadata;
+        if (!metadata || typeof metadata !== 'object' || Array.isArray(metadata)) throw new AdminError('invalid', 'no metadata');
+        const changed = Array.isArray(params.changed) ? params.changed.filter((c): c is string => typeof c === 'string') : [];
+        return { subject: clientId, params: { clientId, metadata, changed, revision } };
+      },
+      async run(params, authority) {
+        const clientId = str(params.clientId);
+        if (!(await deps.updatePortalMetadata(clientId, params.metadata as Record<string, unknown>))) return 'not done: no such portal';
+        deps.audit.record('PORTAL_UPDATED', { ...authorityDetails(authority), portal: clientId, changed: (params.changed as string[]) ?? [] });
+        return 'done: URIs changed';
+      },
+    },
     'change-admin-role': {
       role: 'admin',
       personSubject: true,
@@ -220,6 +243,9 @@ export function createAdminActions(deps: AdminActionsDeps) {
       },
     },
     portals: {
+      /** Proposes new URIs for a portal approved for national_id (computed and checked by the caller). */
+      proposeNationalIdPortalEdit: (actor: Actor, clientId: string, metadata: Record<string, unknown>, changed: string[], revision: number | undefined, reason: unknown) =>
+        approvals.request(actAs(actor, 'portals.act', String(reason ?? '')), 'edit-national-id-portal', { clientId, metadata, changed, revision }),
       approveNationalId: (actor: Actor, clientId: unknown, legalBasis: unknown, reason: unknown, options: { breakGlass?: boolean } = {}) =>
         twoPerson(actAs(actor, 'portals.act', String(reason ?? '')), 'approve-national-id', { clientId, legalBasis }, options.breakGlass),
     },

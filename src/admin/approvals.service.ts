@@ -18,7 +18,7 @@ import { AdminError, actDetails, checkText, type Act, type Actor } from './roles
 /** How long a proposal waits for its second operator. */
 export const APPROVAL_TTL_MS = 24 * 3600_000;
 
-export const PROPOSAL_ACTIONS = ['set-level-2', 'approve-national-id', 'retire-key', 'remove-operator', 'unlock-fraud', 'change-admin-role'] as const;
+export const PROPOSAL_ACTIONS = ['set-level-2', 'approve-national-id', 'retire-key', 'remove-operator', 'unlock-fraud', 'change-admin-role', 'edit-national-id-portal'] as const;
 export type ProposalAction = (typeof PROPOSAL_ACTIONS)[number];
 
 /** Who carried an action out: the proposer, and the approver (absent for bootstrap and break-glass). */

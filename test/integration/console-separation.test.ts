@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { addOperator, type TestOperator } from '../helpers/console.js';
+import { addOperator, consolePost, consoleSignIn, type TestOperator } from '../helpers/console.js';
 import type { Actor } from '../../src/admin/index.js';
 
 let srv: TestServer;
@@ -60,5 +60,23 @@ describe('a proposal', () => {
     await srv.system.store.portals.updateMetadata(portal.client_id, { ...current.metadata, redirect_uris: ['https://evil.example/cb'] });
     await expect(srv.system.adminActions.approvals.approve(actor(i2), (proposed as { approval: string }).approval, 'Đồng ý')).rejects.toThrow(/changed after this was proposed/);
     expect((await srv.system.store.portals.find(portal.client_id))!.nationalId).toBe(false);
+  });
+});
+
+describe('a portal approved for national_id', () => {
+  it('changes its redirect URIs only through a proposal a second integration operator approves', async () => {
+    const i1 = await addOperator(srv, ['integration']);
+    const i2 = await addOperator(srv, ['integration']);
+    const portal = await srv.addPortal({ nationalId: true, legalBasis: 'Nghị định 69/2024/NĐ-CP' });
+    const { browser } = await consoleSignIn(srv, i1, { codeAt: Date.now() });
+    const path = `/admin/portals/${portal.client_id}`;
+    const res = await consolePost(srv, browser, `${path}/uris`, { redirect_uris: 'http://localhost:9999/cb', post_logout_redirect_uris: '', backchannel_logout_uri: '', reason: 'Cổng chuyển sang máy chủ mới' }, path);
+    expect(res.status).toBe(200);
+    expect(new URL(res.url).searchParams.get('done')).toBe('proposed');
+    const approval = new URL(res.url).searchParams.get('approval')!;
+    expect(((await srv.system.store.portals.find(portal.client_id))!.metadata.redirect_uris as string[])).toEqual([portal.redirect_uri]);
+    await expect(srv.system.adminActions.approvals.approve(actor(i1), approval, 'Tự phê duyệt')).rejects.toThrow(/different operator/);
+    await srv.system.adminActions.approvals.approve(actor(i2), approval, 'Đã xác minh máy chủ mới của cổng');
+    expect(((await srv.system.store.portals.find(portal.client_id))!.metadata.redirect_uris as string[])).toEqual(['http://localhost:9999/cb']);
   });
 });

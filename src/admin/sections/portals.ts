@@ -307,7 +307,7 @@ export function registerPortalRoutes(router: Router, deps: SectionDeps): void {
     await showPortal(ctx, ctx.params.clientId, code ? { done: (t) => t(DONE[code], { id: approval }) } : {});
   });
 
-  router.post('/admin/portals/:clientId/uris', kit.need('portals.act'), async (ctx) => {
+  router.post('/admin/portals/:clientId/uris', kit.need('portals.act'), kit.fresh(backTo), async (ctx) => {
     const form = await kit.readPost(ctx, URIS_FORM);
     const values: FormValues = { open: 'uris', redirect_uris: form.redirect_uris, post_logout_redirect_uris: form.post_logout_redirect_uris ?? '', backchannel_logout_uri: form.backchannel_logout_uri ?? '' };
     await change(ctx, values, async () => {
@@ -334,6 +334,11 @@ export function registerPortalRoutes(router: Router, deps: SectionDeps): void {
       };
       // A change that landed since this portal was read (an approval adding a scope) is not overwritten.
       if ((await deps.store.portals.revision(portal.clientId)) !== revision) throw new AdminError('conflict', 'the portal changed meanwhile: look at it again and repeat the edit');
+      // A portal approved for national_id: where it sends people is checked by a second operator.
+      if (summary.national_id) {
+        const r = await deps.actions.portals.proposeNationalIdPortalEdit(kit.actor(ctx), portal.clientId, metadata, changed, revision, form.reason);
+        if (r.status === 'proposed') return { approval: r.approval };
+      }
       if (!(await deps.store.portals.updateMetadata(portal.clientId, metadata))) throw new AdminError('not_found', 'no portal with this client id');
       deps.audit.record('PORTAL_UPDATED', {
         ...actDetails(act), portal: portal.clientId, changed,
