@@ -6,10 +6,11 @@
  */
 import crypto from 'node:crypto';
 import { expect } from '@jest/globals';
-import { Browser, formAction, hiddenField, type Response } from './browser.js';
+import { Browser, decodeEntities, formAction, hiddenField, type Response } from './browser.js';
 import { totpCode } from './pages.js';
-import type { TestServer } from './harness.js';
-import type { OperatorRole } from '../../src/store/index.js';
+import { startTestServer, type TestServer } from './harness.js';
+import type { Actor } from '../../src/admin/index.js';
+import type { AuditEntry, AuditFilter, OperatorRole } from '../../src/store/index.js';
 
 export interface TestOperator {
   id: string;
@@ -77,4 +78,81 @@ export async function consolePost(srv: TestServer, browser: Browser, path: strin
   const page = await browser.get(`${srv.adminUrl}${pagePath}`);
   expect(page.status).toBe(200);
   return browser.post(`${srv.adminUrl}${path}`, { _csrf: hiddenField(page.text, '_csrf'), ...fields }, { origin: srv.adminUrl });
+}
+
+/** An operator acting through the console, as the admin actions take them. */
+export const actorOf = (op: TestOperator): Actor => ({ id: op.id, roles: op.roles, via: 'console' });
+/** A page's text: tags dropped, entities decoded, white space collapsed. */
+export const pageText = (res: Response): string => decodeEntities(res.text.replace(/<[^>]*>/g, ' ')).replace(/\s+/g, ' ');
+/** The text of a page's role="status" message ('' when it has none). */
+export const statusText = (res: Response): string => decodeEntities(/role="status"[^>]*>([^<]*)</.exec(res.text)?.[1] ?? '');
+
+type ServerOptions = Omit<NonNullable<Parameters<typeof startTestServer>[0]>, 'now'>;
+
+/**
+ * The scaffolding of a console suite: a test server on an injected clock, its operators, sign-ins
+ * and the audit log. Call `start` in beforeAll and `close` in afterAll.
+ */
+export interface ConsoleTestKit {
+  /** The injected clock's time. */
+  now: () => number;
+  /** Moves the injected clock on; by default past one 30-second TOTP step (codes are single use). */
+  tick: (ms?: number) => void;
+  /** Starts the test server on the injected clock. */
+  start: (options?: ServerOptions) => Promise<TestServer>;
+  close: () => Promise<void>;
+  /** A level-2 operator with `roles`, added at the injected clock's time. */
+  operator: (roles: OperatorRole[]) => Promise<TestOperator>;
+  /** A console browser signed in just now (the clock moved to a new TOTP step; the sign-in ends in a 302). */
+  consoleAs: (op: TestOperator) => Promise<Browser>;
+  /**
+   * A console browser for `op`, signed in through dinhdanh once and reused while its session lasts
+   * (15 minutes idle on the injected clock). A new sign-in of the same operator moves the clock to
+   * the next 30-second TOTP step: codes are single use. Sign-ins are kept few on purpose: the
+   * console dates the second factor by the ID token's auth_time, which comes from oidc-provider's
+   * own (real) clock, and every tick of the injected clock would otherwise count against the
+   * 5-minute window of the dangerous actions.
+   */
+  reusedConsoleAs: (op: TestOperator) => Promise<Browser>;
+  /** The audit log's entries (flushed first) for an event or a filter, newest first. */
+  audit: (filter: string | AuditFilter, limit?: number) => Promise<AuditEntry[]>;
+}
+
+export function consoleTestKit(options: { clockStart?: number } = {}): ConsoleTestKit {
+  let clock = options.clockStart ?? Date.now();
+  let server: TestServer | undefined;
+  const now = () => clock;
+  const tick = (ms = 31_000) => { clock += ms; };
+  const srv = (): TestServer => {
+    if (!server) throw new Error('consoleTestKit: start() the server first');
+    return server;
+  };
+  const signedIn = new Map<string, { browser: Browser; at: number; step: number }>();
+  return {
+    now,
+    tick,
+    start: async (serverOptions = {}) => (server = await startTestServer({ ...serverOptions, now })),
+    close: () => srv().close(),
+    operator: (roles) => addOperator(srv(), roles, now),
+    consoleAs: async (op) => {
+      tick();
+      const { browser, res } = await consoleSignIn(srv(), op, { codeAt: clock });
+      expect(res.status).toBe(302);
+      return browser;
+    },
+    reusedConsoleAs: async (op) => {
+      const known = signedIn.get(op.id);
+      if (known && clock - known.at < 10 * 60_000) return known.browser;
+      if (known && Math.floor(clock / 30_000) <= known.step) clock = (known.step + 1) * 30_000 + 1_000;
+      const { browser } = await consoleSignIn(srv(), op, { codeAt: clock });
+      // Signed in: the console's own session cookie (wherever the helper stopped following redirects).
+      expect(browser.cookies(srv().adminUrl).has('dd_console')).toBe(true);
+      signedIn.set(op.id, { browser, at: clock, step: Math.floor(clock / 30_000) });
+      return browser;
+    },
+    audit: async (filter, limit = 100) => {
+      await srv().system.audit.flush();
+      return srv().system.store.audit.search({ ...(typeof filter === 'string' ? { event: filter } : filter), limit });
+    },
+  };
 }

@@ -7,17 +7,16 @@
  */
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { Browser, decodeEntities, hiddenField, type Response } from '../helpers/browser.js';
-import { addOperator, consolePost, consoleSignIn, type TestOperator } from '../helpers/console.js';
+import type { TestServer } from '../helpers/harness.js';
+import { Browser, decodeEntities, hiddenField } from '../helpers/browser.js';
+import { actorOf, consolePost, consoleSignIn, consoleTestKit, pageText as text, statusText, type TestOperator } from '../helpers/console.js';
 import { authRequest, discover, signIn, type Portal } from '../helpers/rp.js';
 import { openAccountPage } from './selfservice-support.js';
-import type { Actor } from '../../src/admin/index.js';
 import type * as oidc from 'openid-client';
 
+const kit = consoleTestKit();
+const { now, tick, consoleAs, audit } = kit;
 let srv: TestServer;
-let clock = Date.now();
-const tick = (ms = 31_000) => { clock += ms; };
 let portal: Portal;
 let config: oidc.Configuration;
 
@@ -27,25 +26,15 @@ let auditor: TestOperator;
 let integration: TestOperator;
 
 beforeAll(async () => {
-  srv = await startTestServer({ now: () => clock });
+  srv = await kit.start();
   portal = await srv.addPortal();
   config = await discover(srv.issuer, portal);
-  helpdesk = await addOperator(srv, ['helpdesk'], () => clock);
-  helpdesk2 = await addOperator(srv, ['helpdesk'], () => clock);
-  auditor = await addOperator(srv, ['auditor'], () => clock);
-  integration = await addOperator(srv, ['integration'], () => clock);
+  helpdesk = await kit.operator(['helpdesk']);
+  helpdesk2 = await kit.operator(['helpdesk']);
+  auditor = await kit.operator(['auditor']);
+  integration = await kit.operator(['integration']);
 });
-afterAll(async () => {
-  await srv.close();
-});
-
-/** A console browser signed in just now (a new TOTP step: codes are single use). */
-async function consoleAs(op: TestOperator): Promise<Browser> {
-  tick();
-  const { browser, res } = await consoleSignIn(srv, op, { codeAt: clock });
-  expect(res.status).toBe(302);
-  return browser;
-}
+afterAll(() => kit.close());
 
 let citizens = 0;
 /** A citizen signed in at a portal in a browser of their own (a live session the console can end). */
@@ -67,11 +56,6 @@ async function silentAtPortal(browser: Browser): Promise<string> {
   return params.get('code') ? 'code' : params.get('error') ?? 'none';
 }
 
-async function audit(filter: { event?: string; person?: string; operator?: string }) {
-  await srv.system.audit.flush();
-  return srv.system.store.audit.search({ ...filter, limit: 100 });
-}
-
 /** The person's activity index once it holds `events` (its lines are written just after the audit event, in the background). */
 async function activityHas(personId: string, events: string[]): Promise<void> {
   for (const until = Date.now() + 3000; ;) {
@@ -82,11 +66,8 @@ async function activityHas(personId: string, events: string[]): Promise<void> {
   }
 }
 
-const actorOf = (op: TestOperator): Actor => ({ id: op.id, roles: op.roles, via: 'console' });
 const accountPath = (id: string) => `/admin/accounts/${id}`;
 const person = async (id: string) => (await srv.system.store.persons.findById(id))!;
-const text = (res: Response) => decodeEntities(res.text.replace(/<[^>]*>/g, ' ')).replace(/\s+/g, ' ');
-const statusText = (res: Response) => decodeEntities(/role="status"[^>]*>([^<]*)</.exec(res.text)?.[1] ?? '');
 
 describe('its own listener', () => {
   it('is 404 on the public listener: /admin and /admin/accounts', async () => {
@@ -161,7 +142,7 @@ describe('a helpdesk operator at the counter', () => {
     expect((await person(c.id)).status).toBe('active');
     tick();
     await activityHas(c.id, ['ACCOUNT_LOCKED', 'ACCOUNT_UNLOCKED']);
-    const activity = await openAccountPage(srv, new Browser(srv.issuer), c, '/account/activity', { now: () => clock, advance: tick });
+    const activity = await openAccountPage(srv, new Browser(srv.issuer), c, '/account/activity', { now, advance: tick });
     expect(activity.status).toBe(200);
     expect(text(activity)).toContain('thực hiện bởi cán bộ hỗ trợ');
     for (const hidden of [reason, unlockReason, helpdesk.id]) expect({ hidden, shown: decodeEntities(activity.text).includes(hidden) }).toEqual({ hidden, shown: false });
@@ -267,7 +248,7 @@ describe('a helpdesk operator at the counter', () => {
 
     // Authenticated again (a new app code): the reset goes through.
     tick();
-    await consoleSignIn(srv, helpdesk, { browser, codeAt: clock, reauth: true, returnTo: accountPath(c.id) });
+    await consoleSignIn(srv, helpdesk, { browser, codeAt: now(), reauth: true, returnTo: accountPath(c.id) });
     const done = await browser.post(`${srv.adminUrl}${accountPath(c.id)}/reset-mfa`, fields);
     expect(done.status).toBe(200);
     expect(statusText(done)).toContain('Đã đặt lại yếu tố thứ hai');
@@ -278,7 +259,7 @@ describe('a helpdesk operator at the counter', () => {
 
   it('clears the attention flag with a reason; a second clear is refused as a conflict', async () => {
     const c = await citizen({ atPortal: false });
-    await srv.system.store.persons.setAttention(c.id, { reason: 'not_me', at: clock });
+    await srv.system.store.persons.setAttention(c.id, { reason: 'not_me', at: now() });
     const browser = await consoleAs(helpdesk);
     const page = await browser.get(`${srv.adminUrl}${accountPath(c.id)}`);
     expect(page.text).toContain('data-testid="action-clear-attention"');

@@ -9,19 +9,19 @@
  */
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { decodeEntities, type Browser, type Response } from '../helpers/browser.js';
-import { addOperator, consolePost, consoleSignIn, type TestOperator } from '../helpers/console.js';
-import { AdminError, actAs, type Actor } from '../../src/admin/index.js';
+import type { TestServer } from '../helpers/harness.js';
+import { decodeEntities, type Response } from '../helpers/browser.js';
+import { actorOf, consolePost, consoleTestKit, pageText as text, statusText, type TestOperator } from '../helpers/console.js';
+import { AdminError, actAs } from '../../src/admin/index.js';
 
-let srv: TestServer;
 /**
  * The injected clock starts a day behind the real one, so that after the 24-hour advance of the
  * lapse test it is still behind: the console compares its clock with the ID token's auth_time,
- * which oidc-provider dates by the real clock (see consoleAs).
+ * which oidc-provider dates by the real clock (see reusedConsoleAs in helpers/console.ts).
  */
-let clock = Date.now() - 25 * 3600_000;
-const tick = (ms = 31_000) => { clock += ms; };
+const kit = consoleTestKit({ clockStart: Date.now() - 25 * 3600_000 });
+const { now, tick, reusedConsoleAs: consoleAs, audit } = kit;
+let srv: TestServer;
 
 let helpdesk: TestOperator;
 let helpdesk2: TestOperator;
@@ -29,44 +29,14 @@ let helpdesk3: TestOperator;
 let auditor: TestOperator;
 
 beforeAll(async () => {
-  srv = await startTestServer({ now: () => clock });
-  helpdesk = await addOperator(srv, ['helpdesk'], () => clock);
-  helpdesk2 = await addOperator(srv, ['helpdesk'], () => clock);
-  helpdesk3 = await addOperator(srv, ['helpdesk', 'auditor'], () => clock);
-  auditor = await addOperator(srv, ['auditor'], () => clock);
+  srv = await kit.start();
+  helpdesk = await kit.operator(['helpdesk']);
+  helpdesk2 = await kit.operator(['helpdesk']);
+  helpdesk3 = await kit.operator(['helpdesk', 'auditor']);
+  auditor = await kit.operator(['auditor']);
 });
-afterAll(async () => {
-  await srv.close();
-});
+afterAll(() => kit.close());
 
-/**
- * A console browser for `op`, signed in through dinhdanh once and reused while its session lasts
- * (15 minutes idle on the injected clock). A new sign-in of the same operator moves the clock to
- * the next 30-second TOTP step: codes are single use. Sign-ins are kept few on purpose: the console
- * dates the second factor by the ID token's auth_time, which comes from oidc-provider's own (real)
- * clock, and every tick of the injected clock would otherwise count against the 5-minute window
- * of the dangerous actions.
- */
-const signedIn = new Map<string, { browser: Browser; at: number; step: number }>();
-async function consoleAs(op: TestOperator, options: { again?: boolean } = {}): Promise<Browser> {
-  const known = signedIn.get(op.id);
-  if (known && !options.again && clock - known.at < 10 * 60_000) return known.browser;
-  if (known && Math.floor(clock / 30_000) <= known.step) clock = (known.step + 1) * 30_000 + 1_000;
-  const { browser } = await consoleSignIn(srv, op, { codeAt: clock });
-  // Signed in: the console's own session cookie (wherever the helper stopped following redirects).
-  expect(browser.cookies(srv.adminUrl).has('dd_console')).toBe(true);
-  signedIn.set(op.id, { browser, at: clock, step: Math.floor(clock / 30_000) });
-  return browser;
-}
-
-async function audit(event: string) {
-  await srv.system.audit.flush();
-  return srv.system.store.audit.search({ event, limit: 100 });
-}
-
-const actorOf = (op: TestOperator): Actor => ({ id: op.id, roles: op.roles, via: 'console' });
-const text = (res: Response) => decodeEntities(res.text.replace(/<[^>]*>/g, ' ')).replace(/\s+/g, ' ');
-const statusText = (res: Response) => decodeEntities(/role="status"[^>]*>([^<]*)</.exec(res.text)?.[1] ?? '');
 const stateOn = (res: Response) => /data-testid="approval-state" data-state="([^"]+)"/.exec(res.text)?.[1];
 const path = (id: string) => `/admin/approvals/${id}`;
 const level = async (id: string) => (await srv.system.store.persons.findById(id))!.level;
@@ -125,7 +95,7 @@ describe('the list and one proposal', () => {
   });
 
   it('pages with a cursor, newest first, nothing twice', async () => {
-    const t0 = clock;
+    const t0 = now();
     for (let i = 0; i < 30; i++) {
       await srv.system.store.approvals.create({
         id: crypto.randomUUID(), action: 'retire-key', subject: `paging-key-${i}`, params: { kid: `paging-key-${i}` },

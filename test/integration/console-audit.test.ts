@@ -7,44 +7,30 @@
  * anywhere — refused on the keys and accounts actions even by a direct POST.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { Browser, decodeEntities, hiddenField, type Response } from '../helpers/browser.js';
-import { addOperator, consolePost, consoleSignIn, type TestOperator } from '../helpers/console.js';
+import type { TestServer } from '../helpers/harness.js';
+import { decodeEntities, hiddenField, type Response } from '../helpers/browser.js';
+import { actorOf, consolePost, consoleTestKit, type TestOperator } from '../helpers/console.js';
 import { GENESIS_HASH, entryHash } from '../../src/audit/audit.service.js';
 import { PAGE_SIZE } from '../../src/admin/admin-http.js';
-import type { Actor } from '../../src/admin/index.js';
-import type { AuditEntry } from '../../src/store/index.js';
+import type { AuditFilter } from '../../src/store/index.js';
 
+const kit = consoleTestKit();
+const { now, tick, consoleAs } = kit;
 let srv: TestServer;
-let clock = Date.now();
-const tick = (ms = 31_000) => { clock += ms; };
 
 let auditor: TestOperator;
 let helpdesk: TestOperator;
 let keys: TestOperator;
 
 beforeAll(async () => {
-  srv = await startTestServer({ now: () => clock });
-  auditor = await addOperator(srv, ['auditor'], () => clock);
-  helpdesk = await addOperator(srv, ['helpdesk'], () => clock);
-  keys = await addOperator(srv, ['keys'], () => clock);
+  srv = await kit.start();
+  auditor = await kit.operator(['auditor']);
+  helpdesk = await kit.operator(['helpdesk']);
+  keys = await kit.operator(['keys']);
 });
-afterAll(async () => {
-  await srv.close();
-});
+afterAll(() => kit.close());
 
-/** A console browser signed in just now (a new TOTP step: codes are single use). */
-async function consoleAs(op: TestOperator): Promise<Browser> {
-  tick();
-  const { browser, res } = await consoleSignIn(srv, op, { codeAt: clock });
-  expect(res.status).toBe(302);
-  return browser;
-}
-
-async function audit(filter: { event?: string; person?: string; operator?: string; portal?: string }): Promise<AuditEntry[]> {
-  await srv.system.audit.flush();
-  return srv.system.store.audit.search({ ...filter, limit: 1000 });
-}
+const audit = (filter: AuditFilter) => kit.audit(filter, 1000);
 
 let citizens = 0;
 async function citizen() {
@@ -52,7 +38,6 @@ async function citizen() {
   return srv.addPerson({ pid: `001090${String(760000 + citizens)}` });
 }
 
-const actorOf = (op: TestOperator): Actor => ({ id: op.id, roles: op.roles, via: 'console' });
 /** The rows of a results page: seq, event and the details text, as the page shows them. */
 function rows(res: Response): Array<{ seq: number; event: string; text: string }> {
   return res.text.split('data-testid="audit-row"').slice(1).map((r) => ({
@@ -142,7 +127,7 @@ describe('an auditor searches the log', () => {
     const early = await citizen();
     tick(10 * 60_000);
     const middle = await citizen();
-    const middleAt = clock;
+    const middleAt = now();
     tick(10 * 60_000);
     const late = await citizen();
     await srv.system.audit.flush();
@@ -164,7 +149,7 @@ describe('an auditor searches the log', () => {
     expect(ids.some((t) => t.includes(`person=${middle.id}`))).toBe(true);
     expect(ids.some((t) => t.includes(`person=${early.id}`))).toBe(false);
     // The late one is on the same Vietnam day unless the window crossed midnight there.
-    expect(ids.some((t) => t.includes(`person=${late.id}`))).toBe(vietnamLocal(clock).slice(0, 10) === dayOfMiddle);
+    expect(ids.some((t) => t.includes(`person=${late.id}`))).toBe(vietnamLocal(now()).slice(0, 10) === dayOfMiddle);
   });
 
   it('pages through results newest first with a seq cursor', async () => {

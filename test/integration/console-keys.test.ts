@@ -8,16 +8,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as jose from 'jose';
-import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { Browser, decodeEntities, hiddenField, type Response } from '../helpers/browser.js';
-import { addOperator, consolePost, consoleSignIn, type TestOperator } from '../helpers/console.js';
+import type { TestServer } from '../helpers/harness.js';
+import { Browser, hiddenField, type Response } from '../helpers/browser.js';
+import { actorOf, consolePost, consoleTestKit, statusText, type TestOperator } from '../helpers/console.js';
 import { authRequest, discover, redeem, signIn } from '../helpers/rp.js';
-import type { Actor } from '../../src/admin/index.js';
-import type { AuditEntry } from '../../src/store/index.js';
+import type { AuditFilter } from '../../src/store/index.js';
 
+const kit = consoleTestKit();
+const { now, tick, consoleAs } = kit;
 let srv: TestServer;
-let clock = Date.now();
-const tick = (ms = 31_000) => { clock += ms; };
 
 let keys1: TestOperator;
 let keys2: TestOperator;
@@ -27,28 +26,16 @@ type Portal = Awaited<ReturnType<TestServer['addPortal']>>;
 let portal: Portal;
 
 beforeAll(async () => {
-  srv = await startTestServer({ now: () => clock });
+  srv = await kit.start();
   portal = await srv.addPortal();
-  keys1 = await addOperator(srv, ['keys'], () => clock);
-  keys2 = await addOperator(srv, ['keys'], () => clock);
-  auditor = await addOperator(srv, ['auditor'], () => clock);
-  helpdesk = await addOperator(srv, ['helpdesk'], () => clock);
+  keys1 = await kit.operator(['keys']);
+  keys2 = await kit.operator(['keys']);
+  auditor = await kit.operator(['auditor']);
+  helpdesk = await kit.operator(['helpdesk']);
 });
-afterAll(async () => {
-  await srv.close();
-});
+afterAll(() => kit.close());
 
-async function consoleAs(op: TestOperator): Promise<Browser> {
-  tick();
-  const { browser, res } = await consoleSignIn(srv, op, { codeAt: clock });
-  expect(res.status).toBe(302);
-  return browser;
-}
-
-async function audit(filter: { event?: string; operator?: string }): Promise<AuditEntry[]> {
-  await srv.system.audit.flush();
-  return srv.system.store.audit.search({ ...filter, limit: 1000 });
-}
+const audit = (filter: AuditFilter) => kit.audit(filter, 1000);
 
 async function publishedKids(): Promise<string[]> {
   const res = await fetch(`${srv.issuer}/jwks`);
@@ -66,8 +53,6 @@ async function signingKid(): Promise<string> {
   return jose.decodeProtectedHeader(tokens.id_token!).kid!;
 }
 
-const actorOf = (op: TestOperator): Actor => ({ id: op.id, roles: op.roles, via: 'console' });
-const statusText = (res: Response) => decodeEntities(/role="status"[^>]*>([^<]*)</.exec(res.text)?.[1] ?? '');
 const keyRow = (res: Response, kid: string) => {
   const at = res.text.indexOf(`data-kid="${kid}"`);
   return at < 0 ? null : res.text.slice(at, res.text.indexOf('</tr>', at));
@@ -105,7 +90,7 @@ describe('a keys operator', () => {
     const after = await srv.system.signingKeys.describe();
     const added = after.filter((k) => !before.some((b) => b.kid === k.kid));
     expect(added.map((k) => [k.alg, k.state, k.origin]).sort()).toEqual([['ES256', 'next', 'development'], ['RS256', 'next', 'development']]);
-    expect(added.every((k) => k.activate_at === new Date(clock + 15 * 60_000).toISOString())).toBe(true);
+    expect(added.every((k) => k.activate_at === new Date(now() + 15 * 60_000).toISOString())).toBe(true);
     for (const k of added) expect(keyRow(res, k.kid)).toContain('data-state="next"');
     // Published at once (the console reloaded this instance's keys), not signing yet.
     expect(await publishedKids()).toEqual(expect.arrayContaining([oldKid, ...added.map((k) => k.kid)]));

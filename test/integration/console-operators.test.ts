@@ -7,52 +7,26 @@
  * of direct POSTs, malformed forms, and the fresh second factor these dangerous actions need.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { decodeEntities, hiddenField, type Browser, type Response } from '../helpers/browser.js';
-import { addOperator, consolePost, consoleSignIn, type TestOperator } from '../helpers/console.js';
+import type { TestServer } from '../helpers/harness.js';
+import { decodeEntities, hiddenField } from '../helpers/browser.js';
+import { consolePost, consoleTestKit, pageText as text, statusText, type TestOperator } from '../helpers/console.js';
 
+const kit = consoleTestKit();
+const { tick, reusedConsoleAs: consoleAs, audit } = kit;
 let srv: TestServer;
-let clock = Date.now();
-const tick = (ms = 31_000) => { clock += ms; };
 
 let admin: TestOperator;
 let admin2: TestOperator;
 let helpdesk: TestOperator;
 
 beforeAll(async () => {
-  srv = await startTestServer({ now: () => clock });
-  admin = await addOperator(srv, ['admin'], () => clock);
-  admin2 = await addOperator(srv, ['admin', 'auditor'], () => clock);
-  helpdesk = await addOperator(srv, ['helpdesk'], () => clock);
+  srv = await kit.start();
+  admin = await kit.operator(['admin']);
+  admin2 = await kit.operator(['admin', 'auditor']);
+  helpdesk = await kit.operator(['helpdesk']);
 });
-afterAll(async () => {
-  await srv.close();
-});
+afterAll(() => kit.close());
 
-/**
- * A console browser for `op`, signed in through dinhdanh once and reused while its session lasts
- * (15 minutes idle on the injected clock). A new sign-in of the same operator moves the clock to
- * the next 30-second TOTP step: codes are single use. Sign-ins are kept few on purpose: the console
- * dates the second factor by the ID token's auth_time, which comes from oidc-provider's own (real)
- * clock, and every tick of the injected clock would otherwise count against the 5-minute window
- * of the dangerous actions.
- */
-const signedIn = new Map<string, { browser: Browser; at: number; step: number }>();
-async function consoleAs(op: TestOperator, options: { again?: boolean } = {}): Promise<Browser> {
-  const known = signedIn.get(op.id);
-  if (known && !options.again && clock - known.at < 10 * 60_000) return known.browser;
-  if (known && Math.floor(clock / 30_000) <= known.step) clock = (known.step + 1) * 30_000 + 1_000;
-  const { browser } = await consoleSignIn(srv, op, { codeAt: clock });
-  // Signed in: the console's own session cookie (wherever the helper stopped following redirects).
-  expect(browser.cookies(srv.adminUrl).has('dd_console')).toBe(true);
-  signedIn.set(op.id, { browser, at: clock, step: Math.floor(clock / 30_000) });
-  return browser;
-}
-
-async function audit(event: string) {
-  await srv.system.audit.flush();
-  return srv.system.store.audit.search({ event, limit: 100 });
-}
 /** Every operator-management event so far: a refused request must add none. */
 async function operatorEvents(): Promise<number> {
   await srv.system.audit.flush();
@@ -61,8 +35,6 @@ async function operatorEvents(): Promise<number> {
   return n;
 }
 
-const text = (res: Response) => decodeEntities(res.text.replace(/<[^>]*>/g, ' ')).replace(/\s+/g, ' ');
-const statusText = (res: Response) => decodeEntities(/role="status"[^>]*>([^<]*)</.exec(res.text)?.[1] ?? '');
 const opPath = (id: string) => `/admin/operators/${id}`;
 const rolesOf = async (id: string) => (await srv.system.store.operators.find(id))?.roles;
 
@@ -156,7 +128,7 @@ describe('adding an operator', () => {
 
 describe('changing roles', () => {
   it('replaces another operator\'s roles on the revision the page showed (OPERATOR_ROLES_CHANGED); a stale revision is a 409 with the current roles shown, and changes nothing', async () => {
-    const target = await addOperator(srv, ['helpdesk'], () => clock);
+    const target = await kit.operator(['helpdesk']);
     const browser = await consoleAs(admin);
     const page = await browser.get(`${srv.adminUrl}${opPath(target.id)}`);
     const rev = hiddenField(page.text, 'rev');
@@ -203,7 +175,7 @@ describe('the admin role', () => {
   // One admin must not demote the others at once (and become the last, irremovable one), nor mint
   // the second person of their own two-person control by granting admin to someone.
   it('is granted or taken away only by a proposal a second admin approves; other roles change at once', async () => {
-    const target = await addOperator(srv, ['auditor'], () => clock);
+    const target = await kit.operator(['auditor']);
     const browser = await consoleAs(admin);
     const rev = (await srv.system.store.operators.find(target.id))!.rev;
     const grant = await consolePost(srv, browser, `${opPath(target.id)}/roles`, { rev: String(rev), role_auditor: 'on', role_admin: 'on', reason: 'Cần thêm một quản trị viên trực đêm' }, opPath(target.id));
@@ -233,7 +205,7 @@ describe('the admin role', () => {
 
 describe('removing an operator', () => {
   it('is a proposal (the operator stays) that a second admin approves (OPERATOR_REMOVED with approved_by); the proposer cannot approve it', async () => {
-    const target = await addOperator(srv, ['integration'], () => clock);
+    const target = await kit.operator(['integration']);
     const browser = await consoleAs(admin);
     const reason = 'Đã chuyển công tác sang đơn vị khác';
     const res = await consolePost(srv, browser, `${opPath(target.id)}/remove`, { reason }, opPath(target.id));
@@ -307,7 +279,7 @@ describe('role checks', () => {
 
 describe('bad input', () => {
   it('malformed forms are 400 and change nothing', async () => {
-    const target = await addOperator(srv, ['keys'], () => clock);
+    const target = await kit.operator(['keys']);
     const p = await person();
     const browser = await consoleAs(admin);
     const page = await browser.get(`${srv.adminUrl}${opPath(target.id)}`);

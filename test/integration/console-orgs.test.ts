@@ -8,39 +8,29 @@
  * factor. Nothing changes on a refusal.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { Browser, decodeEntities, hiddenField, type Response } from '../helpers/browser.js';
-import { addOperator, consolePost, consoleSignIn, type TestOperator } from '../helpers/console.js';
+import type { TestServer } from '../helpers/harness.js';
+import { decodeEntities, hiddenField } from '../helpers/browser.js';
+import { consolePost, consoleSignIn, consoleTestKit, pageText as text, statusText, type TestOperator } from '../helpers/console.js';
 import { verifyAuditLog } from '../../src/audit/index.js';
 import type { AuditEntry } from '../../src/store/index.js';
 
 const CLI = { operator: 'test' } as const;
 
+const kit = consoleTestKit();
+const { now, tick, consoleAs } = kit;
 let srv: TestServer;
-let clock = Date.now();
-const tick = (ms = 31_000) => { clock += ms; };
 
 let helpdesk: TestOperator;
 let auditor: TestOperator;
 let integration: TestOperator;
 
 beforeAll(async () => {
-  srv = await startTestServer({ now: () => clock });
-  helpdesk = await addOperator(srv, ['helpdesk'], () => clock);
-  auditor = await addOperator(srv, ['auditor'], () => clock);
-  integration = await addOperator(srv, ['integration'], () => clock);
+  srv = await kit.start();
+  helpdesk = await kit.operator(['helpdesk']);
+  auditor = await kit.operator(['auditor']);
+  integration = await kit.operator(['integration']);
 });
-afterAll(async () => {
-  await srv.close();
-});
-
-/** A console browser signed in just now (a new TOTP step: codes are single use). */
-async function consoleAs(op: TestOperator): Promise<Browser> {
-  tick();
-  const { browser, res } = await consoleSignIn(srv, op, { codeAt: clock });
-  expect(res.status).toBe(302);
-  return browser;
-}
+afterAll(() => kit.close());
 
 let people = 0;
 const addPerson = (name = 'Nguyễn Văn An') => {
@@ -62,17 +52,14 @@ async function enterprise(options: { branch?: boolean } = {}) {
 }
 
 async function audit(event: string, code?: string): Promise<AuditEntry[]> {
-  await srv.system.audit.flush();
-  const rows = await srv.system.store.audit.search({ event, limit: 200 });
+  const rows = await kit.audit(event, 200);
   return code === undefined ? rows : rows.filter((e) => e.details.org === code);
 }
 
 const orgPath = (code: string) => `/admin/orgs/${code}`;
 const statusOf = async (code: string) => (await srv.system.store.orgs.findEnterprise(code))!.status;
-const text = (res: Response) => decodeEntities(res.text.replace(/<[^>]*>/g, ' ')).replace(/\s+/g, ' ');
-const statusText = (res: Response) => decodeEntities(/role="status"[^>]*>([^<]*)</.exec(res.text)?.[1] ?? '');
 /** A date `days` from the test's clock, as the form takes it (YYYY-MM-DD, Vietnam time). */
-const dayFromNow = (days: number) => new Date(clock + days * 86_400_000 + 7 * 3600_000).toISOString().slice(0, 10);
+const dayFromNow = (days: number) => new Date(now() + days * 86_400_000 + 7 * 3600_000).toISOString().slice(0, 10);
 
 describe('its own listener', () => {
   it('is 404 on the public listener', async () => {
@@ -122,7 +109,7 @@ describe('a helpdesk operator', () => {
 
   it('suspends an enterprise with a reason (ORG_SUSPENDED with the operator and reason; its delegate can no longer act for it), then reactivates it', async () => {
     const { code, staff } = await enterprise({ branch: true });
-    expect(await srv.system.orgs.accessFor(staff.id, code, null, clock)).toBeDefined();
+    expect(await srv.system.orgs.accessFor(staff.id, code, null, now())).toBeDefined();
     const browser = await consoleAs(helpdesk);
 
     const reason = 'Cơ quan thuế thông báo doanh nghiệp tạm ngừng kinh doanh';
@@ -134,9 +121,9 @@ describe('a helpdesk operator', () => {
     expect(suspended.text).toContain('data-testid="action-reactivate"');
     expect(suspended.text).not.toContain('data-testid="action-suspend"');
     expect(await statusOf(code)).toBe('suspended');
-    expect(await srv.system.orgs.accessFor(staff.id, code, null, clock)).toBeUndefined();
+    expect(await srv.system.orgs.accessFor(staff.id, code, null, now())).toBeUndefined();
     // The branch goes with it (it acts only through an active parent).
-    expect(await srv.system.orgs.accessFor(staff.id, `${code}-001`, null, clock)).toBeUndefined();
+    expect(await srv.system.orgs.accessFor(staff.id, `${code}-001`, null, now())).toBeUndefined();
 
     const [entry, ...more] = await audit('ORG_SUSPENDED', code);
     expect(more).toHaveLength(0);
@@ -152,7 +139,7 @@ describe('a helpdesk operator', () => {
     expect(reactivated.status).toBe(200);
     expect(statusText(reactivated)).toContain('hoạt động trở lại');
     expect(await statusOf(code)).toBe('active');
-    expect(await srv.system.orgs.accessFor(staff.id, code, null, clock)).toBeDefined();
+    expect(await srv.system.orgs.accessFor(staff.id, code, null, now())).toBeDefined();
     const [react] = await audit('ORG_REACTIVATED', code);
     expect(react!.details).toMatchObject({ org: code, status: 'active', by: `operator:${helpdesk.id}`, reason: back });
     const reactivateAgain = await consolePost(srv, browser, `${orgPath(code)}/reactivate`, { reason: back }, orgPath(code));
@@ -173,7 +160,7 @@ describe('a helpdesk operator', () => {
     expect(statusText(revoked)).toContain('Đã thu hồi ủy quyền');
     expect(revoked.text).toContain(`data-person="${staff.id}" data-state="revoked"`);
     expect((await srv.system.store.orgs.findDelegation(code, staff.id))!.revokedAt).not.toBeNull();
-    expect(await srv.system.orgs.accessFor(staff.id, code, null, clock)).toBeUndefined();
+    expect(await srv.system.orgs.accessFor(staff.id, code, null, now())).toBeUndefined();
     const [entry] = await audit('DELEGATION_REVOKED', code);
     expect(entry!.details).toMatchObject({ org: code, person: staff.id, by: `operator:${helpdesk.id}`, operator: helpdesk.id, role: 'helpdesk', via: 'console', reason: 'Người đại diện báo nhân viên đã nghỉ việc' });
 
@@ -201,14 +188,14 @@ describe('a helpdesk operator', () => {
     expect(await srv.system.store.orgs.findDelegation(code, newcomer.id)).toBeUndefined();
 
     tick();
-    await consoleSignIn(srv, helpdesk, { browser, codeAt: clock, reauth: true, returnTo: orgPath(code) });
+    await consoleSignIn(srv, helpdesk, { browser, codeAt: now(), reauth: true, returnTo: orgPath(code) });
     const done = await browser.post(`${srv.adminUrl}${orgPath(code)}/delegate`, fields, { origin: srv.adminUrl });
     expect(done.status).toBe(200);
     expect(statusText(done)).toContain('Đã ủy quyền');
     const d = (await srv.system.store.orgs.findDelegation(code, newcomer.id))!;
     expect(d).toMatchObject({ role: 'nhan-vien-thue', portals: null, grantedBy: `operator:${helpdesk.id}`, revokedAt: null });
-    expect(d.until).toBeGreaterThan(clock);
-    expect(await srv.system.orgs.accessFor(newcomer.id, code, null, clock)).toMatchObject({ role: 'nhan-vien-thue' });
+    expect(d.until).toBeGreaterThan(now());
+    expect(await srv.system.orgs.accessFor(newcomer.id, code, null, now())).toMatchObject({ role: 'nhan-vien-thue' });
     expect(done.text).toContain(`data-person="${newcomer.id}" data-state="in_force"`);
     // The end shows as the last day given, not as the midnight after it.
     const [y, m, day] = until.split('-').map(Number) as [number, number, number];

@@ -9,9 +9,9 @@
  * nothing; every change is in the audit chain with the operator, role, door and reason.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startTestServer, type TestServer } from '../helpers/harness.js';
+import type { TestServer } from '../helpers/harness.js';
 import { Browser, decodeEntities, hiddenField, type Response } from '../helpers/browser.js';
-import { addOperator, consolePost, consoleSignIn, type TestOperator } from '../helpers/console.js';
+import { consolePost, consoleSignIn, consoleTestKit, type TestOperator } from '../helpers/console.js';
 import { authRequest, discover, redeem, signIn } from '../helpers/rp.js';
 import { CONSOLE_CLIENT_ID } from '../../src/admin/console-client.js';
 import { PAGE_SIZE } from '../../src/admin/admin-http.js';
@@ -19,9 +19,9 @@ import type { Actor } from '../../src/admin/roles.js';
 import { validateResourceInput } from '../../src/portals/index.js';
 import { verifyAuditLog } from '../../src/audit/index.js';
 
+const kit = consoleTestKit();
+const { now, tick } = kit;
 let srv: TestServer;
-let clock = Date.now();
-const tick = (ms = 31_000) => { clock += ms; };
 const logLines: string[] = [];
 
 let integration: TestOperator;
@@ -31,29 +31,24 @@ let browser: Browser;
 let helpdeskBrowser: Browser;
 
 beforeAll(async () => {
-  srv = await startTestServer({ now: () => clock, logSink: (line) => { logLines.push(line); } });
-  integration = await addOperator(srv, ['integration'], () => clock);
-  second = await addOperator(srv, ['integration'], () => clock);
-  helpdesk = await addOperator(srv, ['helpdesk'], () => clock);
+  srv = await kit.start({ logSink: (line) => { logLines.push(line); } });
+  integration = await kit.operator(['integration']);
+  second = await kit.operator(['integration']);
+  helpdesk = await kit.operator(['helpdesk']);
   tick();
-  ({ browser } = await consoleSignIn(srv, integration, { codeAt: clock }));
+  ({ browser } = await consoleSignIn(srv, integration, { codeAt: now() }));
 });
-afterAll(async () => {
-  await srv.close();
-});
+afterAll(() => kit.close());
 
 const page = (b: Browser, path: string) => b.get(`${srv.adminUrl}${path}`);
 const post = (b: Browser, path: string, fields: Record<string, string>, from = '/admin') => consolePost(srv, b, path, fields, from);
 
-async function audit(event: string, portal?: string) {
-  await srv.system.audit.flush();
-  return srv.system.store.audit.search({ event, ...(portal ? { portal } : {}), limit: 50 });
-}
+const audit = (event: string, portal?: string) => kit.audit({ event, ...(portal ? { portal } : {}) }, 50);
 
 /** Signs in again when the last second factor is too old for a dangerous action (5 minutes). */
 async function freshFactor(op: TestOperator, b: Browser): Promise<void> {
   tick();
-  const { res } = await consoleSignIn(srv, op, { browser: b, codeAt: clock, reauth: true });
+  const { res } = await consoleSignIn(srv, op, { browser: b, codeAt: now(), reauth: true });
   expect(res.status).toBe(302);
 }
 
@@ -511,7 +506,7 @@ describe('rotating a secret', () => {
 describe('another role', () => {
   it('a helpdesk operator gets 403 on every portals page and every direct POST (with a valid CSRF token); nothing changes', async () => {
     tick();
-    ({ browser: helpdeskBrowser } = await consoleSignIn(srv, helpdesk, { codeAt: clock }));
+    ({ browser: helpdeskBrowser } = await consoleSignIn(srv, helpdesk, { codeAt: now() }));
     const target = await srv.addPortal({ grantTypes: ['refresh_token'] });
     const before = await srv.system.store.portals.find(target.client_id);
     const count = await srv.system.store.portals.count();

@@ -6,14 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { addOperator, consolePost, consoleSignIn, type TestOperator } from '../helpers/console.js';
-import type { Actor } from '../../src/admin/index.js';
+import { actorOf as actor, addOperator, consolePost, consoleSignIn, type TestOperator } from '../helpers/console.js';
 
 let srv: TestServer;
 let a: TestOperator;
 let b: TestOperator;
 let admin: TestOperator;
-const actor = (op: TestOperator): Actor => ({ id: op.id, roles: op.roles, via: 'console' });
 const EVIDENCE = { documentType: 'cccd', documentNumber: '079123456789', place: 'UBND phường Bến Nghé' };
 
 beforeAll(async () => {

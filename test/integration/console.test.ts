@@ -7,25 +7,20 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import crypto from 'node:crypto';
-import { startTestServer, type TestServer } from '../helpers/harness.js';
+import type { TestServer } from '../helpers/harness.js';
 import { Browser, hiddenField } from '../helpers/browser.js';
-import { addOperator, consoleSignIn, type TestOperator } from '../helpers/console.js';
+import { consoleSignIn, consoleTestKit, type TestOperator } from '../helpers/console.js';
 
+const kit = consoleTestKit();
+const { now, tick } = kit;
 let srv: TestServer;
-let clock = Date.now();
-const tick = (ms = 31_000) => { clock += ms; };
 
 beforeAll(async () => {
-  srv = await startTestServer({ now: () => clock });
+  srv = await kit.start();
 });
-afterAll(async () => {
-  await srv.close();
-});
+afterAll(() => kit.close());
 
-async function auditEvents(event: string) {
-  await srv.system.audit.flush();
-  return srv.system.store.audit.search({ event, limit: 50 });
-}
+const auditEvents = (event: string) => kit.audit(event, 50);
 
 describe('its own door', () => {
   it('is not served on the public listener, and the console listener serves no protocol endpoint', async () => {
@@ -52,12 +47,12 @@ describe('its own door', () => {
 describe('signing in', () => {
   let helpdesk: TestOperator;
   beforeAll(async () => {
-    helpdesk = await addOperator(srv, ['helpdesk'], () => clock);
+    helpdesk = await kit.operator(['helpdesk']);
   });
 
   it('signs an operator in at loa:high (level 2, app code) and returns to the page asked for', async () => {
     tick();
-    const { browser, res } = await consoleSignIn(srv, helpdesk, { codeAt: clock, returnTo: '/admin' });
+    const { browser, res } = await consoleSignIn(srv, helpdesk, { codeAt: now(), returnTo: '/admin' });
     expect(res.status).toBe(302);
     expect(res.location).toBe('/admin');
     const page = await browser.get(`${srv.adminUrl}/admin`);
@@ -77,15 +72,15 @@ describe('signing in', () => {
       const start = await fetch(`${srv.adminUrl}/admin/login?return=${encodeURIComponent(evil)}`, { redirect: 'manual' });
       expect(start.status).toBe(302);
     }
-    const { res } = await consoleSignIn(srv, helpdesk, { codeAt: clock, returnTo: '//evil.example/admin' });
+    const { res } = await consoleSignIn(srv, helpdesk, { codeAt: now(), returnTo: '//evil.example/admin' });
     expect(res.location).toBe('/admin');
   });
 
   it('refuses a person who is not an operator, and says so', async () => {
-    const stranger = await addOperator(srv, ['helpdesk'], () => clock);
+    const stranger = await kit.operator(['helpdesk']);
     await srv.system.store.operators.remove(stranger.id);
     tick();
-    const { browser, res } = await consoleSignIn(srv, stranger, { codeAt: clock });
+    const { browser, res } = await consoleSignIn(srv, stranger, { codeAt: now() });
     expect(res.status).toBe(403);
     expect(res.text).toContain('data-testid="signin-problem"');
     expect(browser.cookies(srv.adminUrl).has('dd_console')).toBe(false);
@@ -94,10 +89,10 @@ describe('signing in', () => {
   });
 
   it('tells an operator at identity level 1 how to reach loa:high, and lets nobody in', async () => {
-    const low = await addOperator(srv, ['auditor'], () => clock);
+    const low = await kit.operator(['auditor']);
     await srv.system.store.persons.setLevel(low.id, 1);
     tick();
-    const { browser, res } = await consoleSignIn(srv, low, { codeAt: clock });
+    const { browser, res } = await consoleSignIn(srv, low, { codeAt: now() });
     // dinhdanh's own page says why and how (PRODUCT.md, "Levels"); the console is never reached.
     expect(res.url.startsWith(srv.issuer)).toBe(true);
     expect(browser.cookies(srv.adminUrl).has('dd_console')).toBe(false);
@@ -118,7 +113,7 @@ describe('signing in', () => {
     const browser = new Browser(srv.adminUrl);
     let res = await browser.get(`${srv.adminUrl}/admin/login`);
     // Follow the sign-in by hand up to the callback, then replay it.
-    const { res: end } = await consoleSignIn(srv, helpdesk, { codeAt: clock, browser });
+    const { res: end } = await consoleSignIn(srv, helpdesk, { codeAt: now(), browser });
     expect(end.location).toBe('/admin');
     res = await browser.get(`${srv.adminUrl}/admin/callback?code=${crypto.randomBytes(16).toString('base64url')}&state=x`);
     expect(res.status).toBe(400);
@@ -128,9 +123,9 @@ describe('signing in', () => {
 
 describe('the console session', () => {
   it('ends after 15 minutes idle, and after 8 hours even when used', async () => {
-    const op = await addOperator(srv, ['auditor'], () => clock);
+    const op = await kit.operator(['auditor']);
     tick();
-    const { browser } = await consoleSignIn(srv, op, { codeAt: clock });
+    const { browser } = await consoleSignIn(srv, op, { codeAt: now() });
     tick(14 * 60_000);
     expect((await browser.get(`${srv.adminUrl}/admin`)).status).toBe(200);
     tick(16 * 60_000);
@@ -139,7 +134,7 @@ describe('the console session', () => {
     expect(idle.location).toBe(`${srv.adminUrl}/admin/login?return=%2Fadmin`);
 
     tick();
-    const again = await consoleSignIn(srv, op, { codeAt: clock });
+    const again = await consoleSignIn(srv, op, { codeAt: now() });
     // Used every 10 minutes for 7 h 50 min: still signed in; 8 h after it began: over.
     for (let used = 10; used < 8 * 60; used += 10) {
       tick(10 * 60_000);
@@ -150,16 +145,16 @@ describe('the console session', () => {
   });
 
   it('ends at once when the operator is removed or their account is locked, whatever the cookie says', async () => {
-    const removed = await addOperator(srv, ['auditor'], () => clock);
+    const removed = await kit.operator(['auditor']);
     tick();
-    const a = await consoleSignIn(srv, removed, { codeAt: clock });
+    const a = await consoleSignIn(srv, removed, { codeAt: now() });
     expect((await a.browser.get(`${srv.adminUrl}/admin`)).status).toBe(200);
     await srv.system.store.operators.remove(removed.id);
     expect((await a.browser.get(`${srv.adminUrl}/admin`)).status).toBe(302);
 
-    const locked = await addOperator(srv, ['auditor'], () => clock);
+    const locked = await kit.operator(['auditor']);
     tick();
-    const b = await consoleSignIn(srv, locked, { codeAt: clock });
+    const b = await consoleSignIn(srv, locked, { codeAt: now() });
     expect((await b.browser.get(`${srv.adminUrl}/admin`)).status).toBe(200);
     await srv.system.accountAdmin.lock(locked.pid, { operator: 'cli:test', reason: 'compromised workstation' });
     expect((await b.browser.get(`${srv.adminUrl}/admin`)).status).toBe(302);
@@ -169,31 +164,31 @@ describe('the console session', () => {
   });
 
   it('ends when the operator ends their other sessions or changes their password elsewhere (a stolen console cookie)', async () => {
-    const op = await addOperator(srv, ['auditor'], () => clock);
+    const op = await kit.operator(['auditor']);
     tick();
-    const { browser } = await consoleSignIn(srv, op, { codeAt: clock });
+    const { browser } = await consoleSignIn(srv, op, { codeAt: now() });
     expect((await browser.request(`${srv.adminUrl}/admin`)).status).toBe(200);
     await srv.system.access.endSessions(op.id, 'ended_elsewhere', { except: 'not-this-one' });
     expect((await browser.request(`${srv.adminUrl}/admin`)).status).toBe(302);
   });
 
   it('a step-up (prompt=login) keeps the session and dates the second factor again; no new sign-in is recorded', async () => {
-    const op = await addOperator(srv, ['keys'], () => clock);
+    const op = await kit.operator(['keys']);
     tick();
-    const { browser } = await consoleSignIn(srv, op, { codeAt: clock });
+    const { browser } = await consoleSignIn(srv, op, { codeAt: now() });
     const before = (await auditEvents('CONSOLE_SIGNED_IN')).filter((e) => e.details.operator === op.id).length;
     const cookie = browser.cookies(srv.adminUrl).get('dd_console');
     tick(6 * 60_000);
-    const { res } = await consoleSignIn(srv, op, { browser, codeAt: clock, reauth: true, returnTo: '/admin/keys' });
+    const { res } = await consoleSignIn(srv, op, { browser, codeAt: now(), reauth: true, returnTo: '/admin/keys' });
     expect(res.location).toBe('/admin/keys');
     expect(browser.cookies(srv.adminUrl).get('dd_console')).toBe(cookie);
     expect((await auditEvents('CONSOLE_SIGNED_IN')).filter((e) => e.details.operator === op.id)).toHaveLength(before);
   });
 
   it('signs out (CSRF and origin checked) and sends the browser to end the SSO session too', async () => {
-    const op = await addOperator(srv, ['auditor'], () => clock);
+    const op = await kit.operator(['auditor']);
     tick();
-    const { browser } = await consoleSignIn(srv, op, { codeAt: clock });
+    const { browser } = await consoleSignIn(srv, op, { codeAt: now() });
     const page = await browser.get(`${srv.adminUrl}/admin`);
     const csrf = hiddenField(page.text, '_csrf');
     expect((await browser.post(`${srv.adminUrl}/admin/logout`, { _csrf: 'forged' }, { origin: srv.adminUrl })).status).toBe(403);
