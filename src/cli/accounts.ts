@@ -3,7 +3,7 @@
  */
 import { Option, type Command } from 'commander';
 import { AccountAdminError, AccountInputError, maskPid } from '../accounts/index.js';
-import { UsageError, breakGlass, proposalOf, type CliContext, type CliServices } from './shared.js';
+import { UsageError, breakGlass, needProposer, operatorsExist, proposalOf, type CliContext, type CliServices } from './shared.js';
 
 const ACCOUNT_LIST_MAX = 1000;
 
@@ -19,7 +19,7 @@ export function registerAccountCommands(program: Command, cli: CliContext): void
     .option('--email <address>', 'e-mail address')
     .option('--phone <number>', 'phone number (0912345678 or +84912345678)')
     .option('--contacts-verified', 'the phone and e-mail were shown to be the person\'s at the counter (a code sent to each, answered there): they can then recover the account')
-    .option('--level <1|2>', 'identity level', '1')
+    .option('--level <1|2>', 'identity level; 2 only while no operator exists (then: accounts set-level, approved by a second operator)', '1')
     .option('--password-stdin', 'read the password from standard input (required)')
     .option('--json', 'print JSON')
     .action(async (opts: { pid: string; name: string; birthdate: string; gender: string; email?: string; phone?: string; contactsVerified?: boolean; level: string; passwordStdin?: boolean; json?: boolean }) => {
@@ -31,6 +31,11 @@ export function registerAccountCommands(program: Command, cli: CliContext): void
       if (!password) throw new UsageError('no password on standard input');
       const operator = operatorFor(config());
       await withServices(async (s) => {
+        // Level 2 is the in-person verification's, approved by a second operator once operators
+        // exist (two-person control, admin/approvals.service.ts): registering at level 2 would skip it.
+        if (opts.level === '2' && (await operatorsExist(s))) {
+          throw new UsageError('--level 2 is refused once operators exist: create the account at level 1, then raise it with `accounts set-level <pid> 2` (a second operator approves)');
+        }
         const person = await s.accounts.create({
           pid: opts.pid, name: opts.name, birthdate: opts.birthdate, gender: opts.gender,
           email: opts.email, phone: opts.phone, level: opts.level, password, contactsVerified: !!opts.contactsVerified,
@@ -123,11 +128,13 @@ export function registerAccountCommands(program: Command, cli: CliContext): void
       const done = await adminAction(async (s) => {
         const actor = await s.operators.cliActor(operator);
         const alone = breakGlass(actor, opts);
+        const p = /^\d{12}$/.test(pid) ? await s.store.persons.findByPid(pid) : undefined;
+        const fraud = p?.status === 'locked' && p.lockReason === 'fraud';
+        if (fraud) needProposer(actor, 'unlocking an account locked for fraud');
         let reason = opts.reason;
         if (reason === undefined) {
-          const p = /^\d{12}$/.test(pid) ? await s.store.persons.findByPid(pid) : undefined;
           // A second operator decides on a fraud unlock: they read why.
-          if (p?.status === 'locked' && p.lockReason === 'fraud') throw new UsageError('--reason is required to unlock an account locked for fraud (a second operator approves it)');
+          if (fraud) throw new UsageError('--reason is required to unlock an account locked for fraud (a second operator approves it)');
           reason = 'unlocked';
         }
         const approval = proposalOf(await s.adminActions.accounts.unlock(actor, pid, reason, { breakGlass: alone }));
@@ -158,6 +165,7 @@ export function registerAccountCommands(program: Command, cli: CliContext): void
       const done = await adminAction(async (s) => {
         const actor = await s.operators.cliActor(operator);
         const alone = breakGlass(actor, opts);
+        if (level === '2') needProposer(actor, 'raising an account to level 2');
         const approval = proposalOf(await s.adminActions.accounts.setLevel(actor, pid, level, opts.reason, {
           documentType: opts.documentType, documentNumber: opts.documentNumber, place: opts.place,
         }, { breakGlass: alone }));

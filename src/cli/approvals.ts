@@ -2,8 +2,10 @@
  * `dinhdanh approvals`: two-person control from the command line (admin/approvals.service.ts).
  * Raising an identity to level 2, approving `national_id` for a portal, retiring a signing key,
  * removing an operator and unlocking a fraud lock are proposed by one operator and carried out when
- * a different operator with the action's role approves within 24 hours. Deciding needs a registered
- * operator (`--operator <their 12-digit number>`): the host's `cli:<name>` cannot answer for it.
+ * a different operator with the action's role approves within 24 hours. Proposing (once operators
+ * exist) and deciding need a registered operator (`--operator <their 12-digit number>`) who proves
+ * it with a current code of their authenticator app (`--code-stdin`, shared.ts proveOperator): the
+ * host's `cli:<name>` cannot answer for it.
  */
 import { Option, type Command } from 'commander';
 import type { ApprovalState, ApprovalView } from '../admin/index.js';

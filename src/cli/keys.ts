@@ -9,7 +9,7 @@ import {
   writePrivateJson,
 } from '../keys/key-files.js';
 import { KeyRingError, createSigningKeys, parseDuration, type KeyView } from '../keys/signing-keys.js';
-import { UsageError, breakGlass, proposalOf, type CliContext, type CliServices } from './shared.js';
+import { UsageError, breakGlass, needProposer, proposalOf, type CliContext, type CliServices } from './shared.js';
 
 export function registerKeyCommands(program: Command, cli: CliContext): void {
   const { io, config, operatorFor, print, printProposal, withServices } = cli;
@@ -101,6 +101,7 @@ export function registerKeyCommands(program: Command, cli: CliContext): void {
       const done = await withSigningKeys(async (ring, s) => {
         const actor = await s.operators.cliActor(operator);
         const alone = breakGlass(actor, opts);
+        needProposer(actor, 'retiring a key');
         // Before any operator exists the key is retired at once, as it always was without --reason.
         const reason = opts.reason ?? (actor.bootstrap ? 'no reason given' : undefined);
         if (reason === undefined) throw new UsageError('--reason is required: retiring a key is proposed to a second operator, who reads why');

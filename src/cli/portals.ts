@@ -8,7 +8,7 @@ import { Option, type Command } from 'commander';
 import { PortalValidationError, summarise, validatePortalInput } from '../portals/index.js';
 import { actAs } from '../admin/index.js';
 import { KeyRingError, parseDuration } from '../keys/signing-keys.js';
-import { UsageError, breakGlass, checkInput, collect, proposalOf, type CliContext, type CliServices } from './shared.js';
+import { UsageError, breakGlass, checkInput, collect, needProposer, operatorsExist, proposalOf, type CliContext, type CliServices } from './shared.js';
 
 /** `--grace`: parsed as `keys rotate --activate-after` is (bare numbers are seconds), 0 to 30 days. */
 function parseGrace(value: string): number {
@@ -31,7 +31,7 @@ export function registerPortalCommands(program: Command, cli: CliContext): void 
     .option('--backchannel-logout-uri <url>', 'back-channel logout endpoint (OpenID Connect Back-Channel Logout 1.0)')
     .addOption(new Option('--grant-type <type>', 'authorization_code (always), refresh_token, client_credentials (repeatable)').argParser(collect).default([]))
     .option('--public', 'a public client (not supported: every portal authenticates)')
-    .option('--national-id', 'approve the portal to receive the national identification number')
+    .option('--national-id', 'approve the portal to receive the national identification number (only while no operator exists; then: portals approve --national-id, approved by a second operator)')
     .option('--offline-access', 'approve offline_access: refresh tokens that outlive the session (30 days at most); needs --grant-type refresh_token')
     .option('--legal-basis <text>', 'the legal basis for --national-id (required with it)')
     .option('--sector <host>', 'pairwise subject sector (default: the redirect URIs\' host)')
@@ -82,6 +82,11 @@ export function registerPortalCommands(program: Command, cli: CliContext): void 
         signingAlg: opts.signingAlg,
       }, { production: cfg.env === 'production' }), PortalValidationError);
       await withServices(async (s) => {
+        // national_id is two-person once operators exist (admin/approvals.service.ts): approving
+        // it while registering would skip the second operator.
+        if (input.nationalId && (await operatorsExist(s))) {
+          throw new UsageError('--national-id is refused once operators exist: register the portal without it, then `portals approve <client_id> --national-id --legal-basis <text>` (a second operator approves)');
+        }
         const reg = await s.portals.register(input);
         s.audit.record('PORTAL_REGISTERED', {
           operator: operatorFor(cfg),
@@ -141,6 +146,7 @@ export function registerPortalCommands(program: Command, cli: CliContext): void 
           // Two-person control (admin/actions.ts), which records PORTAL_APPROVED itself with who proposed and approved it.
           const actor = await s.operators.cliActor(operator);
           const alone = breakGlass(actor, opts);
+          needProposer(actor, 'approving national_id');
           const approval = proposalOf(await s.adminActions.portals.approveNationalId(actor, clientId, opts.legalBasis, opts.reason ?? opts.legalBasis, { breakGlass: alone }));
           if (approval) return printProposal({ json: !!opts.json }, approval);
           portal = (await s.portals.find(clientId))!;

@@ -29,7 +29,8 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
     .description('dinhdanh — national electronic identification and authentication provider')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride();
+    .exitOverride()
+    .addHelpText('after', '\nA registered operator acts as themself with --operator <their 12-digit number> --code-stdin,\nthe current code of their authenticator app piped on standard input (e.g. `read -s c; echo "$c" | dinhdanh ...`).');
   const cli = createCliContext(io);
 
   program.command('serve').description('serve the provider (same as npm start)').option('--json', 'accepted for uniformity; logs are JSON already')
@@ -61,6 +62,12 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
     } else {
       const inline = argv.findIndex((a) => a.startsWith('--operator='));
       if (inline !== -1) cli.operator = argv.splice(inline, 1)[0]!.slice('--operator='.length);
+    }
+    // `--code-stdin` too, from anywhere: it goes with `--operator` (shared.ts, proveOperator).
+    const codeAt = argv.indexOf('--code-stdin');
+    if (codeAt !== -1) {
+      cli.codeStdin = true;
+      argv.splice(codeAt, 1);
     }
     const fail = (code: number, message: string) => {
       io.stderr(`dinhdanh: ${message}\n`);
