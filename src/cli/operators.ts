@@ -96,7 +96,14 @@ export function registerOperatorCommands(program: Command, cli: CliContext): voi
         const before = await s.operators.find(id);
         if (!before) throw new AdminError('not_found', `${maskPid(pid)} is not an operator (dinhdanh operators add)`);
         // The revision just read: the change is refused if another admin changed them in between.
-        const after = await s.operators.setRoles(act, id, before.rev, opts.role);
+        // Granting or taking away admin is proposed for a second admin (dinhdanh approvals).
+        const r = await s.adminActions.operatorsAdmin.setRoles(actor, id, before.rev, opts.role, act.reason);
+        const approval = proposalOf(r);
+        if (approval) {
+          printProposal({ json: !!opts.json }, approval);
+          return;
+        }
+        const after = (await s.operators.show(id))!;
         print({ json: !!opts.json }, { operator: operatorJson(after), from: before.roles }, () => `${after.pid}: ${before.roles.join(', ')} → ${after.roles.join(', ')}`);
       });
     });
