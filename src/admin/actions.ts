@@ -255,9 +255,10 @@ export function createAdminActions(deps: AdminActionsDeps) {
     },
     operatorsAdmin: {
       /** Another operator's roles: at once, or a proposal when it grants or takes away admin. */
-      async setRoles(actor: Actor, personId: string, rev: number, roles: readonly unknown[], reason: unknown): Promise<Requested> {
+      async setRoles(actor: Actor, personId: string, rev: number, roles: readonly unknown[], reason: unknown, options: { breakGlass?: boolean } = {}): Promise<Requested> {
         const act = actAs(actor, 'operators.act', String(reason ?? ''));
-        if (await deps.operators.changesAdmin(personId, roles)) return approvals.request(act, 'change-admin-role', { personId, roles: [...roles], rev });
+        // With a single admin (a new installation's first), the second one is made by break-glass.
+        if (await deps.operators.changesAdmin(personId, roles)) return twoPerson(act, 'change-admin-role', { personId, roles: [...roles], rev }, options.breakGlass);
         await deps.operators.setRoles(act, personId, rev, roles);
         return { status: 'done', outcome: 'roles changed' };
       },

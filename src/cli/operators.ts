@@ -85,11 +85,13 @@ export function registerOperatorCommands(program: Command, cli: CliContext): voi
     .argument('<pid>', 'the operator\'s identification number (12 digits)')
     .addOption(roleOption())
     .requiredOption('--reason <text>', 'why (recorded in the audit log)')
+    .option('--break-glass', 'granting or taking away admin, by a registered admin alone and at once (recorded as such): how a new installation\'s first admin makes the second')
     .option('--json', 'print JSON')
-    .action(async (pid: string, opts: { role: string[]; reason: string; json?: boolean }) => {
+    .action(async (pid: string, opts: { role: string[]; reason: string; breakGlass?: boolean; json?: boolean }) => {
       const name = operatorFor(config());
       await withServices(async (s) => {
         const actor = await s.operators.cliActor(name);
+        const alone = breakGlass(actor, opts);
         needRegistered(actor, 'changing roles');
         const act = actAs(actor, 'operators.act', opts.reason);
         const id = await personId(s, pid);
@@ -97,7 +99,7 @@ export function registerOperatorCommands(program: Command, cli: CliContext): voi
         if (!before) throw new AdminError('not_found', `${maskPid(pid)} is not an operator (dinhdanh operators add)`);
         // The revision just read: the change is refused if another admin changed them in between.
         // Granting or taking away admin is proposed for a second admin (dinhdanh approvals).
-        const r = await s.adminActions.operatorsAdmin.setRoles(actor, id, before.rev, opts.role, act.reason);
+        const r = await s.adminActions.operatorsAdmin.setRoles(actor, id, before.rev, opts.role, act.reason, { breakGlass: alone });
         const approval = proposalOf(r);
         if (approval) {
           printProposal({ json: !!opts.json }, approval);
