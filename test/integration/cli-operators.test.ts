@@ -9,21 +9,18 @@
  * `--operator <12 digits>` proves it with a current code of their authenticator app on standard
  * input (`--code-stdin`); the host's operator `cli:<name>` no longer proposes them.
  */
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { oneJson, runCli, type Run } from '../helpers/cli-process.js';
 import { createStore, type AuditEntry, type Store } from '../../src/store/index.js';
 import { readSecrets } from '../../src/keys/key-files.js';
 import { createSecretBox } from '../../src/keys/secret-box.js';
 import { TEST_STORE_KIND } from '../helpers/harness.js';
 import { totpCode } from '../helpers/pages.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(ROOT, 'src', 'cli', 'bin.ts');
 const PASSWORD = 'sông Hồng chảy qua bốn mùa lúa chín';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -31,34 +28,10 @@ let dir: string;
 let env: NodeJS.ProcessEnv;
 let storeUrl: string;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function cli(args: string[], stdin?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
+const cli = (args: string[], stdin?: string): Promise<Run> => runCli(env, args, stdin);
 
-/** stdout must be exactly one JSON object (one line). */
-function json(run: Run): Record<string, unknown> {
-  const lines = run.stdout.split('\n').filter((l) => l.trim() !== '');
-  expect(lines).toHaveLength(1);
-  const value = JSON.parse(lines[0]!) as unknown;
-  expect(typeof value).toBe('object');
-  expect(Array.isArray(value)).toBe(false);
-  return value as Record<string, unknown>;
-}
+const json = oneJson;
 
 /** A successful run's one JSON object (its stderr shown when it failed). */
 function ok(run: Run): Record<string, unknown> {

@@ -4,56 +4,28 @@
  * command takes `--json` and then prints one JSON object on stdout; bad input exits non-zero (2)
  * with a message that says what to fix.
  */
-import { spawn } from 'node:child_process';
 import Database from 'better-sqlite3';
 import crypto from 'node:crypto';
 import { createStore } from '../../src/store/index.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { oneJson, runCli, type Run } from '../helpers/cli-process.js';
 import * as oidc from 'openid-client';
 import { startTestServer } from '../helpers/harness.js';
 import { Browser } from '../helpers/browser.js';
 import { authRequest, discover, redeem, signIn } from '../helpers/rp.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(ROOT, 'src', 'cli', 'bin.ts');
 const PASSWORD = 'sông Hồng chảy qua bốn mùa lúa chín';
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function cli(args: string[], stdin?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
+const cli = (args: string[], stdin?: string): Promise<Run> => runCli(env, args, stdin);
 
-/** stdout must be exactly one JSON object (one line). */
-function json(run: Run): Record<string, unknown> {
-  const lines = run.stdout.split('\n').filter((l) => l.trim() !== '');
-  expect(lines).toHaveLength(1);
-  const value = JSON.parse(lines[0]!) as unknown;
-  expect(typeof value).toBe('object');
-  expect(value).not.toBeNull();
-  expect(Array.isArray(value)).toBe(false);
-  return value as Record<string, unknown>;
-}
+const json = oneJson;
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dinhdanh-cli-'));

@@ -9,10 +9,8 @@
  * test says, not after a wait. The CLI runs as a child process on the server's own store and keys
  * folder (SQLite or MongoDB, as the suite runs), so the server it talks to is the one tested.
  */
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { runCli, type Run } from '../helpers/cli-process.js';
 import * as jose from 'jose';
 import * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
@@ -22,8 +20,6 @@ import type { PortalAdmin } from '../../src/portals/index.js';
 import { validateResourceInput } from '../../src/portals/index.js';
 import type { AuditEntry } from '../../src/store/index.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(ROOT, 'src', 'cli', 'bin.ts');
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
@@ -88,29 +84,14 @@ const previousSecretLogs = (clientId: string) => logs.filter((l) => l.includes('
 
 // ---- The command line -------------------------------------------------------------------------
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function cli(args: string[]): Promise<Run> {
-  const env = {
+  return runCli({
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     NODE_ENV: 'development',
     DINHDANH_STORE: srv.system.config.storeUrl,
     DINHDANH_KEYS_DIR: srv.system.config.keysDir,
-  };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  }, args);
 }
 
 /** stdout is exactly one JSON object (one line). */
