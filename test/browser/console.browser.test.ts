@@ -14,7 +14,7 @@
  */
 import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import { type Browser, type Page } from 'playwright-core';
-import { browserSuite, launchChromium, watch, type Watch } from '../helpers/chromium.js';
+import { PHONE, browserSuite, launchChromium, watch, type Watch } from '../helpers/chromium.js';
 import { axeViolations, serious, unnamedControls } from '../helpers/axe.js';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
 import { addOperator, type TestOperator } from '../helpers/console.js';
@@ -28,8 +28,14 @@ let srv: TestServer;
 let browser: Browser;
 const DESK = { viewport: { width: 1280, height: 800 }, locale: 'vi-VN' } as const;
 
-async function checkPage(page: Page, name: string, w: Watch): Promise<void> {
+async function checkPage(page: Page, name: string, w: Watch, options: { width?: number } = {}): Promise<void> {
   await page.waitForLoadState('load');
+  if (options.width) {
+    // No horizontal scrolling of the page itself (WCAG 2.1 SC 1.4.10); wide tables scroll in their own region.
+    const scroll = await page.locator('html').evaluate((el) => (el as unknown as { scrollWidth: number }).scrollWidth);
+    const wide = scroll <= options.width ? [] : await page.locator('body *').evaluateAll((els, max) => els.filter((e) => (e as unknown as { getBoundingClientRect(): { right: number } }).getBoundingClientRect().right > max).map((e) => `${(e as unknown as { tagName: string }).tagName}.${(e as unknown as { className: string }).className}`).slice(0, 8), options.width);
+    expect({ page: name, wide, fits: scroll <= options.width }).toEqual({ page: name, wide: [], fits: true });
+  }
   expect({ page: name, h1s: await page.locator('h1').count() }).toEqual({ page: name, h1s: 1 });
   // Folded actions are checked opened too (what they hold must be named and pass), then folded again.
   const folded = await page.locator('details:not([open])').count();
@@ -140,5 +146,26 @@ describeBrowser(suite, () => {
     const [changed] = await srv.system.store.audit.search({ event: 'ACCOUNT_LEVEL_CHANGED', person: citizen.id, limit: 1 });
     expect(changed!.details).toMatchObject({ operator: first.id, approved_by: second.id, role: 'helpdesk', via: 'console' });
     await other.close();
+  });
+
+  it('every section\'s page, in both languages, at desk width and on a 360 px phone: one h1, named controls, no serious axe-core violation', async () => {
+    const portal = await srv.addPortal();
+    const paths = ['/admin', '/admin/accounts', `/admin/accounts/${citizen.id}`, `/admin/accounts/${citizen.id}/history`, '/admin/portals', '/admin/portals/new',
+      `/admin/portals/${portal.client_id}`, '/admin/orgs', '/admin/keys', '/admin/approvals', '/admin/audit', '/admin/operators', `/admin/operators/${first.id}`];
+    for (const [label, options] of [['desk', DESK], ['phone', PHONE]] as const) {
+      const context = await browser.newContext(options);
+      const page = await context.newPage();
+      const w = await watch(page);
+      // An operator of every role (one per browser: an app code works once).
+      await signIn(page, await addOperator(srv, ['helpdesk', 'integration', 'keys', 'auditor', 'admin']));
+      for (const path of paths) {
+        for (const lang of ['vi', 'en']) {
+          await page.goto(`${srv.adminUrl}${path}?lang=${lang}`);
+          expect(await page.locator('html').getAttribute('lang')).toBe(lang);
+          await checkPage(page, `${path} (${label}, ${lang})`, w, label === 'phone' ? { width: 360 } : {});
+        }
+      }
+      await context.close();
+    }
   });
 });
