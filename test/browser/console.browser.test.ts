@@ -156,6 +156,11 @@ describeBrowser(suite, () => {
       const context = await browser.newContext(options);
       const page = await context.newPage();
       const w = await watch(page);
+      // The pages seen without a console session: signed out, and a sign-in that expired.
+      for (const path of ['/admin/signed-out', '/admin/callback?code=x&state=y']) {
+        await page.goto(`${srv.adminUrl}${path}`);
+        await checkPage(page, `${path} (${label})`, w, label === 'phone' ? { width: 360 } : {});
+      }
       // An operator of every role (one per browser: an app code works once).
       await signIn(page, await addOperator(srv, ['helpdesk', 'integration', 'keys', 'auditor', 'admin']));
       for (const path of paths) {
