@@ -55,6 +55,12 @@ export interface Config {
    * (null: `http://<host>:<port>`). Never the public listener.
    */
   readonly admin: Readonly<{ host: string; port: number; url: string | null }>;
+  /**
+   * Prometheus metrics and usage statistics (metrics/): `DINHDANH_METRICS` (on/off, default on: off
+   * leaves no registry, no statistics and no `/metrics`) and `DINHDANH_METRICS_TOKEN`, the bearer
+   * token a scraper must send to `/metrics` on the operators' listener (null: none asked).
+   */
+  readonly metrics: Readonly<{ enabled: boolean; token: string | null }>;
 }
 
 export class ConfigError extends Error {
@@ -335,6 +341,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
   const registry = parseRegistry(env, nodeEnv === 'production', cwd);
 
   const admin = parseAdmin(env, nodeEnv, port);
+  const metrics = parseMetrics(env);
 
-  return Object.freeze({ admin, env: nodeEnv, port, host, issuer, storeUrl, keysDir, trustProxyHops, logLevel, smsGateway, smtp, outboxDir, outboundAllowCidrs: Object.freeze(outboundAllowCidrs), registry, accountResetWaitMs, demo, keyEncryptionKey, operator });
+  return Object.freeze({ admin, metrics, env: nodeEnv, port, host, issuer, storeUrl, keysDir, trustProxyHops, logLevel, smsGateway, smtp, outboxDir, outboundAllowCidrs: Object.freeze(outboundAllowCidrs), registry, accountResetWaitMs, demo, keyEncryptionKey, operator });
+}
+
+/**
+ * `DINHDANH_METRICS` and `DINHDANH_METRICS_TOKEN`. The token goes in an `Authorization: Bearer`
+ * header (RFC 6750 §2.1), so it must be a token68-safe string; 32 characters at least, as it is the
+ * only thing between the scraper's network and the figures.
+ */
+function parseMetrics(env: NodeJS.ProcessEnv): Config['metrics'] {
+  const raw = env.DINHDANH_METRICS ?? 'on';
+  if (raw !== 'on' && raw !== 'off') throw new ConfigError(`DINHDANH_METRICS must be on or off, got "${raw}"`);
+  const token = env.DINHDANH_METRICS_TOKEN ? env.DINHDANH_METRICS_TOKEN : null;
+  if (token !== null && !/^[A-Za-z0-9._~+/-]{32,256}=*$/.test(token)) {
+    throw new ConfigError('DINHDANH_METRICS_TOKEN must be 32 to 256 characters of letters, digits and -._~+/ (e.g. from "openssl rand -base64 32")');
+  }
+  return Object.freeze({ enabled: raw === 'on', token });
 }

@@ -765,6 +765,47 @@ export interface JobRepository {
   stats(): Promise<Array<{ kind: string; status: JobStatus; count: number; oldestDueAt: number | null }>>;
 }
 
+/**
+ * Usage statistics (metrics/usage.service.ts): counts per Vietnam calendar day (`YYYY-MM-DD`, UTC+7)
+ * and portal (a registered client id; `other` for one not registered; `-` for no portal: a journey
+ * begun at dinhdanh itself), under a closed set of keys (`signins`, `acr:<acr>`, `hour:<HH>:<acr>`,
+ * `failure:<reason>` …, written only by the usage service). Shared by every instance; kept 25 months.
+ */
+export interface UsageCount {
+  day: string;
+  portal: string;
+  key: string;
+  n: number;
+}
+
+export interface UsageRepository {
+  /**
+   * Adds each `n` to its (day, portal, key) row, creating the row at 0 first. Each row's addition is
+   * atomic (SQLite `ON CONFLICT DO UPDATE SET n = n + ?`, MongoDB `$inc` with upsert), so instances
+   * flushing at once add up and nothing is lost.
+   */
+  add(rows: readonly UsageCount[]): Promise<void>;
+  /**
+   * Remembers pseudonymous tags (an HMAC of a person under a key for that day, never the person)
+   * for a day's distinct count. Idempotent: a tag already there for (day, portal) is not counted twice.
+   */
+  addDistinct(rows: ReadonlyArray<{ day: string; portal: string; tag: string }>): Promise<void>;
+  /** How many distinct tags each (day, portal) with from <= day <= to holds (only days not yet compacted have any). */
+  countDistinct(from: string, to: string, portal?: string): Promise<Array<{ day: string; portal: string; n: number }>>;
+  /** Rows with from <= day <= to (and this portal when given), ordered by day, portal, key. */
+  range(from: string, to: string, portal?: string): Promise<UsageCount[]>;
+  /**
+   * Closes a finished day: sets (not adds) key `citizens` of each of its (day, portal) to its
+   * distinct count and deletes the day's tags. Idempotent; two instances compacting at once write
+   * the same counts.
+   */
+  compact(day: string): Promise<void>;
+  /** Days with tags still to compact that are before `before` (oldest first). */
+  uncompacted(before: string): Promise<string[]>;
+  /** Deletes counts and tags of days before `before` (retention). Returns how many rows went. */
+  purge(before: string): Promise<number>;
+}
+
 export interface Store {
   readonly kind: string;
   readonly oidc: OidcModelStore;
@@ -782,6 +823,7 @@ export interface Store {
   readonly activity: ActivityRepository;
   readonly operators: OperatorRepository;
   readonly approvals: ApprovalRepository;
+  readonly usage: UsageRepository;
   readonly copy: StoreCopy;
   /**
    * Writes a consistent, verified copy of the whole store to one file (`dinhdanh store backup`).
