@@ -31,6 +31,8 @@ import type { Csrf } from './http/csrf.js';
 import { PUBLIC_DIR } from './http/paths.js';
 import { siteRoutes } from './http/site.routes.js';
 import { createInteractions, interactionRoutes, logoutConfirm } from './interactions/index.js';
+import type { Metrics } from './metrics/metrics.js';
+import type { Telemetry } from './metrics/telemetry.js';
 import { createSelfServiceController, selfServiceRoutes, type Flows, type RecoveryJourney, type RegistrationService } from './selfservice/index.js';
 
 export interface AppDeps {
@@ -59,6 +61,10 @@ export interface AppDeps {
   selfService: { flows: Flows; registration: RegistrationService; recovery: RecoveryJourney };
   /** The account area's own services (account/, activity/). */
   account: { contacts: ContactsService; actions: AccountActions; activity: ActivityService };
+  /** Counts and times every request (null or absent with DINHDANH_METRICS=off). */
+  metrics?: Metrics | null;
+  /** Told of what the pages see (a sign-in page shown). */
+  telemetry?: Telemetry;
   now?: () => number;
 }
 
@@ -75,6 +81,8 @@ export function buildApp(deps: AppDeps): Koa {
   app.maxIpsCount = config.trustProxyHops;
   app.silent = true;
 
+  // First, so that every request is counted with the status it finally got, errors included.
+  if (deps.metrics) app.use(deps.metrics.http('public'));
   app.use(requestContext(deps.accessLogger ?? deps.logger, { trustRequestId: config.trustProxyHops > 0 }));
   app.use(errorHandler(renderer));
   app.use(securityHeaders({ https: config.issuer.startsWith('https:') }));
@@ -170,6 +178,7 @@ export function buildApp(deps: AppDeps): Koa {
     orgGrants: deps.store.orgs,
     grantTtlSeconds: TTL.Grant,
     selfService: { begin: selfService.begin, takeHandoff: deps.selfService.flows.takeHandoff },
+    telemetry: deps.telemetry,
     now: deps.now,
   });
 

@@ -33,6 +33,9 @@ import { createRegistry } from './registry/index.js';
 import { buildAdminApp } from './admin/admin.app.js';
 import type { AdminActions, OperatorsService } from './admin/index.js';
 import { createFlows, createPendingResets, createRecoveryJourney, createRegistrationService, createSelfServiceLimits } from './selfservice/index.js';
+import type { Metrics } from './metrics/metrics.js';
+import type { Telemetry } from './metrics/telemetry.js';
+import type { PortalLabels } from './metrics/portal-labels.js';
 import { type FactorNotices, createFactorNotices, createMessageCodeService, createNotifier, createPasskeyService, createRecoveryService, createTotpService } from './mfa/index.js';
 
 export interface System {
@@ -73,14 +76,21 @@ export interface System {
   /** The operators' actions (admin/), through the server's account admin. */
   adminActions: AdminActions;
   operators: OperatorsService;
+  /** Prometheus metrics (metrics/metrics.ts); null with DINHDANH_METRICS=off. */
+  metrics: Metrics | null;
+  /** Everything observable, told to every observer (metrics, usage statistics); noTelemetry when off. */
+  telemetry: Telemetry;
+  /** The `portal` label of metrics and usage rows (registered client ids only). */
+  portalLabels: PortalLabels;
   /** Reloads the signing keys from the store; rebuilds the provider when they changed. main.ts polls it. */
   reloadKeys(): Promise<boolean>;
   close(): Promise<void>;
 }
 
 export async function composeSystem(config: Config, options: ComposeOptions = {}): Promise<System> {
-  const services = await composeServices(config, options);
-  const { logger, keys, store, audit, hasher, portals } = services;
+  const services = await composeServices(config, options, { observe: true });
+  const { logger, keys, store, audit, hasher, portals, observability } = services;
+  const { metrics } = observability;
   const renderer = createRenderer({ cache: config.env === 'production' });
   // Portal-supplied URLs are fetched only through the SSRF guard (SECURITY.md #29).
   const outbound = createGuardedFetch({
@@ -89,7 +99,8 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
     timeoutMs: DELIVERY_TIMEOUT_MS,
     maxResponseBytes: 64 * 1024,
   });
-  const jobs = createJobRunner({ jobs: store.jobs, logger, now: options.now });
+  const jobs = createJobRunner({ jobs: store.jobs, logger, now: options.now, onRun: metrics ? (kind, outcome) => metrics.jobRun(kind, outcome) : undefined });
+  observability.jobKinds = () => jobs.kinds();
   // Signing keys live in the store (rotation without restart); the keys folder seeds them once.
   const signingKeys = createSigningKeys({ repo: store.signingKeys, box: services.keyEncryptionBox, logger, now: options.now });
   await signingKeys.bootstrap(keys.jwks.keys, keys.signingOrigin);
@@ -116,7 +127,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const late$: { signedIn?: SignInObserver } = {};
   const buildProvider = () => createProvider({
     config, jwks: keySet.jwks, cookieKeys: keys.cookieKeys, store, portals, renderer, logger, audit, pairwiseSalt: keys.pairwiseSalt,
-    now: options.now, sessions, fetch: outbound, orgContexts,
+    now: options.now, sessions, fetch: outbound, orgContexts, telemetry: observability.telemetry,
     signedIn: async (ctx, info) => { await late$.signedIn?.(ctx, info); },
   });
   late.provider = buildProvider();
@@ -183,6 +194,8 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
     account: { contacts, actions: accountActions, activity: services.activity },
     csrf,
     cookieKeys: keys.cookieKeys,
+    metrics,
+    telemetry: observability.telemetry,
   });
   // The operators' console, on a listener of its own (main.ts); its origin is known once it listens.
   let adminPort = config.admin.port;
@@ -193,11 +206,12 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
     config, logger, accessLogger: options.accessLogger ?? (options.logger ? undefined : createAccessLogger(config)), store, renderer, csrf,
     cookieKeys: keys.cookieKeys, audit, portals, portalAdmin: services.portalAdmin, orgs, accountAdmin, signingKeys, reloadKeys,
     activity: services.activity, operators: services.operators, actions: adminActions, origin: adminOrigin, now: options.now,
+    metrics,
   });
   // The first unknown-identifier sign-in would otherwise pay for computing the dummy hash.
   await hasher.verifyDummy('warm-up');
   return {
-    ...services, adminActions, provider: providerRef, app, adminApp, adminOrigin, adminListening: (port: number) => { adminPort = port; }, notices, jobs, sessions, access, state, notifyPortals, orgs, signingKeys, reloadKeys, accountAdmin,
+    ...services, metrics, telemetry: observability.telemetry, portalLabels: observability.portalLabels, adminActions, provider: providerRef, app, adminApp, adminOrigin, adminListening: (port: number) => { adminPort = port; }, notices, jobs, sessions, access, state, notifyPortals, orgs, signingKeys, reloadKeys, accountAdmin,
     async close() {
       await jobs.stop();
       await audit.flush();

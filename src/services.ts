@@ -2,6 +2,8 @@
  * Services that need the store and keys but not the HTTP app or oidc-provider (the CLI uses these
  * without loading the provider).
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { createStore, type Store } from './store/index.js';
@@ -20,6 +22,11 @@ import { createPendingResets } from './selfservice/recovery.service.js';
 import { createSigningKeys } from './keys/signing-keys.js';
 import { AdminError, createAdminActions, createOperatorsService } from './admin/index.js';
 import { CONSOLE_CLIENT_ID } from './admin/console-client.js';
+import { PACKAGE_ROOT } from './http/paths.js';
+import { createPortalLabels, type PortalLabels } from './metrics/portal-labels.js';
+import type { Metrics, StoreCallHook } from './metrics/metrics.js';
+import { instrumentStore } from './metrics/store-instrumentation.js';
+import { fanOut, noTelemetry, type Telemetry } from './metrics/telemetry.js';
 
 export function createLogger(config: Config): Logger {
   return pino({
@@ -143,17 +150,72 @@ export interface ComposeOptions {
   storeNow?: () => number;
 }
 
-export async function composeServices(config: Config, options: ComposeOptions = {}) {
+/** The version in package.json (dinhdanh_build_info). */
+export function packageVersion(): string {
+  try {
+    const { version } = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version?: unknown };
+    return typeof version === 'string' ? version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * What a running server observes of itself (metrics/): Prometheus metrics and the observers of the
+ * one Telemetry. The command line has none of it (its processes are short and scraped by no one).
+ */
+export interface Observability {
+  /** The `portal` label of metrics and usage rows: one instance for both (portal-labels.ts). */
+  portalLabels: PortalLabels;
+  /** null with DINHDANH_METRICS=off. */
+  metrics: Metrics | null;
+  /** Every observer of the running system as one (noTelemetry with metrics off). */
+  telemetry: Telemetry;
+  /** The job kinds the metrics may name; compose.ts points it at its job runner. */
+  jobKinds: () => readonly string[];
+}
+
+export interface ServiceOptions {
+  /** Build the observers of a running server (compose.ts); the CLI leaves it unset. */
+  observe?: boolean;
+  /** More store-call observers than the metrics' own (traces). */
+  storeHooks?: readonly StoreCallHook[];
+}
+
+export async function composeServices(config: Config, options: ComposeOptions = {}, serviceOptions: ServiceOptions = {}) {
   const logger = options.logger ?? createLogger(config);
   const keys = await loadKeyMaterial({ keysDir: config.keysDir, production: config.env === 'production' });
-  const store = await createStore(config.storeUrl, options.storeNow ? { now: options.storeNow } : undefined);
+  const openedStore = await createStore(config.storeUrl, options.storeNow ? { now: options.storeNow } : undefined);
+  // Observers first, so that every repository handed out below is the timed one. The metrics read
+  // their gauges from the store itself: a scrape's own reads are not timed.
+  const portalLabels = createPortalLabels({ portals: openedStore.portals, now: options.now });
+  const observability: Observability = { portalLabels, metrics: null, telemetry: noTelemetry, jobKinds: () => [] };
+  if (serviceOptions.observe && config.metrics.enabled) {
+    // Loaded only here: the command line and DINHDANH_METRICS=off never load prom-client.
+    const { createMetrics } = await import('./metrics/metrics.js');
+    observability.metrics = createMetrics({
+      store: openedStore, labels: portalLabels, jobKinds: () => observability.jobKinds(), version: packageVersion(), now: options.now,
+    });
+  }
+  const storeHooks = [...(observability.metrics ? [observability.metrics.storeHook] : []), ...(serviceOptions.storeHooks ?? [])];
+  const store = instrumentStore(openedStore, storeHooks);
+  if (observability.metrics) {
+    observability.telemetry = fanOut([observability.metrics], (err) => logger.warn({ err }, 'a telemetry observer failed'));
+  }
   const secretBox = createSecretBox(keys.dataKeys);
   // Signing keys in the store are sealed under a key-encryption key: from the environment when
   // given (a secret manager), else the keys folder's data keys.
   const keyEncryptionBox = config.keyEncryptionKey ? createSecretBox([{ kid: 'kek-env', key: config.keyEncryptionKey }]) : secretBox;
   // The person's own history is a projection of the audit events, written as they are recorded.
   const activity = createActivityService({ repo: store.activity, logger, now: options.now });
-  const audit = createAuditService({ logger, repo: store.audit, now: options.now, observe: activity.observe });
+  const audit = createAuditService({
+    logger, repo: store.audit, now: options.now,
+    // Read when each event is recorded: compose.ts adds the usage statistics to the telemetry later.
+    observe: (event, details, at) => {
+      observability.telemetry.audit(event, details, at);
+      activity.observe(event, details, at);
+    },
+  });
   const hasher = options.hasher ?? createPasswordHasher();
   const portals = createPortalService({ repo: store.portals, secretBox, now: options.now, logger });
   const accounts = createAccountService({ persons: store.persons, hasher, audit });
@@ -192,7 +254,7 @@ export async function composeServices(config: Config, options: ComposeOptions = 
     },
   });
   const adminActions = makeAdminActions(accountAdmin);
-  return { config, logger, keys, store, secretBox, keyEncryptionBox, audit, activity, hasher, portals, portalAdmin, accounts, orgs, accountAdmin, operators, adminActions, makeAdminActions, keyRing, ...changes };
+  return { observability, config, logger, keys, store, secretBox, keyEncryptionBox, audit, activity, hasher, portals, portalAdmin, accounts, orgs, accountAdmin, operators, adminActions, makeAdminActions, keyRing, ...changes };
 }
 
 /**

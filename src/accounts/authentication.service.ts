@@ -42,7 +42,11 @@ export type AuthResult =
   | { ok: false; reason: 'invalid' | 'ip_limited' | 'reset_required' };
 
 export interface AuthenticationService {
-  authenticate(input: { identifier: string; password: string; ip: string }): Promise<AuthResult>;
+  /**
+   * `portal`: the client id of the sign-in's portal when known (the interaction's), put in the
+   * details of the failure events so that failures can be counted per portal (metrics/).
+   */
+  authenticate(input: { identifier: string; password: string; ip: string; portal?: string }): Promise<AuthResult>;
   /**
    * The current password typed again on an account page (ASVS 5.0 7.5.1: re-authentication before
    * a change of what authenticates or recovers the account). Counted on the same failure counter
@@ -92,11 +96,12 @@ export function createAuthenticationService(deps: {
   const unknownKey = (identifier: string) => `login-fail:unknown:${crypto.createHash('sha256').update(identifier).digest('base64url').slice(0, 22)}`;
 
   return {
-    async authenticate({ identifier, password, ip }) {
+    async authenticate({ identifier, password, ip, portal }) {
       const t = now();
+      const at = portal === undefined ? {} : { portal };
       const ipState = await deps.counters.increment(ipKey(ip), LOCKOUT.ipWindowMs, t);
       if (ipState.count > LOCKOUT.ipBudget) {
-        deps.audit.record('LOGIN_IP_LIMITED', { ip });
+        deps.audit.record('LOGIN_IP_LIMITED', { ip, ...at });
         return { ok: false, reason: 'ip_limited' };
       }
 
@@ -110,22 +115,22 @@ export function createAuthenticationService(deps: {
       const claim = await deps.counters.claimAttempt(person ? failKey(person.id) : unknownKey(identifier), t, ATTEMPT_POLICY);
       if (!person) {
         await deps.hasher.verifyDummy(password);
-        deps.audit.record('LOGIN_FAILED', { reason: 'unknown_identifier', ip });
+        deps.audit.record('LOGIN_FAILED', { reason: 'unknown_identifier', ip, ...at });
         return { ok: false, reason: 'invalid' };
       }
       const valid = await deps.hasher.verify(person.passwordHash, password);
 
       if (!claim.admitted || person.status !== 'active') {
-        deps.audit.record('LOGIN_THROTTLED', { person: person.id, status: person.status, ip });
+        deps.audit.record('LOGIN_THROTTLED', { person: person.id, status: person.status, ip, ...at });
         return { ok: false, reason: 'invalid' };
       }
 
       if (!valid) {
-        deps.audit.record('LOGIN_FAILED', { reason: 'wrong_password', person: person.id, failures: claim.count, ip });
+        deps.audit.record('LOGIN_FAILED', { reason: 'wrong_password', person: person.id, failures: claim.count, ip, ...at });
         if (claim.count >= LOCKOUT.hardLockAt) {
           if (deps.state) await deps.state.apply('lock-by-failures', person);
           else await deps.persons.setStatus(person.id, 'locked', 'failures');
-          deps.audit.record('ACCOUNT_LOCKED_BY_FAILURES', { person: person.id, pid: maskPid(person.pid) });
+          deps.audit.record('ACCOUNT_LOCKED_BY_FAILURES', { person: person.id, pid: maskPid(person.pid), ...at });
         }
         return { ok: false, reason: 'invalid' };
       }
@@ -134,7 +139,7 @@ export function createAuthenticationService(deps: {
       // "This wasn't me" made the password unusable until recovery replaces it: whoever typed it
       // (the owner, or the one who took it) is sent to recovery, which needs the contact.
       if (person.passwordResetRequired) {
-        deps.audit.record('LOGIN_FAILED', { reason: 'password_reset_required', person: person.id, ip });
+        deps.audit.record('LOGIN_FAILED', { reason: 'password_reset_required', person: person.id, ip, ...at });
         return { ok: false, reason: 'reset_required' };
       }
       if (deps.hasher.needsRehash(person.passwordHash)) {

@@ -41,6 +41,8 @@ import { registerKeyRoutes } from './sections/keys.js';
 import { registerApprovalRoutes } from './sections/approvals.js';
 import { registerAuditRoutes } from './sections/audit.js';
 import { registerOperatorRoutes } from './sections/operators.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { metricsRoutes } from '../metrics/metrics.routes.js';
 import crypto from 'node:crypto';
 
 export interface ConsoleDeps {
@@ -64,6 +66,8 @@ export interface ConsoleDeps {
   actions: AdminActions;
   /** The console's origin as operators' browsers see it (DINHDANH_ADMIN_URL, or the listener's). */
   origin: () => string;
+  /** Prometheus metrics (GET /metrics here); null or absent with DINHDANH_METRICS=off. */
+  metrics?: Metrics | null;
   now?: () => number;
 }
 
@@ -83,9 +87,12 @@ export function buildAdminApp(deps: ConsoleDeps): Koa & { client: ReturnType<typ
   app.proxy = deps.config.admin.url !== null && deps.config.trustProxyHops > 0;
   app.maxIpsCount = deps.config.trustProxyHops;
   app.silent = true;
+  if (deps.metrics) app.use(deps.metrics.http('admin'));
   app.use(requestContext((deps.accessLogger ?? deps.logger).child({ listener: 'admin' }), { trustRequestId: app.proxy }));
   app.use(errorHandler(deps.renderer));
   app.use(securityHeaders({ https: deps.config.admin.url?.startsWith('https:') ?? false }));
+  // For scrapers, before anything of the console's sign-in (metrics.routes.ts).
+  app.use(metricsRoutes({ metrics: deps.metrics ?? null, token: deps.config.metrics.token }).routes());
 
   const sessions = createConsoleSessions({ oidc: deps.store.oidc, https: deps.config.admin.url?.startsWith('https:') ?? false, now: deps.now });
   const client = consoleClient({ issuer: deps.config.issuer, origin: deps.origin, cookieKeys: deps.cookieKeys, portals: deps.portals });

@@ -27,6 +27,7 @@ import type { Journeys } from './journey.js';
 import { hasSecondFactor, nextStep, type createSecondFactorController } from './second-factor.controller.js';
 import type { FlowOrigin, Handoff } from '../selfservice/index.js';
 import { ACCOUNT_CLIENT_ID } from '../provider/account-session.js';
+import type { Telemetry } from '../metrics/telemetry.js';
 
 /** Login-prompt reasons that mean "this session needs a higher level", not "sign in again". */
 const STEP_UP_REASONS = new Set(['acr_values_unmet']);
@@ -52,6 +53,8 @@ export interface InteractionDeps {
     accessFor(personId: string, code: string, clientId: string): Promise<OrgAccess | undefined>;
   };
   orgGrants: { recordGrant(grant: Omit<OrgGrant, 'createdAt'>): Promise<void> };
+  /** Told when a sign-in page is shown for a portal (usage statistics: the funnel's first step). */
+  telemetry?: Pick<Telemetry, 'signInPageShown'>;
   /** How long a grant lives, in seconds (its org record lives as long). */
   grantTtlSeconds: number;
   /** Registration and recovery started from this sign-in, and the sign-in a registration hands back. */
@@ -77,6 +80,14 @@ const orgForm = {
 };
 
 const ABORT_REASONS = new Set(['cancel', 'unmet', 'no_org']);
+
+/**
+ * Interactions whose sign-in page was already counted as shown here, so that a reload or a return
+ * from the registration page counts once. Bounded: the oldest are forgotten first, long after their
+ * interaction (one hour) ended at any plausible rate. Per instance: a reload served by another
+ * instance is counted again, which only a shared store could avoid, at a write per page view.
+ */
+const SHOWN_MEMORY = 10_000;
 
 /** The enterprise chosen earlier in this authorization (the `organization` prompt's result). */
 function chosenOrg(view: InteractionView): string | undefined {
@@ -115,6 +126,15 @@ function dataDescriptions(scopes: string[], claims: string[], t: Translate): str
 export function createInteractionController(deps: InteractionDeps) {
   const { interactions, renderer, csrf } = deps;
   const action = (uid: string, step: string) => `/interaction/${uid}/${step}`;
+  const shown = new Set<string>();
+
+  /** The first time this interaction's sign-in page is shown (a GET, not a form shown again after a mistake). */
+  function countShown(view: InteractionView): void {
+    if (!deps.telemetry || shown.has(view.uid)) return;
+    shown.add(view.uid);
+    if (shown.size > SHOWN_MEMORY) shown.delete(shown.values().next().value!);
+    deps.telemetry.signInPageShown(view.clientId);
+  }
 
   function renderLogin(ctx: Context, view: InteractionView, portalName: string, opts: { error?: string; identifier?: string; status?: number } = {}) {
     ctx.set('Cache-Control', 'no-store');
@@ -282,6 +302,7 @@ export function createInteractionController(deps: InteractionDeps) {
               if (step === 'second_factor') return deps.secondFactor.begin(ctx, view, client.name, person.id, step, false);
             }
           }
+          countShown(view);
           return renderLogin(ctx, view, client.name);
         }
         case 'organization':
@@ -313,7 +334,7 @@ export function createInteractionController(deps: InteractionDeps) {
         return renderLogin(ctx, view, client.name, { error: 'login.password_required', identifier, status: 400 });
       }
 
-      const result = await deps.auth.authenticate({ identifier, password: form.password, ip: ctx.ip });
+      const result = await deps.auth.authenticate({ identifier, password: form.password, ip: ctx.ip, portal: view.clientId });
       if (!result.ok) {
         if (result.reason === 'reset_required') return renderLogin(ctx, view, client.name, { error: 'login.reset_required', identifier, status: 200 });
         return result.reason === 'ip_limited'

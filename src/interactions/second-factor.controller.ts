@@ -179,7 +179,7 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       if (pending && !pending.confirmed && pending.personId === journey.personId) await deps.factors.remove(journey.personId, pending.id);
     }
     await journeys.put(view.uid, next);
-    deps.audit.record('MFA_FAILED', { person: journey.personId, stage: 'enrol', reason: 'factor_exists' });
+    deps.audit.record('MFA_FAILED', { person: journey.personId, stage: 'enrol', reason: 'factor_exists', portal: view.clientId });
     return renderCode(ctx, view, portalName, next, { error: 'enrol.factor_added', status: 400 });
   }
 
@@ -379,7 +379,7 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
         if (required >= RANK_HIGH) return renderCode(ctx, view, portalName, journey, { method, error: 'mfa.recovery_not_high', status: 400 });
         const result = await deps.recovery.use(p.id, form.code);
         if (!result.ok) {
-          deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: p.id, method });
+          deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: p.id, method, portal: view.clientId });
           if (result.reason === 'locked') return renderLocked(ctx, view, portalName);
           return renderCode(ctx, view, portalName, journey, { method, error: 'mfa.invalid', status: 400 });
         }
@@ -395,7 +395,7 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
 
       const result = await deps.totp.verify(p.id, form.code.trim());
       if (!result.ok) {
-        deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: p.id, method, reason: result.reason });
+        deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: p.id, method, reason: result.reason, portal: view.clientId });
         if (result.reason === 'locked') return renderLocked(ctx, view, portalName);
         return renderCode(ctx, view, portalName, journey, { method, error: result.reason === 'replayed' ? 'mfa.replayed' : 'mfa.invalid', status: 400 });
       }
@@ -410,7 +410,7 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       const result = await deps.totp.confirmEnrolment(journey.personId, journey.enrolFactorId, form.code.trim(), { onlyFactor: true });
       if (!result.ok && result.reason === 'factor_exists') return useExistingFactor(ctx, view, portalName, journey);
       if (!result.ok) {
-        deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: journey.personId, method: 'totp', stage: 'enrol' });
+        deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: journey.personId, method: 'totp', stage: 'enrol', portal: view.clientId });
         if (result.reason === 'locked') return renderLocked(ctx, view, portalName);
         return renderEnrol(ctx, view, portalName, journey, result.reason === 'replayed' ? 'mfa.replayed' : 'mfa.invalid');
       }
@@ -430,12 +430,12 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       const p = await person(loaded.journey);
       const { challenge, journey } = await takeChallenge(view.uid, loaded.journey, 'authenticate');
       if (!challenge) {
-        deps.audit.record('MFA_FAILED', { person: p.id, method: 'passkey', type: 'passkey', reason: 'expired' });
+        deps.audit.record('MFA_FAILED', { person: p.id, method: 'passkey', type: 'passkey', reason: 'expired', portal: view.clientId });
         return renderCode(ctx, view, portalName, journey, { error: 'mfa.passkey_expired', errorFor: 'passkey', status: 400 });
       }
       const result = await deps.passkeys.finishAuthentication(p.id, form.response, challenge);
       if (!result.ok) {
-        deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: p.id, method: 'passkey', type: 'passkey', reason: result.reason });
+        deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: p.id, method: 'passkey', type: 'passkey', reason: result.reason, portal: view.clientId });
         if (result.reason === 'locked') return renderLocked(ctx, view, portalName, 'mfa.passkey_locked');
         return renderCode(ctx, view, portalName, journey, { error: PASSKEY_SIGN_IN_ERRORS[result.reason] ?? 'mfa.passkey_failed', errorFor: 'passkey', status: 400 });
       }
@@ -456,12 +456,12 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       if (await hasSecondFactor(deps.factors, personId)) return useExistingFactor(ctx, view, portalName, loaded.journey);
       const { challenge, journey } = await takeChallenge(view.uid, loaded.journey, 'register');
       if (!challenge) {
-        deps.audit.record('MFA_FAILED', { person: personId, method: 'passkey', type: 'passkey', stage: 'enrol', reason: 'expired' });
+        deps.audit.record('MFA_FAILED', { person: personId, method: 'passkey', type: 'passkey', stage: 'enrol', reason: 'expired', portal: view.clientId });
         return renderEnrol(ctx, view, portalName, journey, 'mfa.passkey_expired');
       }
       const result = await deps.passkeys.finishRegistration(personId, form.response, challenge, PASSKEY_LABEL);
       if (!result.ok) {
-        deps.audit.record('MFA_FAILED', { person: personId, method: 'passkey', type: 'passkey', stage: 'enrol', reason: result.reason });
+        deps.audit.record('MFA_FAILED', { person: personId, method: 'passkey', type: 'passkey', stage: 'enrol', reason: result.reason, portal: view.clientId });
         return renderEnrol(ctx, view, portalName, journey, PASSKEY_ENROL_ERRORS[result.reason] ?? 'enrol.passkey_failed');
       }
       if (!(await keptAsOnlyFactor(deps.factors, personId, result.factor.id))) return useExistingFactor(ctx, view, portalName, journey);
@@ -517,7 +517,7 @@ export function createSecondFactorController(deps: SecondFactorDeps) {
       const channel = journey.messageCode.channel;
       const result = await deps.messageCodes.verify(journey.personId, journey.messageCode.id, form.code.trim());
       if (!result.ok) {
-        deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: journey.personId, method: channel, reason: result.reason });
+        deps.audit.record(result.reason === 'locked' ? 'MFA_LOCKED' : 'MFA_FAILED', { person: journey.personId, method: channel, reason: result.reason, portal: view.clientId });
         if (result.reason === 'locked') return renderLocked(ctx, view, portalName);
         return renderMessageCode(ctx, view, portalName, journey, result.reason === 'invalid' ? 'mfa.invalid' : 'mfa.message_expired', 400);
       }

@@ -25,6 +25,8 @@ export interface JobHandler {
 }
 
 export interface JobRunner {
+  /** The kinds of job handlers registered so far. */
+  kinds(): string[];
   /** Adds a handler (for handlers built after the runner, e.g. ones that enqueue jobs themselves). */
   register(handler: JobHandler): void;
   enqueue(kind: string, id: string, payload: Record<string, unknown>, dueAt?: number): Promise<boolean>;
@@ -51,6 +53,11 @@ export function createJobRunner(deps: {
   logger: Logger;
   now?: () => number;
   pollMs?: number;
+  /**
+   * Told after each run of a job with what came of it (the metrics' job runs). Not told of a job
+   * handed back unfinished by `stop`: it did not run to an outcome here.
+   */
+  onRun?: (kind: string, outcome: JobResult['status']) => void;
 }): JobRunner {
   const now = deps.now ?? Date.now;
   const log = deps.logger.child({ component: 'jobs' });
@@ -101,6 +108,11 @@ export function createJobRunner(deps: {
       result = { status: 'retry', outcome: 'internal error', dueAt: now() + 60_000 };
     }
     if (!held.delete(job.id)) return;
+    try {
+      deps.onRun?.(job.kind, result.status);
+    } catch (err) {
+      log.warn({ err, kind: job.kind }, 'job run observer failed');
+    }
     const t = now();
     const write = result.status === 'retry'
       ? deps.jobs.retry(job.id, result.dueAt, result.outcome, t)
@@ -158,6 +170,7 @@ export function createJobRunner(deps: {
   }
 
   return {
+    kinds: () => [...handlers.keys()],
     register(handler) {
       handlers.set(handler.kind, handler);
     },

@@ -11,6 +11,8 @@ import type { PortalService } from '../portals/index.js';
 import { FAPI_PROPERTY, NATIONAL_ID_PROPERTY, RESOURCE_PROPERTY, SCOPE_CLAIMS, SECTOR_PROPERTY } from '../portals/index.js';
 import type { Renderer } from '../http/render.js';
 import type { AuditService } from '../audit/index.js';
+import type { Telemetry } from '../metrics/telemetry.js';
+import { OAUTH_ERROR_EVENTS, endpointOfRoute, oauthErrorLabel } from '../metrics/oauth-errors.js';
 import { localeFor } from '../http/locale.js';
 import { createAdapterClass } from './adapter.js';
 import { ACCOUNT_CLIENT_ID, accountClient, recordSession } from './account-session.js';
@@ -68,6 +70,8 @@ export interface ProviderDeps {
   orgContexts: OrgContexts;
   /** Told when a sign-in finishes (activity/sign-ins.ts: the record of it, the new-browser notice). */
   signedIn?: (ctx: Context, info: SignedIn) => Promise<void>;
+  /** Told of tokens issued and OAuth errors answered (metrics/: counts and usage statistics). */
+  telemetry?: Telemetry;
 }
 
 /**
@@ -508,5 +512,20 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
     deps.audit.record('LOGOUT', { portal: ctx.oidc.client?.clientId ?? null });
   });
+  const telemetry = deps.telemetry;
+  if (telemetry) {
+    provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+      const grantType = ctx.oidc.params?.grant_type;
+      telemetry.grantSucceeded(typeof grantType === 'string' ? grantType : 'other', ctx.oidc.client?.clientId);
+    });
+    // Only the error code goes further, bounded to the specifications' list: never the request's
+    // client id, description or URL (metrics.ts, OAUTH_ERRORS).
+    for (const [event, endpoint] of Object.entries(OAUTH_ERROR_EVENTS)) {
+      // Event names built from a table: the library's typings list each literal name separately.
+      (provider as unknown as NodeJS.EventEmitter).on(event, (_ctx: unknown, err: { error?: unknown } | undefined) => telemetry.oauthError(endpoint, oauthErrorLabel(err?.error)));
+    }
+    // The library reports a server_error (RFC 6749 §4.1.2.1) by this event instead of its route's.
+    provider.on('server_error', (ctx: KoaContextWithOIDC | undefined) => telemetry.oauthError(endpointOfRoute(ctx?.oidc?.route), 'server_error'));
+  }
   return provider;
 }
