@@ -16,7 +16,7 @@
  * Counters follow the audit service's events (Telemetry.audit), so a count and its audit entry
  * never disagree; gauges (queue, keys, store) are read from the store when scraped.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type Koa from 'koa';
 import type { Store } from '../store/index.js';
 import type { AuditDetails } from '../audit/audit.service.js';
@@ -27,6 +27,7 @@ import type { PortalLabels } from './portal-labels.js';
 import type { Telemetry } from './telemetry.js';
 import { httpMetricsMiddleware } from './http-metrics.js';
 import { oauthErrorLabel } from './oauth-errors.js';
+import { FastCounter, FastHistogram, type CounterChild, type HistogramChild } from './fast-metrics.js';
 
 /**
  * Told of one store call as it starts; returns what to call when it settles (with the error when it
@@ -107,14 +108,11 @@ export function createMetrics(deps: {
   const registers = [registry];
   const portal = (clientId: string | null | undefined) => deps.labels.label(clientId);
 
-  const httpRequests = new Counter({
-    name: 'dinhdanh_http_requests_total', help: 'HTTP requests answered, by listener, route template, method and status class.',
-    labelNames: ['listener', 'route', 'method', 'status_class'] as const, registers,
-  });
-  const httpDuration = new Histogram({
-    name: 'dinhdanh_http_request_duration_seconds', help: 'Time to answer an HTTP request, by listener, route template and method.',
-    labelNames: ['listener', 'route', 'method'] as const, buckets: HTTP_BUCKETS, registers,
-  });
+  // Every request and every store call pass here: fast-metrics.ts's children, taken once per label set.
+  const httpRequests = new FastCounter('dinhdanh_http_requests_total', 'HTTP requests answered, by listener, route template, method and status class.',
+    ['listener', 'route', 'method', 'status_class'], registry);
+  const httpDuration = new FastHistogram('dinhdanh_http_request_duration_seconds', 'Time to answer an HTTP request, by listener, route template and method.',
+    ['listener', 'route', 'method'], HTTP_BUCKETS, registry);
   const signins = new Counter({
     name: 'dinhdanh_signins_total', help: 'Sign-in steps by portal, level reached (acr), method (amr) and outcome (success or the failure reason).',
     labelNames: ['portal', 'acr', 'method', 'outcome'] as const, registers,
@@ -150,10 +148,8 @@ export function createMetrics(deps: {
   const jobRuns = new Counter({
     name: 'dinhdanh_job_runs_total', help: 'Background job runs by kind and outcome.', labelNames: ['kind', 'outcome'] as const, registers,
   });
-  const storeDuration = new Histogram({
-    name: 'dinhdanh_store_operation_duration_seconds', help: 'Time of store calls by backend, repository, operation and outcome.',
-    labelNames: ['backend', 'repository', 'operation', 'outcome'] as const, buckets: STORE_BUCKETS, registers,
-  });
+  const storeDuration = new FastHistogram('dinhdanh_store_operation_duration_seconds', 'Time of store calls by backend, repository, operation and outcome.',
+    ['backend', 'repository', 'operation', 'outcome'], STORE_BUCKETS, registry);
   const usageFlushFailures = new Counter({
     name: 'dinhdanh_usage_flush_failures_total', help: 'Usage-statistics flushes that failed (their counts are kept and retried).', registers,
   });
@@ -336,22 +332,22 @@ export function createMetrics(deps: {
   // --- HTTP ---------------------------------------------------------------------------------
   function http(listener: 'public' | 'admin'): Koa.Middleware {
     // One entry per (route, method, status class) seen: bounded, since every part is.
-    const children = new Map<string, { count: Counter.Internal; time: Histogram.Internal<'listener' | 'route' | 'method'> }>();
+    const children = new Map<string, { count: CounterChild; time: HistogramChild }>();
     return httpMetricsMiddleware((route, method, statusClass, seconds) => {
       const key = `${route} ${method} ${statusClass}`;
       let c = children.get(key);
       if (!c) {
-        c = { count: httpRequests.labels(listener, route, method, statusClass), time: httpDuration.labels(listener, route, method) };
+        c = { count: httpRequests.child(listener, route, method, statusClass), time: httpDuration.child(listener, route, method) };
         children.set(key, c);
       }
-      c.count.inc();
+      c.count.value += 1;
       c.time.observe(seconds);
     });
   }
 
   // --- store calls --------------------------------------------------------------------------
-  type Child = Histogram.Internal<'backend' | 'repository' | 'operation' | 'outcome'>;
-  type Timer = { ok: Child; error?: Child };
+  // A series appears with its first observation: an operation that never failed has no error series.
+  type Timer = { ok?: HistogramChild; error?: HistogramChild };
   // backend → repository → operation: found without building a key string on every call.
   const timers = new Map<string, Map<string, Map<string, Timer>>>();
   const storeHook: StoreCallHook = (backend, repository, operation) => {
@@ -360,16 +356,16 @@ export function createMetrics(deps: {
     let byOp = byRepo.get(repository);
     if (!byOp) byRepo.set(repository, (byOp = new Map()));
     let timer = byOp.get(operation);
-    if (!timer) byOp.set(operation, (timer = { ok: storeDuration.labels(backend, repository, operation, 'ok') }));
+    if (!timer) byOp.set(operation, (timer = {}));
     const start = performance.now();
     const t = timer;
     return (error) => {
       const seconds = (performance.now() - start) / 1000;
       if (error === undefined) {
-        t.ok.observe(seconds);
+        (t.ok ??= storeDuration.child(backend, repository, operation, 'ok')).observe(seconds);
         return;
       }
-      t.error ??= storeDuration.labels(backend, repository, operation, 'error');
+      t.error ??= storeDuration.child(backend, repository, operation, 'error');
       t.error.observe(seconds);
     };
   };
