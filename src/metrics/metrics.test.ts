@@ -229,7 +229,14 @@ describe('store calls', () => {
 
 describe('one registry per system', () => {
   it('counts nothing of another system, and has the default process metrics', async () => {
-    const other = createMetrics({ store, labels: createPortalLabels({ portals: store.portals }), jobKinds: () => [], version: '1.0.0' });
+    const other = createMetrics({ store, labels: createPortalLabels({ portals: store.portals }), jobKinds: () => ['k1'], version: '1.0.0' });
+    // Small closed sets are there at 0 before anything happened (so rate() sees the first event).
+    expect(await value('dinhdanh_lockouts_total', { kind: 'mfa' }, other)).toBe(0);
+    expect(await value('dinhdanh_backchannel_logout_total', { outcome: 'failed' }, other)).toBe(0);
+    expect(await value('dinhdanh_job_runs_total', { kind: 'k1', outcome: 'failed' }, other)).toBe(0);
+    expect(await value('dinhdanh_mfa_checks_total', { method: 'totp', outcome: 'locked' }, other)).toBe(0);
+    other.jobRun('k1', 'failed');
+    expect(await value('dinhdanh_job_runs_total', { kind: 'k1', outcome: 'failed' }, other)).toBe(1);
     other.grantSucceeded('authorization_code', undefined);
     expect(await value('dinhdanh_tokens_issued_total', { portal: '-', grant_type: 'authorization_code' }, other)).toBe(1);
     expect(await value('dinhdanh_tokens_issued_total', { portal: '-', grant_type: 'authorization_code' })).toBeUndefined();

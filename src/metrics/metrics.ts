@@ -58,6 +58,7 @@ const STORE_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
  */
 export const SIGN_IN_METHODS = new Set(['pwd', 'pwd+otp+mfa', 'pwd+sms+mfa', 'pwd+hwk+mfa', 'pwd+swk+mfa']);
 const MFA_METHODS = new Set(['totp', 'passkey', 'recovery', 'sms', 'email']);
+const JOB_OUTCOMES = ['done', 'retry', 'failed'] as const;
 const ACRS = new Set<string>(ACR_VALUES);
 
 const ENDPOINTS = new Set(['authorization', 'token', 'userinfo', 'introspection', 'revocation', 'par', 'end_session']);
@@ -147,6 +148,10 @@ export function createMetrics(deps: {
   });
   const jobRuns = new Counter({
     name: 'dinhdanh_job_runs_total', help: 'Background job runs by kind and outcome.', labelNames: ['kind', 'outcome'] as const, registers,
+    // Kinds are registered after the metrics are built: their series are made at 0 when scraped.
+    collect() {
+      for (const kind of deps.jobKinds()) for (const outcome of JOB_OUTCOMES) this.inc({ kind, outcome }, 0);
+    },
   });
   const storeDuration = new FastHistogram('dinhdanh_store_operation_duration_seconds', 'Time of store calls by backend, repository, operation and outcome.',
     ['backend', 'repository', 'operation', 'outcome'], STORE_BUCKETS, registry);
@@ -157,6 +162,15 @@ export function createMetrics(deps: {
     name: 'dinhdanh_build_info', help: 'The running version and store backend (always 1).', labelNames: ['version', 'store'] as const, registers,
   });
   buildInfo.set({ version: deps.version, store: deps.store.kind }, 1);
+
+  // Series of small closed sets exist at 0 from the start: otherwise each first appears at 1, and
+  // rate()/increase() cannot see that first event (Prometheus, Instrumentation: "Avoid missing
+  // metrics") — the first lockout or failed delivery of a process would raise no alert.
+  for (const outcome of ['delivered', 'retrying', 'failed']) backchannel.inc({ outcome }, 0);
+  for (const kind of ['password', 'mfa']) lockouts.inc({ kind }, 0);
+  for (const outcome of ['completed', 'existing_account', 'limited']) registrations.inc({ outcome }, 0);
+  for (const outcome of ['started', 'completed', 'limited', 'account_reset_requested', 'account_reset_completed']) recoveries.inc({ outcome }, 0);
+  for (const method of MFA_METHODS) for (const outcome of ['success', 'failure', 'locked']) mfaChecks.inc({ method, outcome }, 0);
 
   const knownKinds = () => new Set(deps.jobKinds());
   const jobKind = (kind: string) => (knownKinds().has(kind) ? kind : 'other');

@@ -284,7 +284,7 @@ describe('with DINHDANH_METRICS=off', () => {
     const res = await signIn(new Browser(off.issuer), req, who);
     expect(res.status).toBe(303);
     await redeem(config, req, res.location!);
-    for (const auth of [{}, { authorization: `Bearer ${TOKEN}` }]) {
+    for (const auth of [{}, { authorization: `Bearer ${TOKEN}` }] as Array<Record<string, string>>) {
       const r = await fetch(`${off.adminUrl}/metrics`, { headers: auth });
       expect(r.status).toBe(404);
       expect(await r.text()).not.toContain('dinhdanh_');
