@@ -37,6 +37,10 @@ import {
   COPY_COLLECTIONS,
 } from '../../src/store/types.js';
 import { createStore } from '../../src/store/create-store.js';
+import { ALL_COPY_COLLECTIONS, type FullStoreCopy } from '../../src/store/store-copy.js';
+
+/** The store's copy over every collection, usage statistics included (both backends implement it). */
+const fullCopy = (s: Store): FullStoreCopy => s.copy as unknown as FullStoreCopy;
 
 export type MakeStore = (opts: { now: () => number }) => Promise<Store>;
 
@@ -1161,16 +1165,20 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await store.approvals.decide(approval.id, { status: 'approved', by: randomUUID(), role: 'helpdesk', at: clock, reason: 'Đã xác minh' });
         await store.approvals.setOutcome(approval.id, 'done');
         await store.approvals.create(newApproval());
+        await store.usage.add([{ day: '2030-01-01', portal: `${p}-u`, key: 'signins', n: 3 }, { day: '2030-01-01', portal: `${p}-u`, key: 'acr:other', n: 3 }]);
+        await store.usage.addDistinct([{ day: '2030-01-01', portal: `${p}-u`, tag: 'a' }, { day: '2030-01-01', portal: `${p}-u`, tag: 'b' }]);
 
         const target = await createStore('sqlite::memory:', { now: () => clock });
         try {
-          for (const collection of COPY_COLLECTIONS) {
+          // Every collection, the usage statistics' too (store-copy.ts: ALL_COPY_COLLECTIONS).
+          expect(ALL_COPY_COLLECTIONS).toEqual(expect.arrayContaining([...COPY_COLLECTIONS, 'usageCounts', 'usageTags']));
+          for (const collection of ALL_COPY_COLLECTIONS) {
             const records: Record<string, unknown>[] = [];
-            for await (const r of store.copy.exportAll(collection)) records.push(r);
+            for await (const r of fullCopy(store).exportAll(collection)) records.push(r);
             expect({ collection, some: records.length > 0 }).toEqual({ collection, some: true });
-            await target.copy.importMany(collection, records);
+            await fullCopy(target).importMany(collection, records);
             const back: Record<string, unknown>[] = [];
-            for await (const r of target.copy.exportAll(collection)) back.push(r);
+            for await (const r of fullCopy(target).exportAll(collection)) back.push(r);
             const canon = (list: Record<string, unknown>[]) => list.map((r) => JSON.stringify(Object.fromEntries(Object.entries(r).sort()))).sort();
             expect(canon(back)).toEqual(canon(records));
           }
@@ -1194,6 +1202,11 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           await expect(target.approvals.find(approval.id)).resolves.toMatchObject({ status: 'approved', outcome: 'done', params: approval.params });
           await expect(target.persons.findById(fraud.id)).resolves.toMatchObject({ status: 'locked', lockReason: 'fraud' });
           expect(portal.previousSecret).toEqual({ ciphertext: created.secretCiphertext, expiresAt: clock + DAY });
+          // Usage counts and the tags of a day not yet compacted came along, and compact there.
+          await expect(target.usage.range('2030-01-01', '2030-01-01', `${p}-u`)).resolves.toEqual(await store.usage.range('2030-01-01', '2030-01-01', `${p}-u`));
+          await expect(target.usage.countDistinct('2030-01-01', '2030-01-01', `${p}-u`)).resolves.toEqual([{ day: '2030-01-01', portal: `${p}-u`, n: 2 }]);
+          await target.usage.compact('2030-01-01');
+          await expect(target.usage.range('2030-01-01', '2030-01-01', `${p}-u`)).resolves.toContainEqual({ day: '2030-01-01', portal: `${p}-u`, key: 'citizens', n: 2 });
         } finally {
           await target.close();
         }
@@ -3132,6 +3145,161 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         }
         await expect(store.activity.list(`${p}%`, { since: 0, before: { at: T0 + 100, id: "' OR 1=1 --" }, limit: 10 })).resolves.toEqual([added[2]]);
         await expect(store.activity.list(p, { since: 0, limit: 10 })).resolves.toEqual([]);
+      });
+    });
+
+    describe('usage statistics', () => {
+      /** A random year of its own, so a shared database's other rows never fall in this test's days. */
+      const year = (): string => String(randomInt(1100, 1900));
+
+      it('adds to rows atomically, creating them at 0, and reads them back ordered by day, portal and key', async () => {
+        const p = ns();
+        const [a, b] = [`${p}-a`, `${p}-b`];
+        await store.usage.add([
+          { day: '2030-01-02', portal: b, key: 'signins', n: 2 },
+          { day: '2030-01-01', portal: a, key: 'signins', n: 1 },
+          { day: '2030-01-01', portal: a, key: 'acr:urn:dinhdanh:loa:low', n: 1 },
+          // Twice in one call, and a zero: 3 + 4 and nothing.
+          { day: '2030-01-01', portal: b, key: 'failure:wrong_password', n: 3 },
+          { day: '2030-01-01', portal: b, key: 'failure:wrong_password', n: 4 },
+          { day: '2030-01-01', portal: b, key: 'funnel:shown', n: 0 },
+        ]);
+        // Many flushes at once (instances, or one retrying) add up: nothing is lost.
+        await Promise.all(Array.from({ length: 25 }, (_, i) => store.usage.add([
+          { day: '2030-01-01', portal: a, key: 'signins', n: 1 },
+          { day: '2030-01-03', portal: a, key: `hour:${String(i % 3).padStart(2, '0')}:other`, n: 2 },
+        ])));
+        const mine = (rows: Array<{ portal: string }>) => rows.filter((r) => r.portal.startsWith(p));
+        await expect(store.usage.range('2030-01-01', '2030-01-03').then(mine)).resolves.toEqual([
+          { day: '2030-01-01', portal: a, key: 'acr:urn:dinhdanh:loa:low', n: 1 },
+          { day: '2030-01-01', portal: a, key: 'signins', n: 26 },
+          { day: '2030-01-01', portal: b, key: 'failure:wrong_password', n: 7 },
+          { day: '2030-01-02', portal: b, key: 'signins', n: 2 },
+          { day: '2030-01-03', portal: a, key: 'hour:00:other', n: 18 },
+          { day: '2030-01-03', portal: a, key: 'hour:01:other', n: 16 },
+          { day: '2030-01-03', portal: a, key: 'hour:02:other', n: 16 },
+        ]);
+        // Both ends are included; a portal narrows to its own rows.
+        await expect(store.usage.range('2030-01-02', '2030-01-02', b)).resolves.toEqual([{ day: '2030-01-02', portal: b, key: 'signins', n: 2 }]);
+        await expect(store.usage.range('2030-01-02', '2030-01-03', a)).resolves.toEqual([
+          { day: '2030-01-03', portal: a, key: 'hour:00:other', n: 18 },
+          { day: '2030-01-03', portal: a, key: 'hour:01:other', n: 16 },
+          { day: '2030-01-03', portal: a, key: 'hour:02:other', n: 16 },
+        ]);
+        await expect(store.usage.range('2030-01-04', '2030-12-31', a)).resolves.toEqual([]);
+        await expect(store.usage.add([])).resolves.toBeUndefined();
+      });
+
+      it('counts a tag once per day and portal, however often it is flushed', async () => {
+        const p = ns();
+        const [a, b] = [`${p}-a`, `${p}-b`];
+        const tags = (day: string, portal: string, list: string[]) => list.map((tag) => ({ day, portal, tag }));
+        await store.usage.addDistinct([...tags('2030-02-01', a, ['t1', 't2', 't1']), ...tags('2030-02-01', '*', ['t1', 't2'])]);
+        await store.usage.addDistinct([...tags('2030-02-01', a, ['t2', 't3']), ...tags('2030-02-01', b, ['t1']), ...tags('2030-02-02', a, ['t1'])]);
+        await Promise.all(Array.from({ length: 10 }, () => store.usage.addDistinct(tags('2030-02-02', a, ['t1', 't4']))));
+        const mine = (rows: Array<{ portal: string }>) => rows.filter((r) => r.portal.startsWith(p));
+        await expect(store.usage.countDistinct('2030-02-01', '2030-02-02').then(mine)).resolves.toEqual([
+          { day: '2030-02-01', portal: a, n: 3 },
+          { day: '2030-02-01', portal: b, n: 1 },
+          { day: '2030-02-02', portal: a, n: 2 },
+        ]);
+        await expect(store.usage.countDistinct('2030-02-02', '2030-02-02', a)).resolves.toEqual([{ day: '2030-02-02', portal: a, n: 2 }]);
+        await expect(store.usage.countDistinct('2030-02-03', '2030-02-28', a)).resolves.toEqual([]);
+        // The same tag under another portal, or on another day, is another row.
+        await expect(store.usage.countDistinct('2030-02-01', '2030-02-01', b)).resolves.toEqual([{ day: '2030-02-01', portal: b, n: 1 }]);
+      });
+
+      it('compacts a finished day: citizens set to the distinct count (not added), its tags gone; idempotent, also when run twice at once', async () => {
+        const y = year();
+        const p = ns();
+        const [a, b] = [`${p}-a`, `${p}-b`];
+        const [d1, d2, d3] = [`${y}-03-01`, `${y}-03-02`, `${y}-03-03`];
+        await store.usage.add([{ day: d1, portal: a, key: 'signins', n: 5 }]);
+        await store.usage.addDistinct([
+          { day: d1, portal: a, tag: 'x' }, { day: d1, portal: a, tag: 'y' }, { day: d1, portal: b, tag: 'x' },
+          { day: d2, portal: a, tag: 'z' }, { day: d3, portal: a, tag: 'z' },
+        ]);
+        const ofYear = (days: string[]) => days.filter((d) => d.startsWith(`${y}-`));
+        await expect(store.usage.uncompacted(d3).then(ofYear)).resolves.toEqual([d1, d2]);
+        await expect(store.usage.uncompacted(d1).then(ofYear)).resolves.toEqual([]);
+
+        await Promise.all([store.usage.compact(d1), store.usage.compact(d1)]);
+        await store.usage.compact(d1);
+        await expect(store.usage.range(d1, d1, a)).resolves.toEqual([
+          { day: d1, portal: a, key: 'citizens', n: 2 },
+          { day: d1, portal: a, key: 'signins', n: 5 },
+        ]);
+        await expect(store.usage.range(d1, d1, b)).resolves.toEqual([{ day: d1, portal: b, key: 'citizens', n: 1 }]);
+        // Nothing links the day to a person any more.
+        await expect(store.usage.countDistinct(d1, d1, a)).resolves.toEqual([]);
+        await expect(store.usage.countDistinct(d1, d1, b)).resolves.toEqual([]);
+        await expect(store.usage.uncompacted(d3).then(ofYear)).resolves.toEqual([d2]);
+        // The other days are untouched.
+        await expect(store.usage.countDistinct(d2, d3, a)).resolves.toEqual([{ day: d2, portal: a, n: 1 }, { day: d3, portal: a, n: 1 }]);
+        // A day with no tags left (or none ever) is compacted to nothing new.
+        await store.usage.compact(`${y}-03-09`);
+        await expect(store.usage.range(`${y}-03-09`, `${y}-03-09`)).resolves.toEqual([]);
+      });
+
+      it('purges counts and tags of days before the given one, returning how many rows went', async () => {
+        const y = year();
+        const p = ns();
+        // Clear what older runs left before this year, so the count below is ours.
+        await store.usage.purge(`${y}-01-01`);
+        await store.usage.add([
+          { day: `${y}-04-01`, portal: p, key: 'signins', n: 1 },
+          { day: `${y}-04-01`, portal: p, key: 'acr:other', n: 1 },
+          { day: `${y}-04-02`, portal: p, key: 'signins', n: 1 },
+        ]);
+        await store.usage.addDistinct([{ day: `${y}-04-01`, portal: p, tag: 't' }, { day: `${y}-04-02`, portal: p, tag: 't' }]);
+        await expect(store.usage.purge(`${y}-04-02`)).resolves.toBe(3);
+        await expect(store.usage.purge(`${y}-04-02`)).resolves.toBe(0);
+        await expect(store.usage.range(`${y}-01-01`, `${y}-12-31`, p)).resolves.toEqual([{ day: `${y}-04-02`, portal: p, key: 'signins', n: 1 }]);
+        await expect(store.usage.countDistinct(`${y}-01-01`, `${y}-12-31`, p)).resolves.toEqual([{ day: `${y}-04-02`, portal: p, n: 1 }]);
+        await store.usage.purge(`${y}-12-31`);
+      });
+
+      it('is not touched by purgeExpired (its retention is the usage service\'s)', async () => {
+        const p = ns();
+        await store.usage.add([{ day: '2030-01-01', portal: p, key: 'signins', n: 1 }]);
+        await store.usage.addDistinct([{ day: '2030-01-01', portal: p, tag: 't' }]);
+        await store.purgeExpired(Date.UTC(2100, 0, 1));
+        await expect(store.usage.range('2030-01-01', '2030-01-01', p)).resolves.toEqual([{ day: '2030-01-01', portal: p, key: 'signins', n: 1 }]);
+        await expect(store.usage.countDistinct('2030-01-01', '2030-01-01', p)).resolves.toEqual([{ day: '2030-01-01', portal: p, n: 1 }]);
+      });
+
+      it('treats injection-shaped portals, keys and tags as data, and refuses malformed rows, writing nothing', async () => {
+        const p = ns();
+        for (const s of HOSTILE) {
+          await store.usage.add([{ day: '2030-05-01', portal: `${p}${s}`, key: `k${s}`, n: 1 }]);
+          await store.usage.addDistinct([{ day: '2030-05-01', portal: `${p}${s}`, tag: s }]);
+        }
+        for (const s of HOSTILE) {
+          await expect(store.usage.range('2030-05-01', '2030-05-01', `${p}${s}`)).resolves.toEqual([{ day: '2030-05-01', portal: `${p}${s}`, key: `k${s}`, n: 1 }]);
+          await expect(store.usage.countDistinct('2030-05-01', '2030-05-01', `${p}${s}`)).resolves.toEqual([{ day: '2030-05-01', portal: `${p}${s}`, n: 1 }]);
+        }
+        await expect(store.usage.range('2030-05-01', '2030-05-01', `${p}%`)).resolves.toHaveLength(1);
+        await expect(store.usage.range('2030-05-01', '2030-05-01', `${p}.*`)).resolves.toEqual([]);
+        await expect(store.usage.range('2030-05-01', '2030-05-01', '{"$ne":null}')).resolves.toEqual([]);
+
+        const good = { day: '2030-05-02', portal: p, key: 'signins', n: 1 };
+        for (const bad of [
+          { ...good, day: '2030-5-2' }, { ...good, day: "2030-05-02' OR 1=1 --" }, { ...good, day: { $gt: '' } }, { ...good, portal: { $ne: null } },
+          { ...good, key: '' }, { ...good, n: -1 }, { ...good, n: 1.5 }, { ...good, n: '1' }, { ...good, portal: 'x'.repeat(300) },
+        ]) {
+          await expect(store.usage.add([good, bad as unknown as typeof good])).rejects.toBeInstanceOf(TypeError);
+        }
+        await expect(store.usage.addDistinct([{ day: '2030-05-02', portal: p, tag: 't' }, { day: '2030-05-02', portal: p, tag: { $ne: null } as unknown as string }])).rejects.toBeInstanceOf(TypeError);
+        await expect(store.usage.range('2030-05-02', '2030-05-02', p)).resolves.toEqual([]);
+        await expect(store.usage.countDistinct('2030-05-02', '2030-05-02', p)).resolves.toEqual([]);
+        for (const call of [
+          () => store.usage.range('2030-05-01', { $gt: '' } as unknown as string),
+          () => store.usage.range('yesterday', '2030-05-01'),
+          () => store.usage.countDistinct('2030-05-01', '2030-05-01', { $ne: null } as unknown as string),
+          () => store.usage.compact('2030-05-01T00:00'),
+          () => store.usage.uncompacted(''),
+          () => store.usage.purge({ $gt: '' } as unknown as string),
+        ]) await expect(call()).rejects.toBeInstanceOf(TypeError);
       });
     });
 

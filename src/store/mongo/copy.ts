@@ -4,7 +4,8 @@
  * copy either way verifies by count and checksum.
  */
 import type { AnyBulkWriteOperation, Collection, Db, Document, Sort } from 'mongodb';
-import type { Approval, AttentionFlag, Contact, CopyCollection, Portal, StoreCopy } from '../types.js';
+import type { CopyableCollection, FullStoreCopy } from '../store-copy.js';
+import type { Approval, AttentionFlag, Contact, Portal } from '../types.js';
 import { LOCK_REASONS, checkRoles, isLockReason } from '../values.js';
 import { approvalDoc, approvalToDoc, type ApprovalDoc } from './approvals.js';
 import { auditSearchFields } from './audit.js';
@@ -12,6 +13,7 @@ import { cleanAttention, cleanContact, readLockReason } from './persons.js';
 import { cleanPreviousSecret } from './portals.js';
 import type { RecoveryCodesDoc } from './recovery-codes.js';
 import { pairId } from './shared.js';
+import { USAGE_COUNTS, USAGE_TAGS, usageId } from './usage.js';
 
 type Neutral = Record<string, unknown>;
 type PreviousSecret = NonNullable<Portal['previousSecret']>;
@@ -94,7 +96,20 @@ function secondOf(key: unknown): string | null {
   return Array.isArray(pair) && typeof pair[1] === 'string' ? pair[1] : null;
 }
 
-const SPECS: Record<Exclude<CopyCollection, 'recoveryCodes'>, CopySpec> = {
+/** A usage record's day, checked (it becomes part of the `_id`). */
+function usageDay(record: Neutral): string {
+  const value = str(record, 'day');
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) throw new TypeError('store copy: day of a usage record must be a date YYYY-MM-DD');
+  return value;
+}
+
+function usageCount(record: Neutral): number {
+  const value = num(record, 'n');
+  if (!Number.isSafeInteger(value) || value < 0) throw new TypeError('store copy: n of a usage record must be a whole number');
+  return value;
+}
+
+const SPECS: Record<Exclude<CopyableCollection, 'recoveryCodes'>, CopySpec> = {
   persons: {
     collection: 'persons',
     sort: { _id: 1 },
@@ -320,6 +335,24 @@ const SPECS: Record<Exclude<CopyCollection, 'recoveryCodes'>, CopySpec> = {
     toNeutral: (d) => [approvalDoc(d as ApprovalDoc) as unknown as Neutral],
     toDocument: (r) => approvalToDoc(r as unknown as Approval),
   },
+  usageCounts: {
+    collection: USAGE_COUNTS,
+    sort: { day: 1, portal: 1, key: 1 },
+    toNeutral: (d) => [{ day: d.day, portal: d.portal, key: d.key, n: d.n }],
+    toDocument: (r) => {
+      const [day, portal, key] = [usageDay(r), str(r, 'portal'), str(r, 'key')];
+      return { _id: usageId(day, portal, key), day, portal, key, n: usageCount(r) };
+    },
+  },
+  usageTags: {
+    collection: USAGE_TAGS,
+    sort: { day: 1, portal: 1, tag: 1 },
+    toNeutral: (d) => [{ day: d.day, portal: d.portal, tag: d.tag }],
+    toDocument: (r) => {
+      const [day, portal, tag] = [usageDay(r), str(r, 'portal'), str(r, 'tag')];
+      return { _id: usageId(day, portal, tag), day, portal, tag };
+    },
+  },
   activity: {
     collection: 'activity',
     sort: { _id: 1 },
@@ -350,7 +383,7 @@ export interface MongoCopyDeps {
   write<T>(collection: string, fn: () => Promise<T>): Promise<T>;
 }
 
-export function createMongoCopy(deps: MongoCopyDeps): StoreCopy {
+export function createMongoCopy(deps: MongoCopyDeps): FullStoreCopy {
   const { db, run, write } = deps;
 
   async function* exportDocs(collection: Collection, sort: Sort, toNeutral: (doc: Document) => Neutral[]): AsyncGenerator<Neutral> {

@@ -235,6 +235,22 @@ export const mongoMigrations: readonly MongoMigration[] = [
       await flush();
     },
   },
+  {
+    version: 5,
+    // Usage statistics (usage.ts). _id: JSON [day, portal, key] / [day, portal, tag], so an upsert
+    // on it is the atomic addition; the unique indexes restate that key in the order reads use it.
+    name: 'usage statistics',
+    collections: [
+      {
+        name: 'usage_counts',
+        indexes: [
+          { key: { day: 1, portal: 1, key: 1 }, name: 'day_portal_key_unique', unique: true },
+          { key: { portal: 1, day: 1 }, name: 'portal_day' },
+        ],
+      },
+      { name: 'usage_tags', indexes: [{ key: { day: 1, portal: 1, tag: 1 }, name: 'day_portal_tag_unique', unique: true }] },
+    ],
+  },
 ];
 
 /** Where applied migrations are recorded: `{ _id: version, name, appliedAt, skipped }`. */

@@ -23,6 +23,7 @@ import { createMongoPortals } from './portals.js';
 import { createMongoRecoveryCodes } from './recovery-codes.js';
 import { createMongoContext, errorMessage, num, redact } from './shared.js';
 import { createMongoSigningKeys } from './signing-keys.js';
+import { createMongoUsage } from './usage.js';
 
 export interface MongoStoreOptions {
   /** `mongodb://…` or `mongodb+srv://…`; never echoed in errors (it may carry a password). */
@@ -148,12 +149,15 @@ export function createMongoStore(options: MongoStoreOptions): Store {
     activity: createMongoActivity(mongo),
     operators: createMongoOperators(mongo),
     approvals: createMongoApprovals(mongo),
+    usage: createMongoUsage(mongo),
     copy: createMongoCopy({ db, run, write }),
     migrate: () => run(() => migrateMongo(db)),
     ping: () =>
       run(async () => {
         await db.command({ ping: 1 });
       }),
+    // Usage statistics have no expiry time: their retention (25 months) and the compaction of
+    // finished days are the usage service's hourly work (UsageRepository.compact/purge).
     purgeExpired: async (at) => {
       const t = num(at, 'now');
       let total = 0;

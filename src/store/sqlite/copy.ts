@@ -3,7 +3,7 @@
  * Column names map to camelCase; JSON columns are parsed; 0/1 columns become booleans.
  */
 import type Database from 'better-sqlite3';
-import type { CopyCollection, StoreCopy } from '../types.js';
+import type { CopyableCollection, FullStoreCopy } from '../store-copy.js';
 import { LOCK_REASONS, checkApprovalStatus, checkRoles, isLockReason } from '../values.js';
 
 interface TableSpec {
@@ -50,7 +50,19 @@ function portalImported(record: Record<string, unknown>): Record<string, unknown
   return { ...rest, previousSecretCiphertext: ciphertext, previousSecretExpiresAt: expiresAt };
 }
 
-const SPECS: Record<CopyCollection, TableSpec> = {
+/** A usage record's fields, checked: they reach a STRICT table keyed by them. */
+function usageImported(fields: readonly string[]) {
+  return (r: Record<string, unknown>): Record<string, unknown> => {
+    for (const f of fields) {
+      const v = r[f];
+      const ok = f === 'n' ? typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 : typeof v === 'string' && (f !== 'day' || /^\d{4}-\d{2}-\d{2}$/.test(v));
+      if (!ok) throw new TypeError(`store copy: ${f} of a usage record is ${f === 'n' ? 'not a whole number' : f === 'day' ? 'not a date YYYY-MM-DD' : 'not a string'}`);
+    }
+    return r;
+  };
+}
+
+const SPECS: Record<CopyableCollection, TableSpec> = {
   // contacts stays null for a row that never stored its list (read as the list of its fields), so
   // a copy keeps that row exactly as it was.
   persons: {
@@ -85,15 +97,17 @@ const SPECS: Record<CopyCollection, TableSpec> = {
   activity: { table: 'activity', order: 'id', json: ['details'] },
   operators: { table: 'operators', order: 'person_id', json: ['roles'], imported: (r) => ({ ...r, roles: checkRoles(r.roles) }) },
   approvals: { table: 'approvals', order: 'id', json: ['params'], imported: (r) => ({ ...r, status: checkApprovalStatus(r.status) }) },
+  usageCounts: { table: 'usage_counts', order: 'day, portal, key', imported: usageImported(['day', 'portal', 'key', 'n']) },
+  usageTags: { table: 'usage_tags', order: 'day, portal, tag', imported: usageImported(['day', 'portal', 'tag']) },
 };
 
 /** The table behind a collection (`store backup` counts its rows). */
-export const sqliteTable = (collection: CopyCollection): string => SPECS[collection].table;
+export const sqliteTable = (collection: CopyableCollection): string => SPECS[collection].table;
 
 const camel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
 
 
-export function createSqliteCopy(db: () => Database.Database, call: <T>(fn: () => T) => Promise<T>): StoreCopy {
+export function createSqliteCopy(db: () => Database.Database, call: <T>(fn: () => T) => Promise<T>): FullStoreCopy {
   return {
     async *exportAll(collection) {
       const spec = SPECS[collection];

@@ -412,6 +412,33 @@ export const migrations: readonly Migration[] = [
     // Persons: lock_reason may now be 'fraud' (a lock whose unlock needs a second operator).
     run: widenLockReasonCheck,
   },
+  {
+    version: 11,
+    name: 'usage statistics',
+    up: `
+      -- Usage statistics (metrics/usage.service.ts): one row per Vietnam day, portal and key (a closed
+      -- set: signins, acr:<acr>, hour:<HH>:<acr>, failure:<reason> …), added to atomically by
+      -- INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n. Clustered on the key, which is what
+      -- every read ranges over (https://www.sqlite.org/withoutrowid.html: no separate rowid b-tree).
+      CREATE TABLE usage_counts (
+        day    TEXT NOT NULL,
+        portal TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        n      INTEGER NOT NULL,
+        PRIMARY KEY (day, portal, key)
+      ) STRICT, WITHOUT ROWID;
+      -- One portal's days (stats usage --portal, the console's portal page).
+      CREATE INDEX usage_counts_portal ON usage_counts (portal, day);
+      -- Pseudonymous tags (an HMAC of a person under a key of that day) for a day's distinct count;
+      -- deleted when the day is compacted into usage_counts' key 'citizens'.
+      CREATE TABLE usage_tags (
+        day    TEXT NOT NULL,
+        portal TEXT NOT NULL,
+        tag    TEXT NOT NULL,
+        PRIMARY KEY (day, portal, tag)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 /**

@@ -25,6 +25,7 @@ import { createSqlitePortals } from './portals.js';
 import { createSqliteRecoveryCodes } from './recovery-codes.js';
 import { createSqliteContext } from './shared.js';
 import { createSqliteSigningKeys } from './signing-keys.js';
+import { createSqliteUsage } from './usage.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -71,6 +72,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const purgeJobs = statement<[number]>('DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?');
   const purgeOrgGrants = statement<[number]>('DELETE FROM org_grants WHERE expires_at <= ?');
   const purgeActivity = statement<[number]>('DELETE FROM activity WHERE expires_at <= ?');
+  // Usage statistics have no expiry time: their retention (25 months) and the compaction of finished
+  // days are the usage service's hourly work (UsageRepository.compact/purge), not this purge's.
   const purge = db.transaction(
     (at: number) =>
       purgeOidc().run(at).changes +
@@ -97,6 +100,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     activity: createSqliteActivity(sqlite),
     operators: createSqliteOperators(sqlite),
     approvals: createSqliteApprovals(sqlite),
+    usage: createSqliteUsage(sqlite),
     copy: createSqliteCopy(() => db, (fn) => call(fn)),
     backup: (to, backupOptions) => backupSqlite(db, memory ? null : path.resolve(options.filename), to, backupOptions),
     migrate: () => call(() => migrate(db)),
