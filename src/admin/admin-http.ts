@@ -36,6 +36,7 @@ export const NAV: ReadonlyArray<{ href: string; key: MessageKey; permission: Per
   { href: '/admin/keys', key: 'admin.nav.keys', permission: 'keys.read' },
   { href: '/admin/approvals', key: 'admin.nav.approvals', permission: 'approvals.read' },
   { href: '/admin/audit', key: 'admin.nav.audit', permission: 'audit.read' },
+  { href: '/admin/usage', key: 'admin.nav.usage', permission: 'usage.read' },
   { href: '/admin/operators', key: 'admin.nav.operators', permission: 'operators.read' },
 ];
 

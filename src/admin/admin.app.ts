@@ -41,6 +41,7 @@ import { registerKeyRoutes } from './sections/keys.js';
 import { registerApprovalRoutes } from './sections/approvals.js';
 import { registerAuditRoutes } from './sections/audit.js';
 import { registerOperatorRoutes } from './sections/operators.js';
+import { registerUsageRoutes, type UsageReader } from './sections/usage.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { metricsRoutes } from '../metrics/metrics.routes.js';
 import crypto from 'node:crypto';
@@ -68,6 +69,8 @@ export interface ConsoleDeps {
   origin: () => string;
   /** Prometheus metrics (GET /metrics here); null or absent with DINHDANH_METRICS=off. */
   metrics?: Metrics | null;
+  /** The usage statistics' reports (metrics/usage.report.ts) for /admin/usage and a portal's funnel; null or absent: the pages say statistics are off. */
+  usageReports?: UsageReader | null;
   now?: () => number;
 }
 
@@ -185,6 +188,7 @@ export function buildAdminApp(deps: ConsoleDeps): Koa & { client: ReturnType<typ
   registerApprovalRoutes(router, section);
   registerAuditRoutes(router, section);
   registerOperatorRoutes(router, section);
+  registerUsageRoutes(router, section);
   app.use(router.routes());
   app.use(router.allowedMethods());
   return Object.assign(app, { client });

@@ -13,6 +13,13 @@
  * - `admin`: operators and their roles, and nothing else (an admin who also serves at the counter
  *   holds `helpdesk` as well).
  *
+ * `usage.read` (the usage statistics' pictures: sign-ins per hour and day by level, a portal's
+ * funnel) goes to `auditor` (statistics) and `integration` (a portal team asks how its portal is
+ * used). The figures are counts per day, hour, portal and level, with nothing that identifies a
+ * person (Decree 13/2023/ND-CP art. 2.1: personal data is information tied to or identifying a
+ * particular person; these counts are neither). Still, only the roles whose work needs them get
+ * them: not the help desk, key custodians or operators' admins (ASVS 5.0 8.2.1, least privilege).
+ *
  * Every operator sees the dashboard and the approvals list; deciding a proposal needs the role of
  * the action proposed (approvals.service.ts).
  */
@@ -31,13 +38,14 @@ export type Permission =
   | 'portals.read' | 'portals.act'
   | 'keys.read' | 'keys.act'
   | 'audit.read' | 'audit.export'
+  | 'usage.read'
   | 'operators.read' | 'operators.act';
 
 const GRANTS: Record<OperatorRole, readonly Permission[]> = {
   helpdesk: ['accounts.read', 'accounts.act', 'orgs.read', 'orgs.act'],
-  integration: ['portals.read', 'portals.act'],
+  integration: ['portals.read', 'portals.act', 'usage.read'],
   keys: ['keys.read', 'keys.act'],
-  auditor: ['audit.read', 'audit.export'],
+  auditor: ['audit.read', 'audit.export', 'usage.read'],
   admin: ['operators.read', 'operators.act'],
 };
 const EVERYONE: readonly Permission[] = ['dashboard', 'approvals.read'];

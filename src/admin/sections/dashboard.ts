@@ -8,6 +8,7 @@ import type Router from '@koa/router';
 import type { SectionDeps } from '../admin.app.js';
 import { formatDate } from '../../account/account-http.js';
 import { BACKCHANNEL_LOGOUT_JOB } from '../../provider/backchannel-logout.js';
+import { dashboardHours, hourlyChart } from './usage.js';
 
 export function registerDashboardRoutes(router: Router, deps: SectionDeps): void {
   const { kit } = deps;
@@ -19,11 +20,13 @@ export function registerDashboardRoutes(router: Router, deps: SectionDeps): void
     } catch {
       storeOk = false;
     }
-    const [jobs, keys, signIns, pending] = await Promise.all([
+    const [jobs, keys, signIns, pending, hours] = await Promise.all([
       deps.store.jobs.stats(),
       deps.signingKeys.describe(),
       deps.store.audit.count({ event: 'SIGN_IN_COMPLETED', from: t0 - 24 * 3600_000 }),
       deps.actions.approvals.list({ state: 'pending', limit: 50 }),
+      // The 24-hour picture of /admin/usage, for those who may read statistics.
+      dashboardHours(deps, ctx),
     ]);
     const backchannel = jobs.filter((j) => j.kind === BACKCHANNEL_LOGOUT_JOB);
     const queued = backchannel.filter((j) => j.status === 'pending').reduce((n, j) => n + j.count, 0);
@@ -41,6 +44,7 @@ export function registerDashboardRoutes(router: Router, deps: SectionDeps): void
       jobs: jobs.map((j) => ({ ...j, oldestDueAt: j.oldestDueAt !== null ? formatDate(j.oldestDueAt, locale) : '—' })),
       keys: keys.filter((k) => k.state !== 'retired'),
       pending: pending.length,
+      usageChart: hours ? hourlyChart(hours, { t, locale, scope: t('admin.usage.all_portals'), id: 'dashboard-hourly' }) : null,
     }));
   });
 }

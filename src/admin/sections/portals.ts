@@ -29,6 +29,7 @@ import {
 } from '../../portals/index.js';
 import type { Locale, MessageKey, Translate } from '../../http/i18n.js';
 import type { AuditEntry, Portal } from '../../store/index.js';
+import { funnelChart, portalFunnel } from './usage.js';
 
 /** At most this many URIs of one kind per portal (a portal has a handful; a form is 16 kB at most). */
 const MAX_URIS = 20;
@@ -165,9 +166,11 @@ export function registerPortalRoutes(router: Router, deps: SectionDeps): void {
     const mayAct = can(kit.actor(ctx).roles, 'portals.act') && !firstParty;
     // The operator's own change is shown in the list below at once (the audit log appends behind).
     await deps.audit.flush();
-    const [entries, pending] = await Promise.all([
+    const [entries, pending, usage] = await Promise.all([
       deps.store.audit.search({ portal: portal.clientId, limit: PAGE_SIZE }),
       deps.actions.approvals.list({ state: 'pending', limit: 50 }),
+      // Its own funnel (usage.ts), for operators who may read statistics; nobody signs in at a resource server.
+      summary.kind === 'portal' ? portalFunnel(deps, ctx, portal.clientId) : null,
     ]);
     const proposal = pending.find((a) => a.action === 'approve-national-id' && a.subject === portal.clientId);
     kit.page(ctx, 'admin/portals-detail', (t, locale) => ({
@@ -185,6 +188,7 @@ export function registerPortalRoutes(router: Router, deps: SectionDeps): void {
       isPortal: summary.kind === 'portal',
       proposal: proposal ? { id: proposal.id, expires: formatDate(proposal.expiresAt, locale) } : null,
       audit: entries.map((e) => auditRow(e, locale)),
+      funnel: usage ? funnelChart(usage.funnel, { t, locale, portal: summary.name, from: usage.from, to: usage.to }) : null,
       graces: Object.keys(GRACE_PERIODS).map((g) => ({ value: g, text: t(`admin.portals.grace.${g as GraceChoice}`), selected: g === (extra.values?.grace ?? DEFAULT_GRACE) })),
       values: {
         redirect_uris: summary.redirect_uris.join('\n'),

@@ -4,6 +4,7 @@ import { adminPortalsEn } from './admin-portals.en.js';
 import { adminOrgsEn } from './admin-orgs.en.js';
 import { adminAuditEn } from './admin-audit.en.js';
 import { adminOperatorsEn } from './admin-operators.en.js';
+import { adminUsageEn } from './admin-usage.en.js';
 
 export const adminEn: Record<keyof typeof adminVi, string> = {
   ...adminAccountsEn,
@@ -11,6 +12,7 @@ export const adminEn: Record<keyof typeof adminVi, string> = {
   ...adminOrgsEn,
   ...adminAuditEn,
   ...adminOperatorsEn,
+  ...adminUsageEn,
   'admin.name': 'dinhdanh operators\' console',
   'admin.footer': 'Every action is recorded in the audit log with who made it, in which role, and why.',
   'admin.nav.label': 'Console sections',

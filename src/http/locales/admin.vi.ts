@@ -4,6 +4,7 @@ import { adminPortalsVi } from './admin-portals.vi.js';
 import { adminOrgsVi } from './admin-orgs.vi.js';
 import { adminAuditVi } from './admin-audit.vi.js';
 import { adminOperatorsVi } from './admin-operators.vi.js';
+import { adminUsageVi } from './admin-usage.vi.js';
 
 export const adminVi = {
   ...adminAccountsVi,
@@ -11,6 +12,7 @@ export const adminVi = {
   ...adminOrgsVi,
   ...adminAuditVi,
   ...adminOperatorsVi,
+  ...adminUsageVi,
   'admin.name': 'Bảng điều khiển vận hành dinhdanh',
   'admin.footer': 'Mọi thao tác được ghi vào nhật ký kiểm toán cùng người thực hiện, vai trò và lý do.',
   'admin.nav.label': 'Các mục quản trị',
