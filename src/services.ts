@@ -24,6 +24,7 @@ import { AdminError, createAdminActions, createOperatorsService } from './admin/
 import { CONSOLE_CLIENT_ID } from './admin/console-client.js';
 import { PACKAGE_ROOT } from './http/paths.js';
 import { createPortalLabels, type PortalLabels } from './metrics/portal-labels.js';
+import { ACCOUNT_CLIENT_ID } from './provider/account-session.js';
 import type { Metrics, StoreCallHook } from './metrics/metrics.js';
 import { instrumentStore } from './metrics/store-instrumentation.js';
 import { fanOut, noTelemetry, type Telemetry } from './metrics/telemetry.js';
@@ -188,7 +189,7 @@ export async function composeServices(config: Config, options: ComposeOptions = 
   const openedStore = await createStore(config.storeUrl, options.storeNow ? { now: options.storeNow } : undefined);
   // Observers first, so that every repository handed out below is the timed one. The metrics read
   // their gauges from the store itself: a scrape's own reads are not timed.
-  const portalLabels = createPortalLabels({ portals: openedStore.portals, now: options.now });
+  const portalLabels = createPortalLabels({ portals: openedStore.portals, firstParty: [ACCOUNT_CLIENT_ID], now: options.now });
   const observability: Observability = { portalLabels, metrics: null, telemetry: noTelemetry, jobKinds: () => [] };
   if (serviceOptions.observe && config.metrics.enabled) {
     // Loaded only here: the command line and DINHDANH_METRICS=off never load prom-client.

@@ -19,7 +19,14 @@ export interface PortalLabels {
   refresh(): Promise<void>;
 }
 
-export function createPortalLabels(deps: { portals: Pick<PortalRepository, 'page'>; now?: () => number; refreshMs?: number }): PortalLabels {
+export function createPortalLabels(deps: {
+  portals: Pick<PortalRepository, 'page'>;
+  /** dinhdanh's own clients that are not in the portal registry (the account area's): always themselves. */
+  firstParty?: readonly string[];
+  now?: () => number;
+  refreshMs?: number;
+}): PortalLabels {
+  const firstParty = new Set(deps.firstParty ?? []);
   const now = deps.now ?? Date.now;
   const refreshMs = deps.refreshMs ?? PORTALS_REFRESH_MS;
   let known = new Set<string>();
@@ -53,7 +60,7 @@ export function createPortalLabels(deps: { portals: Pick<PortalRepository, 'page
       if (clientId === null || clientId === undefined || clientId === '') return NO_PORTAL;
       // Stale is fine for a label; the read happens beside the request, never in its way.
       if (now() - readAt > refreshMs) void refresh().catch(() => undefined);
-      return known.has(clientId) ? clientId : OTHER_PORTAL;
+      return known.has(clientId) || firstParty.has(clientId) ? clientId : OTHER_PORTAL;
     },
     refresh,
   };

@@ -4,8 +4,10 @@
  * json` (PRODUCT.md, "Metrics and statistics"), relied on from outside.
  */
 
+import { ACR_VALUES } from '../provider/levels.js';
+
 /** The levels a sign-in can reach (PRODUCT.md, "Levels"); any other `acr` is counted as `other`. */
-export const USAGE_LEVELS = ['urn:dinhdanh:loa:basic', 'urn:dinhdanh:loa:substantial', 'urn:dinhdanh:loa:high'] as const;
+export const USAGE_LEVELS = ACR_VALUES;
 
 /** Vietnam has kept UTC+7 all year since 1975 (no daylight saving): a day is [17:00Z, 17:00Z). */
 export const VIETNAM_OFFSET_MS = 7 * 3600_000;
@@ -33,7 +35,7 @@ export interface UsageDay {
   consents: { given: number; withdrawn: number };
   /** Registrations by outcome (`completed`, `existing_account`, `limited`). */
   registrations: Record<string, number>;
-  /** Recoveries by outcome (`started`, `completed`, `limited`, `account_reset`). */
+  /** Recoveries by outcome (`started`, `completed`, `limited`, `account_reset_requested`, `account_reset_completed`). */
   recoveries: Record<string, number>;
   /** The portal's funnel: sign-in pages shown → signed in → consent passed → code redeemed. */
   funnel: { shown: number; signed_in: number; consent: number; code: number };

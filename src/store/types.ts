@@ -668,11 +668,12 @@ export interface ActivityRepository {
  * - signingKeys: SigningKeyRecord; auditLog: AuditEntry; accountEvidence: AccountEvidence
  * - activity: ActivityEntry
  * - operators: Operator; approvals: Approval
+ * - usageCounts: day, portal, key, n; usageTags: day, portal, tag
  */
 export const COPY_COLLECTIONS = [
   'persons', 'portals', 'consents', 'counters', 'factors', 'recoveryCodes', 'oidc', 'jobs',
   'enterprises', 'representatives', 'delegations', 'orgGrants', 'signingKeys', 'auditLog', 'accountEvidence', 'activity',
-  'operators', 'approvals',
+  'operators', 'approvals', 'usageCounts', 'usageTags',
 ] as const;
 export type CopyCollection = (typeof COPY_COLLECTIONS)[number];
 
