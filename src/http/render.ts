@@ -1,6 +1,8 @@
 /**
  * HTML rendering: Eta templates from views/, auto-escaped (`<%= %>` escapes; `<%~ %>` is used only
- * for the layout body, which is itself a rendered template). Nothing user-supplied is rendered raw.
+ * for the layout body and includes, which are themselves rendered templates, and for the charts'
+ * SVG built by metrics/charts.ts, which escapes every text it holds). Nothing user-supplied is
+ * rendered raw.
  */
 import { Eta } from 'eta';
 import type { Context } from 'koa';
