@@ -221,7 +221,7 @@ describe('funnel', () => {
     expect(attr(html, /<text class="chart-step"[^>]*>([^<]*)</g)).toEqual(['Sign-in pages shown', 'Signed in', 'Consent', 'Code redeemed']);
     expect(attr(html, /<text class="chart-value"[^>]*>([^<]*)</g)).toEqual(['200 · 100%', '150 · 75%', '120 · 60%', '119 · 59.5%']);
     const widths = attr(html, /<rect class="chart-funnel-bar"[^>]*width="([\d.]+)"/g).map(Number);
-    expect(widths[0]).toBe(720 - 8 - 190);
+    expect(widths[0]).toBe(480 - 8 - 150);
     expect(widths[1]! / widths[0]!).toBeCloseTo(0.75, 2);
     const table = html.slice(html.indexOf('<table'));
     expect(attr(table, /<td data-n="(\d+)"/g)).toEqual(['200', '150', '120', '119']);
@@ -233,7 +233,7 @@ describe('funnel', () => {
     const html = funnel({ ...base, steps: [{ key: 'shown', label: 'a', n: 0 }, { key: 'signed_in', label: 'b', n: 5 }, { key: 'consent', label: 'c', n: 5 }, { key: 'code', label: 'd', n: 10 }] });
     wellFormed(html);
     const widths = attr(html, /<rect class="chart-funnel-bar"[^>]*width="([\d.]+)"/g).map(Number);
-    expect(Math.max(...widths)).toBe(720 - 8 - 190);
+    expect(Math.max(...widths)).toBe(480 - 8 - 150);
     expect(attr(html, /<text class="chart-value"[^>]*>([^<]*)</g)).toEqual(['0 · —', '5 · —', '5 · —', '10 · —']);
     expect(html).not.toMatch(/NaN|Infinity/);
   });

@@ -175,7 +175,8 @@ export function stackedBars(input: StackedBarsInput): string {
   parts.push(`<line class="chart-axis" x1="${left}" x2="${W - right}" y1="${baseline}" y2="${baseline}"/>`);
   parts.push(`<text class="chart-axis-label" x="${finite(left + plotW / 2)}" y="${H - 8}" text-anchor="middle">${esc(input.axisLabel)}</text>`);
   if (max === 0) {
-    parts.push(`<text class="chart-empty" x="${finite(left + plotW / 2)}" y="${finite(top + plotH / 2)}" text-anchor="middle" data-testid="${id}-empty">${esc(input.emptyText)}</text>`);
+    // At the right end, where a narrow screen's scrolling region opens (admin.css).
+    parts.push(`<text class="chart-empty" x="${W - right - 8}" y="${finite(top + plotH / 2)}" text-anchor="end" data-testid="${id}-empty">${esc(input.emptyText)}</text>`);
   }
   parts.push('</svg>');
 
@@ -237,15 +238,17 @@ export function funnel(input: FunnelInput): string {
   const steps = input.steps.map((s) => ({ ...s, n: count(s.n) }));
   const first = steps[0]?.n ?? 0;
   const max = steps.reduce((m, s) => Math.max(m, s.n), 0);
+  // Narrower than the bar charts: on a phone the whole funnel fits, its words still legible.
+  const FW = 480;
   const left = 8;
-  const valueRoom = 190;
-  const plotW = W - left - valueRoom;
+  const valueRoom = 150;
+  const plotW = FW - left - valueRoom;
   const row = 54;
   // An all-zero funnel says so above its (empty) rows.
   const head = max === 0 ? 30 : 0;
   const H = head + Math.max(1, steps.length) * row + 12;
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" class="chart-svg chart-funnel" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="${id}-title ${id}-desc" data-testid="${id}-svg">`);
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" class="chart-svg chart-funnel" viewBox="0 0 ${FW} ${H}" role="img" aria-labelledby="${id}-title ${id}-desc" data-testid="${id}-svg">`);
   parts.push(`<title id="${id}-title">${esc(input.title)}</title><desc id="${id}-desc">${esc(input.desc)}</desc>`);
   steps.forEach((s, i) => {
     const y0 = head + 8 + i * row;
