@@ -20,6 +20,7 @@ import { registerPortalCommands } from './portals.js';
 import { registerRegistryCommands } from './registry.js';
 import { registerResourceCommands } from './resources.js';
 import { UsageError, VerifyFailed, createCliContext, type CliIo } from './shared.js';
+import { registerStatsCommands } from './stats.js';
 import { registerStoreCommands } from './store.js';
 
 export { UsageError, type CliIo } from './shared.js';
@@ -49,6 +50,7 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
   registerAccountCommands(program, cli);
   registerRegistryCommands(program, cli);
   registerAuditCommands(program, cli);
+  registerStatsCommands(program, cli);
   registerOperatorCommands(program, cli);
   registerApprovalCommands(program, cli);
 
