@@ -2,6 +2,7 @@
  * Builds the running system from configuration: store, key material, services, provider, app.
  * Used by main.ts and by the integration tests (which pass their own store URL and keys folder).
  */
+import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import type Koa from 'koa';
 import type Provider from 'oidc-provider';
@@ -34,7 +35,9 @@ import { buildAdminApp } from './admin/admin.app.js';
 import type { AdminActions, OperatorsService } from './admin/index.js';
 import { createFlows, createPendingResets, createRecoveryJourney, createRegistrationService, createSelfServiceLimits } from './selfservice/index.js';
 import type { Metrics } from './metrics/metrics.js';
-import type { Telemetry } from './metrics/telemetry.js';
+import { fanOut, type Telemetry } from './metrics/telemetry.js';
+import { createUsageRecorder, type UsageRecorder } from './metrics/usage.service.js';
+import { createUsageReports, type UsageReports } from './metrics/usage.report.js';
 import type { PortalLabels } from './metrics/portal-labels.js';
 import { type FactorNotices, createFactorNotices, createMessageCodeService, createNotifier, createPasskeyService, createRecoveryService, createTotpService } from './mfa/index.js';
 
@@ -82,6 +85,10 @@ export interface System {
   telemetry: Telemetry;
   /** The `portal` label of metrics and usage rows (registered client ids only). */
   portalLabels: PortalLabels;
+  /** Usage statistics being counted (flushed every 5 s, and at close); null with DINHDANH_METRICS=off. */
+  usage: UsageRecorder | null;
+  /** The usage statistics as read back (console charts, `dinhdanh stats usage`); reads even with metrics off. */
+  usageReports: UsageReports;
   /** Reloads the signing keys from the store; rebuilds the provider when they changed. main.ts polls it. */
   reloadKeys(): Promise<boolean>;
   close(): Promise<void>;
@@ -91,6 +98,17 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const services = await composeServices(config, options, { observe: true });
   const { logger, keys, store, audit, hasher, portals, observability } = services;
   const { metrics } = observability;
+  // Usage statistics: the second observer of the one Telemetry, shared by every instance through the
+  // store. Its tags are keyed by a secret of this installation (derived from the cookie keys, so
+  // every instance derives the same), never stored.
+  const usage = metrics ? createUsageRecorder({
+    repo: store.usage, labels: observability.portalLabels, logger, now: options.now,
+    secret: crypto.createHmac('sha256', keys.cookieKeys[0]!).update('dinhdanh usage tags').digest('hex'),
+    onFlushFailure: () => metrics.usageFlushFailed(),
+  }) : null;
+  // Before the provider and the pages are built: they hold the telemetry they are given.
+  if (metrics && usage) observability.telemetry = fanOut([metrics, usage], (err) => logger.warn({ err }, 'a telemetry observer failed'));
+  const usageReports = createUsageReports({ repo: store.usage, now: options.now, portalName: async (id) => (await store.portals.find(id))?.name });
   const renderer = createRenderer({ cache: config.env === 'production' });
   // Portal-supplied URLs are fetched only through the SSRF guard (SECURITY.md #29).
   const outbound = createGuardedFetch({
@@ -206,15 +224,19 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
     config, logger, accessLogger: options.accessLogger ?? (options.logger ? undefined : createAccessLogger(config)), store, renderer, csrf,
     cookieKeys: keys.cookieKeys, audit, portals, portalAdmin: services.portalAdmin, orgs, accountAdmin, signingKeys, reloadKeys,
     activity: services.activity, operators: services.operators, actions: adminActions, origin: adminOrigin, now: options.now,
-    metrics,
+    metrics, usageReports,
   });
   // The first unknown-identifier sign-in would otherwise pay for computing the dummy hash.
   await hasher.verifyDummy('warm-up');
+  // Flushes every 5 s and compacts hourly, on unref'd timers; close() stops it with a last flush.
+  usage?.start();
   return {
-    ...services, metrics, telemetry: observability.telemetry, portalLabels: observability.portalLabels, adminActions, provider: providerRef, app, adminApp, adminOrigin, adminListening: (port: number) => { adminPort = port; }, notices, jobs, sessions, access, state, notifyPortals, orgs, signingKeys, reloadKeys, accountAdmin,
+    ...services, metrics, telemetry: observability.telemetry, portalLabels: observability.portalLabels, usage, usageReports, adminActions, provider: providerRef, app, adminApp, adminOrigin, adminListening: (port: number) => { adminPort = port; }, notices, jobs, sessions, access, state, notifyPortals, orgs, signingKeys, reloadKeys, accountAdmin,
     async close() {
       await jobs.stop();
       await audit.flush();
+      // What is counted in memory is written before the store closes.
+      await usage?.stop();
       await services.activity.settled();
       await store.close();
     },

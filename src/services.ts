@@ -213,6 +213,9 @@ export async function composeServices(config: Config, options: ComposeOptions = 
     logger, repo: store.audit, now: options.now,
     // Read when each event is recorded: compose.ts adds the usage statistics to the telemetry later.
     observe: (event, details, at) => {
+      // A portal registered through this instance (the console) is labelled as itself at once; one
+      // registered elsewhere (the CLI, another instance) within PORTALS_REFRESH_MS.
+      if (serviceOptions.observe && (event === 'PORTAL_REGISTERED' || event === 'RESOURCE_SERVER_REGISTERED')) void portalLabels.refresh().catch(() => undefined);
       observability.telemetry.audit(event, details, at);
       activity.observe(event, details, at);
     },

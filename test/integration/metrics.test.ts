@@ -16,6 +16,7 @@ import { authRequest, discover, redeem, signIn, type Portal } from '../helpers/r
 import { HIGH, LOW, MINUTE, SUBSTANTIAL, pageSteps, totpCode, totpSecret, type Person } from '../helpers/pages.js';
 import { endpoints, rawAuthRequest, tokenRequest, userinfoRequest, type Endpoints } from './protocol-support.js';
 import { noTelemetry } from '../../src/metrics/telemetry.js';
+import { vietnamDay } from '../../src/metrics/usage.service.js';
 
 /**
  * The most series (sample lines) /metrics may hold after this run. Measured at 895: 476 lines of
@@ -231,6 +232,20 @@ describe('after a varied run', () => {
     for (const p of portals) expect([portalA.client_id, portalB.client_id, 'other', '-']).toContain(p);
   });
 
+  it('counts the same sign-ins in the usage statistics, once flushed to the store', async () => {
+    await srv.system.usage!.flush();
+    const day = vietnamDay(now);
+    const days = await srv.system.usageReports.days({ from: day, to: day });
+    const of = (portal: string) => days.find((d) => d.portal === portal);
+    expect(of(portalA.client_id)).toMatchObject({ signins: 3, by_level: { [LOW]: 3 }, citizens: 2, failures: { wrong_password: 2 } });
+    expect(of(portalB.client_id)).toMatchObject({ signins: 2, by_level: { [SUBSTANTIAL]: 1, [HIGH]: 1 }, citizens: 1 });
+    // The funnel: a sign-in page shown once per interaction (the wrong passwords' pages included),
+    // signed in, consent given or reused, code redeemed.
+    expect(of(portalA.client_id)!.funnel).toEqual({ shown: 5, signed_in: 3, consent: 3, code: 3 });
+    expect(of(portalB.client_id)!.funnel).toEqual({ shown: 3, signed_in: 2, consent: 2, code: 2 });
+    expect(days.map((d) => d.portal)).not.toContain(UNREGISTERED);
+  });
+
   it(`stays under ${MAX_SERIES} series`, () => {
     expect(samples.length).toBeGreaterThan(500);
     expect(samples.length).toBeLessThan(MAX_SERIES);
@@ -290,7 +305,10 @@ describe('with DINHDANH_METRICS=off', () => {
       expect(await r.text()).not.toContain('dinhdanh_');
     }
     expect(off.system.metrics).toBeNull();
+    expect(off.system.usage).toBeNull();
     expect(off.system.telemetry).toBe(noTelemetry);
+    const day = vietnamDay(Date.now());
+    expect(await off.system.store.usage.range(day, day)).toEqual([]);
     // The store is the backend's own object, not a timed wrapper around it.
     expect(Object.getPrototypeOf(off.system.store)).toBe(Object.prototype);
   });
