@@ -189,7 +189,7 @@ describe('recording', () => {
       { day: '2026-06-02', portal: A, n: 1 },
     ]);
     const tags: string[] = [];
-    for await (const r of (store.copy as unknown as { exportAll(c: string): AsyncIterable<{ tag: string }> }).exportAll('usageTags')) tags.push(r.tag);
+    for await (const r of store.copy.exportAll('usageTags')) tags.push(r.tag as string);
     expect(tags).toHaveLength(7);
     expect(new Set(tags).size).toBe(7);
     for (const tag of tags) {

@@ -8,24 +8,6 @@ import { COPY_COLLECTIONS, type CopyCollection, type Store } from './types.js';
 
 const BATCH = 500;
 
-/**
- * The usage statistics' collections (types.ts: UsageRepository), carried like the others:
- * usageCounts records are { day, portal, key, n }, usageTags records { day, portal, tag } (the tags
- * of days not yet compacted: without them a copied day's distinct count would be lost).
- */
-export const USAGE_COPY_COLLECTIONS = ['usageCounts', 'usageTags'] as const;
-export type CopyableCollection = CopyCollection | (typeof USAGE_COPY_COLLECTIONS)[number];
-/** Every collection `store copy` carries, in order (a name already in COPY_COLLECTIONS once). */
-export const ALL_COPY_COLLECTIONS: readonly CopyableCollection[] = [...new Set<CopyableCollection>([...COPY_COLLECTIONS, ...USAGE_COPY_COLLECTIONS])];
-
-/** StoreCopy over every collection: what both backends' copies implement. */
-export interface FullStoreCopy {
-  exportAll(collection: CopyableCollection): AsyncIterable<Record<string, unknown>>;
-  importMany(collection: CopyableCollection, records: readonly Record<string, unknown>[]): Promise<void>;
-}
-
-const copyOf = (store: Store): FullStoreCopy => store.copy as unknown as FullStoreCopy;
-
 /** JSON with sorted keys, so equal records hash equally whatever the backend's field order. */
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
@@ -36,15 +18,15 @@ function canonical(value: unknown): string {
 }
 
 export interface CollectionSummary {
-  collection: CopyableCollection;
+  collection: CopyCollection;
   count: number;
   /** sha256 over the sorted canonical records. */
   checksum: string;
 }
 
-export async function summarise(store: Store, collection: CopyableCollection): Promise<CollectionSummary> {
+export async function summarise(store: Store, collection: CopyCollection): Promise<CollectionSummary> {
   const lines: string[] = [];
-  for await (const record of copyOf(store).exportAll(collection)) lines.push(canonical(record));
+  for await (const record of store.copy.exportAll(collection)) lines.push(canonical(record));
   lines.sort();
   const hash = crypto.createHash('sha256');
   for (const l of lines) hash.update(l).update('\n');
@@ -65,19 +47,19 @@ export async function copyStore(from: Store, to: Store): Promise<Array<Collectio
       throw new StoreCopyError(`the target store already holds ${guarded}: copy into an empty store`);
     }
   }
-  for (const collection of ALL_COPY_COLLECTIONS) {
+  for (const collection of COPY_COLLECTIONS) {
     let batch: Record<string, unknown>[] = [];
-    for await (const record of copyOf(from).exportAll(collection)) {
+    for await (const record of from.copy.exportAll(collection)) {
       batch.push(record);
       if (batch.length >= BATCH) {
-        await copyOf(to).importMany(collection, batch);
+        await to.copy.importMany(collection, batch);
         batch = [];
       }
     }
-    await copyOf(to).importMany(collection, batch);
+    await to.copy.importMany(collection, batch);
   }
   const results = [];
-  for (const collection of ALL_COPY_COLLECTIONS) {
+  for (const collection of COPY_COLLECTIONS) {
     const [source, target] = await Promise.all([summarise(from, collection), summarise(to, collection)]);
     results.push({ ...source, verified: source.count === target.count && source.checksum === target.checksum });
   }

@@ -4,8 +4,7 @@
  * copy either way verifies by count and checksum.
  */
 import type { AnyBulkWriteOperation, Collection, Db, Document, Sort } from 'mongodb';
-import type { CopyableCollection, FullStoreCopy } from '../store-copy.js';
-import type { Approval, AttentionFlag, Contact, Portal } from '../types.js';
+import type { Approval, AttentionFlag, Contact, CopyCollection, Portal, StoreCopy } from '../types.js';
 import { LOCK_REASONS, checkRoles, isLockReason } from '../values.js';
 import { approvalDoc, approvalToDoc, type ApprovalDoc } from './approvals.js';
 import { auditSearchFields } from './audit.js';
@@ -109,7 +108,7 @@ function usageCount(record: Neutral): number {
   return value;
 }
 
-const SPECS: Record<Exclude<CopyableCollection, 'recoveryCodes'>, CopySpec> = {
+const SPECS: Record<Exclude<CopyCollection, 'recoveryCodes'>, CopySpec> = {
   persons: {
     collection: 'persons',
     sort: { _id: 1 },
@@ -383,7 +382,7 @@ export interface MongoCopyDeps {
   write<T>(collection: string, fn: () => Promise<T>): Promise<T>;
 }
 
-export function createMongoCopy(deps: MongoCopyDeps): FullStoreCopy {
+export function createMongoCopy(deps: MongoCopyDeps): StoreCopy {
   const { db, run, write } = deps;
 
   async function* exportDocs(collection: Collection, sort: Sort, toNeutral: (doc: Document) => Neutral[]): AsyncGenerator<Neutral> {

@@ -3,7 +3,7 @@
  * Column names map to camelCase; JSON columns are parsed; 0/1 columns become booleans.
  */
 import type Database from 'better-sqlite3';
-import type { CopyableCollection, FullStoreCopy } from '../store-copy.js';
+import type { CopyCollection, StoreCopy } from '../types.js';
 import { LOCK_REASONS, checkApprovalStatus, checkRoles, isLockReason } from '../values.js';
 
 interface TableSpec {
@@ -62,7 +62,7 @@ function usageImported(fields: readonly string[]) {
   };
 }
 
-const SPECS: Record<CopyableCollection, TableSpec> = {
+const SPECS: Record<CopyCollection, TableSpec> = {
   // contacts stays null for a row that never stored its list (read as the list of its fields), so
   // a copy keeps that row exactly as it was.
   persons: {
@@ -102,12 +102,12 @@ const SPECS: Record<CopyableCollection, TableSpec> = {
 };
 
 /** The table behind a collection (`store backup` counts its rows). */
-export const sqliteTable = (collection: CopyableCollection): string => SPECS[collection].table;
+export const sqliteTable = (collection: CopyCollection): string => SPECS[collection].table;
 
 const camel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
 
 
-export function createSqliteCopy(db: () => Database.Database, call: <T>(fn: () => T) => Promise<T>): FullStoreCopy {
+export function createSqliteCopy(db: () => Database.Database, call: <T>(fn: () => T) => Promise<T>): StoreCopy {
   return {
     async *exportAll(collection) {
       const spec = SPECS[collection];
