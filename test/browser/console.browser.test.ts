@@ -150,8 +150,24 @@ describeBrowser(suite, () => {
 
   it('every section\'s page, in both languages, at desk width and on a 360 px phone: one h1, named controls, no serious axe-core violation', async () => {
     const portal = await srv.addPortal();
+    // Usage figures so the pictures draw bars of every level and a funnel (metrics/charts.ts).
+    const vn = new Date(Date.now() + 7 * 3600_000 - 3600_000);
+    const day = vn.toISOString().slice(0, 10);
+    const hh = String(vn.getUTCHours()).padStart(2, '0');
+    const levels = ['urn:dinhdanh:loa:low', 'urn:dinhdanh:loa:substantial', 'urn:dinhdanh:loa:high', 'urn:example:other'];
+    await srv.system.store.usage.add([
+      ...levels.flatMap((acr, i) => [
+        { day, portal: portal.client_id, key: `acr:${acr}`, n: 40 - 9 * i },
+        { day, portal: portal.client_id, key: `hour:${hh}:${acr}`, n: 40 - 9 * i },
+      ]),
+      { day, portal: portal.client_id, key: 'funnel:shown', n: 150 },
+      { day, portal: portal.client_id, key: 'signins', n: 112 },
+      { day, portal: portal.client_id, key: 'consent:given', n: 90 },
+      { day, portal: portal.client_id, key: 'funnel:code', n: 88 },
+    ]);
     const paths = ['/admin', '/admin/accounts', `/admin/accounts/${citizen.id}`, `/admin/accounts/${citizen.id}/history`, '/admin/portals', '/admin/portals/new',
-      `/admin/portals/${portal.client_id}`, '/admin/orgs', '/admin/keys', '/admin/approvals', '/admin/audit', '/admin/operators', `/admin/operators/${first.id}`];
+      `/admin/portals/${portal.client_id}`, '/admin/orgs', '/admin/keys', '/admin/approvals', '/admin/audit', '/admin/operators', `/admin/operators/${first.id}`,
+      '/admin/usage', `/admin/usage?portal=${portal.client_id}`];
     for (const [label, options] of [['desk', DESK], ['phone', PHONE]] as const) {
       const context = await browser.newContext(options);
       const page = await context.newPage();
@@ -165,9 +181,18 @@ describeBrowser(suite, () => {
       await signIn(page, await addOperator(srv, ['helpdesk', 'integration', 'keys', 'auditor', 'admin']));
       for (const path of paths) {
         for (const lang of ['vi', 'en']) {
-          await page.goto(`${srv.adminUrl}${path}?lang=${lang}`);
+          await page.goto(`${srv.adminUrl}${path}${path.includes('?') ? '&' : '?'}lang=${lang}`);
           expect(await page.locator('html').getAttribute('lang')).toBe(lang);
           await checkPage(page, `${path} (${label}, ${lang})`, w, label === 'phone' ? { width: 360 } : {});
+          // The usage pictures are drawn (named SVG, bars of the figures above) and styled by admin.css, not refused by the CSP.
+          if (path.startsWith('/admin/usage') || path === `/admin/portals/${portal.client_id}`) {
+            const charts = page.locator('figure.chart svg[role="img"]');
+            expect({ path, charts: await charts.count() }).toEqual({ path, charts: path.startsWith('/admin/usage') ? 2 : 1 });
+            const styled = path.startsWith('/admin/usage') ? 'figure.chart pattern rect' : 'figure.chart rect.chart-funnel-bar';
+            const fill = await page.locator(styled).first().evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { fill: string } }).getComputedStyle(el).fill);
+            expect({ path, fill }).toEqual({ path, fill: 'rgb(29, 112, 184)' });
+            if (path.startsWith('/admin/usage')) expect(await page.locator('figure.chart rect.chart-seg').count()).toBeGreaterThan(3);
+          }
         }
       }
       await context.close();
