@@ -223,8 +223,9 @@ describe('the numbers', () => {
 
   it('real sign-ins at a portal (openid-client, password, consent, code redeemed) show in its funnel and the 24-hour chart at the low level', async () => {
     const p = await srv.addPortal({ name: 'Cổng đăng nhập thật' });
-    // Registered beside the server (not through its console or CLI): the statistics would know the
-    // portal within a minute (metrics/portal-labels.ts); read now so its first page is counted as its own.
+    // Registered straight through the portal service (no PORTAL_REGISTERED, which the console's
+    // registration records and which relabels at once): the statistics would know the portal within a
+    // minute (metrics/portal-labels.ts); read now so its first sign-in page is counted as its own.
     await srv.system.portalLabels.refresh();
     const config = await discover(srv.issuer, p);
     const n = 3;
