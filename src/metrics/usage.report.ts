@@ -248,16 +248,24 @@ export function createUsageReports(deps: {
   async function allPortals(q: { from: string; to: string }): Promise<Array<{ date: string; signins: number; by_level: Record<string, number>; citizens: number }>> {
     const { from, to } = checkPeriod(q);
     const byDate = new Map(eachDay(from, to).map((date) => [date, { date, signins: 0, by_level: zeroLevels(), citizens: 0 }]));
-    for (const d of (await entries(from, to, undefined)).values()) {
-      const total = byDate.get(d.date);
-      if (!total) continue;
+    // Summed in the store: every portal's rows (most of them hourly) are never read here.
+    const [signins, levels, all] = await Promise.all([
+      deps.repo.sums({ from, to, keyPrefix: 'signins' }),
+      deps.repo.sums({ from, to, keyPrefix: 'acr:' }),
       // The all-portals distinct count is its own set of tags (a person at two portals is one citizen).
-      if (d.portal === ALL_PORTALS) {
-        total.citizens = d.citizens;
-        continue;
-      }
-      total.signins += d.signins;
-      for (const [acr, n] of Object.entries(d.by_level)) total.by_level[acr] = (total.by_level[acr] ?? 0) + n;
+      entries(from, to, ALL_PORTALS),
+    ]);
+    for (const r of signins) {
+      const total = byDate.get(r.day);
+      if (total && r.key === 'signins') total.signins += r.n;
+    }
+    for (const r of levels) {
+      const total = byDate.get(r.day);
+      if (total) total.by_level[r.key.slice(4)] = (total.by_level[r.key.slice(4)] ?? 0) + r.n;
+    }
+    for (const d of all.values()) {
+      const total = byDate.get(d.date);
+      if (total) total.citizens = d.citizens;
     }
     return [...byDate.values()];
   }
@@ -271,8 +279,7 @@ export function createUsageReports(deps: {
     const slots = new Map(starts.map((s) => [new Date(s).toISOString().slice(0, 13), { hour: hourLabel(s), by_level: zeroLevels() }]));
     const from = new Date(starts[0]!).toISOString().slice(0, 10);
     const to = new Date(current).toISOString().slice(0, 10);
-    for (const r of await deps.repo.range(from, to, portal)) {
-      if (!r.key.startsWith('hour:') || r.portal === ALL_PORTALS) continue;
+    for (const r of await deps.repo.sums({ from, to, keyPrefix: 'hour:', portal })) {
       const [, hh, acr] = /^hour:(\d{2}):(.+)$/.exec(r.key) ?? [];
       const slot = hh === undefined ? undefined : slots.get(`${r.day}T${hh}`);
       if (!slot || acr === undefined) continue;
@@ -287,8 +294,7 @@ export function createUsageReports(deps: {
     const to = vietnamDay(now());
     const from = shiftDay(to, count - 1);
     const byDate = new Map(eachDay(from, to).map((date) => [date, { date, by_level: zeroLevels() }]));
-    for (const r of await deps.repo.range(from, to, portal)) {
-      if (!r.key.startsWith('acr:') || r.portal === ALL_PORTALS) continue;
+    for (const r of await deps.repo.sums({ from, to, keyPrefix: 'acr:', portal })) {
       const day = byDate.get(r.day);
       if (!day) continue;
       const acr = r.key.slice(4);

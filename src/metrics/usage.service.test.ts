@@ -46,6 +46,7 @@ function flaky(repo: UsageRepository) {
     addDistinct: (rows) => guard(() => repo.addDistinct(rows)),
     countDistinct: (...a) => repo.countDistinct(...a),
     range: (...a) => repo.range(...a),
+    sums: (q) => repo.sums(q),
     compact: (d) => guard(() => repo.compact(d)),
     uncompacted: (b) => guard(() => repo.uncompacted(b)),
     purge: (b) => guard(() => repo.purge(b)),

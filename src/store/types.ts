@@ -796,6 +796,15 @@ export interface UsageRepository {
   /** Rows with from <= day <= to (and this portal when given), ordered by day, portal, key. */
   range(from: string, to: string, portal?: string): Promise<UsageCount[]>;
   /**
+   * Per day and key, the sum over portals of `n` for rows with from <= day <= to whose key starts
+   * with `keyPrefix` (ASCII letters, digits, `_`, `-`, `+`, `.`, `:`, 1 to 64), and of this portal
+   * only when given; ordered by day, key. Rows of portal `*` (the all-portals distinct count of
+   * usage.service.ts, no portal's figure) are never summed. Summed by the store, through an index
+   * on (day, key): the console's all-portals charts read a few hundred sums, not every portal's
+   * rows (reading those on SQLite blocks the process, better-sqlite3 being synchronous).
+   */
+  sums(q: { from: string; to: string; keyPrefix: string; portal?: string }): Promise<Array<{ day: string; key: string; n: number }>>;
+  /**
    * Closes a finished day: sets (not adds) key `citizens` of each of its (day, portal) to its
    * distinct count and deletes the day's tags. Idempotent; two instances compacting at once write
    * the same counts.

@@ -3186,6 +3186,52 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await expect(store.usage.add([])).resolves.toBeUndefined();
       });
 
+      it('sums a key prefix over portals per day and key, in the store; `*` never summed; a portal narrows it', async () => {
+        const y = year();
+        const p = ns();
+        const [a, b] = [`${p}-a`, `${p}-b`];
+        // Keys of this test only (k<p>:…), so a shared database's other rows never add in.
+        const k = `k${p}`;
+        const [d1, d2, d3] = [`${y}-02-28`, `${y}-03-01`, `${y}-03-02`];
+        await store.usage.add([
+          { day: d1, portal: a, key: `${k}:low`, n: 2 },
+          { day: d1, portal: b, key: `${k}:low`, n: 3 },
+          { day: d1, portal: b, key: `${k}:high`, n: 1 },
+          { day: d2, portal: a, key: `${k}:high`, n: 4 },
+          { day: d3, portal: a, key: `${k}:low`, n: 5 },
+          // The all-portals distinct count is no portal's; the neighbours of the prefix are other keys.
+          { day: d1, portal: '*', key: `${k}:low`, n: 100 },
+          { day: d1, portal: a, key: k, n: 7 },
+          { day: d1, portal: a, key: `${k};`, n: 7 },
+          { day: d1, portal: a, key: `${k}9`, n: 7 },
+        ]);
+        await store.usage.add([{ day: d1, portal: a, key: `${k}:low`, n: 1 }]);
+        // Across a month's end (every day of the period, none skipped), ordered by day then key.
+        await expect(store.usage.sums({ from: d1, to: d3, keyPrefix: `${k}:` })).resolves.toEqual([
+          { day: d1, key: `${k}:high`, n: 1 },
+          { day: d1, key: `${k}:low`, n: 6 },
+          { day: d2, key: `${k}:high`, n: 4 },
+          { day: d3, key: `${k}:low`, n: 5 },
+        ]);
+        await expect(store.usage.sums({ from: d2, to: d2, keyPrefix: `${k}:` })).resolves.toEqual([{ day: d2, key: `${k}:high`, n: 4 }]);
+        await expect(store.usage.sums({ from: d1, to: d3, keyPrefix: `${k}:`, portal: b })).resolves.toEqual([
+          { day: d1, key: `${k}:high`, n: 1 },
+          { day: d1, key: `${k}:low`, n: 3 },
+        ]);
+        await expect(store.usage.sums({ from: d1, to: d1, keyPrefix: k, portal: a })).resolves.toEqual([
+          { day: d1, key: k, n: 7 }, { day: d1, key: `${k}9`, n: 7 }, { day: d1, key: `${k}:low`, n: 3 }, { day: d1, key: `${k};`, n: 7 },
+        ]);
+        await expect(store.usage.sums({ from: d1, to: d1, keyPrefix: `${k}:`, portal: '*' })).resolves.toEqual([]);
+        await expect(store.usage.sums({ from: `${y}-04-01`, to: `${y}-04-30`, keyPrefix: `${k}:` })).resolves.toEqual([]);
+        // A prefix is a prefix, never a pattern; malformed arguments reject, reading nothing.
+        await expect(store.usage.sums({ from: d1, to: d3, keyPrefix: `${k}%` })).rejects.toBeInstanceOf(TypeError);
+        for (const bad of [
+          { from: d1, to: d3, keyPrefix: '' }, { from: d1, to: d3, keyPrefix: '{"$ne":null}' },
+          { from: d1, to: d3, keyPrefix: { $gt: '' } }, { from: `${y}-02-30`, to: d3, keyPrefix: 'acr:' }, { from: 'yesterday', to: d3, keyPrefix: 'acr:' },
+          { from: d1, to: d3, keyPrefix: 'acr:', portal: { $ne: null } },
+        ]) await expect(store.usage.sums(bad as unknown as { from: string; to: string; keyPrefix: string })).rejects.toBeInstanceOf(TypeError);
+      });
+
       it('counts a tag once per day and portal, however often it is flushed', async () => {
         const p = ns();
         const [a, b] = [`${p}-a`, `${p}-b`];

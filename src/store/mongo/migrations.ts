@@ -251,6 +251,14 @@ export const mongoMigrations: readonly MongoMigration[] = [
       { name: 'usage_tags', indexes: [{ key: { day: 1, portal: 1, tag: 1 }, name: 'day_portal_tag_unique', unique: true }] },
     ],
   },
+  {
+    version: 6,
+    // The sums over portals of the console's all-portals charts (usage.ts: sums): some keys of a
+    // period's days whatever the portal. day_portal_key_unique has the portal between day and key,
+    // so only the day would bound its scan; here the key range bounds it within each day.
+    name: 'usage sums by day and key',
+    collections: [{ name: 'usage_counts', indexes: [{ key: { day: 1, key: 1 }, name: 'day_key' }] }],
+  },
 ];
 
 /** Where applied migrations are recorded: `{ _id: version, name, appliedAt, skipped }`. */

@@ -5,7 +5,7 @@
  * `write`), and a tag is remembered once however often it is flushed. Only checked scalars reach a
  * filter: days match YYYY-MM-DD, portals, keys and tags are strings, counts whole numbers.
  *
- * Counted with `$group`/`$sum` only (FerretDB 1.x has no other accumulator); a day's compaction
+ * Counted and summed with `$group`/`$sum` only (FerretDB 1.x has no other accumulator); a day's compaction
  * writes its count with the `$max` update operator so that two instances compacting at once, or
  * one reading while the other deletes, never lower a count already written.
  */
@@ -21,9 +21,24 @@ function day(value: unknown, what = 'day'): string {
   return value;
 }
 
+/** A day that exists (not 2030-02-30), as sqlite/usage.ts asks of sums(). */
+function realDay(value: unknown, what: string): string {
+  const d = day(value, what);
+  const t = Date.parse(`${d}T00:00:00Z`);
+  if (Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== d) throw new TypeError(`${what} must be a real date YYYY-MM-DD`);
+  return d;
+}
+
 function text(value: unknown, what: string): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TEXT) throw new TypeError(`${what} must be a string of 1 to ${MAX_TEXT} characters`);
   return value;
+}
+
+/** As sqlite/usage.ts: an ASCII key prefix and the least string above every key it starts. */
+const KEY_PREFIX = /^[A-Za-z0-9_+.:-]{1,64}$/;
+function prefixRange(value: unknown): [string, string] {
+  if (typeof value !== 'string' || !KEY_PREFIX.test(value)) throw new TypeError('keyPrefix must be 1 to 64 of A-Z a-z 0-9 _ + . : -');
+  return [value, value.slice(0, -1) + String.fromCharCode(value.charCodeAt(value.length - 1) + 1)];
 }
 
 function count(value: unknown): number {
@@ -127,6 +142,26 @@ export function createMongoUsage({ db, run, write }: MongoContext): UsageReposit
           .sort({ day: 1, portal: 1, key: 1 })
           .toArray();
         return docs.map((d): UsageCount => ({ day: d.day, portal: d.portal, key: d.key, n: d.n }));
+      });
+    },
+
+    async sums(q) {
+      const [f, t] = [realDay(q.from, 'from'), realDay(q.to, 'to')];
+      const [lo, hi] = prefixRange(q.keyPrefix);
+      const p = q.portal === undefined ? undefined : text(q.portal, 'portal');
+      type Group = { _id: { day: string; key: string }; n: number };
+      // Served by the (day, key) index (migration 6): the day and key bounds both narrow the scan.
+      // `*` is the all-portals distinct count, no portal's: never summed.
+      const match: Document = { day: { $gte: f, $lte: t }, key: { $gte: lo, $lt: hi }, portal: p === undefined ? { $ne: '*' } : { $eq: p, $ne: '*' } };
+      return run(async () => {
+        const groups = await counts
+          .aggregate<Group>([
+            { $match: match },
+            { $group: { _id: { day: '$day', key: '$key' }, n: { $sum: '$n' } } },
+            { $sort: { '_id.day': 1, '_id.key': 1 } },
+          ])
+          .toArray();
+        return groups.map((g) => ({ day: g._id.day, key: g._id.key, n: g.n }));
       });
     },
 

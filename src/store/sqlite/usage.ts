@@ -15,9 +15,26 @@ function day(value: unknown, what = 'day'): string {
   return value;
 }
 
+/** A day that exists (not 2030-02-30): the days of sums() are counted from it one calendar day at a time. */
+function realDay(value: unknown, what: string): string {
+  const d = day(value, what);
+  const t = Date.parse(`${d}T00:00:00Z`);
+  if (Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== d) throw new TypeError(`${what} must be a real date YYYY-MM-DD`);
+  return d;
+}
+
 function text(value: unknown, what: string): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TEXT) throw new TypeError(`${what} must be a string of 1 to ${MAX_TEXT} characters`);
   return value;
+}
+
+/** A key prefix of sums(): ASCII, so the next string after every key it starts is its last character plus one. */
+const KEY_PREFIX = /^[A-Za-z0-9_+.:-]{1,64}$/;
+
+/** [prefix, the least string greater than every string that starts with it): the keys of a sum, as a range. */
+export function prefixRange(value: unknown): [string, string] {
+  if (typeof value !== 'string' || !KEY_PREFIX.test(value)) throw new TypeError('keyPrefix must be 1 to 64 of A-Z a-z 0-9 _ + . : -');
+  return [value, value.slice(0, -1) + String.fromCharCode(value.charCodeAt(value.length - 1) + 1)];
 }
 
 function count(value: unknown): number {
@@ -41,6 +58,16 @@ export function createSqliteUsage({ db, statement, call }: SqliteContext): Usage
   );
   const rangePortal = statement<[string, string, string], UsageCount>(
     'SELECT day, portal, key, n FROM usage_counts WHERE portal = ? AND day >= ? AND day <= ? ORDER BY day, portal, key',
+  );
+  // One range of keys per day (usage_counts_day_key, migration 12): `day IN (the days)` makes each
+  // day an equality, so the key range is a second bound of the same index search rather than a
+  // filter over every row of the period (a range on day would leave key a filter).
+  const DAYS = "WITH RECURSIVE days(d) AS (SELECT ? UNION ALL SELECT date(d, '+1 day') FROM days WHERE d < ?)";
+  const sumsAll = statement<[string, string, string, string], { day: string; key: string; n: number }>(
+    `${DAYS} SELECT day, key, SUM(n) AS n FROM usage_counts WHERE day IN (SELECT d FROM days) AND key >= ? AND key < ? AND portal <> '*' GROUP BY day, key ORDER BY day, key`,
+  );
+  const sumsPortal = statement<[string, string, string, string, string], { day: string; key: string; n: number }>(
+    `${DAYS} SELECT day, key, SUM(n) AS n FROM usage_counts WHERE day IN (SELECT d FROM days) AND key >= ? AND key < ? AND portal = ? AND portal <> '*' GROUP BY day, key ORDER BY day, key`,
   );
   // max(): a second instance compacting the same day at once reads the same tags (the transaction
   // serialises them) and writes the same count; tags flushed late for a day already compacted
@@ -92,6 +119,12 @@ export function createSqliteUsage({ db, statement, call }: SqliteContext): Usage
       const [f, t] = [day(from, 'from'), day(to, 'to')];
       const p = portal === undefined ? undefined : text(portal, 'portal');
       return call(() => (p === undefined ? rangeAll().all(f, t) : rangePortal().all(p, f, t)));
+    },
+    sums: async (q) => {
+      const [f, t] = [realDay(q.from, 'from'), realDay(q.to, 'to')];
+      const [lo, hi] = prefixRange(q.keyPrefix);
+      const p = q.portal === undefined ? undefined : text(q.portal, 'portal');
+      return call(() => (p === undefined ? sumsAll().all(f, t, lo, hi) : sumsPortal().all(f, t, lo, hi, p)));
     },
     compact: async (d) => {
       const checked = day(d);
