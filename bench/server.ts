@@ -5,12 +5,15 @@
  * `X-Forwarded-Host` as that proxy would. Run by bench/run.ts (`fork`, IPC), never by hand.
  *
  * Arguments: --dir <scratch folder, seeded by bench/seed.ts> [--log-level <pino level>]
+ *            [--metrics on|off]                                 (DINHDANH_METRICS; default on)
  *            [--serve app|split] [--oidc-store sqlite|memory]   (diagnostics: bench/lib/variants.ts)
  *            [--count-sql]                                      (diagnostics: bench/lib/sql-count.ts)
  *
  * Everything is as `npm start` runs it in production (src/main.ts): the same composition, the
  * request log at `info` (to /dev/null: the parent does not keep the child's stdout), the job
- * poller, the key reload, the purge and the audit head timers. argon2id is the product's.
+ * poller, the key reload, the purge and the audit head timers, and the operators' listener on a
+ * loopback port of its own (the console and, with metrics on, `/metrics`, which the parent scrapes
+ * once per measured window as Prometheus would). argon2id is the product's.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -34,19 +37,22 @@ const { values: args } = parseArgs({
     serve: { type: 'string', default: 'app' },
     'oidc-store': { type: 'string', default: 'sqlite' },
     'count-sql': { type: 'boolean', default: false },
+    metrics: { type: 'string', default: 'on' },
   },
 });
 
 const started = Date.now();
 let system: System | undefined;
 let server: http.Server | undefined;
+let adminServer: http.Server | undefined;
 const timers: NodeJS.Timeout[] = [];
 
 async function close(): Promise<void> {
   for (const t of timers) clearInterval(t);
-  if (server) {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server!.close(() => resolve()));
+  for (const s of [server, adminServer]) {
+    if (!s) continue;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
   }
   await system?.close();
 }
@@ -59,7 +65,8 @@ async function main(): Promise<void> {
   }
   const dir = args.dir;
   if (!dir) throw new Error('--dir is required');
-  const config = benchConfig(dir, args['log-level']);
+  if (args.metrics !== 'on' && args.metrics !== 'off') throw new Error('--metrics: on or off');
+  const config = benchConfig(dir, args['log-level'], args.metrics);
   const { portal, persons } = readSeed(dir);
   const sys = await composeSystem(config, { logger: createLogger(config), accessLogger: createAccessLogger(config) });
   system = sys;
@@ -79,6 +86,13 @@ async function main(): Promise<void> {
   srv.requestTimeout = 30_000;
   server = srv;
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  // The operators' listener, as src/main.ts starts it (loopback; config.admin.port is 0 here).
+  const admin = http.createServer(sys.adminApp.callback());
+  admin.headersTimeout = 20_000;
+  admin.requestTimeout = 30_000;
+  adminServer = admin;
+  await new Promise<void>((resolve) => admin.listen(config.admin.port, config.admin.host, resolve));
+  sys.adminListening((admin.address() as AddressInfo).port);
 
   /**
    * `count` signed-in SSO sessions, written through the real storage path: oidc-provider's Session
@@ -126,6 +140,12 @@ async function main(): Promise<void> {
 
   serveCommands(async (command: Command) => {
     if (command.cmd === 'sessions') return makeSessions(command.count);
+    if (command.cmd === 'flush') {
+      // What the usage recorder's 5 s timer would write next, written now: the parent asks at the
+      // end of a measured window so that the window pays for the statistics of its own sign-ins.
+      await sys.usage?.flush();
+      return { flushed: sys.usage !== null };
+    }
     return undefined;
   });
 
@@ -134,6 +154,8 @@ async function main(): Promise<void> {
     portal,
     persons: persons.map(({ pid, password }) => ({ pid, password })),
     setupMs: Date.now() - started,
+    adminPort: (admin.address() as AddressInfo).port,
+    metrics: sys.metrics !== null,
   });
 }
 

@@ -9,7 +9,11 @@ import { loadConfig, type Config } from '../../src/config/config.js';
 import { SECRETS_FILE, SIGNING_KEYS_FILE, newSecretsFile, newSigningKeysFile, writePrivateJson } from '../../src/keys/key-files.js';
 import { BENCH_ISSUER, type BenchPerson, type BenchPortal } from './protocol.js';
 
-export function benchConfig(dir: string, logLevel = 'info'): Config {
+/**
+ * `metrics`: DINHDANH_METRICS. `on` (the product's default) runs the registry, the usage recorder
+ * and the store timing; `off` builds none of them (src/compose.ts), so a run can measure their cost.
+ */
+export function benchConfig(dir: string, logLevel = 'info', metrics: 'on' | 'off' = 'on'): Config {
   return loadConfig({
     NODE_ENV: 'production',
     // A production config needs an https registry (never contacted by the benchmarks).
@@ -22,8 +26,11 @@ export function benchConfig(dir: string, logLevel = 'info'): Config {
     DINHDANH_OUTBOX_DIR: path.join(dir, 'outbox'),
     DINHDANH_OPERATOR: 'bench',
     LOG_LEVEL: logLevel,
+    DINHDANH_METRICS: metrics,
     HOST: '127.0.0.1',
     PORT: '0',
+    // The operators' listener (the console, /metrics) on a free loopback port, as PORT is.
+    DINHDANH_ADMIN_PORT: '0',
   }, dir);
 }
 

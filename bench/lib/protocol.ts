@@ -32,6 +32,10 @@ export interface ReadyMessage {
   persons: BenchPerson[];
   /** How long the child took to set up (keys, store, persons), ms. */
   setupMs: number;
+  /** dinhdanh only: the operators' listener (loopback), where `/metrics` is served when metrics are on. */
+  adminPort?: number;
+  /** dinhdanh only: whether metrics and usage statistics are on (DINHDANH_METRICS). */
+  metrics?: boolean;
 }
 
 export interface FatalMessage {
@@ -45,7 +49,9 @@ export type Command =
   | { cmd: 'sessions'; count: number }
   | { cmd: 'profile-start' }
   | { cmd: 'profile-stop'; file: string }
-  | { cmd: 'gc' };
+  | { cmd: 'gc' }
+  /** Writes the usage statistics buffered so far (dinhdanh: `usage.flush()`; a no-op with metrics off). */
+  | { cmd: 'flush' };
 
 export interface Usage {
   /** Microseconds of CPU (user + system) of the whole server process, every thread included. */

@@ -37,7 +37,28 @@ export interface Measured {
   rss_mb?: number;
   /** With --count-sql: SQLite statements per operation in the measured windows, by SQL text. */
   sqlPerOp?: Record<string, number>;
+  /** Each measured window on its own, in the order measured (round 1, 2, …): the run's noise. */
+  windows: WindowFigures[];
   firstError?: string;
+}
+
+export interface WindowFigures {
+  ops: number;
+  seconds: number;
+  ops_per_s: number;
+  cpu_ms_per_op: number;
+}
+
+/**
+ * Work a measured window asks of its server besides the load, e.g. (metrics on) a scrape of
+ * /metrics and a flush of the usage statistics. `before` runs before the window's CPU reading (not
+ * charged), `during` half-way through it and `after` once its operations are counted, before the
+ * closing CPU reading (both charged to the window).
+ */
+export interface WindowHooks {
+  before?: () => Promise<void>;
+  during?: () => Promise<void>;
+  after?: () => Promise<void>;
 }
 
 export interface Context {
@@ -117,6 +138,7 @@ export class Load {
   private mainMs: number | undefined = 0;
   private seconds = 0;
   private consents = 0;
+  private readonly windows: WindowFigures[] = [];
   private readonly sql = new Map<string, number>();
   private firstError: string | undefined;
   private failure: unknown;
@@ -189,23 +211,43 @@ export class Load {
     }
   }
 
-  /** Runs the workers for `ms`; when `record`, the window's operations, latencies and server CPU count. */
-  async window(ms: number, record: boolean, profileFile?: string): Promise<void> {
+  /**
+   * Runs the workers for `ms`; when `record`, the window's operations, latencies and server CPU
+   * count, and the hooks run (see WindowHooks).
+   */
+  async window(ms: number, record: boolean, profileFile?: string, hooks: WindowHooks = {}): Promise<void> {
     if (this.failure) throw this.failure;
+    if (record) await hooks.before?.();
     if (record && profileFile) await this.server.profileStart();
     const u0 = record ? await this.server.usage() : undefined;
     const consents0 = this.ctx.consents;
+    const ok0 = this.ok;
     const t0 = performance.now();
     this.recording = record;
     this.running = true;
     this.wake?.();
+    let during: Promise<void> | undefined;
+    const midway = record && hooks.during ? setTimeout(() => { during = hooks.during!(); during.catch(() => undefined); }, ms / 2) : undefined;
     await sleep(ms);
     this.recording = false;
     const t1 = performance.now();
+    clearTimeout(midway);
+    const ok1 = this.ok;
+    let hookError: unknown;
+    if (record) {
+      try {
+        await during;
+        await hooks.after?.();
+      } catch (err) {
+        hookError = err;
+      }
+    }
     const u1 = record ? await this.server.usage() : undefined;
     this.pauseWorkers();
     if (u0 && u1) {
-      this.cpuMs += (u1.cpuMicros - u0.cpuMicros) / 1000;
+      const cpuMs = (u1.cpuMicros - u0.cpuMicros) / 1000;
+      this.cpuMs += cpuMs;
+      this.windows.push({ ops: ok1 - ok0, seconds: (t1 - t0) / 1000, ops_per_s: (ok1 - ok0) / ((t1 - t0) / 1000), cpu_ms_per_op: ok1 > ok0 ? cpuMs / (ok1 - ok0) : NaN });
       this.rssMb = u1.rss / 2 ** 20;
       this.mainMs = u0.mainMicros !== undefined && u1.mainMicros !== undefined && this.mainMs !== undefined
         ? this.mainMs + (u1.mainMicros - u0.mainMicros) / 1000
@@ -219,6 +261,7 @@ export class Load {
     if (this.inFlight > 0) await new Promise<void>((resolve) => { this.drained = resolve; });
     this.drained = undefined;
     if (this.failure) throw this.failure;
+    if (hookError) throw hookError;
   }
 
   /** Stops the workers and returns the figures of the measured windows. */
@@ -245,6 +288,7 @@ export class Load {
       ...(this.rssMb !== undefined ? { rss_mb: this.rssMb } : {}),
       ...(this.scenario.name === 'signin' ? { consents: this.consents } : {}),
       ...(this.sql.size ? { sqlPerOp: Object.fromEntries([...this.sql].filter(([, n]) => n > 0).map(([k, n]) => [k, n / this.ok])) } : {}),
+      windows: this.windows,
       ...(this.firstError ? { firstError: this.firstError } : {}),
     };
   }
@@ -258,32 +302,44 @@ export interface Timing {
   windowMs: { ours: number; baseline: number };
 }
 
+/** One server measured in a scenario: its windows last `windowMs`, with `hooks` in each. */
+export interface Arm {
+  /** Names the arm in the results and in profile files (`<key>-<scenario>-<round>.cpuprofile`). */
+  key: string;
+  server: ServerHandle;
+  target: Target;
+  windowMs: number;
+  hooks?: WindowHooks;
+}
+
 /**
- * One scenario on dinhdanh and (when given) the baseline: warm-ups, then `rounds` alternating
- * measured windows, so that drift in the machine's speed falls on both alike.
+ * One scenario on every arm (dinhdanh with metrics on, with metrics off, the baseline …): warm-ups,
+ * then `rounds` rounds of one measured window per arm, in the arms' order and then reversed
+ * (A B C, C B A, A B C …), so that a drift in the machine's speed falls on every arm alike: over
+ * each pair of rounds, every arm's windows sit at the same mean position.
  */
 export async function measureScenario(
   scenario: Scenario,
-  ours: { server: ServerHandle; target: Target },
-  baseline: { server: ServerHandle; target: Target } | undefined,
-  timing: Timing,
-  profileFile?: (target: string, round: number) => string,
-): Promise<{ ours: Measured; baseline?: Measured }> {
-  const a = await Load.create(ours.server, ours.target, scenario);
-  let b: Load | undefined;
+  arms: Arm[],
+  timing: { warmupMs: number; rounds: number },
+  profileFile?: (key: string, round: number) => string,
+): Promise<Map<string, Measured>> {
+  const loads: Load[] = [];
   try {
-    b = baseline ? await Load.create(baseline.server, baseline.target, scenario) : undefined;
-    await a.window(timing.warmupMs, false);
-    if (b) await b.window(timing.warmupMs, false);
+    for (const arm of arms) loads.push(await Load.create(arm.server, arm.target, scenario));
+    for (const load of loads) await load.window(timing.warmupMs, false);
     for (let r = 0; r < timing.rounds; r += 1) {
-      await a.window(timing.windowMs.ours, true, profileFile?.('dinhdanh', r));
-      if (b) await b.window(timing.windowMs.baseline, true, profileFile?.('baseline', r));
+      const order = arms.map((_, i) => i);
+      if (r % 2 === 1) order.reverse();
+      for (const i of order) await loads[i]!.window(arms[i]!.windowMs, true, profileFile?.(arms[i]!.key, r), arms[i]!.hooks);
     }
   } catch (err) {
-    await Promise.all([a.finish(), b?.finish()].map((p) => p?.catch(() => undefined)));
+    await Promise.all(loads.map((l) => l.finish().catch(() => undefined)));
     throw err;
   }
-  return { ours: await a.finish(), ...(b ? { baseline: await b.finish() } : {}) };
+  const out = new Map<string, Measured>();
+  for (let i = 0; i < arms.length; i += 1) out.set(arms[i]!.key, await loads[i]!.finish());
+  return out;
 }
 
 /** The scenarios of issue 8, for either server (they speak the same protocol). */
