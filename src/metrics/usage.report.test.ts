@@ -245,6 +245,11 @@ describe('periods', () => {
       [{ from: '2026-06-01', to: '2026-06-01', portal: "a' OR 1=1 --" }, /--portal must be a portal client id/],
       [{ from: '2026-06-01', to: '2026-06-01', portal: { $ne: null } }, /--portal must be a portal client id/],
       [{ from: '2026-06-01', to: '2026-06-01', portal: '*' }, /--portal must be a portal client id/],
+      // Years from 2000 to next year (the clock's, 2026): nothing else has statistics, and the
+      // last days of year 9999 have no next day to lay out.
+      [{ from: '9999-01-01', to: '9999-12-31' }, /--from 9999-01-01 is out of range: the year must be from 2000 to 2027/],
+      [{ from: '2026-06-01', to: '2028-01-01' }, /--to 2028-01-01 is out of range: the year must be from 2000 to 2027/],
+      [{ from: '1999-12-31', to: '2000-01-01' }, /--from 1999-12-31 is out of range/],
     ];
     for (const [q, message] of refusals) {
       const attempt = reports.days(q as { from: string; to: string });
@@ -256,5 +261,9 @@ describe('periods', () => {
     await expect(reports.daily({ days: 1.5 })).rejects.toBeInstanceOf(UsageQueryError);
     expect(checkPeriod({ from: '2024-05-01', to: '2026-06-01' })).toEqual({ from: '2024-05-01', to: '2026-06-01' });
     expect(checkPeriod({ from: '2024-02-29', to: '2024-02-29' })).toEqual({ from: '2024-02-29', to: '2024-02-29' });
+    await expect(reports.allPortals({ from: '9999-12-30', to: '9999-12-31' })).rejects.toThrow(/out of range/);
+    await expect(reports.emc({ from: '9999-12-30', to: '9999-12-31' })).rejects.toThrow(/out of range/);
+    // Next year is the last: a period reaching into it is laid out to its end.
+    await expect(reports.allPortals({ from: '2027-12-30', to: '2027-12-31' })).resolves.toHaveLength(2);
   });
 });

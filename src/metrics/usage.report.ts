@@ -69,20 +69,33 @@ const PORTAL = /^[A-Za-z0-9_-]{1,64}$/;
 const LEVELS: readonly string[] = ACR_VALUES;
 const MAX_HOURS = 24 * 31;
 const MAX_DAYS = 800;
+/** The first year a period may name: dinhdanh kept no statistics before it. */
+export const FIRST_YEAR = 2000;
+const DAY_MS = 86_400_000;
+/**
+ * The most days any report lays out one by one: 25 months is at most 762. A bound on the loop
+ * itself, whatever the checks before it let through (a loop over dates near year 9999 once ran
+ * on past it, to memory exhaustion).
+ */
+const MAX_LAID_OUT_DAYS = 1_000;
 
-function checkDate(value: unknown, flag: string): string {
+function checkDate(value: unknown, flag: string, now: number): string {
   if (typeof value !== 'string') throw new UsageQueryError(`${flag} is required: a date YYYY-MM-DD`);
   const m = DATE.exec(value);
   if (!m) throw new UsageQueryError(`${flag} must be a date YYYY-MM-DD (Vietnam time)`);
   const t = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
   if (Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== value) throw new UsageQueryError(`${flag} ${value} is not a real date`);
+  // Statistics exist from dinhdanh's start to today: a year beyond next is a typing error, and the
+  // dates near year 9999 have no next day in this format.
+  const lastYear = Number(vietnamDay(now).slice(0, 4)) + 1;
+  if (Number(m[1]) < FIRST_YEAR || Number(m[1]) > lastYear) throw new UsageQueryError(`${flag} ${value} is out of range: the year must be from ${FIRST_YEAR} to ${lastYear}`);
   return value;
 }
 
-/** Checks a period: both real dates, from <= to, at most 25 months (the statistics' retention). */
-export function checkPeriod(q: { from?: unknown; to?: unknown }): { from: string; to: string } {
-  const from = checkDate(q.from, '--from');
-  const to = checkDate(q.to, '--to');
+/** Checks a period: both real dates of a year from 2000 to next year, from <= to, at most 25 months (the statistics' retention). */
+export function checkPeriod(q: { from?: unknown; to?: unknown }, now: number = Date.now()): { from: string; to: string } {
+  const from = checkDate(q.from, '--from', now);
+  const to = checkDate(q.to, '--to', now);
   if (from > to) throw new UsageQueryError(`--from ${from} is after --to ${to}`);
   if (from < retentionStart(to)) throw new UsageQueryError(`the period is longer than 25 months (the statistics are kept 25 months): from ${retentionStart(to)} at the earliest for --to ${to}`);
   return { from, to };
@@ -101,11 +114,14 @@ function checkCount(value: unknown, what: string, max: number, fallback: number)
   return value;
 }
 
-/** Every day from `from` to `to`, both included. */
+/** Every day from `from` to `to`, both included: counted in whole days since the epoch, at most MAX_LAID_OUT_DAYS. */
 function eachDay(from: string, to: string): string[] {
-  const days: string[] = [];
-  for (let d = from; d <= to; d = shiftDay(d, -1)) days.push(d);
-  return days;
+  const first = Date.parse(`${from}T00:00:00Z`) / DAY_MS;
+  const count = Date.parse(`${to}T00:00:00Z`) / DAY_MS - first + 1;
+  if (!Number.isSafeInteger(first) || !Number.isSafeInteger(count) || count < 0 || count > MAX_LAID_OUT_DAYS) {
+    throw new UsageQueryError(`a period of at most ${MAX_LAID_OUT_DAYS} days is laid out day by day: ${from} … ${to} is not one`);
+  }
+  return Array.from({ length: count }, (_, i) => new Date((first + i) * DAY_MS).toISOString().slice(0, 10));
 }
 
 const zeroLevels = (): Record<string, number> => Object.fromEntries(LEVELS.map((l) => [l, 0]));
@@ -240,13 +256,13 @@ export function createUsageReports(deps: {
   }
 
   async function days(q: { from: string; to: string; portal?: string }): Promise<UsageDay[]> {
-    const { from, to } = checkPeriod(q);
+    const { from, to } = checkPeriod(q, now());
     const portal = checkPortal(q.portal);
     return [...(await entries(from, to, portal)).values()].filter((d) => d.portal !== ALL_PORTALS);
   }
 
   async function allPortals(q: { from: string; to: string }): Promise<Array<{ date: string; signins: number; by_level: Record<string, number>; citizens: number }>> {
-    const { from, to } = checkPeriod(q);
+    const { from, to } = checkPeriod(q, now());
     const byDate = new Map(eachDay(from, to).map((date) => [date, { date, signins: 0, by_level: zeroLevels(), citizens: 0 }]));
     // Summed in the store: every portal's rows (most of them hourly) are never read here.
     const [signins, levels, all] = await Promise.all([
@@ -304,7 +320,7 @@ export function createUsageReports(deps: {
   }
 
   async function emc(q: { from: string; to: string }): Promise<EmcRow[]> {
-    const { from, to } = checkPeriod(q);
+    const { from, to } = checkPeriod(q, now());
     const names = new Map<string, string | null>();
     const rows: EmcRow[] = [];
     for (const d of (await entries(from, to, undefined)).values()) {

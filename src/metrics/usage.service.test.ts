@@ -85,6 +85,10 @@ describe('Vietnam days', () => {
     expect(vietnamDay(Date.UTC(2026, 6, 1, 17, 0, 0))).toBe('2026-07-02');
     expect(shiftDay('2026-03-01', 1)).toBe('2026-02-28');
     expect(shiftDay('2024-03-01', 1)).toBe('2024-02-29');
+    // The day after 9999-12-31 has no YYYY-MM-DD: an error, never a string that still compares as one.
+    expect(shiftDay('9999-12-30', -1)).toBe('9999-12-31');
+    expect(() => shiftDay('9999-12-31', -1)).toThrow(RangeError);
+    expect(() => shiftDay('not a day', 1)).toThrow(RangeError);
   });
 
   it('keep 25 months: the same day of the month 25 months before, clamped to a shorter month', () => {

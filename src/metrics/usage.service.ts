@@ -75,9 +75,12 @@ export function vietnamDay(at: number): string {
   return new Date(at + VIETNAM_OFFSET_MS).toISOString().slice(0, 10);
 }
 
-/** The Vietnam day `days` before (negative: after) `day`. */
+/** The Vietnam day `days` before (negative: after) `day`; a RangeError past year 9999 (no such `YYYY-MM-DD`). */
 export function shiftDay(day: string, days: number): string {
-  return new Date(Date.parse(`${day}T00:00:00Z`) - days * 86_400_000).toISOString().slice(0, 10);
+  const iso = new Date(Date.parse(`${day}T00:00:00Z`) - days * 86_400_000).toISOString();
+  // Past 9999 the ISO form is +010000-01-01…: its first ten characters are no day.
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(iso)) throw new RangeError(`no day YYYY-MM-DD ${days} days before ${day}`);
+  return iso.slice(0, 10);
 }
 
 /** The first day kept at `today`: the same day of the month 25 months earlier (clamped to that month's end). */

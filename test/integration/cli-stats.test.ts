@@ -197,6 +197,10 @@ describe('stats on a store the usage recorder filled', () => {
       [['usage', '--from', DAY, '--to', DAY, '--json', '--format', 'csv'], /two formats/],
       [['usage', '--to', DAY], /required option '--from/],
       [['export', '--from', DAY, '--to', '2025-3-10'], /--to must be a date YYYY-MM-DD/],
+      // The last days of year 9999 have no next day: once a loop without end, to memory exhaustion.
+      [['usage', '--from', '9999-01-01', '--to', '9999-12-31'], /--from 9999-01-01 is out of range: the year must be from 2000 to \d{4}/],
+      [['export', '--from', '9999-12-31', '--to', '9999-12-31'], /--from 9999-12-31 is out of range/],
+      [['usage', '--from', '1999-12-01', '--to', '2000-01-31'], /--from 1999-12-01 is out of range/],
     ];
     for (const [args, message] of cases) {
       const run = await cli(args);
