@@ -103,7 +103,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   // every instance derives the same), never stored.
   const usage = metrics ? createUsageRecorder({
     repo: store.usage, labels: observability.portalLabels, logger, now: options.now,
-    secret: crypto.createHmac('sha256', keys.cookieKeys[0]!).update('dinhdanh usage tags').digest('hex'),
+    secret: crypto.createHmac('sha256', keys.pairwiseSalt).update('dinhdanh usage tags').digest('hex'), // not the cookie keys: rotated, they would change a day's tags and count its people twice; the pairwise salt never changes (keys generate --force keeps it), and no pairwise sub is this HMAC (those hash sector NUL account)
     onFlushFailure: () => metrics.usageFlushFailed(),
   }) : null;
   // Before the provider and the pages are built: they hold the telemetry they are given.

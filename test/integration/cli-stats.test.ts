@@ -21,7 +21,8 @@ import { EMC_FIELDS } from '../../src/metrics/usage.report.js';
 import type { UsageDay } from '../../src/metrics/usage.types.js';
 import { USAGE_CSV_FIELDS } from '../../src/cli/stats.js';
 import { oneJson, runCli, type Run } from '../helpers/cli-process.js';
-import { startTestServer, type TestServer } from '../helpers/harness.js';
+import { TEST_STORE_KIND, startTestServer, type TestServer } from '../helpers/harness.js';
+import { SECRETS_FILE, newSecretsFile, readSecrets, writePrivateJson } from '../../src/keys/key-files.js';
 import { Browser } from '../helpers/browser.js';
 import { authRequest, discover, redeem, signIn, type Portal } from '../helpers/rp.js';
 import { HIGH, LOW, MINUTE, SUBSTANTIAL, pageSteps, totpCode, totpSecret, type Person } from '../helpers/pages.js';
@@ -312,5 +313,69 @@ describe('end to end: a burst of sign-ins at two portals, then stats usage and /
     expect(value(portalB.client_id, LOW)).toBe(1);
     expect(value(portalB.client_id, SUBSTANTIAL)).toBe(1);
     expect(value(portalB.client_id, HIGH)).toBe(1);
+  });
+});
+
+describe('distinct citizens across a rotation of the cookie keys', () => {
+  const now = Date.now();
+  let dir: string;
+  let env: Record<string, string>;
+  let storeUrl: string;
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dinhdanh-stats-rotation-'));
+    env = { DINHDANH_KEYS_DIR: path.join(dir, 'keys') };
+    if (TEST_STORE_KIND === 'sqlite') storeUrl = `sqlite:${path.join(dir, 'data', 'x.db')}`;
+    else {
+      const url = new URL(process.env.MONGODB_URI!);
+      url.pathname = `/dd_rotation_${Date.now().toString(36)}`;
+      storeUrl = url.href;
+    }
+  });
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function lowSignIn(srv: TestServer, portal: Portal, who: Person): Promise<void> {
+    const config = await discover(srv.issuer, portal);
+    const req = await authRequest(config, portal);
+    const res = await signIn(new Browser(srv.issuer), req, who);
+    expect(res.status).toBe(303);
+    expect((await redeem(config, req, res.location!)).claims()!.acr).toBe(LOW);
+  }
+
+  it('a person signing in before and after the operator rotates the cookie keys (keys generate --force) is one citizen that day', async () => {
+    // Before: an instance with the first cookie keys.
+    const first = await startTestServer({ now: () => now, storeUrl, env });
+    const portal = await first.addPortal();
+    const person = await first.addPerson();
+    await first.system.portalLabels.refresh();
+    await lowSignIn(first, portal, person);
+    await first.close();
+
+    // The rotation: a new first cookie key, the old ones kept to verify, the pairwise salt carried over.
+    const keysDir = path.join(dir, 'keys');
+    const before = readSecrets(keysDir)!;
+    const rotated = newSecretsFile(before.origin, before);
+    writePrivateJson(path.join(keysDir, SECRETS_FILE), rotated, true);
+    expect(rotated.cookieKeys[0]).not.toBe(before.cookieKeys[0]);
+    expect(rotated.pairwiseSalt).toBe(before.pairwiseSalt);
+
+    // After: an instance on the rotated keys, the same store; the same person at the same portal.
+    const second = await startTestServer({ now: () => now, storeUrl, env });
+    try {
+      expect(second.system.keys.cookieKeys[0]).toBe(rotated.cookieKeys[0]);
+      await second.system.portalLabels.refresh();
+      await lowSignIn(second, portal, person);
+      await second.system.usage!.flush();
+      const day = vietnamDay(now);
+      const usage = second.system.store.usage;
+      await expect(usage.range(day, day, portal.client_id)).resolves.toContainEqual({ day, portal: portal.client_id, key: 'signins', n: 2 });
+      // Two sign-ins, one person: the tags of both instances are the same tag.
+      await expect(usage.countDistinct(day, day, portal.client_id)).resolves.toEqual([{ day, portal: portal.client_id, n: 1 }]);
+      await expect(usage.countDistinct(day, day, '*')).resolves.toEqual([{ day, portal: '*', n: 1 }]);
+    } finally {
+      await second.close();
+    }
   });
 });
