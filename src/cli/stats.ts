@@ -10,7 +10,7 @@
  */
 import { Option, type Command } from 'commander';
 import { LOA } from '../provider/levels.js';
-import { EMC_FIELDS, SUPPRESS_BELOW, UsageQueryError, checkPeriod, checkPortal, createUsageReports, type EmcRow } from '../metrics/usage.report.js';
+import { EMC_FIELDS, FIRST_PARTY_CLIENTS, SUPPRESS_BELOW, UsageQueryError, checkPeriod, checkPortal, createUsageReports, type EmcRow } from '../metrics/usage.report.js';
 import type { UsageDay } from '../metrics/usage.types.js';
 import { UsageError, checkInput, type CliContext, type CliServices } from './shared.js';
 
@@ -114,6 +114,9 @@ export function registerStatsCommands(program: Command, cli: CliContext): void {
           d.registrations.completed ?? 0, d.recoveries.completed ?? 0,
         ]))
         : 'nothing counted in this period');
+      // dinhdanh's own clients look like portals in the table: said once, under it.
+      const own = [...new Set(days.map((d) => d.portal).filter((p) => FIRST_PARTY_CLIENTS.has(p)))];
+      if (own.length > 0) lines.push(`${own.join(', ')}: dinhdanh's own clients (the operators' console, the account area), not portals; not in stats export`);
       if (all) {
         lines.push('', 'all portals (citizens counted once across portals)');
         lines.push(table(['date', 'signins', 'citizens', 'low', 'substantial', 'high'], all.map((d) => [

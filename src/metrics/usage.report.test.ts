@@ -9,7 +9,9 @@ import { createStore, type Store } from '../store/index.js';
 import { LOA } from '../provider/levels.js';
 import { createPortalLabels } from './portal-labels.js';
 import { createUsageRecorder } from './usage.service.js';
-import { EMC_FIELDS, UsageQueryError, checkPeriod, createUsageReports, emcRow } from './usage.report.js';
+import { CONSOLE_CLIENT_ID } from '../admin/console-client.js';
+import { ACCOUNT_CLIENT_ID } from '../provider/account-session.js';
+import { EMC_FIELDS, FIRST_PARTY_CLIENTS, UsageQueryError, checkPeriod, createUsageReports, emcRow } from './usage.report.js';
 
 const A = 'cong-dich-vu-cong';
 const B = 'thue-dien-tu';
@@ -206,6 +208,21 @@ describe('the EMC export', () => {
         failures: 30, success_rate: 0.4, registrations: 12, recoveries: 0, suppressed: [],
       },
     ]);
+  });
+
+  it('leaves out dinhdanh\'s own clients (the console, the account area), which stay in the operators\' figures', async () => {
+    const own = [CONSOLE_CLIENT_ID, ACCOUNT_CLIENT_ID];
+    const firstParty = createPortalLabels({ portals: store.portals, firstParty: own, now: () => clock });
+    await firstParty.refresh();
+    const recorder = createUsageRecorder({ repo: store.usage, labels: firstParty, secret: 's', logger: pino({ level: 'silent' }), now: () => clock });
+    for (let i = 0; i < 12; i++) for (const portal of [...own, A]) recorder.audit('SIGN_IN_COMPLETED', { person: `o${i}`, portal, acr: LOA.low, method: 'pwd' }, clock);
+    await recorder.flush();
+    const rows = await reports.emc({ from: '2026-06-01', to: '2026-06-01' });
+    expect(rows.map((r) => r.portal_id)).toEqual([A]);
+    expect(rows[0]).toMatchObject({ signins: 12, citizens: 12 });
+    const days = await reports.days({ from: '2026-06-01', to: '2026-06-01' });
+    expect(days.map((d) => [d.portal, d.signins])).toEqual([[A, 12], [ACCOUNT_CLIENT_ID, 12], [CONSOLE_CLIENT_ID, 12]]);
+    expect([...FIRST_PARTY_CLIENTS].sort()).toEqual([...own].sort());
   });
 
   it('withholds the sign-ins, their split and the rate when there were fewer than 10', () => {

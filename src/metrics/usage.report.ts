@@ -12,6 +12,9 @@
  * the rule national statistics offices apply to published tables), as is any figure from which a
  * withheld one could be worked back.
  */
+// The constants only: neither module imports the reports (nor anything that does), so no cycle.
+import { CONSOLE_CLIENT_ID } from '../admin/console-client.js';
+import { ACCOUNT_CLIENT_ID } from '../provider/account-session.js';
 import { ACR_VALUES, LOA } from '../provider/levels.js';
 import type { UsageRepository } from '../store/index.js';
 import { ALL_PORTALS, retentionStart, shiftDay, vietnamDay } from './usage.service.js';
@@ -25,6 +28,13 @@ export class UsageQueryError extends Error {
   }
 }
 
+/**
+ * dinhdanh's own clients: the operators' console and the citizens' account area. Their sign-ins are
+ * counted (operators see them in `stats usage`) but they are no public service's portal, so the
+ * EMC export leaves them out.
+ */
+export const FIRST_PARTY_CLIENTS: ReadonlySet<string> = new Set([CONSOLE_CLIENT_ID, ACCOUNT_CLIENT_ID]);
+
 /** The smallest count the EMC export publishes; 1 to SUPPRESS_BELOW - 1 are withheld (0 is not). */
 export const SUPPRESS_BELOW = 10;
 
@@ -32,7 +42,7 @@ export const SUPPRESS_BELOW = 10;
 export interface EmcRow {
   /** `YYYY-MM-DD`, Vietnam time. */
   date: string;
-  /** The portal's client id (only registered portals are exported). */
+  /** The portal's client id (only registered portals are exported; dinhdanh's own clients are not). */
   portal_id: string;
   /** The portal's registered name, when known. */
   portal_name: string | null;
@@ -324,9 +334,9 @@ export function createUsageReports(deps: {
     const names = new Map<string, string | null>();
     const rows: EmcRow[] = [];
     for (const d of (await entries(from, to, undefined)).values()) {
-      // Per portal: journeys begun at dinhdanh itself, unregistered clients and the all-portals
-      // set are no portal of the monitoring system.
-      if (d.portal === NO_PORTAL || d.portal === OTHER_PORTAL || d.portal === ALL_PORTALS) continue;
+      // Per portal: journeys begun at dinhdanh itself, unregistered clients, the all-portals set
+      // and dinhdanh's own clients are no portal of the monitoring system.
+      if (d.portal === NO_PORTAL || d.portal === OTHER_PORTAL || d.portal === ALL_PORTALS || FIRST_PARTY_CLIENTS.has(d.portal)) continue;
       if (!names.has(d.portal)) names.set(d.portal, deps.portalName ? ((await deps.portalName(d.portal).catch(() => undefined)) ?? null) : null);
       rows.push(emcRow(d, names.get(d.portal) ?? null));
     }

@@ -201,7 +201,7 @@ describe('recording', () => {
       expect(tag).toMatch(/^[A-Za-z0-9_-]{22}$/);
       expect(tag).not.toContain(person.slice(0, 8));
     }
-    // Another secret (another deployment's cookie keys) makes other tags for the same person.
+    // Another secret (another installation's pairwise salt) makes other tags for the same person.
     const elsewhere = recorder({ secret: 'another-secret' });
     elsewhere.audit('SIGN_IN_COMPLETED', { person, portal: A, acr: LOA.low, method: 'pwd' }, T0);
     await elsewhere.flush();

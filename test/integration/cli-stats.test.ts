@@ -22,6 +22,8 @@ import type { UsageDay } from '../../src/metrics/usage.types.js';
 import { USAGE_CSV_FIELDS } from '../../src/cli/stats.js';
 import { oneJson, runCli, type Run } from '../helpers/cli-process.js';
 import { TEST_STORE_KIND, startTestServer, type TestServer } from '../helpers/harness.js';
+import { CONSOLE_CLIENT_ID } from '../../src/admin/console-client.js';
+import { ACCOUNT_CLIENT_ID } from '../../src/provider/account-session.js';
 import { SECRETS_FILE, newSecretsFile, readSecrets, writePrivateJson } from '../../src/keys/key-files.js';
 import { Browser } from '../helpers/browser.js';
 import { authRequest, discover, redeem, signIn, type Portal } from '../helpers/rp.js';
@@ -183,6 +185,26 @@ describe('stats on a store the usage recorder filled', () => {
     for (const r of rows) for (const f of ['signins', 'signins_low', 'signins_substantial', 'signins_high', 'citizens', 'failures', 'registrations', 'recoveries']) {
       expect([f, r[f] === '' || r[f] === '0' || Number(r[f]) >= 10]).toEqual([f, true]);
     }
+  });
+
+  it('dinhdanh\'s own clients are in stats usage, said to be its own, and never in stats export', async () => {
+    const DAY2 = '2025-03-11';
+    const store = await createStore(env.DINHDANH_STORE!);
+    try {
+      await store.usage.add([CONSOLE_CLIENT_ID, ACCOUNT_CLIENT_ID, A].map((portal) => ({ day: DAY2, portal, key: 'signins', n: 20 })));
+    } finally {
+      await store.close();
+    }
+    const usage = oneJson(await cli(['usage', '--from', DAY2, '--to', DAY2, '--json'])) as { days: UsageDay[] };
+    expect(usage.days.map((d) => [d.portal, d.signins])).toEqual([[A, 20], [ACCOUNT_CLIENT_ID, 20], [CONSOLE_CLIENT_ID, 20]]);
+    const table = await cli(['usage', '--from', DAY2, '--to', DAY2]);
+    expect(table.stdout).toContain(`${ACCOUNT_CLIENT_ID}, ${CONSOLE_CLIENT_ID}: dinhdanh's own clients`);
+    const exported = oneJson(await cli(['export', '--from', DAY2, '--to', DAY2, '--json'])) as { rows: Array<{ portal_id: string; signins: number }> };
+    expect(exported.rows.map((r) => [r.portal_id, r.signins])).toEqual([[A, 20]]);
+    const csvRows = csvObjects(await cli(['export', '--from', DAY2, '--to', DAY2, '--format', 'csv']), EMC_FIELDS);
+    expect(csvRows.map((r) => r.portal_id)).toEqual([A]);
+    // A day without them says nothing of them.
+    expect((await cli(['usage', '--from', DAY, '--to', DAY])).stdout).not.toContain('own clients');
   });
 
   it('refuses bad dates, periods, portals and formats with exit 2 and a message, printing nothing else', async () => {
