@@ -6,11 +6,14 @@
  * counted within 5 seconds.
  *
  * `stats usage` is for the operators (exact figures); `stats export` is the daily per-portal export
- * for the e-government monitoring system (EMC), with small counts withheld (usage.report.ts).
+ * for the e-government monitoring system (EMC), of finished days only, with small counts withheld
+ * (usage.report.ts).
  */
 import { Option, type Command } from 'commander';
 import { LOA } from '../provider/levels.js';
-import { EMC_FIELDS, FIRST_PARTY_CLIENTS, SUPPRESS_BELOW, UsageQueryError, checkPeriod, checkPortal, createUsageReports, type EmcRow } from '../metrics/usage.report.js';
+import {
+  EMC_FIELDS, FIRST_PARTY_CLIENTS, SUPPRESS_BELOW, UsageQueryError, checkEmcPeriod, checkPeriod, checkPortal, createUsageReports, type EmcRow,
+} from '../metrics/usage.report.js';
 import type { UsageDay } from '../metrics/usage.types.js';
 import { UsageError, checkInput, type CliContext, type CliServices } from './shared.js';
 
@@ -127,14 +130,14 @@ export function registerStatsCommands(program: Command, cli: CliContext): void {
     });
 
   stats.command('export')
-    .description(`the daily per-portal export for the e-government monitoring system (EMC): counts from 1 to ${SUPPRESS_BELOW - 1} withheld`)
+    .description(`the daily per-portal export for the e-government monitoring system (EMC): finished days only, counts from 1 to ${SUPPRESS_BELOW - 1} withheld`)
     .requiredOption('--from <YYYY-MM-DD>', 'first day (Vietnam time)')
-    .requiredOption('--to <YYYY-MM-DD>', 'last day, included (at most 25 months after --from)')
+    .requiredOption('--to <YYYY-MM-DD>', 'last day, included: the day before yesterday (Vietnam time) at the latest, at most 25 months after --from')
     .addOption(formatOption())
     .option('--json', 'print JSON (same as --format json)')
     .action(async (opts: { from: string; to: string; format?: 'json' | 'csv'; json?: boolean }) => {
       const format = formatOf(opts);
-      const period = checkInput(() => checkPeriod(opts), UsageQueryError);
+      const period = checkInput(() => checkEmcPeriod(opts), UsageQueryError);
       const rows = await withServices((s) => reportsOf(s).emc(period), UsageQueryError);
       if (format === 'json') {
         io.stdout(`${JSON.stringify({ from: period.from, to: period.to, suppress_below: SUPPRESS_BELOW, rows })}\n`);

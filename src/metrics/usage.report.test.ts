@@ -11,7 +11,7 @@ import { createPortalLabels } from './portal-labels.js';
 import { createUsageRecorder } from './usage.service.js';
 import { CONSOLE_CLIENT_ID } from '../admin/console-client.js';
 import { ACCOUNT_CLIENT_ID } from '../provider/account-session.js';
-import { EMC_FIELDS, FIRST_PARTY_CLIENTS, UsageQueryError, checkPeriod, createUsageReports, emcRow } from './usage.report.js';
+import { EMC_FIELDS, FIRST_PARTY_CLIENTS, UsageQueryError, checkEmcPeriod, checkPeriod, createUsageReports, emcRow, lastFinalDay } from './usage.report.js';
 
 const A = 'cong-dich-vu-cong';
 const B = 'thue-dien-tu';
@@ -193,6 +193,9 @@ describe('the EMC export', () => {
     signIn('x', 'not-registered', LOA.low);
     await usage.flush();
 
+    // Exported once finished: two days on, compacted.
+    clock += 2 * DAY;
+    await usage.maintain();
     const rows = await reports.emc({ from: '2026-06-01', to: '2026-06-01' });
     expect(rows).toEqual([
       {
@@ -217,12 +220,32 @@ describe('the EMC export', () => {
     const recorder = createUsageRecorder({ repo: store.usage, labels: firstParty, secret: 's', logger: pino({ level: 'silent' }), now: () => clock });
     for (let i = 0; i < 12; i++) for (const portal of [...own, A]) recorder.audit('SIGN_IN_COMPLETED', { person: `o${i}`, portal, acr: LOA.low, method: 'pwd' }, clock);
     await recorder.flush();
+    clock += 2 * DAY;
     const rows = await reports.emc({ from: '2026-06-01', to: '2026-06-01' });
     expect(rows.map((r) => r.portal_id)).toEqual([A]);
     expect(rows[0]).toMatchObject({ signins: 12, citizens: 12 });
     const days = await reports.days({ from: '2026-06-01', to: '2026-06-01' });
     expect(days.map((d) => [d.portal, d.signins])).toEqual([[A, 12], [ACCOUNT_CLIENT_ID, 12], [CONSOLE_CLIENT_ID, 12]]);
     expect([...FIRST_PARTY_CLIENTS].sort()).toEqual([...own].sort());
+  });
+
+  it('covers finished days only: today and yesterday (Vietnam time) still change, and are refused', async () => {
+    for (let i = 0; i < 12; i++) signIn(`a${i}`, A, LOA.low);
+    await usage.flush();
+    // 2026-06-01 10:00 in Vietnam: the last finished day is 2026-05-30.
+    for (const to of ['2026-06-01', '2026-05-31']) {
+      const attempt = reports.emc({ from: '2026-05-30', to });
+      await expect(attempt).rejects.toBeInstanceOf(UsageQueryError);
+      await expect(attempt).rejects.toThrow(/covers finished days only: --to must be 2026-05-30 or earlier/);
+    }
+    await expect(reports.emc({ from: '2026-05-01', to: '2026-05-30' })).resolves.toEqual([]);
+    expect(lastFinalDay(clock)).toBe('2026-05-30');
+    // At 00:00 in Vietnam on 06-03 the 1st is the day before yesterday: its figures are final.
+    clock = Date.UTC(2026, 5, 2, 17, 0, 0);
+    expect(lastFinalDay(clock)).toBe('2026-06-01');
+    expect(lastFinalDay(clock - 1)).toBe('2026-05-31');
+    await expect(reports.emc({ from: '2026-06-01', to: '2026-06-01' })).resolves.toEqual([expect.objectContaining({ portal_id: A, signins: 12 })]);
+    expect(() => checkEmcPeriod({ from: '2026-06-01', to: '2026-06-02' }, clock)).toThrow(UsageQueryError);
   });
 
   it('withholds the sign-ins, their split and the rate when there were fewer than 10', () => {

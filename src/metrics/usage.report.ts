@@ -38,7 +38,7 @@ export const FIRST_PARTY_CLIENTS: ReadonlySet<string> = new Set([CONSOLE_CLIENT_
 /** The smallest count the EMC export publishes; 1 to SUPPRESS_BELOW - 1 are withheld (0 is not). */
 export const SUPPRESS_BELOW = 10;
 
-/** One day and portal of the EMC export. Withheld figures are null and named in `suppressed`. */
+/** One finished day and portal of the EMC export. Withheld figures are null and named in `suppressed`. */
 export interface EmcRow {
   /** `YYYY-MM-DD`, Vietnam time. */
   date: string;
@@ -109,6 +109,27 @@ export function checkPeriod(q: { from?: unknown; to?: unknown }, now: number = D
   if (from > to) throw new UsageQueryError(`--from ${from} is after --to ${to}`);
   if (from < retentionStart(to)) throw new UsageQueryError(`the period is longer than 25 months (the statistics are kept 25 months): from ${retentionStart(to)} at the earliest for --to ${to}`);
   return { from, to };
+}
+
+/**
+ * The last day the EMC export covers at `now`: the day before yesterday, Vietnam time. Today and
+ * yesterday still change (sign-ins still come, yesterday's tags until it is compacted), and two
+ * exports of a day that changed in between would give a withheld count by their difference (the
+ * suppression holds only for figures that are final). Before yesterday a day is finished and
+ * compacted (usage.service.ts).
+ */
+export function lastFinalDay(now: number): string {
+  return shiftDay(vietnamDay(now), 2);
+}
+
+/** Checks an EMC export's period: as checkPeriod, and finished days only (up to lastFinalDay). */
+export function checkEmcPeriod(q: { from?: unknown; to?: unknown }, now: number = Date.now()): { from: string; to: string } {
+  const period = checkPeriod(q, now);
+  const last = lastFinalDay(now);
+  if (period.to > last) {
+    throw new UsageQueryError(`the EMC export covers finished days only: --to must be ${last} or earlier (today and yesterday, Vietnam time, still change, and two exports of a changing day would reveal withheld counts by their difference)`);
+  }
+  return period;
 }
 
 /** Checks a portal filter: a client id as portals are registered (or `-`, `other`). */
@@ -330,7 +351,7 @@ export function createUsageReports(deps: {
   }
 
   async function emc(q: { from: string; to: string }): Promise<EmcRow[]> {
-    const { from, to } = checkPeriod(q, now());
+    const { from, to } = checkEmcPeriod(q, now());
     const names = new Map<string, string | null>();
     const rows: EmcRow[] = [];
     for (const d of (await entries(from, to, undefined)).values()) {

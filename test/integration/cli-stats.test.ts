@@ -224,6 +224,10 @@ describe('stats on a store the usage recorder filled', () => {
       [['usage', '--from', '9999-01-01', '--to', '9999-12-31'], /--from 9999-01-01 is out of range: the year must be from 2000 to \d{4}/],
       [['export', '--from', '9999-12-31', '--to', '9999-12-31'], /--from 9999-12-31 is out of range/],
       [['usage', '--from', '1999-12-01', '--to', '2000-01-31'], /--from 1999-12-01 is out of range/],
+      // The EMC export is of finished days: today and yesterday still change (two exports would
+      // give a withheld count by their difference).
+      [['export', '--from', DAY, '--to', vietnamDay(Date.now())], /the EMC export covers finished days only: --to must be \d{4}-\d{2}-\d{2} or earlier/],
+      [['export', '--from', vietnamDay(Date.now()), '--to', vietnamDay(Date.now()), '--format', 'csv'], /covers finished days only/],
     ];
     for (const [args, message] of cases) {
       const run = await cli(args);
