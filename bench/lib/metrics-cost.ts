@@ -199,7 +199,7 @@ export function signinAgainstRecord(on: Measured, off: Measured | undefined, bas
   const ok = moved >= -noise;
   const lines = [
     `${ok ? 'PASS' : 'MISS'}  signin: ratio to baseline ${fmt(ratio, 3)} with metrics on, recorded ${RECORDED_SIGNIN_RATIO} (bench/README.md, full run of 2026-11-27): ${pct(moved)}`
-    + `, ${ok ? 'within' : 'beyond'} the noise of ${pct(noise).replace('+', '±')} (this run's per-round ratios ${perRound.map((x) => fmt(x, 3)).join(', ')}, ${pct(inRun).replace('+', '')} apart;`
+    + `, ${moved >= 0 ? 'not below it; noise' : ok ? 'within the noise of' : 'beyond the noise of'} ${pct(noise).replace('+', '±')} (this run's per-round ratios ${perRound.map((x) => fmt(x, 3)).join(', ')}, ${pct(inRun).replace('+', '')} apart;`
     + ` two full runs of one code ${RECORDED_SIGNIN_RUNS.join(' and ')}, ${pct(betweenRuns).replace('+', '')} apart)`,
   ];
   if (off) {
