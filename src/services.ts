@@ -28,13 +28,16 @@ import { ACCOUNT_CLIENT_ID } from './provider/account-session.js';
 import type { Metrics, StoreCallHook } from './metrics/metrics.js';
 import { instrumentStore } from './metrics/store-instrumentation.js';
 import { fanOut, noTelemetry, type Telemetry } from './metrics/telemetry.js';
+import { readableWhenTerminal, type LogOptions } from './log-output.js';
 
-export function createLogger(config: Config): Logger {
+/** JSON lines; readable ones for a person at a terminal in development (log-output.ts). */
+export function createLogger(config: Config, options: LogOptions = {}): Logger {
   return pino({
     level: config.logLevel,
     base: { service: 'dinhdanh' },
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'password', '*.password', 'client_secret', '*.client_secret'], censor: '[redacted]' },
-  }, stdoutLog());
+    ...(options.mixin ? { mixin: options.mixin } : {}),
+  }, readableWhenTerminal(config.env, process.stdout.isTTY, stdoutLog()));
 }
 
 /**
@@ -48,8 +51,11 @@ export function createLogger(config: Config): Logger {
  * flight start the next chunk; a line is short, its path cut at 256 characters), so it stays within
  * PIPE_BUF: on a pipe it is atomic and the main logger's lines cannot land inside it.
  */
-export function createAccessLogger(config: Config): Logger {
-  return pino({ level: config.logLevel, base: { service: 'dinhdanh' } }, stdoutLog({ minLength: 2048, maxWrite: 4096, periodicFlush: 1000 }));
+export function createAccessLogger(config: Config, options: LogOptions = {}): Logger {
+  return pino(
+    { level: config.logLevel, base: { service: 'dinhdanh' }, ...(options.mixin ? { mixin: options.mixin } : {}) },
+    readableWhenTerminal(config.env, process.stdout.isTTY, stdoutLog({ minLength: 2048, maxWrite: 4096, periodicFlush: 1000 })),
+  );
 }
 
 interface StdoutLog {
