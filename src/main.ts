@@ -1,16 +1,20 @@
 /**
- * Composition root: load configuration, open the store, build services, start serving.
+ * Composition root: load configuration, start tracing when asked, open the store, build services,
+ * start serving.
+ *
+ * The rest of the system is imported only once tracing has started (`await import` below): the
+ * MongoDB driver's instrumentation hooks `require`, so it must be in place before anything loads
+ * the driver (services, the store, the signing keys and the demo all do).
  */
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
-import { KeyMaterialError } from './keys/key-files.js';
-import { composeSystem, type System } from './compose.js';
-import { closeLogs, createAccessLogger, createLogger } from './services.js';
-import { KEY_RELOAD_MS, KeyRingError } from './keys/signing-keys.js';
-import { demoRegistrationLines, startDemo, type Demo } from './demo/index.js';
+import type { ComposeOptions } from './services.js';
+import type { System } from './compose.js';
+import type { Demo } from './demo/index.js';
+import { TracingConfigError, startTracing, tracingConfigured, type Tracing } from './metrics/tracing.js';
 
 const PURGE_INTERVAL_MS = 10 * 60_000;
 const AUDIT_HEAD_INTERVAL_MS = 5 * 60_000;
@@ -30,15 +34,38 @@ export async function serve(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger(config);
+  // OpenTelemetry's own variables (OTEL_*), read by its SDK as well: null, and nothing of it
+  // loaded, without an OTLP endpoint.
+  let tracing: Tracing | null;
+  try {
+    tracing = tracingConfigured(process.env)
+      ? await startTracing(process.env, { mongodb: /^mongodb(\+srv)?:/.test(config.storeUrl), version: await packageVersionOf() })
+      : null;
+  } catch (err) {
+    if (err instanceof TracingConfigError) {
+      console.error(`dinhdanh: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const [{ composeSystem }, { closeLogs, createAccessLogger, createLogger }, { KeyMaterialError }, { KEY_RELOAD_MS, KeyRingError }, { demoRegistrationLines, startDemo }] = await Promise.all([
+    import('./compose.js'), import('./services.js'), import('./keys/key-files.js'), import('./keys/signing-keys.js'), import('./demo/index.js'),
+  ]);
+  // While tracing, each log line written within a request carries its trace and span ids.
+  const logOptions = tracing ? { mixin: tracing.logMixin } : {};
+  const logger = createLogger(config, logOptions);
+  tracing?.reportTo(logger);
+  // `tracing` goes to the listeners' middleware, the store's hooks and the outbound fetch (compose.ts).
+  const options: ComposeOptions & { tracing?: Tracing | null } = { logger, accessLogger: createAccessLogger(config, logOptions), tracing };
   let system: System;
   try {
-    system = await composeSystem(config, { logger, accessLogger: createAccessLogger(config) });
+    system = await composeSystem(config, options);
   } catch (err) {
     const keyMaterial = err instanceof KeyMaterialError || err instanceof KeyRingError;
     if (keyMaterial) logger.fatal({ code: 'key_material' }, err.message);
     else logger.fatal({ err }, 'could not start');
     console.error(`dinhdanh: ${keyMaterial ? '' : 'could not start: '}${(err as Error).message}`);
+    await tracing?.shutdown();
     await closeLogs(LOG_CLOSE_MS);
     process.exit(keyMaterial ? 2 : 1);
   }
@@ -65,17 +92,17 @@ export async function serve(): Promise<void> {
     logger.info({ issuer: config.issuer, port: config.port, store: system.store.kind, env: config.env }, 'dinhdanh is serving');
     if (config.env === 'production') return;
     if (!config.demo) {
-      printBanner(config, system, null);
+      printBanner(config, system, demoRegistrationLines, null);
       return;
     }
     demoStarting = startDemo(system).then(
       (demo) => {
-        printBanner(config, system, demo);
+        printBanner(config, system, demoRegistrationLines, demo);
         return demo;
       },
       (err: unknown) => {
         logger.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'the demo portals did not start');
-        printBanner(config, system, null, err as Error);
+        printBanner(config, system, demoRegistrationLines, null, err as Error);
         return null;
       },
     );
@@ -177,6 +204,8 @@ export async function serve(): Promise<void> {
     await jobsStopped;
     await demoClosed;
     await system.close();
+    // The spans still buffered go to the collector (at most 3 s).
+    await tracing?.shutdown();
     logger.info({ signal }, 'stopped');
     await closeLogs(LOG_CLOSE_MS);
   }
@@ -208,7 +237,9 @@ export async function serve(): Promise<void> {
  * What to do next, on the terminal (development only). The demo citizen's password is printed here
  * and nowhere else: never through the logger.
  */
-function printBanner(config: Config, system: System, demo: Demo | null, demoError?: Error): void {
+function printBanner(
+  config: Config, system: System, demoRegistrationLines: typeof import('./demo/index.js').demoRegistrationLines, demo: Demo | null, demoError?: Error,
+): void {
   const lines = [
     '',
     `dinhdanh is serving ${config.issuer} (discovery: ${config.issuer}/.well-known/openid-configuration)`,
@@ -245,6 +276,17 @@ function printBanner(config: Config, system: System, demo: Demo | null, demoErro
     '',
   );
   console.error(lines.filter((l) => l !== null).join('\n'));
+}
+
+/** package.json's version (the traces' service.version), read without loading services.ts before tracing starts. */
+async function packageVersionOf(): Promise<string | undefined> {
+  const { PACKAGE_ROOT } = await import('./http/paths.js');
+  try {
+    const { version } = JSON.parse(await fs.promises.readFile(`${PACKAGE_ROOT}/package.json`, 'utf8')) as { version?: unknown };
+    return typeof version === 'string' ? version : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 // Run when executed directly (npm start), not when imported by the CLI.

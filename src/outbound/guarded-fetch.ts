@@ -41,6 +41,18 @@ export interface OutboundPolicy {
  */
 export type GuardedFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
+/**
+ * Told of one outbound request as it starts, with its method and destination (null when the URL
+ * does not parse); returns what to call when it ends, with the response's status or the error. An
+ * observer (traces) keeps the origin only: the path and query of a portal's URL can carry tokens.
+ */
+export type OutboundCallHook = (method: string, url: URL | null) => (result: { status?: number; error?: unknown }) => void;
+
+export interface GuardedFetchOptions {
+  /** Told of every request made through this fetch (metrics/tracing.ts); nothing is added to the request itself. */
+  observe?: OutboundCallHook;
+}
+
 /** The destination is not allowed by policy (scheme, credentials, or a special-use address). */
 export class OutboundRefusedError extends Error {
   readonly code = 'outbound_refused';
@@ -212,7 +224,7 @@ function createDecoder(contentEncoding: string | undefined): zlib.Gunzip | zlib.
  * Builds the fetch function for one policy. Throws at once on an invalid policy (a bad CIDR, a
  * non-positive timeout), so a misconfiguration stops start-up rather than the first request.
  */
-export function createGuardedFetch(policy: OutboundPolicy): GuardedFetch {
+export function createGuardedFetch(policy: OutboundPolicy, options: GuardedFetchOptions = {}): GuardedFetch {
   const { allowPrivate, timeoutMs, maxResponseBytes } = policy;
   // setTimeout fires at once beyond 2^31 - 1 ms, which would turn a huge timeout into none.
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > 2 ** 31 - 1) {
@@ -233,7 +245,7 @@ export function createGuardedFetch(policy: OutboundPolicy): GuardedFetch {
     return family !== null && !ip.includes('%') && allowList.check(ip, family);
   };
 
-  return async function guardedFetch(input, init = {}) {
+  const guardedFetch: GuardedFetch = async function guardedFetch(input, init = {}) {
     let href: string;
     let method = init.method;
     let headerInit = init.headers;
@@ -443,5 +455,30 @@ export function createGuardedFetch(policy: OutboundPolicy): GuardedFetch {
       });
       req.end(payload);
     });
+  };
+  const observe = options.observe;
+  if (!observe) return guardedFetch;
+  return async function observedFetch(input, init = {}) {
+    let finish: ReturnType<OutboundCallHook>;
+    try {
+      const method = (init.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+      let url: URL | null = null;
+      try {
+        url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+      } catch { /* the guard refuses it; the observer is told of no destination */ }
+      finish = observe(method, url);
+    } catch {
+      // An observer never fails a request.
+      return guardedFetch(input, init);
+    }
+    let response: Response;
+    try {
+      response = await guardedFetch(input, init);
+    } catch (err) {
+      try { finish({ error: err }); } catch { /* idem */ }
+      throw err;
+    }
+    try { finish({ status: response.status }); } catch { /* idem */ }
+    return response;
   };
 }
