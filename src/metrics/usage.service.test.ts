@@ -248,6 +248,58 @@ describe('flushing', () => {
     expect(failures).toBe(2);
   });
 
+  it('after a write that added some rows and names the others, retries only those: nothing counted twice', async () => {
+    // A store that adds the rows of portal A and refuses B's, saying so (as MongoDB's unordered
+    // bulk write does, per row), once.
+    let faults = 1;
+    const partial: UsageRepository = {
+      ...store.usage,
+      add: async (sent) => {
+        if (faults === 0) return store.usage.add(sent);
+        faults -= 1;
+        await store.usage.add(sent.filter((r) => r.portal === A));
+        throw Object.assign(new Error('2 usage row(s) could not be added; the others were'), { failedRows: sent.filter((r) => r.portal === B) });
+      },
+    };
+    const failures: number[] = [];
+    const usage = recorder({ repo: partial, onFlushFailure: () => failures.push(1) });
+    usage.audit('SIGN_IN_COMPLETED', { person: 'p1', portal: A, acr: LOA.low, method: 'pwd' }, T0);
+    usage.audit('LOGIN_FAILED', { reason: 'wrong_password', portal: B }, T0);
+    usage.audit('LOGIN_FAILED', { reason: 'unknown_identifier', portal: B }, T0);
+    await usage.flush();
+    expect(failures).toHaveLength(1);
+    expect(logs.some((l) => l.msg === 'usage statistics partly written; the rows not written are retried' && l.notAdded === 2)).toBe(true);
+    // A's rows are in; B's are not, yet.
+    expect(await rows(vietnamDay(T0))).toEqual({
+      [`${A} signins`]: 1, [`${A} acr:${LOA.low}`]: 1, [`${A} method:pwd`]: 1, [`${A} hour:10:${LOA.low}`]: 1,
+    });
+    usage.audit('LOGIN_FAILED', { reason: 'wrong_password', portal: B }, T0);
+    await usage.flush();
+    // Each once: A's not again, B's put back and merged with what came meanwhile.
+    expect(await rows(vietnamDay(T0))).toEqual({
+      [`${A} signins`]: 1, [`${A} acr:${LOA.low}`]: 1, [`${A} method:pwd`]: 1, [`${A} hour:10:${LOA.low}`]: 1,
+      [`${B} failure:unknown_identifier`]: 1, [`${B} failure:wrong_password`]: 2,
+    });
+    await expect(store.usage.countDistinct(vietnamDay(T0), vietnamDay(T0), A)).resolves.toEqual([{ day: vietnamDay(T0), portal: A, n: 1 }]);
+  });
+
+  it('puts everything back when a failed write names rows it was not sent (nothing is known then)', async () => {
+    let faults = 1;
+    const confused: UsageRepository = {
+      ...store.usage,
+      add: async (sent) => {
+        if (faults-- > 0) throw Object.assign(new Error('partly'), { failedRows: [{ ...sent[0]!, n: sent[0]!.n + 1 }] });
+        return store.usage.add(sent);
+      },
+    };
+    const usage = recorder({ repo: confused });
+    usage.audit('LOGIN_FAILED', { reason: 'wrong_password', portal: A }, T0);
+    usage.audit('LOGIN_FAILED', { reason: 'wrong_password', portal: B }, T0);
+    await usage.flush();
+    await usage.flush();
+    expect(await rows(vietnamDay(T0))).toEqual({ [`${A} failure:wrong_password`]: 1, [`${B} failure:wrong_password`]: 1 });
+  });
+
   it('does not call the store when nothing happened', async () => {
     const { state, repo } = flaky(store.usage);
     const usage = recorder({ repo });

@@ -231,6 +231,26 @@ export function createUsageRecorder(deps: {
     }
   }
 
+  /**
+   * The rows of `sent` a failed add() says it did not add (its error's `failedRows`, types.ts), so
+   * that only those are put back: the rest were added, and adding them again would count them
+   * twice. Undefined when the error says nothing of the kind, or names a row or an amount not sent
+   * (then nothing is known, and everything is put back).
+   */
+  function notAdded(err: unknown, sent: Map<string, number>): Map<string, number> | undefined {
+    const failed = typeof err === 'object' && err !== null ? (err as { failedRows?: unknown }).failedRows : undefined;
+    if (!Array.isArray(failed)) return undefined;
+    const out = new Map<string, number>();
+    for (const r of failed as unknown[]) {
+      if (typeof r !== 'object' || r === null) return undefined;
+      const { day, portal, key, n } = r as Partial<UsageCount>;
+      const k = `${String(day)}\u0000${String(portal)}\u0000${String(key)}`;
+      if (sent.get(k) !== n || out.has(k)) return undefined;
+      out.set(k, n as number);
+    }
+    return out;
+  }
+
   async function flushOnce(): Promise<void> {
     if (droppedCounts > 0 || droppedTags > 0) {
       log.warn({ droppedCounts, droppedTags }, 'usage statistics dropped: the buffer was full while the store could not be written');
@@ -273,8 +293,18 @@ export function createUsageRecorder(deps: {
       if (failing) log.info('usage statistics written again after failed flushes');
       failing = false;
     } catch (err) {
-      // Kept, merged with what came meanwhile, for the next flush (the store's additions are
-      // atomic per call: a failed call added nothing on SQLite; see mongo/usage.ts for MongoDB).
+      // Kept, merged with what came meanwhile, for the next flush: what the store says it did not
+      // add (the rest was), or else everything. SQLite adds all or nothing. A MongoDB write whose
+      // connection was lost mid-way has an unknown outcome: it is put back whole, so a part the
+      // server did apply is counted twice. Dropping it instead would lose five seconds of every
+      // portal's figures at each such failure; retrying errs the other way only for a write cut
+      // off after the server received it, which the driver already retries itself where it can
+      // (retryable writes, applied once on a replica set). Tags are idempotent: never twice.
+      const partial = rowsPending === null ? undefined : notAdded(err, rowsPending);
+      if (partial) {
+        log.warn({ notAdded: partial.size, added: rowsPending!.size - partial.size }, 'usage statistics partly written; the rows not written are retried');
+        rowsPending = partial;
+      }
       putBack(rowsPending, tagsPending);
       try {
         deps.onFlushFailure?.();

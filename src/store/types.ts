@@ -783,7 +783,11 @@ export interface UsageRepository {
   /**
    * Adds each `n` to its (day, portal, key) row, creating the row at 0 first. Each row's addition is
    * atomic (SQLite `ON CONFLICT DO UPDATE SET n = n + ?`, MongoDB `$inc` with upsert), so instances
-   * flushing at once add up and nothing is lost.
+   * flushing at once add up and nothing is lost. On failure: SQLite added nothing (one
+   * transaction); when some rows were added and the store knows which were not, it rejects with an
+   * error whose `failedRows` (UsageCount[]) lists those, every other row having been added, so a
+   * retry of only those counts nothing twice (MongoDB: the unordered bulk write's per-row errors).
+   * Any other rejection says nothing of what was added (a connection lost mid-write).
    */
   add(rows: readonly UsageCount[]): Promise<void>;
   /**

@@ -5,11 +5,15 @@
  * `write`), and a tag is remembered once however often it is flushed. Only checked scalars reach a
  * filter: days match YYYY-MM-DD, portals, keys and tags are strings, counts whole numbers.
  *
+ * A flush's rows go in one unordered bulk write; when some fail, the server names them and add()
+ * reports just those (UsageRowsNotAddedError) for the recorder to retry. FerretDB 1.x does not name
+ * them (it stops at the first, answers index 0 and no counts), so there each row is its own update.
+ *
  * Counted and summed with `$group`/`$sum` only (FerretDB 1.x has no other accumulator); a day's compaction
  * writes its count with the `$max` update operator so that two instances compacting at once, or
  * one reading while the other deletes, never lower a count already written.
  */
-import type { AnyBulkWriteOperation, Document } from 'mongodb';
+import { MongoBulkWriteError, MongoServerError, type AnyBulkWriteOperation, type Document } from 'mongodb';
 import type { UsageCount, UsageRepository } from '../types.js';
 import type { MongoContext } from './shared.js';
 
@@ -64,12 +68,69 @@ export interface UsageTagDoc {
   tag: string;
 }
 
+/**
+ * add() applied some rows and not others, and knows which: `failedRows` were not added (each as it
+ * was given, merged per row key); every other row was. The caller retries only those (types.ts:
+ * UsageRepository.add).
+ */
+export class UsageRowsNotAddedError extends Error {
+  constructor(readonly failedRows: UsageCount[], options?: { cause?: unknown }) {
+    super(`${failedRows.length} usage row(s) could not be added; the others were`, options);
+    this.name = 'UsageRowsNotAddedError';
+  }
+}
+
+/**
+ * A row's own update refused by the server (a TypeMismatch on a corrupted `n`, a duplicate key):
+ * not applied, since a single-document update is atomic. A network error, or a server error the
+ * driver would retry, leaves the outcome unknown.
+ */
+function refusedByServer(err: unknown): boolean {
+  return err instanceof MongoServerError && !(err instanceof MongoBulkWriteError) && !err.hasErrorLabel('RetryableWriteError') && err.code !== 64 /* WriteConcernFailed */;
+}
+
+/**
+ * The operations of an unordered bulk write that failed, when the server said of every operation
+ * whether it was applied: write errors (by index) for some, matched or upserted for all the others,
+ * and no write concern error. Undefined when the outcome is not known that way: the connection lost
+ * after sending (the driver wraps that in MongoBulkWriteError too, with no write errors and the
+ * counts so far), or a write concern not met (applied on the primary, perhaps rolled back).
+ */
+export function failedOperations(err: unknown, total: number): number[] | undefined {
+  if (!(err instanceof MongoBulkWriteError)) return undefined;
+  const errors = [err.writeErrors].flat();
+  if (errors.length === 0 || err.result === undefined || err.result.getWriteConcernError() !== undefined) return undefined;
+  const failed = [...new Set(errors.map((e) => e.index))];
+  if (!failed.every((i) => Number.isInteger(i) && i >= 0 && i < total)) return undefined;
+  if (err.result.matchedCount + err.result.upsertedCount + failed.length !== total) return undefined;
+  return failed.sort((a, b) => a - b);
+}
+
 export const USAGE_COUNTS = 'usage_counts';
 export const USAGE_TAGS = 'usage_tags';
 
 export function createMongoUsage({ db, run, write }: MongoContext): UsageRepository {
   const counts = db.collection<UsageCountDoc>(USAGE_COUNTS);
   const tags = db.collection<UsageTagDoc>(USAGE_TAGS);
+
+  // FerretDB 1.x answers a bulk update that fails part-way with the first error at index 0 and no
+  // counts, having applied the updates before it: nothing says which rows were added. There, rows
+  // are added one update each, so each one's outcome is known (one instance only, writes already
+  // serialised: shared.ts). Decided once per store, as shared.ts decides its write lock.
+  let oneByOne: Promise<boolean> | undefined;
+  function addsOneByOne(): Promise<boolean> {
+    oneByOne ??= db
+      .admin()
+      .command({ buildInfo: 1 })
+      .then((info) => typeof info.ferretdbVersion === 'string' && /^v?[01]\./.test(info.ferretdbVersion))
+      .catch((err: unknown) => {
+        oneByOne = undefined;
+        throw err;
+      });
+    return oneByOne;
+  }
+
+  const rowOf = (d: UsageCountDoc): UsageCount => ({ day: d.day, portal: d.portal, key: d.key, n: d.n });
 
   function dayRange(from: string, to: string, portal: string | undefined): Document {
     return { day: { $gte: from, $lte: to }, ...(portal === undefined ? {} : { portal }) };
@@ -100,11 +161,42 @@ export function createMongoUsage({ db, run, write }: MongoContext): UsageReposit
         else merged.set(id, { _id: id, ...doc });
       }
       if (merged.size === 0) return;
-      const operations: AnyBulkWriteOperation<UsageCountDoc>[] = [...merged.values()].map((d) => ({
+      const docs = [...merged.values()];
+      const operations: AnyBulkWriteOperation<UsageCountDoc>[] = docs.map((d) => ({
         updateOne: { filter: { _id: d._id }, update: { $inc: { n: d.n }, $setOnInsert: { day: d.day, portal: d.portal, key: d.key } }, upsert: true },
       }));
+      if (await run(addsOneByOne)) {
+        await write(USAGE_COUNTS, async () => {
+          const failed: UsageCount[] = [];
+          let cause: unknown;
+          for (const [i, d] of docs.entries()) {
+            try {
+              await counts.updateOne({ _id: d._id }, { $inc: { n: d.n }, $setOnInsert: { day: d.day, portal: d.portal, key: d.key } }, { upsert: true });
+            } catch (err) {
+              cause ??= err;
+              failed.push(rowOf(d));
+              if (refusedByServer(err)) continue;
+              // Unknown (the connection lost): this row is retried with the rest, never sent.
+              if (i === 0) throw err;
+              failed.push(...docs.slice(i + 1).map(rowOf));
+              break;
+            }
+          }
+          if (failed.length > 0) throw new UsageRowsNotAddedError(failed, { cause });
+        });
+        return;
+      }
       await write(USAGE_COUNTS, async () => {
-        await counts.bulkWrite(operations, { ordered: false });
+        try {
+          await counts.bulkWrite(operations, { ordered: false });
+        } catch (err) {
+          // Unordered: the server tried every operation. When it says which failed, only those are
+          // the caller's to retry (retrying all would add the applied ones twice). Otherwise the
+          // error as it is: the outcome is unknown (see UsageRepository.add).
+          const failed = failedOperations(err, operations.length);
+          if (failed === undefined) throw err;
+          throw new UsageRowsNotAddedError(failed.map((i) => rowOf(docs[i]!)), { cause: err });
+        }
       });
     },
 
