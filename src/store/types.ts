@@ -810,8 +810,11 @@ export interface UsageRepository {
   sums(q: { from: string; to: string; keyPrefix: string; portal?: string }): Promise<Array<{ day: string; key: string; n: number }>>;
   /**
    * Closes a finished day: sets (not adds) key `citizens` of each of its (day, portal) to its
-   * distinct count and deletes the day's tags. Idempotent; two instances compacting at once write
-   * the same counts.
+   * distinct count and deletes the day's tags it counted (never a tag written meanwhile). Idempotent;
+   * two instances compacting at once write the same counts. Tags that arrive after their day was
+   * compacted (an instance that could not write for a day) are compacted again into the larger of
+   * the stored count and theirs: a lower bound, as whether they were counted before is no longer
+   * known.
    */
   compact(day: string): Promise<void>;
   /** Days with tags still to compact that are before `before` (oldest first). */

@@ -3283,6 +3283,25 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await expect(store.usage.range(`${y}-03-09`, `${y}-03-09`)).resolves.toEqual([]);
       });
 
+      it('compacts tags that arrive after their day was compacted into the larger count (a lower bound), never lowering it', async () => {
+        const y = year();
+        const p = ns();
+        const d = `${y}-06-01`;
+        await store.usage.addDistinct(['x', 'y', 'z'].map((tag) => ({ day: d, portal: p, tag })));
+        await store.usage.compact(d);
+        // An instance that could not write for a day flushes late: one person seen before, one not.
+        await store.usage.addDistinct([{ day: d, portal: p, tag: 'x' }, { day: d, portal: p, tag: 'w' }]);
+        await expect(store.usage.uncompacted(`${y}-06-02`).then((days) => days.filter((x) => x === d))).resolves.toEqual([d]);
+        await store.usage.compact(d);
+        await expect(store.usage.range(d, d, p)).resolves.toEqual([{ day: d, portal: p, key: 'citizens', n: 3 }]);
+        await expect(store.usage.countDistinct(d, d, p)).resolves.toEqual([]);
+        // More late people than were counted: the figure rises to theirs.
+        await store.usage.addDistinct(['a', 'b', 'c', 'e'].map((tag) => ({ day: d, portal: p, tag })));
+        await store.usage.compact(d);
+        await expect(store.usage.range(d, d, p)).resolves.toEqual([{ day: d, portal: p, key: 'citizens', n: 4 }]);
+        await expect(store.usage.countDistinct(d, d, p)).resolves.toEqual([]);
+      });
+
       it('purges counts and tags of days before the given one, returning how many rows went', async () => {
         const y = year();
         const p = ns();

@@ -3,7 +3,8 @@
  * recorder retries only those. The reading of a bulk write's error is checked on the driver's own
  * error objects (MongoDB's answer: per-row write errors and counts; a lost connection; a write
  * concern not met; FerretDB 1.x's answer without counts); with MONGODB_URI set (FerretDB in CI),
- * against the server, a corrupted row among good ones.
+ * against the server, a corrupted row among good ones, and a tag flushed by another instance while
+ * its day is being compacted.
  */
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -12,7 +13,8 @@ import pino from 'pino';
 import { createStore } from '../create-store.js';
 import type { Store } from '../types.js';
 import { createUsageRecorder } from '../../metrics/usage.service.js';
-import { UsageRowsNotAddedError, failedOperations, usageId } from './usage.js';
+import { createMongoContext } from './shared.js';
+import { USAGE_COUNTS, USAGE_TAGS, UsageRowsNotAddedError, createMongoUsage, failedOperations, usageId } from './usage.js';
 
 // The driver's result and write error classes, as it builds them (exported as types only).
 const driver = createRequire(import.meta.url)('mongodb/lib/bulk/common.js') as {
@@ -119,5 +121,55 @@ const uri = process.env.MONGODB_URI;
     await usage.flush();
     await expect(q()).resolves.toEqual({ signins: 1, 'acr:urn:dinhdanh:loa:low': 1, 'method:pwd': 1, 'hour:03:urn:dinhdanh:loa:low': 1, 'failure:other': 1 });
     await expect(store.usage.countDistinct(day, day, 'q')).resolves.toEqual([{ day, portal: 'q', n: 1 }]);
+  });
+});
+
+(uri ? describe : describe.skip)('on the server: compacting while another instance flushes tags', () => {
+  const dbName = `dd_usage_compact_${Date.now().toString(36)}`;
+  let client: MongoClient;
+  let db: Db;
+
+  beforeAll(async () => {
+    client = await new MongoClient(uri!, { serverSelectionTimeoutMS: 5000 }).connect();
+    db = client.db(dbName);
+    const url = new URL(uri!);
+    url.pathname = `/${dbName}`;
+    // Migrated (indexes), then closed: the repository below runs on this test's own client.
+    await (await createStore(url.href)).close();
+  });
+  afterAll(async () => {
+    await db.dropDatabase();
+    await client.close();
+  });
+
+  it('deletes only the tags it counted: one written between the count and the deletion waits for the next compaction', async () => {
+    const base = createMongoContext({ db, dbName, now: Date.now, hosts: 'test', secrets: [], isClosed: () => false });
+    // Another instance's flush lands right after the count is written, before the tags are deleted.
+    let meanwhile: (() => Promise<void>) | undefined;
+    const usage = createMongoUsage({
+      ...base,
+      write: async (collection, fn) => {
+        const out = await base.write(collection, fn);
+        if (collection === USAGE_COUNTS && meanwhile) {
+          const late = meanwhile;
+          meanwhile = undefined;
+          await late();
+        }
+        return out;
+      },
+    });
+    const day = '2031-05-01';
+    await usage.addDistinct([{ day, portal: 'p', tag: 'x' }, { day, portal: 'p', tag: 'y' }, { day, portal: '*', tag: 'x' }]);
+    meanwhile = () => usage.addDistinct([{ day, portal: 'p', tag: 'z' }]);
+    await usage.compact(day);
+    expect(await db.collection(USAGE_TAGS).countDocuments({ day })).toBe(1);
+    await expect(usage.countDistinct(day, day, 'p')).resolves.toEqual([{ day, portal: 'p', n: 1 }]);
+    await expect(usage.uncompacted('2031-05-02')).resolves.toEqual([day]);
+    await expect(usage.range(day, day, 'p')).resolves.toEqual([{ day, portal: 'p', key: 'citizens', n: 2 }]);
+    // Compacted again on its own: the larger count stays (a lower bound: z may have been x or y).
+    await usage.compact(day);
+    await expect(usage.countDistinct(day, day)).resolves.toEqual([]);
+    await expect(usage.range(day, day, 'p')).resolves.toEqual([{ day, portal: 'p', key: 'citizens', n: 2 }]);
+    await expect(usage.range(day, day, '*')).resolves.toEqual([{ day, portal: '*', key: 'citizens', n: 1 }]);
   });
 });

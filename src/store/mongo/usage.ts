@@ -10,8 +10,10 @@
  * them (it stops at the first, answers index 0 and no counts), so there each row is its own update.
  *
  * Counted and summed with `$group`/`$sum` only (FerretDB 1.x has no other accumulator); a day's compaction
- * writes its count with the `$max` update operator so that two instances compacting at once, or
- * one reading while the other deletes, never lower a count already written.
+ * seals the tags it counts and deletes only those, and writes its count with the `$max` update
+ * operator so that two instances compacting at once, or one reading while the other deletes, never
+ * lower a count already written. Tags flushed after their day was compacted are compacted on
+ * their own into the larger of the two counts: a lower bound (types.ts: UsageRepository.compact).
  */
 import { MongoBulkWriteError, MongoServerError, type AnyBulkWriteOperation, type Document } from 'mongodb';
 import type { UsageCount, UsageRepository } from '../types.js';
@@ -66,6 +68,8 @@ export interface UsageTagDoc {
   day: string;
   portal: string;
   tag: string;
+  /** Set by compact() on the tags it is counting: only those are then deleted. */
+  sealed?: true;
 }
 
 /**
@@ -136,11 +140,11 @@ export function createMongoUsage({ db, run, write }: MongoContext): UsageReposit
     return { day: { $gte: from, $lte: to }, ...(portal === undefined ? {} : { portal }) };
   }
 
-  async function distinct(from: string, to: string, portal: string | undefined): Promise<Array<{ day: string; portal: string; n: number }>> {
+  async function distinct(from: string, to: string, portal: string | undefined, sealedOnly = false): Promise<Array<{ day: string; portal: string; n: number }>> {
     type Group = { _id: { day: string; portal: string }; n: number };
     const groups = await tags
       .aggregate<Group>([
-        { $match: dayRange(from, to, portal) },
+        { $match: { ...dayRange(from, to, portal), ...(sealedOnly ? { sealed: true } : {}) } },
         { $group: { _id: { day: '$day', portal: '$portal' }, n: { $sum: 1 } } },
         { $sort: { '_id.day': 1, '_id.portal': 1 } },
       ])
@@ -259,7 +263,13 @@ export function createMongoUsage({ db, run, write }: MongoContext): UsageReposit
 
     async compact(d) {
       const checked = day(d);
-      const groups = await run(() => distinct(checked, checked, undefined));
+      // The tags there now are sealed, and only sealed tags are counted and deleted: one flushed
+      // between the count and the deletion (by another instance) is neither, and waits for the
+      // next compaction instead of being deleted uncounted.
+      await write(USAGE_TAGS, async () => {
+        await tags.updateMany({ day: checked, sealed: { $ne: true } }, { $set: { sealed: true } });
+      });
+      const groups = await run(() => distinct(checked, checked, undefined, true));
       if (groups.length > 0) {
         const operations: AnyBulkWriteOperation<UsageCountDoc>[] = groups.map((g) => ({
           updateOne: {
@@ -274,7 +284,7 @@ export function createMongoUsage({ db, run, write }: MongoContext): UsageReposit
       }
       // Only once the count is written: a failure before leaves the tags for the next attempt.
       await write(USAGE_TAGS, async () => {
-        await tags.deleteMany({ day: checked });
+        await tags.deleteMany({ day: checked, sealed: true });
       });
     },
 

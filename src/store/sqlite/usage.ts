@@ -71,7 +71,11 @@ export function createSqliteUsage({ db, statement, call }: SqliteContext): Usage
   );
   // max(): a second instance compacting the same day at once reads the same tags (the transaction
   // serialises them) and writes the same count; tags flushed late for a day already compacted
-  // (the store down for a day) can only raise the figure, never replace it with a smaller one.
+  // (the store down for a day) can only raise the figure, never replace it with a smaller one. It
+  // is then a lower bound: whether those late people were among the ones counted before is not
+  // known any more (their tags are gone), so neither the sum nor the count of the late ones alone
+  // is exact; the larger of the two errs low. The count and the deletion are one transaction:
+  // no tag is deleted without being counted.
   const compactCount = statement<[string]>(`
     INSERT INTO usage_counts (day, portal, key, n)
     SELECT day, portal, 'citizens', COUNT(*) FROM usage_tags WHERE day = ? GROUP BY day, portal
