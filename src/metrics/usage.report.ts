@@ -5,7 +5,8 @@
  *
  * A day not yet compacted has no `citizens` row: its distinct count is read from its tags
  * (countDistinct); a compacted day has only the row. Both are read and the larger kept, which is
- * the exact count either way (usage.service.ts: tags flushed late for a compacted day only add).
+ * the exact count either way, except for tags flushed after their day was compacted (an instance
+ * that could not write for a day): then a lower bound (types.ts: UsageRepository.compact).
  *
  * Anything published outside the operators is the EMC export, and there every count from 1 to 9 is
  * withheld (small-count suppression: a figure that small can single out the few people behind it,
