@@ -171,8 +171,16 @@ function diagForwarder() {
   let target: Logger | null = null;
   const pending: Array<['warn' | 'error', string]> = [];
   const last = new Map<string, number>();
+  // The SDK's error handler passes an error as its JSON (stack and all): its message is enough.
+  const readable = (message: string) => {
+    try {
+      const parsed = JSON.parse(message) as { message?: unknown };
+      if (typeof parsed?.message === 'string') return parsed.message;
+    } catch { /* plain text */ }
+    return message;
+  };
   const text = (message: string, args: unknown[]) =>
-    [message, ...args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : ''))].filter(Boolean).join(' ').slice(0, 500);
+    [readable(message), ...args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : ''))].filter(Boolean).join(' ').slice(0, 500);
   const emit = (level: 'warn' | 'error', message: string, args: unknown[]) => {
     const line = text(message, args);
     const now = Date.now();
