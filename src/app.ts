@@ -32,6 +32,7 @@ import { PUBLIC_DIR } from './http/paths.js';
 import { siteRoutes } from './http/site.routes.js';
 import { createInteractions, interactionRoutes, logoutConfirm } from './interactions/index.js';
 import type { Metrics } from './metrics/metrics.js';
+import type { Tracing } from './metrics/tracing.js';
 import type { Telemetry } from './metrics/telemetry.js';
 import { createSelfServiceController, selfServiceRoutes, type Flows, type RecoveryJourney, type RegistrationService } from './selfservice/index.js';
 
@@ -63,6 +64,8 @@ export interface AppDeps {
   account: { contacts: ContactsService; actions: AccountActions; activity: ActivityService };
   /** Counts and times every request (null or absent with DINHDANH_METRICS=off). */
   metrics?: Metrics | null;
+  /** A span per request (metrics/tracing.ts); null or absent without an OTLP endpoint. */
+  tracing?: Tracing | null;
   /** Told of what the pages see (a sign-in page shown). */
   telemetry?: Telemetry;
   now?: () => number;
@@ -81,7 +84,9 @@ export function buildApp(deps: AppDeps): Koa {
   app.maxIpsCount = config.trustProxyHops;
   app.silent = true;
 
-  // First, so that every request is counted with the status it finally got, errors included.
+  // First, so that every request is traced and counted with the status it finally got, errors
+  // included; the trace's span is active for everything after it (the log lines carry its ids).
+  if (deps.tracing) app.use(deps.tracing.middleware('public'));
   if (deps.metrics) app.use(deps.metrics.http('public'));
   app.use(requestContext(deps.accessLogger ?? deps.logger, { trustRequestId: config.trustProxyHops > 0 }));
   app.use(errorHandler(renderer));

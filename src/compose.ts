@@ -95,7 +95,8 @@ export interface System {
 }
 
 export async function composeSystem(config: Config, options: ComposeOptions = {}): Promise<System> {
-  const services = await composeServices(config, options, { observe: true });
+  // Store calls are timed for the metrics and, when tracing, each is a span of its request's trace.
+  const services = await composeServices(config, options, { observe: true, storeHooks: options.tracing ? [options.tracing.storeHook] : [] });
   const { logger, keys, store, audit, hasher, portals, observability } = services;
   const { metrics } = observability;
   // Usage statistics: the second observer of the one Telemetry, shared by every instance through the
@@ -116,7 +117,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
     allowCidrs: config.outboundAllowCidrs,
     timeoutMs: DELIVERY_TIMEOUT_MS,
     maxResponseBytes: 64 * 1024,
-  });
+  }, { observe: options.tracing?.outboundHook });
   const jobs = createJobRunner({ jobs: store.jobs, logger, now: options.now, onRun: metrics ? (kind, outcome) => metrics.jobRun(kind, outcome) : undefined });
   observability.jobKinds = () => jobs.kinds();
   // Signing keys live in the store (rotation without restart); the keys folder seeds them once.
@@ -196,7 +197,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
     oidc: store.oidc, audit, notices, issueNotMeLink: accountActions.issueNotMeLink, https: config.issuer.startsWith('https:'), logger, now: options.now,
   });
   // Self-service registration and recovery (selfservice/), against the population registry.
-  const registry = createRegistry(config, { logger, now: options.now });
+  const registry = createRegistry(config, { logger, now: options.now, observe: options.tracing?.outboundHook });
   const limits = createSelfServiceLimits({ counters: store.counters, now: options.now ?? Date.now });
   const registration = createRegistrationService({ persons: store.persons, registry, messageCodes, limits, hasher, notices, audit });
   const recoveryJourney = createRecoveryJourney({
@@ -213,6 +214,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
     csrf,
     cookieKeys: keys.cookieKeys,
     metrics,
+    tracing: options.tracing ?? null,
     telemetry: observability.telemetry,
   });
   // The operators' console, on a listener of its own (main.ts); its origin is known once it listens.
@@ -224,7 +226,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
     config, logger, accessLogger: options.accessLogger ?? (options.logger ? undefined : createAccessLogger(config)), store, renderer, csrf,
     cookieKeys: keys.cookieKeys, audit, portals, portalAdmin: services.portalAdmin, orgs, accountAdmin, signingKeys, reloadKeys,
     activity: services.activity, operators: services.operators, actions: adminActions, origin: adminOrigin, now: options.now,
-    metrics, usageReports,
+    metrics, usageReports, tracing: options.tracing ?? null,
   });
   // The first unknown-identifier sign-in would otherwise pay for computing the dummy hash.
   await hasher.verifyDummy('warm-up');

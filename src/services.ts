@@ -26,6 +26,7 @@ import { PACKAGE_ROOT } from './http/paths.js';
 import { createPortalLabels, type PortalLabels } from './metrics/portal-labels.js';
 import { ACCOUNT_CLIENT_ID } from './provider/account-session.js';
 import type { Metrics, StoreCallHook } from './metrics/metrics.js';
+import type { Tracing } from './metrics/tracing.js';
 import { instrumentStore } from './metrics/store-instrumentation.js';
 import { fanOut, noTelemetry, type Telemetry } from './metrics/telemetry.js';
 import { readableWhenTerminal, type LogOptions } from './log-output.js';
@@ -155,6 +156,8 @@ export interface ComposeOptions {
    * hours pass for the store's records. oidc-provider stamps tokens with the real clock.
    */
   storeNow?: () => number;
+  /** OpenTelemetry traces (metrics/tracing.ts; main.ts starts them when OTEL_EXPORTER_OTLP_ENDPOINT is set); null or absent: none. */
+  tracing?: Tracing | null;
 }
 
 /** The version in package.json (dinhdanh_build_info). */

@@ -43,6 +43,7 @@ import { registerAuditRoutes } from './sections/audit.js';
 import { registerOperatorRoutes } from './sections/operators.js';
 import { registerUsageRoutes, type UsageReader } from './sections/usage.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { Tracing } from '../metrics/tracing.js';
 import { metricsRoutes } from '../metrics/metrics.routes.js';
 import crypto from 'node:crypto';
 
@@ -69,6 +70,8 @@ export interface ConsoleDeps {
   origin: () => string;
   /** Prometheus metrics (GET /metrics here); null or absent with DINHDANH_METRICS=off. */
   metrics?: Metrics | null;
+  /** A span per request (metrics/tracing.ts); null or absent without an OTLP endpoint. */
+  tracing?: Tracing | null;
   /** The usage statistics' reports (metrics/usage.report.ts) for /admin/usage and a portal's funnel; null or absent: the pages say statistics are off. */
   usageReports?: UsageReader | null;
   now?: () => number;
@@ -90,6 +93,7 @@ export function buildAdminApp(deps: ConsoleDeps): Koa & { client: ReturnType<typ
   app.proxy = deps.config.admin.url !== null && deps.config.trustProxyHops > 0;
   app.maxIpsCount = deps.config.trustProxyHops;
   app.silent = true;
+  if (deps.tracing) app.use(deps.tracing.middleware('admin'));
   if (deps.metrics) app.use(deps.metrics.http('admin'));
   app.use(requestContext((deps.accessLogger ?? deps.logger).child({ listener: 'admin' }), { trustRequestId: app.proxy }));
   app.use(errorHandler(deps.renderer));

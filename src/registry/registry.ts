@@ -4,14 +4,14 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import { createGuardedFetch, type GuardedFetch } from '../outbound/index.js';
+import { createGuardedFetch, type GuardedFetch, type OutboundCallHook } from '../outbound/index.js';
 import { createFileRegistry } from './file-registry.js';
 import { createHttpsRegistry, REGISTRY_MAX_RESPONSE_BYTES, REGISTRY_TIMEOUT_MS } from './https-registry.js';
 import type { PopulationRegistry } from './registry.types.js';
 
 export function createRegistry(
   config: Pick<Config, 'env' | 'registry' | 'outboundAllowCidrs'>,
-  deps: { logger: Logger; fetch?: GuardedFetch; now?: () => number },
+  deps: { logger: Logger; fetch?: GuardedFetch; now?: () => number; observe?: OutboundCallHook },
 ): PopulationRegistry {
   const { registry } = config;
   if (registry.path !== null) return createFileRegistry({ path: registry.path, logger: deps.logger });
@@ -25,6 +25,6 @@ export function createRegistry(
     allowCidrs: config.outboundAllowCidrs,
     timeoutMs: REGISTRY_TIMEOUT_MS,
     maxResponseBytes: REGISTRY_MAX_RESPONSE_BYTES,
-  });
+  }, { observe: deps.observe });
   return createHttpsRegistry({ url: registry.url, token: registry.token, fetch, logger: deps.logger, now: deps.now });
 }
