@@ -100,11 +100,13 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const { logger, keys, store, audit, hasher, portals, observability } = services;
   const { metrics } = observability;
   // Usage statistics: the second observer of the one Telemetry, shared by every instance through the
-  // store. Its tags are keyed by a secret of this installation (derived from the cookie keys, so
-  // every instance derives the same), never stored.
+  // store. Its tags are keyed by a secret derived from the pairwise salt (every instance derives
+  // the same; never stored). Not from the cookie keys: rotated, they would change a day's tags and
+  // count its people twice; the pairwise salt never changes (`keys generate --force` keeps it), and
+  // no pairwise sub is this HMAC (those hash `sector NUL account`).
   const usage = metrics ? createUsageRecorder({
     repo: store.usage, labels: observability.portalLabels, logger, now: options.now,
-    secret: crypto.createHmac('sha256', keys.pairwiseSalt).update('dinhdanh usage tags').digest('hex'), // not the cookie keys: rotated, they would change a day's tags and count its people twice; the pairwise salt never changes (keys generate --force keeps it), and no pairwise sub is this HMAC (those hash sector NUL account)
+    secret: crypto.createHmac('sha256', keys.pairwiseSalt).update('dinhdanh usage tags').digest('hex'),
     onFlushFailure: () => metrics.usageFlushFailed(),
   }) : null;
   // Before the provider and the pages are built: they hold the telemetry they are given.
