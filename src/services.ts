@@ -201,6 +201,10 @@ export async function composeServices(config: Config, options: ComposeOptions = 
   const portalLabels = createPortalLabels({ portals: openedStore.portals, firstParty: [ACCOUNT_CLIENT_ID], now: options.now });
   const observability: Observability = { portalLabels, metrics: null, telemetry: noTelemetry, jobKinds: () => [] };
   if (serviceOptions.observe && config.metrics.enabled) {
+    // The registered portals are read before the first request: a sign-in right after a restart is
+    // then its portal's, not `other`'s. A store that cannot answer yet does not stop the start; the
+    // labels are read again at their next use.
+    await portalLabels.refresh().catch((err: unknown) => logger.warn({ err }, 'registered portals not read for the metrics\' labels; read again later'));
     // Loaded only here: the command line and DINHDANH_METRICS=off never load prom-client.
     const { createMetrics } = await import('./metrics/metrics.js');
     observability.metrics = createMetrics({

@@ -199,8 +199,38 @@ describe('the operators\' console listener (DINHDANH_ADMIN_HOST, DINHDANH_ADMIN_
     const prod = { NODE_ENV: 'production', DINHDANH_ISSUER: 'https://id.example.vn', DINHDANH_TRUST_PROXY_HOPS: '1', DINHDANH_REGISTRY: 'https://registry.example.vn', DINHDANH_REGISTRY_TOKEN: 'tok', DINHDANH_SMS_GATEWAY_URL: 'https://sms.example.vn', DINHDANH_SMS_GATEWAY_TOKEN: 'tok' };
     expect(() => loadConfig({ ...prod, DINHDANH_ADMIN_HOST: '0.0.0.0' })).toThrow(/operators' console/);
     expect(() => loadConfig({ ...prod, DINHDANH_ADMIN_HOST: '0.0.0.0', DINHDANH_ADMIN_URL: 'http://vanhanh.example.vn' })).toThrow(/operators' console/);
-    expect(loadConfig({ ...prod, DINHDANH_ADMIN_HOST: '0.0.0.0', DINHDANH_ADMIN_URL: 'https://vanhanh.example.vn' }).admin.url).toBe('https://vanhanh.example.vn');
+    expect(loadConfig({ ...prod, DINHDANH_ADMIN_HOST: '0.0.0.0', DINHDANH_ADMIN_URL: 'https://vanhanh.example.vn', DINHDANH_METRICS_TOKEN: TOKEN }).admin.url).toBe('https://vanhanh.example.vn');
     expect(loadConfig(prod).admin.host).toBe('127.0.0.1');
+  });
+});
+
+const TOKEN = 'kL3v9Qx0T7mZ2pR8sW4yB6nD1fH5jC0a';
+
+describe('metrics (DINHDANH_METRICS, DINHDANH_METRICS_TOKEN)', () => {
+  it('is on without a token by default, and can be turned off', () => {
+    expect(loadConfig({}).metrics).toEqual({ enabled: true, token: null });
+    expect(loadConfig({ DINHDANH_METRICS: 'off' }).metrics.enabled).toBe(false);
+    expect(() => loadConfig({ DINHDANH_METRICS: 'yes' })).toThrow(/DINHDANH_METRICS must be on or off/);
+  });
+
+  it('takes a bearer token of 32 to 256 b64token characters, nothing else', () => {
+    expect(loadConfig({ DINHDANH_METRICS_TOKEN: TOKEN }).metrics.token).toBe(TOKEN);
+    for (const bad of ['short', 'x'.repeat(257), `${TOKEN} spaced`, `${TOKEN}"`, `${TOKEN}\n`]) {
+      expect(() => loadConfig({ DINHDANH_METRICS_TOKEN: bad })).toThrow(/DINHDANH_METRICS_TOKEN/);
+    }
+  });
+
+  it('in production, needs the token once /metrics can be reached from beyond the machine', () => {
+    const offMachine = [{ DINHDANH_ADMIN_HOST: '10.0.1.5', DINHDANH_ADMIN_URL: 'https://vanhanh.example.vn' }, { DINHDANH_ADMIN_URL: 'https://vanhanh.example.vn' }];
+    for (const listener of offMachine) {
+      expect(() => loadConfig({ ...PROD, ...listener })).toThrow(/DINHDANH_METRICS_TOKEN/);
+      expect(loadConfig({ ...PROD, ...listener, DINHDANH_METRICS_TOKEN: TOKEN }).metrics.token).toBe(TOKEN);
+      expect(loadConfig({ ...PROD, ...listener, DINHDANH_METRICS: 'off' }).metrics.enabled).toBe(false);
+    }
+    // On the loopback interface (scraped by an agent on the machine) no token is asked.
+    expect(loadConfig(PROD).metrics.token).toBeNull();
+    // Outside production the console's URL alone asks nothing.
+    expect(loadConfig({ DINHDANH_ADMIN_URL: 'https://vanhanh.example.vn' }).metrics.token).toBeNull();
   });
 });
 

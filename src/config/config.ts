@@ -342,6 +342,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = p
 
   const admin = parseAdmin(env, nodeEnv, port);
   const metrics = parseMetrics(env);
+  // /metrics is on the operators' listener. Reachable only from the machine itself, the host's
+  // users are trusted as they are with the CLI; reachable from a network (another address, or a
+  // TLS proxy in front), the figures and the store reads a scrape makes are for the scraper alone
+  // (OWASP ASVS 5.0 13.4.5: monitoring endpoints are not exposed without authentication).
+  const adminLoopback = admin.url === null && ['127.0.0.1', '::1', 'localhost', '[::1]'].includes(admin.host);
+  if (nodeEnv === 'production' && metrics.enabled && metrics.token === null && !adminLoopback) {
+    throw new ConfigError('refusing to start in production with /metrics reachable beyond this machine without a token: set DINHDANH_METRICS_TOKEN (e.g. "openssl rand -base64 32"; the scraper sends it as a bearer token), or DINHDANH_METRICS=off');
+  }
 
   return Object.freeze({ admin, metrics, env: nodeEnv, port, host, issuer, storeUrl, keysDir, trustProxyHops, logLevel, smsGateway, smtp, outboxDir, outboundAllowCidrs: Object.freeze(outboundAllowCidrs), registry, accountResetWaitMs, demo, keyEncryptionKey, operator });
 }

@@ -12,8 +12,8 @@ import type { Metrics } from './metrics.js';
 
 export const METRICS_PATH = '/metrics';
 const REALM = 'dinhdanh-metrics';
-/** RFC 6750 §2.1: `Bearer` (any case), one space, a b64token. */
-const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
+/** RFC 6750 §2.1: `credentials = "Bearer" 1*SP b64token` (the scheme in any case, RFC 9110 §11.1). */
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 
 /** Equal by content, in time that does not depend on where they differ (both hashed to 32 bytes first). */
 function sameToken(given: string, expected: string): boolean {

@@ -256,4 +256,28 @@ describe('one registry per system', () => {
     expect(text).not.toContain('dinhdanh_signing_keys{');
     fs.rmSync(dir2, { recursive: true, force: true });
   });
+
+  it('answers, saying the store is down, when the store hangs; the next scrape asks the store again', async () => {
+    let reads = 0;
+    const never = <T>(): Promise<T> => {
+      reads += 1;
+      return new Promise<T>(() => {});
+    };
+    // A store whose scrape-time reads never answer (a MongoDB primary lost without a reset).
+    const hung = {
+      ...store,
+      ping: () => never<void>(),
+      jobs: { ...store.jobs, pending: () => never<Awaited<ReturnType<Store['jobs']['pending']>>>() },
+      signingKeys: { ...store.signingKeys, list: () => never<Awaited<ReturnType<Store['signingKeys']['list']>>>() },
+    } as Store;
+    const m = createMetrics({ store: hung, labels: createPortalLabels({ portals: store.portals }), jobKinds: () => ['k1'], version: '1.0.0' });
+    const first = await m.registry.metrics();
+    expect(first).toContain('dinhdanh_store_up 0');
+    expect(first).toContain('process_cpu_seconds_total');
+    expect(first).not.toContain('dinhdanh_signing_keys{');
+    const before = reads;
+    await m.registry.metrics();
+    // Not joined to the reads that never ended: the store was asked again (ping, jobs, keys).
+    expect(reads - before).toBe(3);
+  });
 });

@@ -46,6 +46,8 @@ export interface Metrics extends Telemetry {
 
 /** How long a scrape waits for the store's answer to a ping before reporting it down. */
 export const STORE_PING_TIMEOUT_MS = 1_000;
+/** How long a scrape waits for the store's jobs and keys before leaving their gauges out. */
+export const STORE_READ_TIMEOUT_MS = 1_000;
 
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Store calls: SQLite answers in tens of microseconds, MongoDB in a millisecond or more. */
@@ -73,13 +75,16 @@ const str = (v: AuditDetails[string]): string | undefined => (typeof v === 'stri
 const closed = (set: ReadonlySet<string>, v: string | undefined, none = 'other'): string => (v === undefined ? none : set.has(v) ? v : 'other');
 
 /**
- * A store read shared by the gauges of one scrape (prom-client collects them in parallel): while
- * one read is under way, asking again joins it.
+ * A store read shared by the gauges of one scrape (prom-client collects them in parallel), and by
+ * scrapes arriving together: while one read is under way, asking again joins it. A read that does
+ * not answer within STORE_READ_TIMEOUT_MS fails the gauges that need it (the scrape still answers,
+ * with dinhdanh_store_up 0 and the process metrics), and the next scrape asks the store again
+ * rather than joining a read that may never end.
  */
 function sharedRead<T>(read: () => Promise<T>): () => Promise<T> {
   let pending: Promise<T> | undefined;
   return () => {
-    pending ??= read().finally(() => {
+    pending ??= withTimeout(read(), STORE_READ_TIMEOUT_MS).finally(() => {
       pending = undefined;
     });
     return pending;
@@ -176,18 +181,18 @@ export function createMetrics(deps: {
   const jobKind = (kind: string) => (knownKinds().has(kind) ? kind : 'other');
 
   // --- gauges read at scrape time -----------------------------------------------------------
-  const readJobs = sharedRead(() => deps.store.jobs.stats());
+  // Pending jobs only, through their index: a scrape never counts the finished jobs kept for a day.
+  const readJobs = sharedRead(() => deps.store.jobs.pending());
   const readKeys = sharedRead(() => deps.store.signingKeys.list());
 
   async function jobsByKind(): Promise<Map<string, { queued: number; oldestDueAt: number | null }>> {
     const out = new Map<string, { queued: number; oldestDueAt: number | null }>();
     for (const kind of knownKinds()) out.set(kind, { queued: 0, oldestDueAt: null });
     for (const row of await readJobs()) {
-      if (row.status !== 'pending') continue;
       const kind = jobKind(row.kind);
       const entry = out.get(kind) ?? { queued: 0, oldestDueAt: null };
       entry.queued += row.count;
-      if (row.oldestDueAt !== null && (entry.oldestDueAt === null || row.oldestDueAt < entry.oldestDueAt)) entry.oldestDueAt = row.oldestDueAt;
+      if (entry.oldestDueAt === null || row.oldestDueAt < entry.oldestDueAt) entry.oldestDueAt = row.oldestDueAt;
       out.set(kind, entry);
     }
     return out;

@@ -764,6 +764,12 @@ export interface JobRepository {
    * pending ones the oldest `dueAt`. Counted in the store (grouped), never by loading the jobs.
    */
   stats(): Promise<Array<{ kind: string; status: JobStatus; count: number; oldestDueAt: number | null }>>;
+  /**
+   * The pending jobs per kind and the oldest one's due time, ordered by kind: what a metrics scrape
+   * reads every few seconds, so it reads the pending jobs' index only, never the finished jobs kept
+   * for a day (one per session expired).
+   */
+  pending(): Promise<Array<{ kind: string; count: number; oldestDueAt: number }>>;
 }
 
 /**

@@ -2587,6 +2587,31 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         expect(keys).toEqual([...keys].sort(([k1, s1], [k2, s2]) => compareStrings(k1, k2) || compareStrings(s1, s2)));
       });
 
+      it('pending(): the pending jobs per kind with the oldest due time, finished ones left out, ordered by kind', async () => {
+        const k = `p-${ns()}`;
+        const [a, b, c] = [`${k}-a`, `${k}-b`, `${k}-c`];
+        const minePending = async () => (await store.jobs.pending()).filter((r) => [a, b, c].includes(r.kind));
+        await expect(minePending()).resolves.toEqual([]);
+        for (const [i, due] of [clock + 5 * SECOND, clock - 3 * SECOND, clock + 60 * SECOND].entries()) {
+          await store.jobs.enqueue({ id: `${a}-${i}`, kind: a, payload: {}, dueAt: due }, clock);
+        }
+        await store.jobs.enqueue({ id: `${b}-0`, kind: b, payload: {}, dueAt: clock + 7 }, clock);
+        await store.jobs.enqueue({ id: `${c}-0`, kind: c, payload: {}, dueAt: clock }, clock);
+        // c's only job finishes: c is no longer pending at all; a's oldest is claimed and fails.
+        await store.jobs.claimDue(c, clock, 30 * SECOND, 1);
+        await store.jobs.finish(`${c}-0`, 'done', '200', clock, KEEP);
+        await store.jobs.claimDue(a, clock, 30 * SECOND, 1);
+        await store.jobs.finish(`${a}-1`, 'failed', 'gave up', clock, KEEP);
+        await expect(minePending()).resolves.toEqual([
+          { kind: a, count: 2, oldestDueAt: clock + 5 * SECOND },
+          { kind: b, count: 1, oldestDueAt: clock + 7 },
+        ]);
+        const all = await store.jobs.pending();
+        const kinds = all.map((r) => r.kind);
+        expect(kinds).toEqual([...kinds].sort(compareStrings));
+        expect(all.every((r) => Number.isInteger(r.count) && r.count > 0 && typeof r.oldestDueAt === 'number')).toBe(true);
+      });
+
       it('injection-shaped kinds are counted as themselves', async () => {
         const p = ns();
         for (const h of HOSTILE) await store.jobs.enqueue({ id: `${p}${h}`, kind: `${p}${h}`, payload: {}, dueAt: clock }, clock);

@@ -261,16 +261,32 @@ describe('the endpoint', () => {
     const wrong = await scrape(srv.adminUrl, `${TOKEN}x`);
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get('www-authenticate')).toBe('Bearer realm="dinhdanh-metrics", error="invalid_token"');
-    for (const header of ['Bearer', 'Bearer ', `Bearer  ${TOKEN}`, `Bearer ${TOKEN} extra`, `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`, TOKEN,
+    for (const header of ['Bearer', 'Bearer ', `Bearer\t${TOKEN}`, `Bearer ${TOKEN} extra`, `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`, TOKEN,
       `bearer ${TOKEN.slice(1)}`, `Bearer ${'A'.repeat(10_000)}`, 'Bearer ÿÿÿ', `Bearer ${TOKEN},Bearer ${TOKEN}`]) {
       const res = await fetch(`${srv.adminUrl}/metrics`, { headers: { authorization: header } });
       expect([header.slice(0, 40), res.status]).toEqual([header.slice(0, 40), 401]);
     }
+    // RFC 6750 §2.1: the scheme in any case, then one or more spaces.
+    const spaced = await fetch(`${srv.adminUrl}/metrics`, { headers: { authorization: `Bearer   ${TOKEN}` } });
+    expect(spaced.status).toBe(200);
     const ok = await fetch(`${srv.adminUrl}/metrics`, { headers: { authorization: `bearer ${TOKEN}` } });
     expect(ok.status).toBe(200);
     expect(ok.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
     expect(ok.headers.get('cache-control')).toBe('no-store');
     expect(await ok.text()).toContain(`dinhdanh_build_info{version="0.1.0",store="${TEST_STORE_KIND}"} 1`);
+  });
+
+  it('knows the registered portals from the start: a sign-in right after a restart is its portal\'s, not `other`\'s', async () => {
+    // A second system on the same store stands for this instance restarted.
+    const { composeSystem } = await import('../../src/compose.js');
+    const { default: pino } = await import('pino');
+    const restarted = await composeSystem(srv.system.config, { logger: pino({ level: 'silent' }) });
+    try {
+      expect(restarted.portalLabels.label(portalA.client_id)).toBe(portalA.client_id);
+      expect(restarted.portalLabels.label(UNREGISTERED)).toBe('other');
+    } finally {
+      await restarted.close();
+    }
   });
 
   it('is not on the public listener', async () => {

@@ -50,6 +50,20 @@ export function createMongoJobs({ db, now, run, write }: MongoContext): JobRepos
   let minSupported: boolean | undefined;
 
   return {
+    // Through the index kind_status_due only (FerretDB 1.x has no $min in $group, and a $group on
+    // status would scan every job kept): the kinds from the index, then per kind a count and the
+    // first pending job by due time.
+    pending: () =>
+      run(async () => {
+        const kinds = (await col.jobs.distinct('kind')).filter((k): k is string => typeof k === 'string').sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+        const out: Array<{ kind: string; count: number; oldestDueAt: number }> = [];
+        for (const kind of kinds) {
+          const first = await col.jobs.find({ kind, status: 'pending' }, { projection: { _id: 0, dueAt: 1 } }).sort({ kind: 1, status: 1, dueAt: 1 }).limit(1).next();
+          if (!first) continue;
+          out.push({ kind, count: await col.jobs.countDocuments({ kind, status: 'pending' }), oldestDueAt: first.dueAt });
+        }
+        return out;
+      }),
     // Counted in the server: one $group with $min for the oldest due time. FerretDB 1.x implements
     // no accumulator but $sum/$count and answers NotImplemented: there, the counts come from $group
     // and the oldest due times from one read of the pending jobs' kind and dueAt (never their

@@ -69,7 +69,13 @@ export function createSqliteJobs({ now, statement, call }: SqliteContext): JobRe
     GROUP BY kind, status ORDER BY kind, status
   `);
 
+  // Served by the partial index jobs_due (kind, due_at) WHERE status = 'pending', covering.
+  const jobPending = statement<[], { kind: string; n: number; oldest: number }>(`
+    SELECT kind, count(*) AS n, min(due_at) AS oldest FROM jobs WHERE status = 'pending' GROUP BY kind ORDER BY kind
+  `);
+
   return {
+    pending: () => call(() => jobPending().all().map((r) => ({ kind: r.kind, count: r.n, oldestDueAt: r.oldest }))),
     stats: () =>
       call(() => jobStats().all(now()).map((r) => ({ kind: r.kind, status: r.status, count: r.n, oldestDueAt: r.oldest }))),
     enqueue: (job, at) =>
