@@ -40,12 +40,15 @@ function translateCalls(): Array<{ file: string; key: string }> {
 }
 
 /** Key-shaped string literals in a message namespace (keys handed to AppError, renderLogin, …). */
+/** Strings shaped like message keys that are not: OpenTelemetry semantic-convention attributes (metrics/tracing.ts). */
+const NOT_KEYS = new Set(['error.type']);
+
 function keyLiterals(): Array<{ file: string; key: string }> {
   const out: Array<{ file: string; key: string }> = [];
   for (const { file, text } of sources) {
     for (const m of text.matchAll(/(['"`])([a-z_]+)\.([a-z_]+)\1/g)) {
-      // File names ('app.css') are not keys.
-      if (namespaces.has(m[2]!) && !FILE_EXTENSIONS.has(m[3]!)) out.push({ file, key: `${m[2]}.${m[3]}` });
+      // File names ('app.css') are not keys, nor OpenTelemetry's attribute names ('error.type').
+      if (namespaces.has(m[2]!) && !FILE_EXTENSIONS.has(m[3]!) && !NOT_KEYS.has(`${m[2]}.${m[3]}`)) out.push({ file, key: `${m[2]}.${m[3]}` });
     }
   }
   return out;
