@@ -71,7 +71,7 @@ describe('reading a failed unordered bulk write', () => {
 
 const uri = process.env.MONGODB_URI;
 
-(uri ? describe : describe.skip)('on the server: a corrupted row among good ones', () => {
+(uri ? describe : describe.skip)('on the server (MongoDB; skipped without MONGODB_URI): a corrupted row among good ones', () => {
   const dbName = `dd_usage_partial_${Date.now().toString(36)}`;
   let client: MongoClient;
   let db: Db;
@@ -124,7 +124,7 @@ const uri = process.env.MONGODB_URI;
   });
 });
 
-(uri ? describe : describe.skip)('on the server: compacting while another instance flushes tags', () => {
+(uri ? describe : describe.skip)('on the server (MongoDB; skipped without MONGODB_URI): compacting while another instance flushes tags', () => {
   const dbName = `dd_usage_compact_${Date.now().toString(36)}`;
   let client: MongoClient;
   let db: Db;
