@@ -5,42 +5,7 @@
  */
 import type { UsageCount, UsageRepository } from '../types.js';
 import type { SqliteContext } from './shared.js';
-
-const DAY = /^\d{4}-\d{2}-\d{2}$/;
-/** Longer than any portal id (64), key or tag the usage service writes; a bound on what a row may hold. */
-const MAX_TEXT = 256;
-
-function day(value: unknown, what = 'day'): string {
-  if (typeof value !== 'string' || !DAY.test(value)) throw new TypeError(`${what} must be a date YYYY-MM-DD`);
-  return value;
-}
-
-/** A day that exists (not 2030-02-30): the days of sums() are counted from it one calendar day at a time. */
-function realDay(value: unknown, what: string): string {
-  const d = day(value, what);
-  const t = Date.parse(`${d}T00:00:00Z`);
-  if (Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== d) throw new TypeError(`${what} must be a real date YYYY-MM-DD`);
-  return d;
-}
-
-function text(value: unknown, what: string): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TEXT) throw new TypeError(`${what} must be a string of 1 to ${MAX_TEXT} characters`);
-  return value;
-}
-
-/** A key prefix of sums(): ASCII, so the next string after every key it starts is its last character plus one. */
-const KEY_PREFIX = /^[A-Za-z0-9_+.:-]{1,64}$/;
-
-/** [prefix, the least string greater than every string that starts with it): the keys of a sum, as a range. */
-export function prefixRange(value: unknown): [string, string] {
-  if (typeof value !== 'string' || !KEY_PREFIX.test(value)) throw new TypeError('keyPrefix must be 1 to 64 of A-Z a-z 0-9 _ + . : -');
-  return [value, value.slice(0, -1) + String.fromCharCode(value.charCodeAt(value.length - 1) + 1)];
-}
-
-function count(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new TypeError('n must be a whole number, 0 or more');
-  return value;
-}
+import { usageCount as count, usageDay as day, usagePrefixRange as prefixRange, usageRealDay as realDay, usageText as text } from '../values.js';
 
 export function createSqliteUsage({ db, statement, call }: SqliteContext): UsageRepository {
   const addRow = statement<[string, string, string, number]>(
