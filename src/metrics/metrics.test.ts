@@ -13,7 +13,8 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import { createStore, type Store } from '../store/index.js';
 import { createPortalLabels } from './portal-labels.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { SCRAPE_READ_CACHE_MS, createMetrics, type Metrics } from './metrics.js';
+import { metricsRoutes } from './metrics.routes.js';
 
 const PORTAL = 'cong-dich-vu-cong';
 const T0 = Date.UTC(2026, 5, 1, 3, 0, 0);
@@ -247,9 +248,12 @@ describe('one registry per system', () => {
   it('reports the store down once it no longer answers', async () => {
     const dir2 = fs.mkdtempSync(path.join(os.tmpdir(), 'dinhdanh-metrics-'));
     const closed = await createStore(`sqlite:${path.join(dir2, 'store.db')}`);
-    const m = createMetrics({ store: closed, labels: createPortalLabels({ portals: closed.portals }), jobKinds: () => [], version: '1.0.0' });
+    let t = T0;
+    const m = createMetrics({ store: closed, labels: createPortalLabels({ portals: closed.portals }), jobKinds: () => [], version: '1.0.0', now: () => t });
     expect(await value('dinhdanh_store_up', {}, m)).toBe(1);
     await closed.close();
+    // Once the reads of the scrapes before have aged (they serve SCRAPE_READ_CACHE_MS).
+    t += SCRAPE_READ_CACHE_MS;
     // The gauges that read the store fail with it; the scrape still answers, saying so.
     const text = await m.registry.metrics().catch((err: unknown) => `failed: ${String(err)}`);
     expect(text).toContain('dinhdanh_store_up 0');
@@ -257,7 +261,7 @@ describe('one registry per system', () => {
     fs.rmSync(dir2, { recursive: true, force: true });
   });
 
-  it('answers, saying the store is down, when the store hangs; the next scrape asks the store again', async () => {
+  it('answers over HTTP, saying the store is down, when the store hangs; once that has aged, the store is asked again', async () => {
     let reads = 0;
     const never = <T>(): Promise<T> => {
       reads += 1;
@@ -270,14 +274,89 @@ describe('one registry per system', () => {
       jobs: { ...store.jobs, pending: () => never<Awaited<ReturnType<Store['jobs']['pending']>>>() },
       signingKeys: { ...store.signingKeys, list: () => never<Awaited<ReturnType<Store['signingKeys']['list']>>>() },
     } as Store;
-    const m = createMetrics({ store: hung, labels: createPortalLabels({ portals: store.portals }), jobKinds: () => ['k1'], version: '1.0.0' });
-    const first = await m.registry.metrics();
-    expect(first).toContain('dinhdanh_store_up 0');
-    expect(first).toContain('process_cpu_seconds_total');
-    expect(first).not.toContain('dinhdanh_signing_keys{');
-    const before = reads;
-    await m.registry.metrics();
-    // Not joined to the reads that never ended: the store was asked again (ping, jobs, keys).
-    expect(reads - before).toBe(3);
+    let t = T0;
+    const m = createMetrics({ store: hung, labels: createPortalLabels({ portals: store.portals }), jobKinds: () => ['k1'], version: '1.0.0', now: () => t });
+    const app = new Koa();
+    app.use(metricsRoutes({ metrics: m, token: null }).routes());
+    const server = http.createServer(app.callback());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
+    try {
+      const first = await fetch(url);
+      expect(first.status).toBe(200);
+      const text = await first.text();
+      expect(text).toContain('dinhdanh_store_up 0');
+      expect(text).toContain('process_cpu_seconds_total');
+      expect(text).toContain('dinhdanh_build_info{version="1.0.0",store="sqlite"} 1');
+      expect(text).not.toContain('dinhdanh_signing_keys{');
+      expect(text).not.toContain('dinhdanh_jobs_queued{');
+      expect(reads).toBe(3);
+      // Within the reuse time the failed reads' outcome answers at once, asking nothing more.
+      expect(await (await fetch(url)).text()).toContain('dinhdanh_store_up 0');
+      expect(reads).toBe(3);
+      // Then not joined to the reads that never ended: the store is asked again (ping, jobs, keys).
+      t += SCRAPE_READ_CACHE_MS;
+      expect(await (await fetch(url)).text()).toContain('dinhdanh_store_up 0');
+      expect(reads).toBe(6);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('reports the store down when the jobs\' read hangs though the ping answers, and still shows the keys', async () => {
+    const hung = { ...store, jobs: { ...store.jobs, pending: () => new Promise<never>(() => {}) } } as Store;
+    const m = createMetrics({ store: hung, labels: createPortalLabels({ portals: store.portals }), jobKinds: () => kinds, version: '1.0.0', now: () => clock });
+    const text = await m.registry.metrics();
+    expect(text).toContain('dinhdanh_store_up 0');
+    expect(text).not.toContain('dinhdanh_jobs_queued{');
+    expect(text).toContain('dinhdanh_signing_keys{alg="RS256",state="active"} 1');
+  });
+
+  it('reads the store once for any number of scrapes within 10 s, concurrent or one after another, and never the finished jobs', async () => {
+    const calls: Record<string, number> = { ping: 0, pending: 0, stats: 0, list: 0 };
+    // The real store, its scrape-time reads counted.
+    const counted = {
+      ...store,
+      ping: () => {
+        calls.ping! += 1;
+        return store.ping();
+      },
+      jobs: {
+        ...store.jobs,
+        pending: () => {
+          calls.pending! += 1;
+          return store.jobs.pending();
+        },
+        stats: () => {
+          calls.stats! += 1;
+          return store.jobs.stats();
+        },
+      },
+      signingKeys: {
+        ...store.signingKeys,
+        list: () => {
+          calls.list! += 1;
+          return store.signingKeys.list();
+        },
+      },
+    } as Store;
+    const t0 = clock;
+    let t = t0;
+    const m = createMetrics({ store: counted, labels: createPortalLabels({ portals: store.portals }), jobKinds: () => kinds, version: '1.0.0', now: () => t });
+    const before = await value('dinhdanh_jobs_queued', { kind: 'session-expiry' }, m);
+    // Forty scrapes together, then ten one after another over the next 9 s.
+    const together = await Promise.all(Array.from({ length: 40 }, () => m.registry.metrics()));
+    for (const text of together) expect(text).toContain('dinhdanh_store_up 1');
+    for (let i = 0; i < 10; i++) {
+      t = t0 + i * 1_000;
+      expect(await value('dinhdanh_store_up', {}, m)).toBe(1);
+    }
+    expect(calls).toEqual({ ping: 1, pending: 1, stats: 0, list: 1 });
+    // A job enqueued meanwhile shows once the read has aged, with one more read of each.
+    await store.jobs.enqueue({ id: 'j-cache', kind: 'session-expiry', payload: {}, dueAt: clock + 600_000 }, clock);
+    expect(await value('dinhdanh_jobs_queued', { kind: 'session-expiry' }, m)).toBe(before);
+    t = t0 + SCRAPE_READ_CACHE_MS;
+    expect(await value('dinhdanh_jobs_queued', { kind: 'session-expiry' }, m)).toBe(before! + 1);
+    expect(calls).toEqual({ ping: 2, pending: 2, stats: 0, list: 2 });
   });
 });

@@ -44,10 +44,19 @@ export interface Metrics extends Telemetry {
   usageFlushFailed(): void;
 }
 
-/** How long a scrape waits for the store's answer to a ping before reporting it down. */
-export const STORE_PING_TIMEOUT_MS = 1_000;
-/** How long a scrape waits for the store's jobs and keys before leaving their gauges out. */
+/**
+ * How long a scrape waits for each of its store reads (ping, pending jobs, signing keys) before
+ * giving up on it: the scrape then answers at once, with dinhdanh_store_up 0 and without the
+ * gauges that needed the read (the process metrics and the counters are still served).
+ */
 export const STORE_READ_TIMEOUT_MS = 1_000;
+/**
+ * How long one system reuses a scrape-time store read for the scrapes after it: N scrapes within
+ * this time, concurrent or one after another (several Prometheus servers, a retrying agent, a
+ * flood), cost the store one read of each kind. Shorter than any sensible scrape interval (15 s in
+ * deploy/prometheus/prometheus.yml), so one Prometheus still gets fresh figures at every scrape.
+ */
+export const SCRAPE_READ_CACHE_MS = 10_000;
 
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Store calls: SQLite answers in tens of microseconds, MongoDB in a millisecond or more. */
@@ -75,18 +84,31 @@ const str = (v: AuditDetails[string]): string | undefined => (typeof v === 'stri
 const closed = (set: ReadonlySet<string>, v: string | undefined, none = 'other'): string => (v === undefined ? none : set.has(v) ? v : 'other');
 
 /**
- * A store read shared by the gauges of one scrape (prom-client collects them in parallel), and by
- * scrapes arriving together: while one read is under way, asking again joins it. A read that does
- * not answer within STORE_READ_TIMEOUT_MS fails the gauges that need it (the scrape still answers,
- * with dinhdanh_store_up 0 and the process metrics), and the next scrape asks the store again
- * rather than joining a read that may never end.
+ * A store read made at scrape time, shared by the gauges of one scrape (prom-client collects them
+ * in parallel), by scrapes arriving together (while one read is under way, asking again joins it)
+ * and by the scrapes of the next SCRAPE_READ_CACHE_MS (its outcome, answer or failure, is reused;
+ * a clock moved backwards reads again). A read that does not answer within STORE_READ_TIMEOUT_MS
+ * counts as failed: it is no longer joined, and once its outcome has aged the store is asked
+ * again, never the read that may never end. One per system (createMetrics): nothing is shared
+ * between two systems in one process.
  */
-function sharedRead<T>(read: () => Promise<T>): () => Promise<T> {
+function scrapeRead<T>(read: () => Promise<T>, now: () => number): () => Promise<T> {
   let pending: Promise<T> | undefined;
+  let last: { at: number; outcome: Promise<T> } | undefined;
   return () => {
-    pending ??= withTimeout(read(), STORE_READ_TIMEOUT_MS).finally(() => {
-      pending = undefined;
-    });
+    const t = now();
+    if (last && t >= last.at && t - last.at < SCRAPE_READ_CACHE_MS) return last.outcome;
+    if (!pending) {
+      // A read that throws before returning its promise fails like one that rejects.
+      const outcome = withTimeout(Promise.resolve().then(read), STORE_READ_TIMEOUT_MS);
+      pending = outcome;
+      const settle = () => {
+        last = { at: now(), outcome };
+        pending = undefined;
+      };
+      // Handled here, so a failure nobody else awaits is no unhandled rejection.
+      outcome.then(settle, settle);
+    }
     return pending;
   };
 }
@@ -182,8 +204,9 @@ export function createMetrics(deps: {
 
   // --- gauges read at scrape time -----------------------------------------------------------
   // Pending jobs only, through their index: a scrape never counts the finished jobs kept for a day.
-  const readJobs = sharedRead(() => deps.store.jobs.pending());
-  const readKeys = sharedRead(() => deps.store.signingKeys.list());
+  const readJobs = scrapeRead(() => deps.store.jobs.pending(), now);
+  const readKeys = scrapeRead(() => deps.store.signingKeys.list(), now);
+  const readPing = scrapeRead(() => deps.store.ping(), now);
 
   async function jobsByKind(): Promise<Map<string, { queued: number; oldestDueAt: number | null }>> {
     const out = new Map<string, { queued: number; oldestDueAt: number | null }>();
@@ -218,14 +241,12 @@ export function createMetrics(deps: {
     },
   });
   new Gauge({
-    name: 'dinhdanh_store_up', help: 'Whether the store answered a ping at this scrape (1) or not (0).', registers,
+    name: 'dinhdanh_store_up', help: 'Whether the store answered the scrape-time reads (ping, pending jobs, signing keys) within 1 s (1) or not (0); a read serves the scrapes of 10 s.', registers,
     async collect() {
-      try {
-        await withTimeout(deps.store.ping(), STORE_PING_TIMEOUT_MS);
-        this.set(1);
-      } catch {
-        this.set(0);
-      }
+      // The same (shared) reads as the other gauges: a store that answers a ping but not the
+      // jobs' or keys' read is not up for the gauges that needed it either.
+      const answered = await Promise.all([readPing(), readJobs(), readKeys()]).then(() => true, () => false);
+      this.set(answered ? 1 : 0);
     },
   });
   const STATES: readonly KeyState[] = ['next', 'active', 'retiring', 'retired'];

@@ -277,13 +277,32 @@ describe('the endpoint', () => {
   });
 
   it('knows the registered portals from the start: a sign-in right after a restart is its portal\'s, not `other`\'s', async () => {
-    // A second system on the same store stands for this instance restarted.
-    const { composeSystem } = await import('../../src/compose.js');
-    const { default: pino } = await import('pino');
-    const restarted = await composeSystem(srv.system.config, { logger: pino({ level: 'silent' }) });
+    // A second instance on the same store and keys stands for this one restarted; nothing tells its
+    // portal labels to read the registry again (no console registration, no refresh here).
+    const restarted = await startTestServer({
+      now: () => now, storeUrl: srv.system.config.storeUrl, env: { DINHDANH_METRICS_TOKEN: TOKEN, DINHDANH_KEYS_DIR: srv.system.config.keysDir },
+    });
+    const shown = async (portal: string) => {
+      const day = vietnamDay(now);
+      return (await srv.system.usageReports.days({ from: day, to: day })).find((d) => d.portal === portal)?.funnel.shown ?? 0;
+    };
+    await srv.system.usage!.flush();
+    const [shownA, shownOther] = [await shown(portalA.client_id), await shown('other')];
     try {
-      expect(restarted.portalLabels.label(portalA.client_id)).toBe(portalA.client_id);
-      expect(restarted.portalLabels.label(UNREGISTERED)).toBe('other');
+      const who = await person();
+      const browser = new Browser(restarted.issuer);
+      const config = await discover(restarted.issuer, portalA);
+      const req = await authRequest(config, portalA);
+      const res = await signIn(browser, req, who);
+      expect(res.status).toBe(303);
+      secrets.add((await redeem(config, req, res.location!)).claims()!.sub);
+      const after = parse(await (await scrape(restarted.adminUrl)).text());
+      expect(total(after, 'dinhdanh_signins_total', { portal: portalA.client_id, outcome: 'success' })).toBe(1);
+      expect(total(after, 'dinhdanh_signins_total', { portal: 'other' })).toBe(0);
+      expect(total(after, 'dinhdanh_tokens_issued_total', { portal: portalA.client_id, grant_type: 'authorization_code' })).toBe(1);
+      // The first thing the restarted instance labelled, its sign-in page shown, is the portal's too.
+      await restarted.system.usage!.flush();
+      expect([await shown(portalA.client_id), await shown('other')]).toEqual([shownA + 1, shownOther]);
     } finally {
       await restarted.close();
     }
