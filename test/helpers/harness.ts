@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
+import { MongoClient } from 'mongodb';
 import { loadConfig } from '../../src/config/config.js';
 import { composeSystem, type System } from '../../src/compose.js';
 import type { PortalInput } from '../../src/portals/index.js';
@@ -35,6 +36,19 @@ function testStoreUrl(dir: string): string {
   const url = new URL(process.env.MONGODB_URI!);
   url.pathname = `/dd_${path.basename(dir).replace(/[^A-Za-z0-9]/g, '').slice(-12)}_${Date.now().toString(36)}`;
   return url.href;
+}
+
+/** Drops a test server's database; one that cannot be dropped is left, said on stderr (the test's outcome stands). */
+async function dropDatabase(url: string): Promise<void> {
+  const client = new MongoClient(url, { serverSelectionTimeoutMS: 5_000 });
+  try {
+    await client.connect();
+    await client.db().dropDatabase();
+  } catch (err) {
+    process.stderr.write(`test database not dropped: ${(err as Error).message}\n`);
+  } finally {
+    await client.close().catch(() => undefined);
+  }
 }
 
 export const DEFAULT_PASSWORD = 'mây trắng bay về phía núi xa 2024';
@@ -94,6 +108,10 @@ export async function startTestServer(options: {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await new Promise<void>((resolve) => adminServer.close(() => resolve()));
       await system.close();
+      // A test server's own MongoDB database goes with it: FerretDB keeps a SQLite file and a
+      // connection pool open per database, so a pass that left hundreds of them behind would run
+      // the server out of file descriptors and memory part-way through.
+      if (!options.storeUrl && TEST_STORE_KIND === 'mongodb') await dropDatabase(config.storeUrl);
       fs.rmSync(dir, { recursive: true, force: true });
     },
     async addPortal(raw = {}) {
