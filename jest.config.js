@@ -8,6 +8,6 @@ export default {
   },
   testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
   testTimeout: 30000,
-  // test/reporters/progress.cjs writes nothing unless DINHDANH_TEST_PROGRESS names a file (.ci/run sets it).
-  reporters: ['default', '<rootDir>/test/reporters/progress.cjs'],
+  // test/reporters/progress.mjs writes nothing unless DINHDANH_TEST_PROGRESS names a file (.ci/run sets it).
+  reporters: ['default', '<rootDir>/test/reporters/progress.mjs'],
 };

@@ -24,7 +24,7 @@ if (!process.env.MONGODB_URI) {
 // saying why, once the server has not answered a ping for WATCHDOG_MS.
 const WATCHDOG_MS = 90_000;
 // The whole pass takes about ten minutes; one that has run for this long is stuck (a test waiting
-// on something that never comes), and is stopped, naming where it was (test/reporters/progress.cjs).
+// on something that never comes), and is stopped, naming where it was (test/reporters/progress.mjs).
 const PASS_LIMIT_MS = 35 * 60_000;
 const PING_EVERY_MS = 10_000;
 const client = new MongoClient(process.env.MONGODB_URI, { serverSelectionTimeoutMS: 5_000 });

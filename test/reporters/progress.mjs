@@ -7,10 +7,11 @@
  * scripts/test-mongodb.mjs print this file's last lines when a pass fails or is stopped, so the
  * test that hung is named.
  */
-const fs = require('node:fs');
-const path = require('node:path');
+import fs from 'node:fs';
+import path from 'node:path';
+import process from 'node:process';
 
-class ProgressReporter {
+export default class ProgressReporter {
   constructor(globalConfig) {
     this.file = process.env.DINHDANH_TEST_PROGRESS || null;
     this.root = globalConfig.rootDir;
@@ -41,5 +42,3 @@ class ProgressReporter {
     this.write(`end ${this.rel(test)} (${result.numFailingTests} failed)`);
   }
 }
-
-module.exports = ProgressReporter;
