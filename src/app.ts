@@ -2,6 +2,7 @@
  * buildApp(deps): error handler, request context, security headers, our routes, then the mounted
  * oidc-provider. No listening, no configuration reading: main.ts (and the tests) wire it.
  */
+import { withCause } from './events/set.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import Koa from 'koa';
@@ -37,6 +38,8 @@ import type { Telemetry } from './metrics/telemetry.js';
 import { createSelfServiceController, selfServiceRoutes, type Flows, type RecoveryJourney, type RegistrationService } from './selfservice/index.js';
 
 export interface AppDeps {
+  /** The security events' metadata, stream management and polling (events/ssf.routes.ts): this listener only. */
+  ssf?: Router;
   config: Config;
   logger: Logger;
   /** Writes the one line per request (no redaction: the line has only id, method, path, status, time); else `logger`. */
@@ -89,6 +92,8 @@ export function buildApp(deps: AppDeps): Koa {
   if (deps.tracing) app.use(deps.tracing.middleware('public'));
   if (deps.metrics) app.use(deps.metrics.http('public'));
   app.use(requestContext(deps.accessLogger ?? deps.logger, { trustRequestId: config.trustProxyHops > 0 }));
+  // One request, one cause: the security events it makes share a `txn` (SSF 1.0 §4.1.8).
+  app.use(function securityEventCause(_ctx, next) { return withCause(next); });
   app.use(errorHandler(renderer));
   app.use(securityHeaders({ https: config.issuer.startsWith('https:') }));
   // oidc-provider's own endpoints go straight to it: none of our routes or checks apply to them.
@@ -195,6 +200,10 @@ export function buildApp(deps: AppDeps): Koa {
   app.use(site.allowedMethods());
   app.use(flows.routes());
   app.use(flows.allowedMethods());
+  if (deps.ssf) {
+    app.use(deps.ssf.routes());
+    app.use(deps.ssf.allowedMethods());
+  }
   const selfServicePages = selfServiceRoutes(selfService);
   app.use(selfServicePages.routes());
   app.use(selfServicePages.allowedMethods());

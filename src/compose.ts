@@ -22,6 +22,12 @@ import { buildApp } from './app.js';
 import { createJobRunner, type JobRunner } from './jobs/index.js';
 import { createGuardedFetch } from './outbound/index.js';
 import { DELIVERY_TIMEOUT_MS, createBackchannelLogout } from './provider/backchannel-logout.js';
+import { createEventDelivery } from './events/delivery.js';
+import { createSsfRoutes } from './events/ssf.routes.js';
+import { createClientAuth } from './events/client-auth.js';
+import type { EventDelivery } from './events/types.js';
+import type { SecurityEvents } from './events/emitter.js';
+import type { AccountActions } from './account/account-actions.js';
 import type { SessionLifecycle } from './provider/session-lifecycle.js';
 import type { Access } from './provider/access.js';
 import type { LogoutNotifier } from './provider/backchannel-logout.js';
@@ -89,6 +95,12 @@ export interface System {
   usage: UsageRecorder | null;
   /** The usage statistics as read back (console charts, `dinhdanh stats usage`); reads even with metrics off. */
   usageReports: UsageReports;
+  /** Security events for portals (events/emitter.ts): made from audit events and session ends. */
+  securityEvents: SecurityEvents;
+  /** Security events' delivery (events/delivery.ts): push jobs, verification, polling. */
+  eventDelivery: EventDelivery;
+  /** The account area's changes (account/account-actions.ts): password, "this wasn't me", self-lock. */
+  accountActions: AccountActions;
   /** Reloads the signing keys from the store; rebuilds the provider when they changed. main.ts polls it. */
   reloadKeys(): Promise<boolean>;
   close(): Promise<void>;
@@ -133,10 +145,18 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
     issuer: config.issuer, signingKey: (alg) => keySet.active.get(alg), pairwiseSalt: keys.pairwiseSalt, portals, fetch: outbound, audit, logger, now: options.now,
   });
   jobs.register(backchannel.handler);
+  // Security events for portals (events/): signed with this key set (rotations included), and pushed
+  // by this job runner at once; the command line's are pushed by a server's next poll.
+  services.eventHooks.signingKey = (alg) => keySet.active.get(alg);
+  services.eventHooks.kick = () => jobs.kick();
+  const eventDelivery = createEventDelivery({
+    store, jobs: store.jobs, events: services.securityEvents, fetch: outbound, secretBox: services.secretBox, audit, logger, kick: () => jobs.kick(), now: options.now,
+  });
+  jobs.register(eventDelivery.handler);
   const late: { provider?: Provider } = {};
   const providerRef = () => late.provider!;
   // Changes of an account's state, as the CLI makes them, but with deliveries run at once.
-  const { notifyPortals, access, sessions, state } = createAccountChanges({ store, portals, audit, logger, now: options.now, kick: () => jobs.kick() });
+  const { notifyPortals, access, sessions, state } = createAccountChanges({ store, portals, audit, logger, now: options.now, kick: () => jobs.kick(), securityEvents: services.securityEvents });
   jobs.register(sessions.expiryHandler);
   // In the server, ending an enterprise access runs at once (the CLI's waits for the next poll).
   const orgs = createOrgService({
@@ -194,7 +214,9 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const accountActions = createAccountActions({
     persons: store.persons, factors: store.factors, oidc: store.oidc, auth, hasher, state, audit, notices, issuer: config.issuer, now: options.now,
   });
-  const contacts = createContactsService({ persons: store.persons, oidc: store.oidc, messageCodes, notices, audit, now: options.now });
+  const contacts = createContactsService({
+    persons: store.persons, oidc: store.oidc, messageCodes, notices, audit, now: options.now, identifierChanged: services.securityEvents.identifierChanged,
+  });
   late$.signedIn = createSignInObserver({
     oidc: store.oidc, audit, notices, issueNotMeLink: accountActions.issueNotMeLink, https: config.issuer.startsWith('https:'), logger, now: options.now,
   });
@@ -209,7 +231,14 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   jobs.register(recoveryJourney.readyHandler());
   const flows = createFlows({ store: store.oidc, https: config.issuer.startsWith('https:') });
   const csrf = createCsrf(keys.cookieKeys);
+  // The transmitter's API for portals (SSF 1.0 §7, §8.1; RFC 8936), on the public listener.
+  const ssf = createSsfRoutes({
+    issuer: config.issuer, jwksUri: `${config.issuer}/jwks`, store, secretBox: services.secretBox, delivery: eventDelivery, audit,
+    production: config.env === 'production', now: options.now,
+    auth: createClientAuth({ issuer: config.issuer, portals, counters: store.counters, fetch: outbound, now: options.now }),
+  });
   const app = buildApp({
+    ssf,
     config, logger, accessLogger: options.accessLogger ?? (options.logger ? undefined : createAccessLogger(config)), store, provider: providerRef, renderer, sessions, state, orgs, auth, audit, totp, recovery, passkeys, messageCodes, notices, now: options.now,
     selfService: { flows, registration, recovery: recoveryJourney },
     account: { contacts, actions: accountActions, activity: services.activity },
@@ -235,10 +264,12 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   // Flushes every 5 s and compacts hourly, on unref'd timers; close() stops it with a last flush.
   usage?.start();
   return {
-    ...services, metrics, telemetry: observability.telemetry, portalLabels: observability.portalLabels, usage, usageReports, adminActions, provider: providerRef, app, adminApp, adminOrigin, adminListening: (port: number) => { adminPort = port; }, notices, jobs, sessions, access, state, notifyPortals, orgs, signingKeys, reloadKeys, accountAdmin,
+    ...services, metrics, telemetry: observability.telemetry, portalLabels: observability.portalLabels, usage, usageReports, adminActions, provider: providerRef, app, adminApp, adminOrigin, adminListening: (port: number) => { adminPort = port; }, notices, jobs, sessions, access, state, notifyPortals, orgs, signingKeys, reloadKeys, accountAdmin, eventDelivery, accountActions,
     async close() {
       await jobs.stop();
       await audit.flush();
+      // The security events of what was recorded are in the store before it closes.
+      await services.securityEvents.settled();
       // What is counted in memory is written before the store closes.
       await usage?.stop();
       await services.activity.settled();

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
+import type { JWK } from 'jose';
 import type { Config } from './config/config.js';
 import { createStore, type Store } from './store/index.js';
 import { loadKeyMaterial } from './keys/key-files.js';
@@ -15,6 +16,8 @@ import { createAuditService, type AuditService } from './audit/index.js';
 import { createActivityService } from './activity/activity.service.js';
 import { createAccess } from './provider/access.js';
 import { createLogoutNotifier } from './provider/backchannel-logout.js';
+import { createSecurityEvents, type SecurityEvents } from './events/emitter.js';
+import { queueHead } from './events/delivery.js';
 import { createSessionLifecycle } from './provider/session-lifecycle.js';
 import { createOrgService } from './orgs/index.js';
 import type { ChannelNotifier } from './mfa/notifier/index.js';
@@ -185,6 +188,12 @@ export interface Observability {
   jobKinds: () => readonly string[];
 }
 
+/** What a running server gives the security events (compose.ts): its key set and its job runner. */
+export interface EventHooks {
+  signingKey?: (alg: string) => JWK | undefined;
+  kick?: () => void;
+}
+
 export interface ServiceOptions {
   /** Build the observers of a running server (compose.ts); the CLI leaves it unset. */
   observe?: boolean;
@@ -231,6 +240,7 @@ export async function composeServices(config: Config, options: ComposeOptions = 
       if (serviceOptions.observe && (event === 'PORTAL_REGISTERED' || event === 'RESOURCE_SERVER_REGISTERED')) void portalLabels.refresh().catch(() => undefined);
       observability.telemetry.audit(event, details, at);
       activity.observe(event, details, at);
+      securityEvents.observe(event, details, at);
     },
   });
   const hasher = options.hasher ?? createPasswordHasher();
@@ -238,7 +248,18 @@ export async function composeServices(config: Config, options: ComposeOptions = 
   const accounts = createAccountService({ persons: store.persons, hasher, audit });
   // Without a running provider (the CLI), ending access is enqueued; the server's jobs do it.
   const orgs = createOrgService({ orgs: store.orgs, persons: store.persons, jobs: store.jobs, audit, now: options.now });
-  const changes = createAccountChanges({ store, portals, audit, logger, now: options.now });
+  // Security events for portals (events/): made from the audit events and the ends of sessions, by
+  // any door. The server signs with its loaded key set and runs the pushes at once (compose.ts sets
+  // `eventHooks`); the command line loads the active keys from the store once, and a server's job
+  // runner pushes what it queued.
+  const eventHooks: EventHooks = {};
+  let storedKeys: Promise<Awaited<ReturnType<Awaited<ReturnType<typeof keyRing>>['load']>>> | undefined;
+  const securityEvents: SecurityEvents = createSecurityEvents({
+    issuer: config.issuer, store, portals, pairwiseSalt: keys.pairwiseSalt, logger, now: options.now,
+    signingKey: async (alg) => (eventHooks.signingKey ? eventHooks.signingKey(alg) : (await (storedKeys ??= keyRing().then((r) => r.load()))).active.get(alg)),
+    queued: (stream) => queueHead({ store, jobs: store.jobs, kick: eventHooks.kick }, stream, (options.now ?? Date.now)()),
+  });
+  const changes = createAccountChanges({ store, portals, audit, logger, now: options.now, securityEvents });
   const accountAdmin = createAccountAdmin({
     persons: store.persons, factors: store.factors, recoveryCodes: store.recoveryCodes, counters: store.counters, evidence: store.accountEvidence,
     state: changes.state, audit, pendingReset: createPendingResets(store.oidc), now: options.now,
@@ -271,7 +292,7 @@ export async function composeServices(config: Config, options: ComposeOptions = 
     },
   });
   const adminActions = makeAdminActions(accountAdmin);
-  return { observability, config, logger, keys, store, secretBox, keyEncryptionBox, audit, activity, hasher, portals, portalAdmin, accounts, orgs, accountAdmin, operators, adminActions, makeAdminActions, keyRing, ...changes };
+  return { observability, config, logger, keys, store, secretBox, keyEncryptionBox, audit, activity, securityEvents, eventHooks, hasher, portals, portalAdmin, accounts, orgs, accountAdmin, operators, adminActions, makeAdminActions, keyRing, ...changes };
 }
 
 /**
@@ -279,9 +300,9 @@ export async function composeServices(config: Config, options: ComposeOptions = 
  * sessions and grants in the store, the session lifecycle and the account-state table. `kick` runs
  * the queued deliveries at once (a server); without it (the CLI) a server's polling sends them.
  */
-export function createAccountChanges(deps: { store: Store; portals: PortalService; audit: AuditService; logger: Logger; now?: () => number; kick?: () => void }) {
+export function createAccountChanges(deps: { store: Store; portals: PortalService; audit: AuditService; logger: Logger; now?: () => number; kick?: () => void; securityEvents?: Pick<SecurityEvents, 'sessionsEnded'> }) {
   const { store } = deps;
-  const notifyPortals = createLogoutNotifier({ jobs: store.jobs, kick: deps.kick, portals: deps.portals, now: deps.now });
+  const notifyPortals = createLogoutNotifier({ jobs: store.jobs, kick: deps.kick, portals: deps.portals, now: deps.now, ended: deps.securityEvents?.sessionsEnded });
   const access = createAccess({ store, notifyPortals });
   const sessions = createSessionLifecycle({ store, access, notifyPortals, jobs: store.jobs, kick: deps.kick, audit: deps.audit, logger: deps.logger, now: deps.now });
   const state = createAccountState({ persons: store.persons, access, sessions });

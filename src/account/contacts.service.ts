@@ -50,6 +50,11 @@ export function createContactsService(deps: {
   notices: FactorNotices;
   audit: AuditService;
   now?: () => number;
+  /**
+   * Told when the verified e-mail or phone number portals receive (the `email` / `phone_number`
+   * claims: provider/claims.ts) changed or went: RISC identifier-changed (events/emitter.ts).
+   */
+  identifierChanged?: (personId: string, kind: 'email' | 'phone', old: string, next: string | null) => void;
 }) {
   const now = deps.now ?? Date.now;
   const codeKey = (personId: string) => `contact:${personId}`;
@@ -64,9 +69,24 @@ export function createContactsService(deps: {
       if (!p || p.status !== 'active') return { ok: false, reason: 'unavailable' };
       const next = change(p);
       if (typeof next === 'string') return { ok: false, reason: next };
-      if (await deps.persons.updateContacts(p.id, p.contactsRev, next.contacts, next.noticeContact)) return { ok: true, before: p };
+      if (await deps.persons.updateContacts(p.id, p.contactsRev, next.contacts, next.noticeContact)) {
+        if (deps.identifierChanged) await toldOfIdentifiers(p);
+        return { ok: true, before: p };
+      }
     }
     return { ok: false, reason: 'changed' };
+  }
+
+  /** The verified e-mail and phone number the claims carried before a change, against after it. */
+  async function toldOfIdentifiers(before: Person): Promise<void> {
+    const after = await deps.persons.findById(before.id);
+    if (!after) return;
+    if (before.email && before.emailVerified && (after.email !== before.email || !after.emailVerified)) {
+      deps.identifierChanged!(before.id, 'email', before.email, after.emailVerified ? after.email : null);
+    }
+    if (before.phone && before.phoneVerified && (after.phone !== before.phone || !after.phoneVerified)) {
+      deps.identifierChanged!(before.id, 'phone', before.phone, after.phoneVerified ? after.phone : null);
+    }
   }
 
   async function sendCode(p: Person, pending: Omit<Pending, 'codeId'>, sessionUid: string, locale: Locale): Promise<StartResult> {

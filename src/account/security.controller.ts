@@ -318,7 +318,7 @@ export function createSecurityController(deps: SecurityDeps) {
       // Whoever signed in with it elsewhere (a lost phone, or the factor was someone else's) is
       // signed out everywhere; this session stays (NIST SP 800-63B §6.1.2.1; ASVS 5.0 7.4.3).
       const ended = factor.confirmed ? await deps.state.apply('remove-factor', { id: session.accountId, status: 'active' }, { session: session.uid }) : 0;
-      deps.audit.record('FACTOR_REMOVED', { person: session.accountId, factor: form.factor, sessions_ended: ended });
+      deps.audit.record('FACTOR_REMOVED', { person: session.accountId, factor: form.factor, type: factor.type, confirmed: factor.confirmed, sessions_ended: ended });
       if (factor.confirmed) await deps.notices.factorRemoved(session.accountId, factor.type, localeFor(ctx));
       // Recovery codes recover a second factor: with none left, they go too.
       if (!(await deps.factors.listForPerson(session.accountId)).some((f) => f.confirmed)) {

@@ -195,7 +195,7 @@ export function createAccountAdmin(deps: {
       const droppedReset = (await deps.pendingReset?.drop(p.id)) ?? false;
       if (droppedReset) deps.audit.record('ACCOUNT_RESET_CANCELLED', { person: p.id, operator: act.operator, reason: 'reset-mfa at the counter' });
       const evidenceId = await record(p, 'reset-mfa', { ...act, reason }, { verification: proof, factorsRemoved: factors.length });
-      deps.audit.record('ACCOUNT_MFA_RESET', { ...act.audit, person: p.id, pid: maskPid(p.pid), operator: act.operator, reason, evidence: evidenceId, factors_removed: factors.length });
+      deps.audit.record('ACCOUNT_MFA_RESET', { ...act.audit, person: p.id, pid: maskPid(p.pid), operator: act.operator, reason, evidence: evidenceId, factors_removed: factors.length, types: [...new Set(factors.filter((f) => f.confirmed).map((f) => f.type))] });
       return { person: p, removed: factors.length };
     },
   };

@@ -7,6 +7,7 @@
  * Sign-in: through dinhdanh itself as a first-party client at loa:high (console-client.ts); the
  * console then keeps its own session (console-session.ts).
  */
+import { withCause } from '../events/set.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import Koa from 'koa';
@@ -96,6 +97,8 @@ export function buildAdminApp(deps: ConsoleDeps): Koa & { client: ReturnType<typ
   if (deps.tracing) app.use(deps.tracing.middleware('admin'));
   if (deps.metrics) app.use(deps.metrics.http('admin'));
   app.use(requestContext((deps.accessLogger ?? deps.logger).child({ listener: 'admin' }), { trustRequestId: app.proxy }));
+  // One request, one cause: the security events it makes share a `txn` (SSF 1.0 §4.1.8).
+  app.use(function securityEventCause(_ctx, next) { return withCause(next); });
   app.use(errorHandler(deps.renderer));
   app.use(securityHeaders({ https: deps.config.admin.url?.startsWith('https:') ?? false }));
   // For scrapers, before anything of the console's sign-in (metrics.routes.ts).

@@ -65,6 +65,22 @@ export const SECURITY_EVENTS = {
   PORTAL_SECRET_ROTATED: 3006,
   /** An operator changed a portal's redirect URIs or other registration details (details: operator, role, reason, portal, changed fields). */
   PORTAL_UPDATED: 3007,
+  /** A portal made its security event stream (details: portal, stream, method). */
+  SSF_STREAM_CREATED: 3101,
+  /** A portal changed its stream's configuration or status (details: portal, stream, changed or status). */
+  SSF_STREAM_UPDATED: 3102,
+  /** A portal deleted its stream, and the events queued for it (details: portal, stream). */
+  SSF_STREAM_DELETED: 3103,
+  /** A portal asked for a verification event (details: portal, stream). */
+  SSF_VERIFICATION_REQUESTED: 3104,
+  /** A security event token reached a portal's push endpoint (details: portal, stream, jti, attempt, outcome). */
+  SSF_EVENT_DELIVERED: 3105,
+  /** A push of a security event token failed and will be tried again (details: portal, stream, jti, attempt, outcome, next_attempt). */
+  SSF_EVENT_RETRYING: 3106,
+  /** A security event token was given up: refused by the portal, its destination not allowed, or too many tries (details: portal, stream, jti, outcome). */
+  SSF_EVENT_FAILED: 3107,
+  /** A polling portal acknowledged security event tokens (details: portal, stream, count). */
+  SSF_EVENTS_ACKNOWLEDGED: 3108,
   KEYS_GENERATED: 4001,
   KEYS_ROTATED: 4002,
   KEY_RETIRED: 4003,

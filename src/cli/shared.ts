@@ -3,6 +3,7 @@
  * exit code, the configuration and the operator, and `withServices`, which opens the services (and
  * so the store) for one command and always closes them.
  */
+import { withCause } from '../events/set.js';
 import os from 'node:os';
 import pino from 'pino';
 import { loadConfig, parseOperator, type Config } from '../config/config.js';
@@ -44,7 +45,7 @@ async function openServices(cfg: Config) {
   const s = await composeServices(cfg, { logger: pino({ level: 'warn' }, pino.destination(2)) });
   // Closing the store first waits for the audit entries this command recorded.
   const close = s.store.close.bind(s.store);
-  return { ...s, store: { ...s.store, close: async () => { await s.audit.flush(); await s.activity.settled(); await close(); } } };
+  return { ...s, store: { ...s.store, close: async () => { await s.audit.flush(); await s.activity.settled(); await s.securityEvents.settled(); await close(); } } };
 }
 
 export type CliServices = Awaited<ReturnType<typeof openServices>>;
@@ -212,7 +213,8 @@ export function createCliContext(io: CliIo): CliContext {
       };
       const s: CliServices = { ...opened, operators: { ...opened.operators, cliActor } };
       try {
-        return await fn(s);
+        // One command, one cause: the security events it makes share a `txn` (SSF 1.0 §4.1.8).
+        return await withCause(() => fn(s));
       } catch (err) {
         rethrow(err, inputErrors);
       } finally {

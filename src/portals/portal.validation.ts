@@ -52,6 +52,14 @@ function checkName(raw: string): string {
   return name;
 }
 
+/**
+ * A URL dinhdanh posts to on a portal's behalf (a back-channel logout URI, a security events push
+ * endpoint): the same rules as checkUri below; returns it as given.
+ */
+export function validateEndpointUrl(label: string, value: string, production: boolean): string {
+  return checkUri(label, value, production).href;
+}
+
 function checkUri(label: string, value: string, production: boolean): URL {
   let url: URL;
   try {

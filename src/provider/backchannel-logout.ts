@@ -149,9 +149,20 @@ export function createBackchannelLogout(deps: {
  * expiry sweep, the expired-session check) notify each portal once. Written straight to the store's
  * queue, so the CLI (which runs no jobs) can end sessions too; `kick` runs them at once in a server.
  */
-export function createLogoutNotifier(deps: { jobs: JobRepository; kick?: () => void; portals: PortalService; now?: () => number }) {
+export function createLogoutNotifier(deps: {
+  jobs: JobRepository;
+  kick?: () => void;
+  portals: PortalService;
+  now?: () => number;
+  /**
+   * Told of every ending, for every portal in it whether or not it registered for back-channel
+   * logout (the security events' session-revoked: events/emitter.ts). Must not throw.
+   */
+  ended?: (accountId: string, refs: readonly PortalSessionRef[], reason: LogoutReason) => void;
+}) {
   const now = deps.now ?? Date.now;
   return async function notifyPortals(accountId: string, refs: readonly PortalSessionRef[], reason: LogoutReason): Promise<void> {
+    deps.ended?.(accountId, refs, reason);
     let queued = 0;
     for (const ref of refs) {
       const portal = await deps.portals.find(ref.clientId);

@@ -379,7 +379,7 @@ export function createRecoveryJourney(deps: {
       if (p.level === 2) await deps.persons.setLevel(p.id, 1);
       const ended = await deps.state.apply('account-reset', p);
       await deps.store.destroy(RESET_MODEL, p.id);
-      audit.record('ACCOUNT_RESET_COMPLETED', { person: p.id, factors_removed: factors.length, level_before: p.level, sessions_ended: ended });
+      audit.record('ACCOUNT_RESET_COMPLETED', { person: p.id, factors_removed: factors.length, types: [...new Set(factors.filter((f) => f.confirmed).map((f) => f.type))], level_before: p.level, sessions_ended: ended });
       await deps.notices.accountResetDone(p.id, locale);
       return { ok: true as const, person: p, levelLowered: p.level === 2, repeated: false, passwordTag: passwordTag(newHash) };
     },

@@ -669,11 +669,13 @@ export interface ActivityRepository {
  * - activity: ActivityEntry
  * - operators: Operator; approvals: Approval
  * - usageCounts: day, portal, key, n; usageTags: day, portal, tag
+ * - ssfStreams: SsfStream (its sealed authorization header as it is; the queued events are not
+ *   copied: a receiver's verification request, or the next change, fills its line again)
  */
 export const COPY_COLLECTIONS = [
   'persons', 'portals', 'consents', 'counters', 'factors', 'recoveryCodes', 'oidc', 'jobs',
   'enterprises', 'representatives', 'delegations', 'orgGrants', 'signingKeys', 'auditLog', 'accountEvidence', 'activity',
-  'operators', 'approvals', 'usageCounts', 'usageTags',
+  'operators', 'approvals', 'usageCounts', 'usageTags', 'ssfStreams',
 ] as const;
 export type CopyCollection = (typeof COPY_COLLECTIONS)[number];
 
@@ -829,6 +831,95 @@ export interface UsageRepository {
   purge(before: string): Promise<number>;
 }
 
+/**
+ * A portal's security event stream (events/, OpenID Shared Signals Framework 1.0 §8.1.1): the
+ * event types it asked for and how they reach it. At most one per portal (the receiver is the
+ * portal itself; SSF §8.1.1.1 lets a transmitter refuse a second stream).
+ */
+export interface SsfStream {
+  /** `stream_id`: random, URL-safe. */
+  id: string;
+  /** The receiving portal: every SET of the stream has it as `aud`. */
+  clientId: string;
+  /** `events_requested`: event type URIs (events/event-types.ts), as the portal asked. */
+  eventsRequested: string[];
+  /** RFC 8935 push (`urn:ietf:rfc:8935`) or RFC 8936 poll (`urn:ietf:rfc:8936`). */
+  deliveryMethod: 'urn:ietf:rfc:8935' | 'urn:ietf:rfc:8936';
+  /** Push: the portal's receiving URL. Poll: null (the transmitter's poll URL is fixed). */
+  endpointUrl: string | null;
+  /**
+   * Push: the `Authorization` header value the portal asked the transmitter to send (SSF
+   * §8.1.1 `delivery.authorization_header`), sealed by the caller (keys/secret-box.ts); null if none.
+   */
+  authorizationHeader: string | null;
+  description: string | null;
+  /** SSF §8.1.2: events are delivered (enabled), held for later (paused) or not made (disabled). */
+  status: 'enabled' | 'paused' | 'disabled';
+  statusReason: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One Security Event Token queued for a stream (RFC 8417), kept until delivered, then a day. */
+export interface SsfEvent {
+  streamId: string;
+  /** The SET's `jti`: unique per stream (RFC 8417 §2.2). */
+  jti: string;
+  /** Order within the stream, given by the store at `addEvents` (increasing; gaps allowed). */
+  seq: number;
+  /** The signed SET (compact JWS), as sent: the same bytes on every try. */
+  set: string;
+  /** The event type URIs it carries (for operators; the SET is the truth). */
+  types: string[];
+  createdAt: number;
+  /** Undelivered events go at `createdAt` + 14 days; delivered ones a day after delivery. */
+  expiresAt: number;
+  /** Push attempts so far. */
+  attempts: number;
+  /** The last attempt's outcome, or how it was acknowledged ("HTTP 202", "acknowledged", "setErr invalid_key"). */
+  lastOutcome: string | null;
+  lastAttemptAt: number | null;
+  /** When it was delivered (push 202) or acknowledged (poll); null while undelivered. */
+  deliveredAt: number | null;
+  /** True when push gave up on it (a final refusal or too many attempts): no longer in the line. */
+  failed: boolean;
+}
+
+export interface SsfRepository {
+  /** Adds a stream; false (nothing changed) when the portal already has one. */
+  createStream(stream: SsfStream): Promise<boolean>;
+  findStream(id: string): Promise<SsfStream | undefined>;
+  findStreamByClient(clientId: string): Promise<SsfStream | undefined>;
+  /** The streams of these portals (any status). */
+  streamsFor(clientIds: readonly string[]): Promise<SsfStream[]>;
+  /** Every stream, by client id. */
+  listStreams(): Promise<SsfStream[]>;
+  /** Replaces the given fields and `updatedAt`; the stream after, or undefined when there is none. */
+  updateStream(id: string, changes: Partial<Omit<SsfStream, 'id' | 'clientId' | 'createdAt' | 'updatedAt'>>, now: number): Promise<SsfStream | undefined>;
+  /** Deletes the stream and every event of it; false when there was none. */
+  deleteStream(id: string): Promise<boolean>;
+  /** Appends events (each with its stream), giving each a `seq` greater than any before in its stream, in the given order. */
+  addEvents(events: ReadonlyArray<Omit<SsfEvent, 'seq' | 'attempts' | 'lastOutcome' | 'lastAttemptAt' | 'deliveredAt' | 'failed'>>): Promise<SsfEvent[]>;
+  findEvent(streamId: string, jti: string): Promise<SsfEvent | undefined>;
+  /** Undelivered, not failed, unexpired (`expiresAt > now`) events of a stream, by `seq`, at most `limit`. */
+  undelivered(streamId: string, now: number, limit: number): Promise<SsfEvent[]>;
+  /**
+   * Marks these events of the stream delivered (if undelivered and not failed) with an outcome, and
+   * sets their `expiresAt` to `now` + one day; returns the jtis it changed. Atomic per event: of two
+   * concurrent calls for one jti, one gets it.
+   */
+  markDelivered(streamId: string, jtis: readonly string[], outcome: string, now: number): Promise<string[]>;
+  /** Records one more push attempt and its outcome; `failed` ends its place in the line. */
+  recordAttempt(streamId: string, jti: string, outcome: string, now: number, failed?: boolean): Promise<void>;
+  /**
+   * Per stream: undelivered (not failed, unexpired) count and the oldest one's `createdAt`, delivered
+   * and failed counts still kept, and the newest attempt's outcome and time. Counted in the store.
+   */
+  deliveryStats(now: number): Promise<Array<{ streamId: string; undelivered: number; oldestUndeliveredAt: number | null; delivered: number; failed: number; lastOutcome: string | null; lastAttemptAt: number | null }>>;
+  /** Deletes events whose `expiresAt <= now`; returns how many. */
+  purge(now: number): Promise<number>;
+}
+
 export interface Store {
   readonly kind: string;
   readonly oidc: OidcModelStore;
@@ -847,6 +938,7 @@ export interface Store {
   readonly operators: OperatorRepository;
   readonly approvals: ApprovalRepository;
   readonly usage: UsageRepository;
+  readonly ssf: SsfRepository;
   readonly copy: StoreCopy;
   /**
    * Writes a consistent, verified copy of the whole store to one file (`dinhdanh store backup`).

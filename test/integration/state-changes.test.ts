@@ -26,6 +26,8 @@ import { HIGH, MINUTE, SUBSTANTIAL, totpCode, totpSecret } from '../helpers/page
 import { tokenRequest, type Endpoints } from './protocol-support.js';
 import { composeServices } from '../../src/services.js';
 import { addOperator, consolePost, consoleSignIn, type TestOperator } from '../helpers/console.js';
+import { verifySet } from '../helpers/set-receiver.js';
+import { EVENTS_SUPPORTED, SSF_POLL } from '../../src/events/event-types.js';
 
 type Services = Awaited<ReturnType<typeof composeServices>>;
 
@@ -70,6 +72,8 @@ interface Held {
   enterprise?: string;
   accessToken: string;
   refreshToken: string;
+  /** The portal's pairwise subject for the person: every security event must name exactly it. */
+  sub: string;
   /** Codes issued before the change and not yet redeemed: one for each check round. */
   codes: Array<{ code: string; verifier: string }>;
 }
@@ -104,11 +108,17 @@ interface Given {
   enterprise?: 'representative' | 'delegate';
 }
 
+/** The security events (events/event-types.ts, by their last path segment) the row's portal receives. */
+type EventName = 'session-revoked' | 'credential-change' | 'assurance-level-change' | 'account-disabled' | 'account-enabled'
+  | 'recovery-activated' | 'recovery-information-changed' | 'delegation-ended';
+
 interface Row {
   change: string;
   given?: Given;
   act(held: Held): Promise<void>;
   expect: Expected;
+  /** Which security events the change sends the portal (every type, asked for by its poll stream). */
+  events: EventName[];
 }
 
 const ENDED: Expected = { interactive: 'signin', silent: 'login_required', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive', account: 'signin' };
@@ -130,7 +140,7 @@ function submit(browser: Browser, page: Response, fields: Record<string, string>
  * Goes through whatever the pages ask — password, authenticator-app enrolment or code, enterprise
  * choice, consent — and returns the redirect back to the portal.
  */
-async function authorize(held: Omit<Held, 'accessToken' | 'refreshToken' | 'codes'>, req: AuthRequest): Promise<Response> {
+async function authorize(held: Omit<Held, 'accessToken' | 'refreshToken' | 'codes' | 'sub'>, req: AuthRequest): Promise<Response> {
   let page = await held.browser.get(req.url.href);
   for (let step = 0; step < 8 && page.status === 200; step += 1) {
     if (page.text.includes('name="identifier"')) {
@@ -162,7 +172,7 @@ async function hold(given: Given = {}): Promise<Held> {
   const portal = await newPortal();
   const config = await discover(srv.issuer, portal);
   const params: Record<string, string> = { scope: 'openid profile', ...(given.acr ? { acr_values: given.acr } : {}) };
-  const held: Omit<Held, 'accessToken' | 'refreshToken' | 'codes'> = { person, portal, config, browser: new Browser(srv.issuer), params };
+  const held: Omit<Held, 'accessToken' | 'refreshToken' | 'codes' | 'sub'> = { person, portal, config, browser: new Browser(srv.issuer), params };
   if (given.enterprise) {
     enterprises += 1;
     const code = `01${String(10000000 + enterprises)}`;
@@ -181,7 +191,57 @@ async function hold(given: Given = {}): Promise<Held> {
     const more = await authRequest(config, portal, params);
     codes.push({ code: new URL((await authorize(held, more)).location!).searchParams.get('code')!, verifier: more.verifier });
   }
-  return { ...held, accessToken: tokens.access_token, refreshToken: tokens.refresh_token!, codes };
+  const done: Held = { ...held, sub: tokens.claims()!.sub, accessToken: tokens.access_token, refreshToken: tokens.refresh_token!, codes };
+  // The portal's security-event stream (SSF 1.0, polled), asking for every event type; whatever
+  // signing in made (a factor enrolled) is taken now, so the row sees only its change's.
+  const created = await fetch(url('/ssf/stream'), {
+    method: 'POST',
+    headers: { authorization: basicAuth(portal), 'content-type': 'application/json' },
+    body: JSON.stringify({ events_requested: EVENTS_SUPPORTED, delivery: { method: SSF_POLL } }),
+  });
+  expect(created.status).toBe(201);
+  await receivedEvents(done);
+  return done;
+}
+
+const basicAuth = (p: Portal) => `Basic ${Buffer.from(`${encodeURIComponent(p.client_id)}:${encodeURIComponent(p.client_secret)}`).toString('base64')}`;
+
+/**
+ * Every security event the portal's stream holds, polled and acknowledged, each checked as a portal
+ * checks it (signature, `typ`, `iss`, `aud`) and naming the person by the portal's pairwise subject.
+ * Returns the event types' last path segments, sorted, once each.
+ */
+async function receivedEvents(h: Pick<Held, 'portal' | 'sub'>): Promise<string[]> {
+  await srv.system.audit.flush();
+  await cli.audit.flush();
+  await srv.system.securityEvents.settled();
+  await cli.securityEvents.settled();
+  const types = new Set<string>();
+  let ack: string[] = [];
+  for (let i = 0; i < 20; i += 1) {
+    const res = await fetch(url('/ssf/poll'), {
+      method: 'POST',
+      headers: { authorization: basicAuth(h.portal), 'content-type': 'application/json' },
+      body: JSON.stringify({ ack, returnImmediately: true, maxEvents: 100 }),
+    });
+    // A disabled portal cannot authenticate, so it cannot poll (and nothing is made for it).
+    if ((await srv.system.store.portals.find(h.portal.client_id))?.disabled) {
+      expect(res.status).toBe(401);
+      expect(await srv.system.store.ssf.undelivered((await srv.system.store.ssf.findStreamByClient(h.portal.client_id))!.id, Date.now(), 1)).toEqual([]);
+      return [];
+    }
+    expect(res.status).toBe(200);
+    const { sets } = (await res.json()) as { sets: Record<string, string> };
+    ack = Object.keys(sets);
+    if (ack.length === 0) break;
+    for (const set of Object.values(sets)) {
+      const verified = await verifySet(set, srv.issuer, h.portal.client_id);
+      const subject = verified.payload.sub_id as { format: string; user?: unknown };
+      expect(subject.format === 'complex' ? subject.user : subject).toEqual({ format: 'iss_sub', iss: srv.issuer, sub: h.sub });
+      types.add(verified.type.split(/[/:]/).pop()!);
+    }
+  }
+  return [...types].sort();
 }
 
 /** Classifies where a return to the portal ended; fails on any 5xx. */
@@ -338,6 +398,7 @@ const rows: Row[] = [
     change: 'operator lock',
     act: async (h) => { await cli.accountAdmin.lock(h.person.pid, OPERATOR); },
     expect: ENDED,
+    events: ['session-revoked', 'account-disabled'],
   },
   {
     change: 'hard lock after 100 failed passwords (NIST SP 800-63B §5.2.2), typed in another browser',
@@ -352,6 +413,7 @@ const rows: Row[] = [
       expect((await srv.system.store.persons.findById(h.person.id))!.status).toBe('locked');
     },
     expect: ENDED,
+    events: ['session-revoked', 'account-disabled'],
   },
   {
     change: 'operator unlock (after a lock): nothing held before the lock comes back',
@@ -360,6 +422,7 @@ const rows: Row[] = [
       await cli.accountAdmin.unlock(h.person.pid, OPERATOR);
     },
     expect: ENDED,
+    events: ['session-revoked', 'account-disabled', 'account-enabled'],
   },
   {
     change: 'operator lock for fraud, through the console',
@@ -369,6 +432,7 @@ const rows: Row[] = [
       expect((await srv.system.store.persons.findById(h.person.id))!).toMatchObject({ status: 'locked', lockReason: 'fraud' });
     },
     expect: ENDED,
+    events: ['session-revoked', 'account-disabled'],
   },
   {
     change: 'operator unlock of a fraud lock, through the console, once a second operator approved: nothing held before the lock comes back',
@@ -386,28 +450,33 @@ const rows: Row[] = [
       expect(unlocked!.details).toMatchObject({ was: 'locked:fraud', operator: operator.id, via: 'console', approved_by: second.id, approval });
     },
     expect: ENDED,
+    events: ['session-revoked', 'account-disabled', 'account-enabled'],
   },
   {
     change: 'operator reset-mfa',
     given: { acr: SUBSTANTIAL },
     act: async (h) => { await cli.accountAdmin.resetMfa(h.person.pid, OPERATOR, 'CCCD checked in person at the counter'); },
     expect: { ...ENDED, interactive: 'signin' },
+    events: ['session-revoked', 'credential-change'],
   },
   {
     change: 'operator set-level up (1 → 2): the session and its tokens carry on',
     act: async (h) => { await cli.accountAdmin.setLevel(h.person.pid, '2', OPERATOR, EVIDENCE); },
     expect: KEPT,
+    events: ['assurance-level-change'],
   },
   {
     change: 'operator set-level down (2 → 1) of a session signed in at high',
     given: { level: 2, acr: HIGH },
     act: async (h) => { await cli.accountAdmin.setLevel(h.person.pid, '1', OPERATOR); },
     expect: ENDED,
+    events: ['session-revoked', 'assurance-level-change'],
   },
   {
     change: 'operator portal disable',
     act: async (h) => { await cli.portalAdmin.disable(h.portal.client_id, 'ops.test'); },
     expect: { interactive: 'error-page', silent: 'error-page', code: 'invalid_client', refresh: 'invalid_client', userinfo: 401, introspection: 'invalid_client', account: 'page' },
+    events: [],
   },
   {
     change: 'operator portal re-enable (after a disable): the session signs in again, tokens from before stay dead',
@@ -416,18 +485,21 @@ const rows: Row[] = [
       await cli.portalAdmin.enable(h.portal.client_id, 'ops.test');
     },
     expect: { interactive: 'code', silent: 'code', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive', account: 'page' },
+    events: [],
   },
   {
     change: 'operator enterprise suspend',
     given: { enterprise: 'representative' },
     act: async (h) => { await cli.orgs.setStatus(h.enterprise!, 'suspended', { operator: 'ops.test' }, 'tax authority order'); },
     expect: { interactive: 'no-enterprise', silent: 'interaction_required', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive', account: 'page' },
+    events: ['delegation-ended', 'session-revoked'],
   },
   {
     change: 'operator delegation revoke',
     given: { enterprise: 'delegate' },
     act: async (h) => { await cli.orgs.revoke(h.enterprise!, h.person.pid, { operator: 'ops.test' }); },
     expect: { interactive: 'no-enterprise', silent: 'interaction_required', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive', account: 'page' },
+    events: ['delegation-ended', 'session-revoked'],
   },
   {
     change: 'citizen withdraws the consent to the portal',
@@ -437,6 +509,7 @@ const rows: Row[] = [
       expect(done.status).toBe(200);
     },
     expect: { interactive: 'consent', silent: 'consent_required', code: 'invalid_grant', refresh: 'invalid_grant', userinfo: 401, introspection: 'inactive', account: 'page' },
+    events: ['session-revoked'],
   },
   {
     change: 'citizen ends the session from another device',
@@ -450,6 +523,7 @@ const rows: Row[] = [
       expect(done.status).toBe(200);
     },
     expect: ENDED,
+    events: ['session-revoked'],
   },
   {
     change: 'citizen removes the second factor the session signed in with',
@@ -461,6 +535,7 @@ const rows: Row[] = [
       expect(done.status).toBe(200);
     },
     expect: ENDED,
+    events: ['session-revoked', 'credential-change'],
   },
   {
     change: 'citizen resets a forgotten password (/recover: a code to the phone, the app code, a new password)',
@@ -473,6 +548,7 @@ const rows: Row[] = [
       expect((await srv.system.store.persons.findById(h.person.id))!.level).toBe(1);
     },
     expect: ENDED,
+    events: ['recovery-activated', 'credential-change', 'session-revoked'],
   },
   {
     change: 'citizen who lost every factor resets the account (/recover, then after the wait the link sent to the phone)',
@@ -498,6 +574,7 @@ const rows: Row[] = [
       expect((await srv.system.store.persons.findById(h.person.id))!.level).toBe(1);
     },
     expect: ENDED,
+    events: ['recovery-activated', 'credential-change', 'session-revoked', 'assurance-level-change'],
   },
   {
     change: 'citizen changes the password in the account area (every other session ends)',
@@ -510,6 +587,7 @@ const rows: Row[] = [
       expect((await browser.get(url('/account/password'))).text).toContain('name="current_password"');
     },
     expect: ENDED,
+    events: ['credential-change', 'session-revoked'],
   },
   {
     change: 'citizen adds a phone (a code sent to it) without ending other sessions',
@@ -523,6 +601,7 @@ const rows: Row[] = [
       expect((await srv.system.store.persons.findById(h.person.id))!.contacts.filter((c) => c.verified && c.kind === 'phone').map((c) => c.value)).toEqual([h.person.phone, phone]);
     },
     expect: KEPT,
+    events: ['recovery-information-changed'],
   },
   {
     change: 'citizen removes a contact and asks to end the other sessions',
@@ -546,6 +625,7 @@ const rows: Row[] = [
       expect((await srv.system.store.persons.findById(h.person.id))!.contacts.map((c) => c.id)).not.toContain('second-email');
     },
     expect: ENDED,
+    events: ['recovery-information-changed', 'session-revoked'],
   },
   {
     change: 'citizen says "this wasn\'t me" on a sign-in in the activity list (everything ends, a new password is required)',
@@ -559,6 +639,7 @@ const rows: Row[] = [
       expect((await srv.system.store.persons.findById(h.person.id))!.passwordResetRequired).toBe(true);
     },
     expect: ENDED,
+    events: ['credential-change', 'session-revoked'],
   },
   {
     change: 'citizen presses the "this wasn\'t me" link of a new-browser notice (without signing in)',
@@ -574,6 +655,7 @@ const rows: Row[] = [
       expect((await srv.system.store.persons.findById(h.person.id))!.attention?.reason).toBe('not_me');
     },
     expect: ENDED,
+    events: ['credential-change', 'session-revoked'],
   },
   {
     change: 'citizen locks the account ("lock my account")',
@@ -584,6 +666,7 @@ const rows: Row[] = [
       expect((await srv.system.store.persons.findById(h.person.id))!).toMatchObject({ status: 'locked', lockReason: 'self' });
     },
     expect: ENDED,
+    events: ['account-disabled', 'session-revoked'],
   },
   {
     change: 'citizen unlocks a self-locked account through /recover with the second factor: nothing from before comes back',
@@ -595,6 +678,7 @@ const rows: Row[] = [
       expect((await srv.system.store.persons.findById(h.person.id))!).toMatchObject({ status: 'active', lockReason: null });
     },
     expect: ENDED,
+    events: ['account-disabled', 'session-revoked', 'recovery-activated', 'credential-change', 'account-enabled'],
   },
 ];
 
@@ -605,6 +689,10 @@ describe('a change of state met by a live browser and a live portal: never a 5xx
     expect({ round: 'before the server\'s jobs run', ...(await meet(held, 0)) }).toEqual({ round: 'before the server\'s jobs run', ...row.expect });
     await srv.system.jobs.runDue();
     expect({ round: 'after the server\'s jobs ran', ...(await meet(held, 1)) }).toEqual({ round: 'after the server\'s jobs ran', ...row.expect });
+    // The portal's security events, whichever door made the change (the CLI's are made by its own
+    // services, straight into the store).
+    await srv.system.jobs.runDue();
+    expect({ events: await receivedEvents(held) }).toEqual({ events: [...row.events].sort() });
   });
 });
 

@@ -352,6 +352,26 @@ const SPECS: Record<Exclude<CopyCollection, 'recoveryCodes'>, CopySpec> = {
       return { _id: usageId(day, portal, tag), day, portal, tag };
     },
   },
+  ssfStreams: {
+    collection: 'ssf_streams',
+    sort: { clientId: 1 },
+    toNeutral: (d) => [{
+      id: d._id, clientId: d.clientId, eventsRequested: d.eventsRequested, deliveryMethod: d.deliveryMethod, endpointUrl: d.endpointUrl,
+      authorizationHeader: d.authorizationHeader, description: d.description, status: d.status, statusReason: d.statusReason,
+      createdAt: d.createdAt, updatedAt: d.updatedAt,
+    }],
+    toDocument: (r) => {
+      const method = str(r, 'deliveryMethod');
+      const status = str(r, 'status');
+      if (method !== 'urn:ietf:rfc:8935' && method !== 'urn:ietf:rfc:8936') throw new TypeError('store copy: deliveryMethod of a stream must be urn:ietf:rfc:8935 or urn:ietf:rfc:8936');
+      if (status !== 'enabled' && status !== 'paused' && status !== 'disabled') throw new TypeError('store copy: status of a stream must be enabled, paused or disabled');
+      return {
+        _id: str(r, 'id'), clientId: str(r, 'clientId'), eventsRequested: strings(r, 'eventsRequested'), deliveryMethod: method,
+        endpointUrl: optStr(r, 'endpointUrl'), authorizationHeader: optStr(r, 'authorizationHeader'), description: optStr(r, 'description'),
+        status, statusReason: optStr(r, 'statusReason'), createdAt: num(r, 'createdAt'), updatedAt: num(r, 'updatedAt'),
+      };
+    },
+  },
   activity: {
     collection: 'activity',
     sort: { _id: 1 },

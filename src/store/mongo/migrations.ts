@@ -259,6 +259,23 @@ export const mongoMigrations: readonly MongoMigration[] = [
     name: 'usage sums by day and key',
     collections: [{ name: 'usage_counts', indexes: [{ key: { day: 1, key: 1 }, name: 'day_key' }] }],
   },
+  {
+    version: 7,
+    // Security event streams (ssf.ts): one per portal; a stream's line of undelivered events by seq,
+    // and the purge by expiry.
+    name: 'security event streams and their events',
+    collections: [
+      { name: 'ssf_streams', indexes: [{ key: { clientId: 1 }, name: 'client_unique', unique: true }] },
+      {
+        name: 'ssf_events',
+        indexes: [
+          { key: { streamId: 1, deliveredAt: 1, failed: 1, seq: 1 }, name: 'stream_line' },
+          { key: { expiresAt: 1 }, name: 'expires' },
+        ],
+      },
+      { name: 'ssf_sequence', indexes: [] },
+    ],
+  },
 ];
 
 /** Where applied migrations are recorded: `{ _id: version, name, appliedAt, skipped }`. */

@@ -23,6 +23,7 @@ import { createMongoPortals } from './portals.js';
 import { createMongoRecoveryCodes } from './recovery-codes.js';
 import { createMongoContext, errorMessage, num, redact } from './shared.js';
 import { createMongoSigningKeys } from './signing-keys.js';
+import { createMongoSsf } from './ssf.js';
 import { createMongoUsage } from './usage.js';
 
 export interface MongoStoreOptions {
@@ -150,6 +151,7 @@ export function createMongoStore(options: MongoStoreOptions): Store {
     operators: createMongoOperators(mongo),
     approvals: createMongoApprovals(mongo),
     usage: createMongoUsage(mongo),
+    ssf: createMongoSsf(mongo),
     copy: createMongoCopy({ db, run, write }),
     migrate: () => run(() => migrateMongo(db)),
     ping: () =>
@@ -166,6 +168,7 @@ export function createMongoStore(options: MongoStoreOptions): Store {
       total += await purge('jobs', t);
       total += await purge('org_grants', t);
       total += await purge('activity', t);
+      total += await purge('ssf_events', t);
       return total;
     },
     close: async () => {

@@ -62,6 +62,14 @@ function usageImported(fields: readonly string[]) {
   };
 }
 
+/** A stream's closed fields, checked: they decide where and how SETs go. */
+function ssfStreamImported(r: Record<string, unknown>): Record<string, unknown> {
+  if (r.deliveryMethod !== 'urn:ietf:rfc:8935' && r.deliveryMethod !== 'urn:ietf:rfc:8936') throw new TypeError('store copy: deliveryMethod of a stream must be urn:ietf:rfc:8935 or urn:ietf:rfc:8936');
+  if (r.status !== 'enabled' && r.status !== 'paused' && r.status !== 'disabled') throw new TypeError('store copy: status of a stream must be enabled, paused or disabled');
+  if (!Array.isArray(r.eventsRequested) || !r.eventsRequested.every((e) => typeof e === 'string')) throw new TypeError('store copy: eventsRequested of a stream must be a list of strings');
+  return r;
+}
+
 const SPECS: Record<CopyCollection, TableSpec> = {
   // contacts stays null for a row that never stored its list (read as the list of its fields), so
   // a copy keeps that row exactly as it was.
@@ -99,6 +107,7 @@ const SPECS: Record<CopyCollection, TableSpec> = {
   approvals: { table: 'approvals', order: 'id', json: ['params'], imported: (r) => ({ ...r, status: checkApprovalStatus(r.status) }) },
   usageCounts: { table: 'usage_counts', order: 'day, portal, key', imported: usageImported(['day', 'portal', 'key', 'n']) },
   usageTags: { table: 'usage_tags', order: 'day, portal, tag', imported: usageImported(['day', 'portal', 'tag']) },
+  ssfStreams: { table: 'ssf_streams', order: 'client_id', json: ['events_requested'], imported: ssfStreamImported },
 };
 
 /** The table behind a collection (`store backup` counts its rows). */

@@ -451,6 +451,46 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX usage_counts_day_key ON usage_counts (day, key, n);
     `,
   },
+  {
+    version: 13,
+    name: 'security event streams and their events',
+    up: `
+      -- OpenID Shared Signals Framework 1.0 (events/): one stream per portal (SSF 1.0 §8.1.1.1 lets
+      -- a transmitter refuse a second), and the SETs queued for it. seq orders a stream's events:
+      -- the table's rowid (INTEGER PRIMARY KEY), increasing under SQLite's single writer.
+      CREATE TABLE ssf_streams (
+        id                   TEXT PRIMARY KEY NOT NULL,
+        client_id            TEXT NOT NULL UNIQUE,
+        events_requested     TEXT NOT NULL,
+        delivery_method      TEXT NOT NULL,
+        endpoint_url         TEXT,
+        authorization_header TEXT,
+        description          TEXT,
+        status               TEXT NOT NULL,
+        status_reason        TEXT,
+        created_at           INTEGER NOT NULL,
+        updated_at           INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE ssf_events (
+        seq             INTEGER PRIMARY KEY,
+        stream_id       TEXT NOT NULL,
+        jti             TEXT NOT NULL,
+        set_jwt         TEXT NOT NULL,
+        types           TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        expires_at      INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_outcome    TEXT,
+        last_attempt_at INTEGER,
+        delivered_at    INTEGER,
+        failed          INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (stream_id, jti)
+      ) STRICT;
+      -- A stream's line (undelivered, not failed, by seq) and the purge by expiry.
+      CREATE INDEX ssf_events_line ON ssf_events (stream_id, delivered_at, failed, seq);
+      CREATE INDEX ssf_events_expiry ON ssf_events (expires_at);
+    `,
+  },
 ];
 
 /**

@@ -26,6 +26,7 @@ import { createSqliteRecoveryCodes } from './recovery-codes.js';
 import { createSqliteContext } from './shared.js';
 import { createSqliteSigningKeys } from './signing-keys.js';
 import { createSqliteUsage } from './usage.js';
+import { createSqliteSsf } from './ssf.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or `:memory:`. */
@@ -72,6 +73,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const purgeJobs = statement<[number]>('DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?');
   const purgeOrgGrants = statement<[number]>('DELETE FROM org_grants WHERE expires_at <= ?');
   const purgeActivity = statement<[number]>('DELETE FROM activity WHERE expires_at <= ?');
+  // Security events: undelivered ones 14 days after they were made, delivered ones a day after.
+  const purgeSsf = statement<[number]>('DELETE FROM ssf_events WHERE expires_at <= ?');
   // Usage statistics have no expiry time: their retention (25 months) and the compaction of finished
   // days are the usage service's hourly work (UsageRepository.compact/purge), not this purge's.
   const purge = db.transaction(
@@ -80,7 +83,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       purgeCounters().run(at).changes +
       purgeJobs().run(at).changes +
       purgeOrgGrants().run(at).changes +
-      purgeActivity().run(at).changes,
+      purgeActivity().run(at).changes +
+      purgeSsf().run(at).changes,
   );
 
   return {
@@ -101,6 +105,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     operators: createSqliteOperators(sqlite),
     approvals: createSqliteApprovals(sqlite),
     usage: createSqliteUsage(sqlite),
+    ssf: createSqliteSsf(sqlite),
     copy: createSqliteCopy(() => db, (fn) => call(fn)),
     backup: (to, backupOptions) => backupSqlite(db, memory ? null : path.resolve(options.filename), to, backupOptions),
     migrate: () => call(() => migrate(db)),
