@@ -27,6 +27,7 @@ import {
   type NewPerson,
   type NewPortal,
   type Operator,
+  type SsfStream,
   type OperatorRole,
   type OrgGrant,
   type Person,
@@ -233,6 +234,14 @@ function newActivity(personId: string, overrides: Partial<ActivityEntry> = {}): 
     event: 'SIGN_IN_COMPLETED',
     details: { portal: 'Cổng dịch vụ công', acr: 'substantial', device: 'Firefox · Linux', network: 'Viettel · Hà Nội', new_browser: false, count: 1, by: null },
     expiresAt: T0 + 183 * DAY,
+    ...overrides,
+  };
+}
+
+function newSsfStream(clientId: string, overrides: Partial<SsfStream> = {}): SsfStream {
+  return {
+    id: randomUUID(), clientId, eventsRequested: ['https://schemas.openid.net/secevent/risc/event-type/account-disabled'], deliveryMethod: 'urn:ietf:rfc:8936',
+    endpointUrl: null, authorizationHeader: null, description: null, status: 'enabled', statusReason: null, createdAt: 1_700_000_000_000, updatedAt: 1_700_000_000_000,
     ...overrides,
   };
 }
@@ -1119,6 +1128,53 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       });
     });
 
+    describe('security event streams (ssf)', () => {
+      it('one stream per portal; read by id, by portal, for portals; update; delete takes its events', async () => {
+        const a = newSsfStream(`${ns()}-a`);
+        expect(await store.ssf.createStream(a)).toBe(true);
+        expect(await store.ssf.createStream({ ...newSsfStream(a.clientId) })).toBe(false);
+        expect(await store.ssf.findStream(a.id)).toEqual(a);
+        expect(await store.ssf.findStreamByClient(a.clientId)).toEqual(a);
+        expect((await store.ssf.streamsFor([a.clientId, 'nobody'])).map((s) => s.id)).toEqual([a.id]);
+        expect(await store.ssf.streamsFor([])).toEqual([]);
+        const after = await store.ssf.updateStream(a.id, { status: 'paused', statusReason: 'bảo trì', eventsRequested: ['x', 'y'] }, clock + 5);
+        expect(after).toEqual({ ...a, status: 'paused', statusReason: 'bảo trì', eventsRequested: ['x', 'y'], updatedAt: clock + 5 });
+        expect(await store.ssf.updateStream('nope', { status: 'paused' }, clock)).toBeUndefined();
+        await store.ssf.addEvents([{ streamId: a.id, jti: 'j1', set: 'e.y.s', types: ['x'], createdAt: clock, expiresAt: clock + DAY }]);
+        expect(await store.ssf.deleteStream(a.id)).toBe(true);
+        expect(await store.ssf.deleteStream(a.id)).toBe(false);
+        expect(await store.ssf.findStream(a.id)).toBeUndefined();
+        expect(await store.ssf.findEvent(a.id, 'j1')).toBeUndefined();
+      });
+
+      it('events keep their order; the line skips delivered, failed and expired ones; a delivery is taken once; stats and purge', async () => {
+        const s = newSsfStream(`${ns()}-b`);
+        await store.ssf.createStream(s);
+        const ev = (jti: string, expiresAt = clock + DAY) => ({ streamId: s.id, jti, set: `h.${jti}.s`, types: ['t'], createdAt: clock, expiresAt });
+        const first = await store.ssf.addEvents([ev('a'), ev('b')]);
+        const [third] = await store.ssf.addEvents([ev('c')]);
+        await store.ssf.addEvents([ev('old', clock - 1)]);
+        expect(first[0]!.seq).toBeLessThan(first[1]!.seq);
+        expect(first[1]!.seq).toBeLessThan(third!.seq);
+        expect((await store.ssf.undelivered(s.id, clock, 10)).map((e) => e.jti)).toEqual(['a', 'b', 'c']);
+        expect((await store.ssf.undelivered(s.id, clock, 1)).map((e) => e.jti)).toEqual(['a']);
+        const [one, two] = await Promise.all([store.ssf.markDelivered(s.id, ['a'], 'HTTP 202', clock), store.ssf.markDelivered(s.id, ['a', 'zz'], 'HTTP 202', clock)]);
+        expect([...one, ...two]).toEqual(['a']);
+        await store.ssf.recordAttempt(s.id, 'b', 'HTTP 503', clock + 1);
+        await store.ssf.recordAttempt(s.id, 'b', 'HTTP 400 invalid_key', clock + 2, true);
+        const b = (await store.ssf.findEvent(s.id, 'b'))!;
+        expect(b).toMatchObject({ attempts: 2, lastOutcome: 'HTTP 400 invalid_key', lastAttemptAt: clock + 2, failed: true, deliveredAt: null });
+        expect(await store.ssf.markDelivered(s.id, ['b'], 'late', clock)).toEqual([]);
+        expect((await store.ssf.undelivered(s.id, clock, 10)).map((e) => e.jti)).toEqual(['c']);
+        expect((await store.ssf.findEvent(s.id, 'a'))!).toMatchObject({ deliveredAt: clock, expiresAt: clock + DAY, lastOutcome: 'HTTP 202' });
+        const stats = (await store.ssf.deliveryStats(clock)).find((x) => x.streamId === s.id);
+        expect(stats).toEqual({ streamId: s.id, undelivered: 1, oldestUndeliveredAt: clock, delivered: 1, failed: 1, lastOutcome: 'HTTP 400 invalid_key', lastAttemptAt: clock + 2 });
+        expect(await store.ssf.purge(clock)).toBeGreaterThanOrEqual(1);
+        expect(await store.ssf.findEvent(s.id, 'old')).toBeUndefined();
+        expect(await store.ssf.findEvent(s.id, 'c')).toBeDefined();
+      });
+    });
+
     describe('copy (dinhdanh store copy)', () => {
       it('exports every collection as neutral records that import unchanged into an empty SQLite store', async () => {
         const p = ns();
@@ -1163,6 +1219,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await store.approvals.create(newApproval());
         await store.usage.add([{ day: '2030-01-01', portal: `${p}-u`, key: 'signins', n: 3 }, { day: '2030-01-01', portal: `${p}-u`, key: 'acr:other', n: 3 }]);
         await store.usage.addDistinct([{ day: '2030-01-01', portal: `${p}-u`, tag: 'a' }, { day: '2030-01-01', portal: `${p}-u`, tag: 'b' }]);
+        await store.ssf.createStream(newSsfStream(portal.clientId, { deliveryMethod: 'urn:ietf:rfc:8935', endpointUrl: 'https://p.example/events', authorizationHeader: 'v1.k.sealed', description: 'mô tả' }));
 
         const target = await createStore('sqlite::memory:', { now: () => clock });
         try {
