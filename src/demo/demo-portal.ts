@@ -15,7 +15,8 @@ import getRawBody from 'raw-body';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { Logger } from 'pino';
-import { STYLESHEET, errorPage, homePage, signedOutPage, type PortalLook, type SignedIn } from './pages.js';
+import { STYLESHEET, errorPage, homePage, signedOutPage, type PortalLook, type ReceivedEvent, type SignedIn } from './pages.js';
+import { EVENT, EVENTS_SUPPORTED, SSF_PUSH } from '../events/event-types.js';
 
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** Local sessions end after this long unused (dinhdanh's own SSO session ends sooner). */
@@ -45,10 +46,20 @@ interface LocalSession {
   user?: SignedIn & { idToken: string };
   /** When dinhdanh ended this session by back-channel logout (shown on the home page). */
   endedByBackchannelAt?: number;
+  /** When a security event (session-revoked, account-disabled) ended it, and which. */
+  endedByEvent?: { at: number; type: string };
 }
 
 export interface DemoPortal {
   app: Koa;
+  /**
+   * Subscribes to dinhdanh's security events (SSF 1.0 §8.1.1: a push stream to this portal's
+   * /ssf/events, every event type) and asks for a verification event; tries again while dinhdanh
+   * is not answering yet. Resolves with the stream id, or undefined once it gives up.
+   */
+  subscribe(): Promise<string | undefined>;
+  /** The security events received, newest first (tests and the page). */
+  events(): readonly ReceivedEvent[];
   /** Signed-in local sessions (tests and the banner). */
   signedIn(): number;
 }
@@ -62,6 +73,13 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 class InvalidLogoutToken extends Error {}
+
+/** A SET this portal refuses, with RFC 8935 §2.3's error code. */
+class InvalidSet extends Error {
+  constructor(readonly err: string, message: string) {
+    super(message);
+  }
+}
 
 export function createDemoPortal(options: DemoPortalOptions): DemoPortal {
   const now = options.now ?? Date.now;
@@ -176,6 +194,83 @@ export function createDemoPortal(options: DemoPortalOptions): DemoPortal {
     return { sid, sub };
   }
 
+  const received: ReceivedEvent[] = [];
+
+  /**
+   * A receiver's checks of a SET (RFC 8417 §2, SSF 1.0 §4.1): signed by dinhdanh's keys, typed
+   * `secevent+jwt`, from dinhdanh, for this portal, no `sub` and no `exp`, one event, each jti once.
+   */
+  async function validateSet(token: string): Promise<{ type: string; event: Record<string, unknown>; subject: Record<string, unknown>; txn?: string }> {
+    const config = await configuration();
+    const metadata = config.serverMetadata();
+    if (!metadata.jwks_uri) throw new Error('the issuer publishes no jwks_uri');
+    jwks ??= createRemoteJWKSet(new URL(metadata.jwks_uri));
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, jwks, { issuer: metadata.issuer, typ: 'secevent+jwt', algorithms: ['RS256', 'ES256'], requiredClaims: ['iat', 'jti'], currentDate: new Date(now()) }));
+    } catch (err) {
+      if (err instanceof joseErrors.JOSEError && !(err instanceof joseErrors.JWKSTimeout)) throw new InvalidSet('authentication_failed', err.message);
+      throw err;
+    }
+    const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+    if (!aud.includes(options.clientId)) throw new InvalidSet('invalid_audience', 'this SET is for another portal');
+    if ('sub' in payload || 'exp' in payload) throw new InvalidSet('invalid_request', 'an SSF SET carries neither sub nor exp');
+    const events = payload.events as Record<string, Record<string, unknown>> | undefined;
+    const types = events && typeof events === 'object' ? Object.keys(events) : [];
+    if (types.length !== 1 || typeof events![types[0]!] !== 'object') throw new InvalidSet('invalid_request', 'a SET carries one event');
+    const subject = payload.sub_id as Record<string, unknown> | undefined;
+    if (!subject || typeof subject !== 'object') throw new InvalidSet('invalid_request', 'no sub_id');
+    const jti = String(payload.jti);
+    if (seenJti.has(jti)) throw new InvalidSet('invalid_request', 'this SET was received already');
+    seenJti.set(jti, now() + 24 * 3600_000);
+    return { type: types[0]!, event: events![types[0]!]!, subject, txn: typeof payload.txn === 'string' ? payload.txn : undefined };
+  }
+
+  /** Ends this portal's sessions of a person (`sub`), or only the one whose dinhdanh `sid` is given. */
+  function endSessions(sub: unknown, sid: unknown, type: string): number {
+    let ended = 0;
+    for (const session of sessions.values()) {
+      const user = session.user;
+      if (!user || user.sub !== sub || (typeof sid === 'string' && user.sid !== sid)) continue;
+      delete session.user;
+      session.endedByEvent = { at: now(), type };
+      ended += 1;
+    }
+    return ended;
+  }
+
+  async function subscribe(): Promise<string | undefined> {
+    const auth = `Basic ${Buffer.from(`${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret)}`).toString('base64')}`;
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${options.issuer}${path}`, { method, headers: { authorization: auth, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+      const text = await res.text();
+      return { status: res.status, json: (text ? JSON.parse(text) : undefined) as { stream_id?: string } & Array<{ stream_id?: string }> };
+    };
+    const config = { events_requested: EVENTS_SUPPORTED, delivery: { method: SSF_PUSH, endpoint_url: `${options.baseUrl}/ssf/events` }, description: options.name };
+    for (let attempt = 0; attempt < 15; attempt += 1) {
+      try {
+        let made = await call('POST', '/ssf/stream', config);
+        // A stream from an earlier start: pointed at this start's address.
+        if (made.status === 409) {
+          const id = (await call('GET', '/ssf/stream')).json[0]?.stream_id;
+          made = await call('PUT', '/ssf/stream', { stream_id: id, ...config });
+        }
+        const id = made.json?.stream_id;
+        if ((made.status === 200 || made.status === 201) && id) {
+          await call('POST', '/ssf/verify', { stream_id: id, state: random().slice(0, 16) });
+          log.info({ stream: id }, 'demo portal: subscribed to security events');
+          return id;
+        }
+        log.warn({ status: made.status }, 'demo portal: security event stream refused');
+        return undefined;
+      } catch {
+        // dinhdanh not listening yet.
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    return undefined;
+  }
+
   /** A capped application/x-www-form-urlencoded body, or undefined when it is not one. */
   async function readForm(ctx: Koa.Context): Promise<URLSearchParams | undefined> {
     if (ctx.request.type !== 'application/x-www-form-urlencoded') return undefined;
@@ -190,7 +285,7 @@ export function createDemoPortal(options: DemoPortalOptions): DemoPortal {
 
   router.get('/', (ctx) => {
     const session = current(ctx);
-    page(ctx, homePage(look, { user: session?.user, csrf: session?.csrf, endedByBackchannelAt: session?.endedByBackchannelAt }));
+    page(ctx, homePage(look, { user: session?.user, csrf: session?.csrf, endedByBackchannelAt: session?.endedByBackchannelAt, endedByEvent: session?.endedByEvent, events: received }));
   });
 
   router.get('/demo.css', (ctx) => {
@@ -322,6 +417,42 @@ export function createDemoPortal(options: DemoPortalOptions): DemoPortal {
     ctx.body = '';
   });
 
+  // RFC 8935: a pushed SET, answered 202 when accepted, 400 with {err, description} when not.
+  router.post('/ssf/events', async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    const refuse = (err: string, description: string) => {
+      log.warn({ err, description }, 'demo portal: security event refused');
+      ctx.status = 400;
+      ctx.body = { err, description };
+    };
+    if (ctx.request.type !== 'application/secevent+jwt') return refuse('invalid_request', 'not application/secevent+jwt');
+    let token: string;
+    try {
+      token = (await getRawBody(ctx.req, { limit: BODY_LIMIT, encoding: 'utf8', length: ctx.request.length })).trim();
+    } catch {
+      return refuse('invalid_request', 'unreadable body');
+    }
+    let set: Awaited<ReturnType<typeof validateSet>>;
+    try {
+      set = await validateSet(token);
+    } catch (err) {
+      if (err instanceof InvalidSet) return refuse(err.err, err.message);
+      throw err;
+    }
+    const user = (set.subject.format === 'complex' ? set.subject.user : set.subject) as { sub?: unknown } | undefined;
+    const session = set.subject.format === 'complex' ? (set.subject.session as { id?: unknown } | undefined) : undefined;
+    let ended = 0;
+    // What a portal does with each (README, "Security events for portals"): a revoked session, or a
+    // disabled account, ends the local session at once.
+    if (set.type === EVENT.sessionRevoked) ended = endSessions(user?.sub, session?.id, set.type);
+    if (set.type === EVENT.accountDisabled) ended = endSessions(user?.sub, undefined, set.type);
+    received.unshift({ type: set.type, at: now(), sub: typeof user?.sub === 'string' ? user.sub : null, txn: set.txn ?? null, ended });
+    received.length = Math.min(received.length, 20);
+    log.info({ type: set.type, ended }, 'demo portal: security event received');
+    ctx.status = 202;
+    ctx.body = '';
+  });
+
   const app = new Koa();
   app.use(async (ctx, next) => {
     ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'");
@@ -347,6 +478,8 @@ export function createDemoPortal(options: DemoPortalOptions): DemoPortal {
 
   return {
     app,
+    subscribe,
+    events: () => received,
     signedIn: () => [...sessions.values()].filter((s) => s.user).length,
   };
 }

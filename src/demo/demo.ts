@@ -75,6 +75,8 @@ export interface DemoPortalInfo {
 export interface Demo {
   /** [national, provincial] */
   urls: string[];
+  /** Resolves with each demo portal's security event stream id (undefined when it gave up subscribing). */
+  subscribed: Promise<Array<string | undefined>>;
   portals: DemoPortalInfo[];
   /**
    * The demo citizen. `password` is null when an account with the demo identification number
@@ -265,6 +267,9 @@ export async function startDemo(system: DemoSystem, options: { ports?: readonly 
     const citizen = await ensureCitizen(system);
     const registrant = await seedDemoRegistry(system);
     servers.forEach((server, i) => server.on('request', apps[i]!.app.callback()));
+    // Each demo portal subscribes to the security events once dinhdanh answers (it may start
+    // listening after the demo portals).
+    const subscribed = Promise.all(apps.map((a) => a.subscribe()));
     system.logger.info({ portals: portals.map((p) => p.url), citizen: maskPid(citizen.pid) }, 'demo portals are serving (development only)');
 
     return {
@@ -272,6 +277,7 @@ export async function startDemo(system: DemoSystem, options: { ports?: readonly 
       portals,
       citizen,
       registrant,
+      subscribed,
       async close() {
         await Promise.all(servers.map(closeServer));
       },

@@ -69,8 +69,31 @@ ${body}
 
 const time = (ms: number) => new Date(ms).toLocaleTimeString('vi-VN', { timeZone: 'Asia/Ho_Chi_Minh', hour12: false });
 
-export function homePage(look: PortalLook, state: { user?: SignedIn; csrf?: string; endedByBackchannelAt?: number }): string {
+/** A security event this portal received (SSF 1.0), as its page lists it. */
+export interface ReceivedEvent {
+  type: string;
+  at: number;
+  sub: string | null;
+  txn: string | null;
+  /** Local sessions it ended. */
+  ended: number;
+}
+
+function eventsCard(events: readonly ReceivedEvent[] | undefined) {
+  if (!events || events.length === 0) return null;
+  return html`
+<section class="card" data-testid="security-events">
+  <h2>Sự kiện bảo mật đã nhận (Shared Signals)</h2>
+  <table>
+    <thead><tr><th scope="col">Lúc</th><th scope="col">Sự kiện</th><th scope="col">sub</th><th scope="col">txn</th><th scope="col">Phiên đã kết thúc</th></tr></thead>
+    <tbody>${events.map((e) => html`<tr data-testid="security-event"><td>${time(e.at)}</td><td><code>${e.type.split(/[/:]/).pop() ?? e.type}</code></td><td><code>${e.sub ?? '—'}</code></td><td><code>${e.txn ?? '—'}</code></td><td>${String(e.ended)}</td></tr>`)}</tbody>
+  </table>
+</section>`;
+}
+
+export function homePage(look: PortalLook, state: { user?: SignedIn; csrf?: string; endedByBackchannelAt?: number; endedByEvent?: { at: number; type: string }; events?: readonly ReceivedEvent[] }): string {
   const { user } = state;
+  const events = eventsCard(state.events);
   if (user && state.csrf) {
     return layout(look, 'Trang chủ', html`
 <section class="card">
@@ -90,22 +113,28 @@ export function homePage(look: PortalLook, state: { user?: SignedIn; csrf?: stri
     <button type="submit">Đăng xuất</button>
   </form>
   <p class="muted">Chọn “tất cả các cổng” trên trang của dinhdanh: cổng kia sẽ nhận lệnh đăng xuất kênh sau.</p>
-</section>`);
+</section>
+${events}`);
   }
   const notice = state.endedByBackchannelAt === undefined
     ? null
     : html`<p class="notice" role="status" data-testid="backchannel-logout">Phiên đăng nhập của bạn tại cổng này đã được kết thúc lúc ${time(state.endedByBackchannelAt)}: bạn đã đăng xuất ở nơi khác, và dinhdanh đã báo cho cổng này bằng đăng xuất kênh sau (back-channel logout).</p>`;
+  const byEvent = state.endedByEvent === undefined
+    ? null
+    : html`<p class="notice" role="status" data-testid="security-event-logout">Phiên đăng nhập của bạn tại cổng này đã được kết thúc lúc ${time(state.endedByEvent.at)}: dinhdanh đã gửi sự kiện bảo mật <code>${state.endedByEvent.type.split('/').pop() ?? ''}</code> (tài khoản bị khóa hoặc phiên bị thu hồi).</p>`;
   return layout(look, 'Trang chủ', html`
 <section class="card">
   <h1>Chào mừng</h1>
   ${notice}
+  ${byEvent}
   <p data-testid="signed-out">Bạn chưa đăng nhập.</p>
   <p><a class="button" href="/login">Đăng nhập bằng dinhdanh</a></p>
   <p class="muted">Tài khoản công dân thử nghiệm và mật khẩu được in ra cửa sổ dòng lệnh khi dinhdanh khởi động (mật khẩu mới ở mỗi lần khởi động).</p>
 </section>
 <section class="card">
   <p>Cổng thử nghiệm còn lại: <a href="${look.peer.url}">${look.peer.name}</a>.</p>
-</section>`);
+</section>
+${events}`);
 }
 
 export function signedOutPage(look: PortalLook): string {

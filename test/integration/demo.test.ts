@@ -240,6 +240,42 @@ describe('demo portals', () => {
     });
   });
 
+  it('subscribe to security events (a verification event arrives) and sign the citizen out when dinhdanh sends account-disabled', async () => {
+    const streams = await demo.subscribed;
+    expect(streams.every((id) => typeof id === 'string')).toBe(true);
+    const until = async (check: () => Promise<boolean>) => {
+      for (const end = Date.now() + 10_000; !(await check()) && Date.now() < end;) await new Promise((r) => setTimeout(r, 50));
+    };
+    const browser = new Browser(srv.issuer);
+    await until(async () => (await open(browser, `${national}/`)).text.includes('>verification<'));
+    expect((await open(browser, `${national}/`)).text).toContain('>verification<');
+
+    const atNational = await signInWithPassword(browser, national);
+    const sub = shown(atNational, 'sub')!;
+    const person = (await srv.system.store.persons.findByPid(DEMO_CITIZEN.pid))!;
+    // Back-channel logout would end the session too (and race the event): here only the events do.
+    const registered = (await srv.system.store.portals.find('demo-national'))!;
+    const { backchannel_logout_uri: _bcl, ...metadata } = registered.metadata;
+    await srv.system.store.portals.updateMetadata('demo-national', metadata);
+    await srv.system.accountAdmin.lock(DEMO_CITIZEN.pid, { operator: 'ops.test', reason: 'demo: account disabled' });
+    let page = await open(browser, `${national}/`);
+    await until(async () => (page = await open(browser, `${national}/`)).text.includes('data-testid="security-event-logout"'));
+    expect(page.text).toContain('data-testid="security-event-logout"');
+    expect(shown(page, 'signed-out')).toBeTruthy();
+    expect(page.text).toContain('>account-disabled<');
+    expect(page.text).toContain(`<code>${sub}</code>`);
+    await srv.system.accountAdmin.unlock(DEMO_CITIZEN.pid, { operator: 'ops.test', reason: 'demo: account enabled' });
+    expect(person.status).toBe('active');
+  });
+
+  it('refuses a pushed SET that is not dinhdanh\'s, with RFC 8935\'s error body, and ends nothing', async () => {
+    const res = await fetch(`${national}/ssf/events`, { method: 'POST', headers: { 'content-type': 'application/secevent+jwt' }, body: 'eyJhbGciOiJub25lIn0.e30.' });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { err: string }).err).toBe('authentication_failed');
+    const wrongType = await fetch(`${national}/ssf/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(wrongType.status).toBe(400);
+  });
+
   it('refuses to run in production', async () => {
     await expect(startDemo({ ...srv.system, config: { ...srv.system.config, env: 'production' } }, { ports: [0, 0] })).rejects.toThrow(DemoError);
     await expect(startDemo({ ...srv.system, config: { ...srv.system.config, env: 'production' } }, { ports: [0, 0] })).rejects.toThrow(/development only/);
