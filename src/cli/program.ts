@@ -21,6 +21,7 @@ import { registerRegistryCommands } from './registry.js';
 import { registerResourceCommands } from './resources.js';
 import { UsageError, VerifyFailed, createCliContext, type CliIo } from './shared.js';
 import { registerStatsCommands } from './stats.js';
+import { registerEventsCommands } from './events.js';
 import { registerStoreCommands } from './store.js';
 
 export { UsageError, type CliIo } from './shared.js';
@@ -51,6 +52,7 @@ export function buildProgram(io: CliIo): { program: Command; run: (argv: string[
   registerRegistryCommands(program, cli);
   registerAuditCommands(program, cli);
   registerStatsCommands(program, cli);
+  registerEventsCommands(program, cli);
   registerOperatorCommands(program, cli);
   registerApprovalCommands(program, cli);
 
