@@ -173,6 +173,10 @@ export function createMetrics(deps: {
   const backchannel = new Counter({
     name: 'dinhdanh_backchannel_logout_total', help: 'Back-channel logout delivery attempts by outcome.', labelNames: ['outcome'] as const, registers,
   });
+  const securityEvents = new Counter({
+    name: 'dinhdanh_security_event_deliveries_total', help: 'Security event (SSF) deliveries by portal and outcome: pushed, retried, given up, acknowledged by a polling portal.',
+    labelNames: ['portal', 'outcome'] as const, registers,
+  });
   const jobRuns = new Counter({
     name: 'dinhdanh_job_runs_total', help: 'Background job runs by kind and outcome.', labelNames: ['kind', 'outcome'] as const, registers,
     // Kinds are registered after the metrics are built: their series are made at 0 when scraped.
@@ -247,6 +251,29 @@ export function createMetrics(deps: {
       // jobs' or keys' read is not up for the gauges that needed it either.
       const answered = await Promise.all([readPing(), readJobs(), readKeys()]).then(() => true, () => false);
       this.set(answered ? 1 : 0);
+    },
+  });
+  // Security events waiting per portal: one grouped read of the events' line per scrape window.
+  const readSsf = scrapeRead(async () => {
+    const [streams, stats] = await Promise.all([deps.store.ssf.listStreams(), deps.store.ssf.deliveryStats(now())]);
+    const client = new Map(streams.map((st) => [st.id, st.clientId]));
+    return stats.map((x) => ({ portal: portal(client.get(x.streamId)), undelivered: x.undelivered, oldest: x.oldestUndeliveredAt }));
+  }, now);
+  new Gauge({
+    name: 'dinhdanh_security_events_undelivered', help: 'Security events (SSF) made and not yet delivered or acknowledged, by portal.', labelNames: ['portal'] as const, registers,
+    async collect() {
+      this.reset();
+      for (const x of await readSsf().catch(() => [])) this.inc({ portal: x.portal }, x.undelivered);
+    },
+  });
+  new Gauge({
+    name: 'dinhdanh_security_events_oldest_undelivered_age_seconds', help: 'Age of the oldest undelivered security event (SSF), by portal.', labelNames: ['portal'] as const, registers,
+    async collect() {
+      this.reset();
+      const t = now();
+      const oldest = new Map<string, number>();
+      for (const x of await readSsf().catch(() => [])) if (x.oldest !== null) oldest.set(x.portal, Math.max(oldest.get(x.portal) ?? 0, (t - x.oldest) / 1000));
+      for (const [p, age] of oldest) this.set({ portal: p }, age);
     },
   });
   const STATES: readonly KeyState[] = ['next', 'active', 'retiring', 'retired'];
@@ -363,6 +390,18 @@ export function createMetrics(deps: {
         return;
       case 'BACKCHANNEL_LOGOUT_FAILED':
         backchannel.inc({ outcome: 'failed' });
+        return;
+      case 'SSF_EVENT_DELIVERED':
+        securityEvents.inc({ portal: portal(str(details.portal)), outcome: 'delivered' });
+        return;
+      case 'SSF_EVENT_RETRYING':
+        securityEvents.inc({ portal: portal(str(details.portal)), outcome: 'retrying' });
+        return;
+      case 'SSF_EVENT_FAILED':
+        securityEvents.inc({ portal: portal(str(details.portal)), outcome: 'failed' });
+        return;
+      case 'SSF_EVENTS_ACKNOWLEDGED':
+        securityEvents.inc({ portal: portal(str(details.portal)), outcome: 'acknowledged' }, typeof details.count === 'number' && details.count > 0 ? details.count : 1);
         return;
       default:
         return;

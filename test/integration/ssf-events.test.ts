@@ -458,3 +458,27 @@ describe('who hears what', () => {
     expect(await held(sg.id)).toEqual([]);
   });
 });
+
+describe('operators see deliveries in the metrics', () => {
+  it('dinhdanh_security_event_deliveries_total by portal and outcome, and the undelivered gauge', async () => {
+    const p = await srv.addPortal();
+    await srv.system.portalLabels.refresh();
+    const created = await api(p, 'POST', '/ssf/stream', { events_requested: [EVENT.accountDisabled], delivery: { method: SSF_PUSH, endpoint_url: receiver.url('/m') } });
+    expect(created.status).toBe(201);
+    const streamId = (created.json as StreamJson).stream_id;
+    receiver.answer(503);
+    expect((await api(p, 'POST', '/ssf/verify', { stream_id: streamId })).status).toBe(204);
+    await settle();
+    const scrape = async () => (await (await fetch(`${srv.adminUrl}/metrics`)).text()).split('\n');
+    let lines = await scrape();
+    expect(lines).toContain(`dinhdanh_security_event_deliveries_total{portal="${p.client_id}",outcome="retrying"} 1`);
+    expect(lines).toContain(`dinhdanh_security_events_undelivered{portal="${p.client_id}"} 1`);
+    await srv.system.eventDelivery.resume((await srv.system.store.ssf.findStream(streamId))!);
+    await settle();
+    await new Promise((r) => setTimeout(r, 10_100)); // past the scrape reads' 10-second reuse
+    lines = await scrape();
+    expect(lines).toContain(`dinhdanh_security_event_deliveries_total{portal="${p.client_id}",outcome="delivered"} 1`);
+    expect(lines).toContain(`dinhdanh_security_events_undelivered{portal="${p.client_id}"} 0`);
+    await newPushed(p).catch(() => undefined);
+  }, 30_000);
+});
