@@ -107,6 +107,27 @@ describe('the list', () => {
     expect(console!.metadata.redirect_uris).toEqual([`${srv.adminUrl}/admin/callback`]);
   });
 
+  it('shows a portal\'s security event stream: method, endpoint origin only, status, undelivered and the last outcome; never the header', async () => {
+    const portal = await srv.addPortal();
+    const t = Date.now();
+    const streamId = `st-${t}`;
+    await srv.system.store.ssf.createStream({
+      id: streamId, clientId: portal.client_id, eventsRequested: ['https://schemas.openid.net/secevent/risc/event-type/account-disabled'],
+      deliveryMethod: 'urn:ietf:rfc:8935', endpointUrl: 'https://portal.example/ssf/events?token=path-secret', authorizationHeader: 'sealed-header-secret',
+      description: null, status: 'enabled', statusReason: null, createdAt: t, updatedAt: t,
+    });
+    await srv.system.store.ssf.addEvents([{ streamId, jti: 'j1', set: 'eyJ.x.y', types: ['x'], createdAt: t, expiresAt: t + 3600_000 }]);
+    await srv.system.store.ssf.recordAttempt(streamId, 'j1', 'HTTP 503', t);
+    const detail = await page(browser, `/admin/portals/${portal.client_id}`);
+    expect(detail.status).toBe(200);
+    expect(detail.text).toContain('data-testid="ssf-stream"');
+    expect(detail.text).toContain('<code>https://portal.example</code>');
+    expect(/data-testid="ssf-undelivered">1/.test(detail.text)).toBe(true);
+    expect(detail.text).toMatch(/data-testid="ssf-last">HTTP 503/);
+    expect(detail.text).not.toMatch(/path-secret|sealed-header-secret|eyJ\.x/);
+    expect(detail.text).toContain('account-disabled');
+  });
+
   it('pages through the registry by cursor, with the total', async () => {
     const before = await srv.system.store.portals.count();
     for (let i = 0; i < PAGE_SIZE + 2 - before; i++) await srv.addPortal();

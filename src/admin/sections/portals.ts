@@ -166,11 +166,12 @@ export function registerPortalRoutes(router: Router, deps: SectionDeps): void {
     const mayAct = can(kit.actor(ctx).roles, 'portals.act') && !firstParty;
     // The operator's own change is shown in the list below at once (the audit log appends behind).
     await deps.audit.flush();
-    const [entries, pending, usage] = await Promise.all([
+    const [entries, pending, usage, stream] = await Promise.all([
       deps.store.audit.search({ portal: portal.clientId, limit: PAGE_SIZE }),
       deps.actions.approvals.list({ state: 'pending', limit: 50 }),
       // Its own funnel (usage.ts), for operators who may read statistics; nobody signs in at a resource server.
       summary.kind === 'portal' ? portalFunnel(deps, ctx, portal.clientId) : null,
+      securityEventStream(portal.clientId),
     ]);
     const proposal = pending.find((a) => a.action === 'approve-national-id' && a.subject === portal.clientId);
     kit.page(ctx, 'admin/portals-detail', (t, locale) => ({
@@ -188,6 +189,11 @@ export function registerPortalRoutes(router: Router, deps: SectionDeps): void {
       isPortal: summary.kind === 'portal',
       proposal: proposal ? { id: proposal.id, expires: formatDate(proposal.expiresAt, locale) } : null,
       audit: entries.map((e) => auditRow(e, locale)),
+      stream: stream && {
+        method: stream.method, endpoint: stream.endpoint, status: stream.status, events: stream.events, undelivered: stream.undelivered,
+        oldest: stream.oldest === null ? null : formatDate(stream.oldest, locale), delivered: stream.delivered, failed: stream.failed,
+        lastOutcome: stream.lastOutcome, lastAt: stream.lastAt === null ? null : formatDate(stream.lastAt, locale),
+      },
       funnel: usage ? funnelChart(usage.funnel, { t, locale, portal: summary.name, from: usage.from, to: usage.to }) : null,
       graces: Object.keys(GRACE_PERIODS).map((g) => ({ value: g, text: t(`admin.portals.grace.${g as GraceChoice}`), selected: g === (extra.values?.grace ?? DEFAULT_GRACE) })),
       values: {
@@ -200,6 +206,28 @@ export function registerPortalRoutes(router: Router, deps: SectionDeps): void {
       done: extra.done?.(t),
       secret: extra.secret ? { clientSecret: extra.secret.clientSecret, grace: extra.secret.grace(t, locale) } : null,
     }), status);
+  }
+
+  /**
+   * The portal's security event stream (events/, SSF 1.0) and how its deliveries fare: the push
+   * endpoint's origin only (its path or query may carry a token), never its authorization header.
+   */
+  async function securityEventStream(clientId: string) {
+    const stream = await deps.store.ssf.findStreamByClient(clientId);
+    if (!stream) return null;
+    const stats = (await deps.store.ssf.deliveryStats(kit.now())).find((x) => x.streamId === stream.id);
+    let endpoint: string | null = null;
+    try {
+      endpoint = stream.endpointUrl ? new URL(stream.endpointUrl).origin : null;
+    } catch {
+      endpoint = null;
+    }
+    return {
+      method: stream.deliveryMethod.endsWith('8935') ? 'push' : 'poll', endpoint, status: stream.status,
+      events: stream.eventsRequested.map((e) => e.split(/[/:]/).pop() ?? e),
+      undelivered: stats?.undelivered ?? 0, oldest: stats?.oldestUndeliveredAt ?? null, delivered: stats?.delivered ?? 0,
+      failed: stats?.failed ?? 0, lastOutcome: stats?.lastOutcome ?? null, lastAt: stats?.lastAttemptAt ?? null,
+    };
   }
 
   /** Runs a change; an AdminError (or a refused portal input) re-renders the portal's page with it. */

@@ -103,4 +103,13 @@ export const adminPortalsEn: Record<keyof typeof adminPortalsVi, string> = {
   'admin.portals.done.national_id': 'The portal may now receive the identification number.',
   'admin.portals.done.offline_access': 'Offline access is approved for the portal.',
   'admin.portals.done.proposed': 'Proposal {id} sent: a second integration operator must approve it within 24 hours.',
+  'admin.portals.ssf.title': 'Security events (Shared Signals)',
+  'admin.portals.ssf.method': 'Delivery',
+  'admin.portals.ssf.status': 'Status',
+  'admin.portals.ssf.events': 'Event types asked for',
+  'admin.portals.ssf.undelivered': 'Undelivered',
+  'admin.portals.ssf.oldest': 'the oldest since {at}',
+  'admin.portals.ssf.kept': 'Kept',
+  'admin.portals.ssf.kept_counts': '{delivered} delivered, {failed} given up',
+  'admin.portals.ssf.last': 'Last outcome',
 };

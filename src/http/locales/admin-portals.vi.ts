@@ -102,4 +102,13 @@ export const adminPortalsVi = {
   'admin.portals.done.national_id': 'Cổng đã được phép nhận số định danh.',
   'admin.portals.done.offline_access': 'Đã phê duyệt truy cập ngoại tuyến cho cổng.',
   'admin.portals.done.proposed': 'Đã gửi đề xuất {id}: một người vận hành tích hợp khác cần phê duyệt trong 24 giờ.',
+  'admin.portals.ssf.title': 'Sự kiện bảo mật (Shared Signals)',
+  'admin.portals.ssf.method': 'Cách nhận',
+  'admin.portals.ssf.status': 'Trạng thái',
+  'admin.portals.ssf.events': 'Loại sự kiện đã đăng ký',
+  'admin.portals.ssf.undelivered': 'Chưa gửi được',
+  'admin.portals.ssf.oldest': 'cũ nhất từ {at}',
+  'admin.portals.ssf.kept': 'Đang lưu',
+  'admin.portals.ssf.kept_counts': '{delivered} đã gửi, {failed} bỏ cuộc',
+  'admin.portals.ssf.last': 'Kết quả gần nhất',
 };
