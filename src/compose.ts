@@ -233,7 +233,7 @@ export async function composeSystem(config: Config, options: ComposeOptions = {}
   const csrf = createCsrf(keys.cookieKeys);
   // The transmitter's API for portals (SSF 1.0 §7, §8.1; RFC 8936), on the public listener.
   const ssf = createSsfRoutes({
-    issuer: config.issuer, jwksUri: `${config.issuer}/jwks`, store, secretBox: services.secretBox, delivery: eventDelivery, audit,
+    issuer: config.issuer, jwksUri: `${config.issuer}/jwks`, store, counters: store.counters, secretBox: services.secretBox, delivery: eventDelivery, audit,
     production: config.env === 'production', now: options.now,
     auth: createClientAuth({ issuer: config.issuer, portals, counters: store.counters, fetch: outbound, now: options.now }),
   });

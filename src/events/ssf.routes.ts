@@ -16,7 +16,7 @@ import type { Context } from 'koa';
 import type { AuditService } from '../audit/index.js';
 import type { SecretBox } from '../keys/secret-box.js';
 import { PortalValidationError, validateEndpointUrl } from '../portals/portal.validation.js';
-import type { Portal, SsfStream, Store } from '../store/index.js';
+import type { CounterRepository, Portal, SsfStream, Store } from '../store/index.js';
 import { StoreUnavailableError } from '../store/index.js';
 import { authorizationAad } from './delivery.js';
 import { ClientAuthError, type ClientAuth } from './client-auth.js';
@@ -109,6 +109,7 @@ export function createSsfRoutes(deps: {
   issuer: string;
   jwksUri: string;
   store: Pick<Store, 'ssf'>;
+  counters: CounterRepository;
   auth: ClientAuth;
   secretBox: SecretBox;
   delivery: EventDelivery;
@@ -119,7 +120,6 @@ export function createSsfRoutes(deps: {
   const now = deps.now ?? Date.now;
   const router = new Router();
   const url = (path: string) => `${deps.issuer}${path}`;
-  const lastVerification = new Map<string, number>();
 
   /** SSF §8.1.1's stream configuration, as the portal may see it (never the authorization header). */
   function config(s: SsfStream) {
@@ -272,14 +272,13 @@ export function createSsfRoutes(deps: {
     const body = await readJson(ctx);
     const stream = await own(portal, bodyId(body));
     const state = optString(body, 'state', 200);
+    // Counted in the store: every instance holds the portal to the same interval.
     const t = now();
-    const last = lastVerification.get(stream.id);
-    if (last !== undefined && t - last < MIN_VERIFICATION_INTERVAL_S * 1000) {
-      const wait = Math.ceil((MIN_VERIFICATION_INTERVAL_S * 1000 - (t - last)) / 1000);
+    const asked = await deps.counters.increment(`ssf-verify:${stream.id}`, MIN_VERIFICATION_INTERVAL_S * 1000, t);
+    if (asked.count > 1) {
+      const wait = Math.max(1, Math.ceil((asked.expiresAt - t) / 1000));
       throw new ApiError(429, 'slow_down', `at most one verification request every ${MIN_VERIFICATION_INTERVAL_S} seconds`, { 'Retry-After': String(wait) });
     }
-    lastVerification.set(stream.id, t);
-    if (lastVerification.size > 10_000) lastVerification.clear();
     await deps.delivery.verify(stream, state);
     record('SSF_VERIFICATION_REQUESTED', portal, stream);
     ctx.status = 204;
