@@ -309,9 +309,10 @@ export function createSsfRoutes(deps: {
     if (typeof maxEvents !== 'number' || !Number.isInteger(maxEvents) || maxEvents < 0 || maxEvents > MAX_EVENTS) throw bad(`maxEvents must be a whole number from 0 to ${MAX_EVENTS}`);
     const returnImmediately = body.returnImmediately ?? false;
     if (typeof returnImmediately !== 'boolean') throw bad('returnImmediately must be true or false');
-    // The wait ends when the portal goes away.
+    // The wait ends when the portal goes away: the response's 'close' comes when the connection
+    // closes before the answer (the request's own 'close' came already, once its body was read).
     const gone = new AbortController();
-    ctx.req.on('close', () => gone.abort());
+    ctx.res.once('close', () => gone.abort());
     ctx.body = await deps.delivery.poll(stream, { ack: list('ack'), setErrs, maxEvents, returnImmediately }, { waitMs: LONG_POLL_MS, signal: gone.signal });
   }));
 
