@@ -240,7 +240,7 @@ describe('demo portals', () => {
     });
   });
 
-  it('subscribe to security events (a verification event arrives) and sign the citizen out when dinhdanh sends account-disabled', async () => {
+  it('subscribe to security events (a verification event arrives) and sign the citizen out when dinhdanh locks the account (account-disabled, session-revoked)', async () => {
     const streams = await demo.subscribed;
     expect(streams.every((id) => typeof id === 'string')).toBe(true);
     const until = async (check: () => Promise<boolean>) => {
@@ -259,7 +259,12 @@ describe('demo portals', () => {
     await srv.system.store.portals.updateMetadata('demo-national', metadata);
     await srv.system.accountAdmin.lock(DEMO_CITIZEN.pid, { operator: 'ops.test', reason: 'demo: account disabled' });
     let page = await open(browser, `${national}/`);
-    await until(async () => (page = await open(browser, `${national}/`)).text.includes('data-testid="security-event-logout"'));
+    // Both events of the lock arrive, in the order they were made: session-revoked (the lock ends the
+    // sessions first), then account-disabled. The first ends the local session.
+    await until(async () => {
+      page = await open(browser, `${national}/`);
+      return page.text.includes('data-testid="security-event-logout"') && page.text.includes('>account-disabled<') && page.text.includes('>session-revoked<');
+    });
     expect(page.text).toContain('data-testid="security-event-logout"');
     expect(shown(page, 'signed-out')).toBeTruthy();
     expect(page.text).toContain('>account-disabled<');
