@@ -29,6 +29,8 @@ export const MIN_VERIFICATION_INTERVAL_S = 15;
 /** RFC 8936 long polling: how long a poll with nothing to hand out may wait. */
 export const LONG_POLL_MS = 20_000;
 const MAX_EVENTS = 1000;
+/** Long polls of one stream that may wait at once, per instance. */
+const MAX_WAITING = 2;
 
 class ApiError extends Error {
   constructor(readonly status: number, readonly error: string, description: string, readonly headers: Record<string, string> = {}) {
@@ -120,6 +122,7 @@ export function createSsfRoutes(deps: {
   const now = deps.now ?? Date.now;
   const router = new Router();
   const url = (path: string) => `${deps.issuer}${path}`;
+  const waitingPolls = new Map<string, number>();
 
   /** SSF §8.1.1's stream configuration, as the portal may see it (never the authorization header). */
   function config(s: SsfStream) {
@@ -313,7 +316,20 @@ export function createSsfRoutes(deps: {
     // closes before the answer (the request's own 'close' came already, once its body was read).
     const gone = new AbortController();
     ctx.res.once('close', () => gone.abort());
-    ctx.body = await deps.delivery.poll(stream, { ack: list('ack'), setErrs, maxEvents, returnImmediately }, { waitMs: LONG_POLL_MS, signal: gone.signal });
+    // At most MAX_WAITING long polls of one stream wait at once on this instance; more are answered
+    // at once (each waiting poll reads the store twice a second).
+    const waiting = waitingPolls.get(stream.id) ?? 0;
+    const wait = !returnImmediately && waiting < MAX_WAITING;
+    if (wait) waitingPolls.set(stream.id, waiting + 1);
+    try {
+      ctx.body = await deps.delivery.poll(stream, { ack: list('ack'), setErrs, maxEvents, returnImmediately: !wait }, { waitMs: LONG_POLL_MS, signal: gone.signal });
+    } finally {
+      if (wait) {
+        const left = (waitingPolls.get(stream.id) ?? 1) - 1;
+        if (left > 0) waitingPolls.set(stream.id, left);
+        else waitingPolls.delete(stream.id);
+      }
+    }
   }));
 
   return router;

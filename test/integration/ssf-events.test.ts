@@ -371,6 +371,20 @@ describe('security events, push and poll', () => {
     await drainPoll(pollPortal);
   });
 
+  it('at most two long polls of a stream wait at once: a third is answered at once', async () => {
+    const c = await citizen([pollPortal]);
+    await drainPoll(pollPortal);
+    const long = () => api(pollPortal, 'POST', '/ssf/poll', { returnImmediately: false, maxEvents: 10 });
+    const [a, b] = [long(), long()];
+    await new Promise((r) => setTimeout(r, 200));
+    const third = await Promise.race([long().then((r) => r.json), new Promise((r) => setTimeout(() => r('still waiting'), 5_000))]);
+    expect(third).toEqual({ sets: {}, moreAvailable: false });
+    await srv.system.accountAdmin.lock(c.pid, OPERATOR);
+    await settle();
+    for (const res of await Promise.all([a, b])) expect(Object.keys((res.json as { sets: object }).sets).length).toBeGreaterThan(0);
+    await drainPoll(pollPortal);
+  });
+
   it('a SET for one portal fails the other portal\'s audience check, and a tampered one fails its signature', async () => {
     const c = await citizen([push]);
     await drainAll();
