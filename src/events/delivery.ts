@@ -25,7 +25,7 @@ import type { SecretBox } from '../keys/secret-box.js';
 import type { GuardedFetch } from '../outbound/guarded-fetch.js';
 import { MAX_ATTEMPTS, retryDelayMs } from '../provider/backchannel-logout.js';
 import type { JobRepository, SsfStream, Store } from '../store/index.js';
-import { SSF_PUSH, STREAM_UPDATED_EVENT, VERIFICATION_EVENT } from './event-types.js';
+import { SSF_PUSH, VERIFICATION_EVENT } from './event-types.js';
 import type { SecurityEvents } from './emitter.js';
 import type { EventDelivery, PollRequest, PollResponse } from './types.js';
 
@@ -141,10 +141,6 @@ export function createEventDelivery(deps: {
 
     async verify(stream, state) {
       await deps.events.streamEvent(stream, VERIFICATION_EVENT, state === undefined ? {} : { state });
-    },
-
-    async streamUpdated(stream) {
-      await deps.events.streamEvent(stream, STREAM_UPDATED_EVENT, { status: stream.status, ...(stream.statusReason ? { reason: stream.statusReason } : {}) });
     },
 
     async resume(stream) {

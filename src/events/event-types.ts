@@ -33,11 +33,10 @@ export type EventType = (typeof EVENT)[keyof typeof EVENT];
 export const EVENTS_SUPPORTED: readonly EventType[] = Object.values(EVENT);
 
 /**
- * SSF §8.1.4.1 and §8.1.5: sent whatever a stream requested — on a receiver's request, and when
- * the transmitter changes a stream's status.
+ * SSF §8.1.4.1: sent on a receiver's request, whatever its stream asked for. (dinhdanh never
+ * changes a stream's status itself, so it sends no stream-updated event, §8.1.5.)
  */
 export const VERIFICATION_EVENT = 'https://schemas.openid.net/secevent/ssf/event-type/verification';
-export const STREAM_UPDATED_EVENT = 'https://schemas.openid.net/secevent/ssf/event-type/stream-updated';
 
 export function isSupportedEventType(value: unknown): value is EventType {
   return typeof value === 'string' && (EVENTS_SUPPORTED as readonly string[]).includes(value);

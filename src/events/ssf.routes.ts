@@ -266,7 +266,7 @@ export function createSsfRoutes(deps: {
     const after = await deps.store.ssf.updateStream(stream.id, { status, statusReason: reason }, now());
     if (!after) throw notFound();
     record('SSF_STREAM_UPDATED', portal, after, { status });
-    // The receiver's own change: no stream-updated event (SSF §8.1.5 is for the transmitter's).
+    // The receiver's own change: no stream-updated event (SSF §8.1.5 is for a transmitter's own).
     if (status === 'enabled') await deps.delivery.resume(after);
     ctx.body = { stream_id: after.id, status: after.status, ...(after.statusReason ? { reason: after.statusReason } : {}) };
   }));

@@ -29,11 +29,6 @@ export interface EventDelivery {
    * given), delivered by the stream's method even when it requested no event types.
    */
   verify(stream: SsfStream, state?: string): Promise<void>;
-  /**
-   * SSF §8.1.5: the transmitter changed the stream's status (an operator, or the portal disabled):
-   * a stream-updated event tells the receiver. Not sent for the receiver's own status changes.
-   */
-  streamUpdated(stream: SsfStream): Promise<void>;
   /** A stream became enabled or its delivery changed: whatever was held goes out now (push). */
   resume(stream: SsfStream): Promise<void>;
   /**
