@@ -156,14 +156,19 @@ export function createDemoPortal(options: DemoPortalOptions): DemoPortal {
   }
 
   /** Back-Channel Logout 1.0 §2.6. */
-  async function validateLogoutToken(token: string): Promise<{ sid?: string; sub?: string }> {
-    const config = await configuration();
-    const metadata = config.serverMetadata();
+  /** dinhdanh's issuer and signing keys, from its discovery document. */
+  async function issuerKeys(): Promise<{ issuer: string; keys: ReturnType<typeof createRemoteJWKSet> }> {
+    const metadata = (await configuration()).serverMetadata();
     if (!metadata.jwks_uri) throw new Error('the issuer publishes no jwks_uri');
     jwks ??= createRemoteJWKSet(new URL(metadata.jwks_uri));
+    return { issuer: metadata.issuer, keys: jwks };
+  }
+
+  async function validateLogoutToken(token: string): Promise<{ sid?: string; sub?: string }> {
+    const metadata = await issuerKeys();
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, jwks, {
+      ({ payload } = await jwtVerify(token, metadata.keys, {
         issuer: metadata.issuer,
         audience: options.clientId,
         typ: 'logout+jwt',
@@ -201,13 +206,10 @@ export function createDemoPortal(options: DemoPortalOptions): DemoPortal {
    * `secevent+jwt`, from dinhdanh, for this portal, no `sub` and no `exp`, one event, each jti once.
    */
   async function validateSet(token: string): Promise<{ type: string; event: Record<string, unknown>; subject: Record<string, unknown>; txn?: string }> {
-    const config = await configuration();
-    const metadata = config.serverMetadata();
-    if (!metadata.jwks_uri) throw new Error('the issuer publishes no jwks_uri');
-    jwks ??= createRemoteJWKSet(new URL(metadata.jwks_uri));
+    const metadata = await issuerKeys();
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, jwks, { issuer: metadata.issuer, typ: 'secevent+jwt', algorithms: ['RS256', 'ES256'], requiredClaims: ['iat', 'jti'], currentDate: new Date(now()) }));
+      ({ payload } = await jwtVerify(token, metadata.keys, { issuer: metadata.issuer, typ: 'secevent+jwt', algorithms: ['RS256', 'ES256'], requiredClaims: ['iat', 'jti'], currentDate: new Date(now()) }));
     } catch (err) {
       if (err instanceof joseErrors.JOSEError && !(err instanceof joseErrors.JWKSTimeout)) throw new InvalidSet('authentication_failed', err.message);
       throw err;
