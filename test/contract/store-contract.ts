@@ -1173,6 +1173,100 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         expect(await store.ssf.findEvent(s.id, 'old')).toBeUndefined();
         expect(await store.ssf.findEvent(s.id, 'c')).toBeDefined();
       });
+
+      it('a jti queued twice in a stream refuses the whole batch; another stream may use it', async () => {
+        const s = newSsfStream(`${ns()}-c`);
+        const other = newSsfStream(`${ns()}-c2`);
+        await store.ssf.createStream(s);
+        await store.ssf.createStream(other);
+        const ev = (streamId: string, jti: string) => ({ streamId, jti, set: `h.${jti}.s`, types: ['t'], createdAt: clock, expiresAt: clock + DAY });
+        await store.ssf.addEvents([ev(s.id, 'a')]);
+        await expect(store.ssf.addEvents([ev(s.id, 'new'), ev(s.id, 'a')])).rejects.toBeInstanceOf(StoreConflictError);
+        await expect(store.ssf.addEvents([ev(s.id, 'twice'), ev(s.id, 'twice')])).rejects.toBeInstanceOf(StoreConflictError);
+        expect(await store.ssf.findEvent(s.id, 'new')).toBeUndefined();
+        expect(await store.ssf.findEvent(s.id, 'twice')).toBeUndefined();
+        expect((await store.ssf.undelivered(s.id, clock, 10)).map((e) => e.jti)).toEqual(['a']);
+        expect((await store.ssf.addEvents([ev(other.id, 'a')])).map((e) => e.jti)).toEqual(['a']);
+        expect(await store.ssf.addEvents([])).toEqual([]);
+      });
+
+      it('concurrent additions get distinct seqs, each batch in its order; concurrent deliveries take each event once', async () => {
+        const s = newSsfStream(`${ns()}-d`);
+        await store.ssf.createStream(s);
+        const ev = (jti: string) => ({ streamId: s.id, jti, set: `h.${jti}.s`, types: ['t'], createdAt: clock, expiresAt: clock + DAY });
+        const batches = await Promise.all(Array.from({ length: 5 }, (_, b) => store.ssf.addEvents([ev(`${b}-0`), ev(`${b}-1`), ev(`${b}-2`)])));
+        for (const batch of batches) expect(batch[0]!.seq < batch[1]!.seq && batch[1]!.seq < batch[2]!.seq).toBe(true);
+        const seqs = batches.flat().map((e) => e.seq);
+        expect(new Set(seqs).size).toBe(15);
+        const line = await store.ssf.undelivered(s.id, clock, 100);
+        expect(line.map((e) => e.seq)).toEqual([...seqs].sort((x, y) => x - y));
+        const jtis = line.map((e) => e.jti);
+        const taken = await Promise.all(Array.from({ length: 6 }, () => store.ssf.markDelivered(s.id, jtis, 'acknowledged', clock)));
+        expect(taken.flat().sort()).toEqual([...jtis].sort());
+        expect(await store.ssf.undelivered(s.id, clock, 100)).toEqual([]);
+      });
+
+      it('the line asks for nothing with a limit below one; another stream\'s events are not in it', async () => {
+        const s = newSsfStream(`${ns()}-e`);
+        const other = newSsfStream(`${ns()}-e2`);
+        await store.ssf.createStream(s);
+        await store.ssf.createStream(other);
+        await store.ssf.addEvents([{ streamId: other.id, jti: 'x', set: 'h.x.s', types: ['t'], createdAt: clock, expiresAt: clock + DAY }]);
+        await store.ssf.addEvents([{ streamId: s.id, jti: 'y', set: 'h.y.s', types: ['t'], createdAt: clock, expiresAt: clock + DAY }]);
+        expect(await store.ssf.undelivered(s.id, clock, 0)).toEqual([]);
+        expect(await store.ssf.undelivered(s.id, clock, -1)).toEqual([]);
+        expect((await store.ssf.undelivered(s.id, clock, 5)).map((e) => e.jti)).toEqual(['y']);
+        // Another stream's jti is not this stream's to mark.
+        expect(await store.ssf.markDelivered(s.id, ['x'], 'acknowledged', clock)).toEqual([]);
+        expect((await store.ssf.findEvent(other.id, 'x'))!.deliveredAt).toBeNull();
+        // Deleting one stream leaves the other's events.
+        expect(await store.ssf.deleteStream(s.id)).toBe(true);
+        expect(await store.ssf.findEvent(other.id, 'x')).toBeDefined();
+      });
+
+      it('stats: only kept events count; the newest outcome is a delivery after retries; the stream itself is unchanged', async () => {
+        const s = newSsfStream(`${ns()}-f`, { deliveryMethod: 'urn:ietf:rfc:8935', endpointUrl: 'https://p.example/ssf' });
+        const lapsed = newSsfStream(`${ns()}-g`);
+        await store.ssf.createStream(s);
+        await store.ssf.createStream(lapsed);
+        const ev = (streamId: string, jti: string, createdAt: number, expiresAt = clock + 14 * DAY) => ({ streamId, jti, set: `h.${jti}.s`, types: ['t'], createdAt, expiresAt });
+        await store.ssf.addEvents([ev(s.id, 'p', clock), ev(s.id, 'q', clock + 1), ev(s.id, 'r', clock + 2), ev(s.id, 'gone', clock - DAY, clock)]);
+        await store.ssf.addEvents([ev(lapsed.id, 'old', clock - DAY, clock)]);
+        await store.ssf.recordAttempt(s.id, 'p', 'HTTP 503', clock + 10);
+        await store.ssf.recordAttempt(s.id, 'q', 'HTTP 500', clock + 20);
+        await store.ssf.markDelivered(s.id, ['p'], 'HTTP 202', clock + 30);
+        // An outcome reported late (an older time) does not replace the newer one.
+        await store.ssf.recordAttempt(s.id, 'q', 'HTTP 502', clock + 15);
+        const stats = await store.ssf.deliveryStats(clock);
+        expect(stats.find((x) => x.streamId === s.id)).toEqual({
+          streamId: s.id, undelivered: 2, oldestUndeliveredAt: clock + 1, delivered: 1, failed: 0, lastOutcome: 'HTTP 202', lastAttemptAt: clock + 30,
+        });
+        expect(stats.find((x) => x.streamId === lapsed.id)).toBeUndefined();
+        expect(await store.ssf.findStream(s.id)).toEqual(s);
+        expect(await store.ssf.streamsFor([s.clientId])).toEqual([s]);
+        expect(await store.ssf.findEvent(s.id, 'q')).toMatchObject({ attempts: 2, lastOutcome: 'HTTP 502', lastAttemptAt: clock + 15 });
+        // A day on, the delivered one is no longer kept; fourteen days on, nothing is.
+        expect((await store.ssf.deliveryStats(clock + 30 + DAY)).find((x) => x.streamId === s.id)).toMatchObject({ undelivered: 2, delivered: 0 });
+        expect((await store.ssf.deliveryStats(clock + 14 * DAY)).find((x) => x.streamId === s.id)).toBeUndefined();
+      });
+
+      it('purgeExpired takes expired events; updates change only what they name', async () => {
+        const s = newSsfStream(`${ns()}-h`, { deliveryMethod: 'urn:ietf:rfc:8935', endpointUrl: 'https://p.example/ssf', authorizationHeader: 'v1.sealed', description: 'd' });
+        await store.ssf.createStream(s);
+        await store.ssf.addEvents([
+          { streamId: s.id, jti: 'soon', set: 'h.soon.s', types: ['t'], createdAt: clock, expiresAt: clock + 10 * SECOND },
+          { streamId: s.id, jti: 'later', set: 'h.later.s', types: ['t'], createdAt: clock, expiresAt: clock + DAY },
+        ]);
+        tick(10 * SECOND);
+        expect(await store.purgeExpired(clock)).toBeGreaterThanOrEqual(1);
+        expect(await store.ssf.findEvent(s.id, 'soon')).toBeUndefined();
+        expect(await store.ssf.findEvent(s.id, 'later')).toBeDefined();
+        const after = await store.ssf.updateStream(s.id, { authorizationHeader: null, deliveryMethod: 'urn:ietf:rfc:8936', endpointUrl: null }, clock);
+        expect(after).toEqual({ ...s, authorizationHeader: null, deliveryMethod: 'urn:ietf:rfc:8936', endpointUrl: null, updatedAt: clock });
+        // Fields that are not the stream's to change are ignored, not written.
+        const sneaky = { clientId: 'someone-else', createdAt: 1 } as unknown as Parameters<Store['ssf']['updateStream']>[1];
+        expect(await store.ssf.updateStream(s.id, sneaky, clock + 1)).toEqual({ ...after, updatedAt: clock + 1 });
+      });
     });
 
     describe('copy (dinhdanh store copy)', () => {

@@ -80,17 +80,22 @@ export function createSqliteSsf({ db, statement, call }: SqliteContext): SsfRepo
     UPDATE ssf_events SET attempts = attempts + 1, last_outcome = @outcome, last_attempt_at = @now, failed = MAX(failed, @failed)
     WHERE stream_id = @stream AND jti = @jti
   `);
-  const stats = statement<[number, number], { stream_id: string; undelivered: number; oldest: number | null; delivered: number; failed: number }>(`
+  // Over the kept (unexpired) events only: expiry is checked on read (types.ts).
+  const stats = statement<[number], { stream_id: string; undelivered: number; oldest: number | null; delivered: number; failed: number }>(`
     SELECT stream_id,
-      SUM(CASE WHEN delivered_at IS NULL AND failed = 0 AND expires_at > ? THEN 1 ELSE 0 END) AS undelivered,
-      MIN(CASE WHEN delivered_at IS NULL AND failed = 0 AND expires_at > ? THEN created_at END) AS oldest,
+      SUM(CASE WHEN delivered_at IS NULL AND failed = 0 THEN 1 ELSE 0 END) AS undelivered,
+      MIN(CASE WHEN delivered_at IS NULL AND failed = 0 THEN created_at END) AS oldest,
       SUM(CASE WHEN delivered_at IS NOT NULL THEN 1 ELSE 0 END) AS delivered,
       SUM(failed) AS failed
-    FROM ssf_events GROUP BY stream_id
+    FROM ssf_events WHERE expires_at > ? GROUP BY stream_id ORDER BY stream_id
   `);
-  const lastAttempt = statement<[string], { last_outcome: string | null; last_attempt_at: number | null }>(
-    'SELECT last_outcome, COALESCE(last_attempt_at, delivered_at) AS last_attempt_at FROM ssf_events WHERE stream_id = ? AND (last_attempt_at IS NOT NULL OR delivered_at IS NOT NULL) ORDER BY COALESCE(last_attempt_at, delivered_at) DESC LIMIT 1',
-  );
+  // The newest outcome: an event's last_outcome is its latest (a delivery replaces an attempt's), at
+  // the later of its last attempt and its delivery (a push delivered after retries has both).
+  const lastAttempt = statement<[string, number], { last_outcome: string | null; at: number }>(`
+    SELECT last_outcome, MAX(COALESCE(last_attempt_at, 0), COALESCE(delivered_at, 0)) AS at FROM ssf_events
+    WHERE stream_id = ? AND expires_at > ? AND (last_attempt_at IS NOT NULL OR delivered_at IS NOT NULL)
+    ORDER BY at DESC LIMIT 1
+  `);
   const purge = statement<[number]>('DELETE FROM ssf_events WHERE expires_at <= ?');
 
   return {
@@ -125,24 +130,26 @@ export function createSqliteSsf({ db, statement, call }: SqliteContext): SsfRepo
         deleteEvents().run(id);
         return deleteStream().run(id).changes === 1;
       })()),
+    // One transaction: a jti already queued in its stream (RFC 8417 §2.2) refuses the whole batch.
     addEvents: (events) =>
       call(() => db.transaction(() => events.map((e) => {
         const seq = Number(insertEvent().run({ ...e, types: JSON.stringify(e.types) }).lastInsertRowid);
         return { ...e, seq, attempts: 0, lastOutcome: null, lastAttemptAt: null, deliveredAt: null, failed: false } satisfies SsfEvent;
-      }))()),
+      }))(), () => 'jti'),
     findEvent: (streamId, jti) => call(() => { const r = eventBy().get(streamId, jti); return r && eventOf(r); }),
-    undelivered: (streamId, now, limit) => call(() => line().all(streamId, now, limit).map(eventOf)),
+    // A negative LIMIT is no limit to SQLite: a line of none is asked for nothing.
+    undelivered: (streamId, now, limit) => call(() => (limit >= 1 ? line().all(streamId, now, Math.floor(limit)).map(eventOf) : [])),
     markDelivered: (streamId, jtis, outcome, now) =>
       call(() => db.transaction(() => [...new Set(jtis)].filter((jti) =>
         deliver().run({ stream: streamId, jti, outcome: outcome.slice(0, 200), now, expiresAt: now + DELIVERED_KEEP_MS }).changes === 1))()),
     recordAttempt: (streamId, jti, outcome, now, failed = false) =>
       call(() => { attempt().run({ stream: streamId, jti, outcome: outcome.slice(0, 200), now, failed: failed ? 1 : 0 }); }),
     deliveryStats: (now) =>
-      call(() => stats().all(now, now).map((r) => {
-        const last = lastAttempt().get(r.stream_id);
+      call(() => stats().all(now).map((r) => {
+        const last = lastAttempt().get(r.stream_id, now);
         return {
           streamId: r.stream_id, undelivered: r.undelivered, oldestUndeliveredAt: r.oldest, delivered: r.delivered, failed: r.failed,
-          lastOutcome: last?.last_outcome ?? null, lastAttemptAt: last?.last_attempt_at ?? null,
+          lastOutcome: last?.last_outcome ?? null, lastAttemptAt: last?.at ?? null,
         };
       })),
     purge: (now) => call(() => purge().run(now).changes),
