@@ -28,6 +28,7 @@ import { createClientAuth } from './events/client-auth.js';
 import type { EventDelivery } from './events/types.js';
 import type { SecurityEvents } from './events/emitter.js';
 import type { AccountActions } from './account/account-actions.js';
+import type { ActivityService } from './activity/activity.service.js';
 import type { SessionLifecycle } from './provider/session-lifecycle.js';
 import type { Access } from './provider/access.js';
 import type { LogoutNotifier } from './provider/backchannel-logout.js';
@@ -101,6 +102,8 @@ export interface System {
   eventDelivery: EventDelivery;
   /** The account area's changes (account/account-actions.ts): password, "this wasn't me", self-lock. */
   accountActions: AccountActions;
+  /** The person's own history, written behind the audit events (activity/). */
+  activity: ActivityService;
   /** Reloads the signing keys from the store; rebuilds the provider when they changed. main.ts polls it. */
   reloadKeys(): Promise<boolean>;
   close(): Promise<void>;

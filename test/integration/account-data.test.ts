@@ -62,7 +62,11 @@ async function citizen(): Promise<Citizen> {
 
 /** The person's lines once there are at least `count` (they are written just after each event). */
 async function activityCount(personId: string, count: number) {
-  for (const until = Date.now() + 5000; ;) {
+  // The activity index is written behind the audit events: wait for what was recorded so far, not
+  // for a fixed time (a loaded CI machine on FerretDB took longer than 5 s for 520 of them).
+  await srv.system.audit.flush();
+  await srv.system.activity.settled();
+  for (const until = Date.now() + 15_000; ;) {
     const entries = await srv.system.store.activity.list(personId, { since: 0, limit: 100_000 });
     if (entries.length >= count || Date.now() > until) return entries;
     await sleep(20);
