@@ -34,7 +34,8 @@ export const messagesTo = (srv: TestServer, to: string) => outbox(srv).filter((m
 /** The one-time code of a message: the only run of exactly 6 digits (PRODUCT.md, Messages). */
 export function codeOf(m: Message | undefined): string | undefined {
   if (!m) return undefined;
-  const runs = [...m.text.matchAll(/(?<!\d)\d{6}(?!\d)/g)].map((x) => x[0]);
+  // Outside links: a link's random token holds a run of six digits now and then (about 1 in 2,500).
+  const runs = [...m.text.replace(/https?:\/\/\S+/g, ' ').matchAll(/(?<!\d)\d{6}(?!\d)/g)].map((x) => x[0]);
   return runs.length === 1 ? runs[0] : undefined;
 }
 
