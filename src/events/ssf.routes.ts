@@ -194,7 +194,8 @@ export function createSsfRoutes(deps: {
 
   router.post('/ssf/stream', api(async (ctx, portal) => {
     const body = await readJson(ctx);
-    const delivery = deliveryOf(body.delivery, deps.production);
+    // SSF 1.0 §8.1.1.1: a stream created without `delivery` is polled.
+    const delivery = deliveryOf(body.delivery ?? { method: SSF_POLL }, deps.production);
     const t = now();
     const id = crypto.randomBytes(16).toString('base64url');
     const stream: SsfStream = {
@@ -227,11 +228,13 @@ export function createSsfRoutes(deps: {
     if (replace || body.events_requested !== undefined) changes.eventsRequested = eventsRequested(body.events_requested ?? []);
     if (replace || body.description !== undefined) changes.description = optString(body, 'description', 200) ?? null;
     if (replace || body.delivery !== undefined) {
-      const d = deliveryOf(body.delivery, deps.production);
+      const d = deliveryOf(body.delivery ?? { method: SSF_POLL }, deps.production);
       changes.deliveryMethod = d.method;
       changes.endpointUrl = d.endpointUrl;
       if (d.method === SSF_POLL) changes.authorizationHeader = null;
-      else if (d.authorizationHeader !== undefined || replace || stream.deliveryMethod !== SSF_PUSH) changes.authorizationHeader = seal(stream.id, d.authorizationHeader);
+      // The header is kept only for the same endpoint: sent to a new URL it would hand a secret the
+      // portal gave for one server to another (it is write-only, never shown back).
+      else if (d.authorizationHeader !== undefined || replace || stream.deliveryMethod !== SSF_PUSH || d.endpointUrl !== stream.endpointUrl) changes.authorizationHeader = seal(stream.id, d.authorizationHeader);
     }
     const after = await deps.store.ssf.updateStream(stream.id, changes, now());
     if (!after) throw notFound();
@@ -282,7 +285,8 @@ export function createSsfRoutes(deps: {
       const wait = Math.max(1, Math.ceil((asked.expiresAt - t) / 1000));
       throw new ApiError(429, 'slow_down', `at most one verification request every ${MIN_VERIFICATION_INTERVAL_S} seconds`, { 'Retry-After': String(wait) });
     }
-    await deps.delivery.verify(stream, state);
+    // A disabled stream gets no events (SSF 1.0 §8.1.2), a verification event neither.
+    if (stream.status !== 'disabled') await deps.delivery.verify(stream, state);
     record('SSF_VERIFICATION_REQUESTED', portal, stream);
     ctx.status = 204;
   }));

@@ -90,6 +90,24 @@ describe('a portal\'s stream', () => {
     expect(events).toEqual(['SSF_STREAM_CREATED', 'SSF_STREAM_UPDATED', 'SSF_STREAM_UPDATED', 'SSF_STREAM_UPDATED', 'SSF_STREAM_UPDATED', 'SSF_STREAM_DELETED']);
   });
 
+  it('a new push endpoint drops the old authorization header; no delivery means poll; a disabled stream gets no verification event', async () => {
+    const p = await srv.addPortal();
+    const made = await call(as(p), 'POST', '/ssf/stream', {});
+    expect(made.status).toBe(201);
+    expect(made.json.delivery).toEqual({ method: SSF_POLL, endpoint_url: `${srv.issuer}/ssf/poll` });
+    const id = made.json.stream_id as string;
+    await call(as(p), 'PATCH', '/ssf/stream', { stream_id: id, delivery: { method: SSF_PUSH, endpoint_url: 'http://localhost:9998/a', authorization_header: 'Bearer for-a' } });
+    expect((await srv.system.store.ssf.findStream(id))!.authorizationHeader).not.toBeNull();
+    await call(as(p), 'PATCH', '/ssf/stream', { stream_id: id, delivery: { method: SSF_PUSH, endpoint_url: 'http://localhost:9998/a' } });
+    expect((await srv.system.store.ssf.findStream(id))!.authorizationHeader).not.toBeNull();
+    await call(as(p), 'PATCH', '/ssf/stream', { stream_id: id, delivery: { method: SSF_PUSH, endpoint_url: 'http://localhost:9998/b' } });
+    expect((await srv.system.store.ssf.findStream(id))!.authorizationHeader).toBeNull();
+    expect((await call(as(p), 'POST', '/ssf/status', { stream_id: id, status: 'disabled' })).status).toBe(200);
+    expect((await call(as(p), 'POST', '/ssf/verify', { stream_id: id })).status).toBe(204);
+    await srv.system.securityEvents.settled();
+    expect(await srv.system.store.ssf.undelivered(id, Date.now(), 10)).toEqual([]);
+  });
+
   it('another portal cannot read, change, verify, poll or delete it: 404, and nothing changes', async () => {
     const owner = await srv.addPortal();
     const other = await srv.addPortal();
